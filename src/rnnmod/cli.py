@@ -1,0 +1,134 @@
+"""The ``rnnmod`` command line: every subcommand is a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import RnnmodError
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None, help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)")
+
+
+def _emit(args: argparse.Namespace, obj: dict, human: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(obj, sort_keys=True))
+    else:
+        print(human)
+
+
+# ---------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> None:
+    from .data import load_task
+    from .runs import save_run
+    from .train import TrainConfig, train_classifier
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    data = load_task(args.task, args.data_dir, **_task_options(args))
+    data.limit_train(args.limit, seed=args.seed)
+    tc = TrainConfig(cell=args.cell, depth=args.depth, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+    model, metrics = train_classifier(data, tc)
+    config = {
+        "task": data.task,
+        "io_type": data.io_type,
+        "cell": args.cell,
+        "depth": args.depth,
+        "seed": args.seed,
+        "pad_label": data.pad_label,
+        "data_options": _task_options(args),
+        "limit": args.limit,
+    }
+    save_run(out, model, config, data.vocab, data.label_names, metrics, overwrite=args.overwrite)
+    _emit(args, {"out": str(out), **metrics}, f"{data.task} {args.cell}-{args.depth}: test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.1f} s) → {out}")
+
+
+def _task_options(args: argparse.Namespace) -> dict:
+    opts = {}
+    for k in ("legacy_vocab", "file", "text_column", "label_column"):
+        v = getattr(args, k, None)
+        if v not in (None, False):
+            opts[k] = str(v) if isinstance(v, Path) else v
+    return opts
+
+
+def _parse_depth(s: str) -> int:
+    try:
+        d = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"depth must be an integer 1-4, got {s!r}") from None
+    if not 1 <= d <= 4:
+        raise argparse.ArgumentTypeError(f"depth must be 1-4, got {d}")
+    return d
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import LOADERS
+    from .nn.cells import CELL_KINDS
+
+    p = argparse.ArgumentParser(
+        prog="rnnmod",
+        description="Decompose trained RNNs (RNN/LSTM/GRU, 1-4 layers) into per-class modules; reuse and replace them without retraining.",
+    )
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model of the zoo on a task and write a run directory")
+    t.add_argument("--task", required=True, choices=sorted(LOADERS), help="dataset/task")
+    t.add_argument("--cell", default="lstm", choices=CELL_KINDS)
+    t.add_argument("--depth", type=_parse_depth, default=1, help="stacked recurrent layers (1-4)")
+    t.add_argument("--epochs", type=int, default=None, help="default: the paper's epochs for the task")
+    t.add_argument("--batch-size", type=int, default=None, help="default: the paper's batch size for the task")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=int, default=None, help="cap the number of training examples")
+    t.add_argument("--out", required=True, type=Path, help="run directory to write")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_data_dir(t)
+    t.set_defaults(func=cmd_train)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return p
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def register_command(fn):
+    """Decorator used by command modules to add their subparsers."""
+    _EXTRA_COMMANDS.append(fn)
+    return fn
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import cli_commands  # noqa: F401  (registers the other subcommands)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        args.func(args)
+    except RnnmodError as e:
+        if args.debug:
+            raise
+        print(f"rnnmod: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnmod: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if args.debug:
+            print(f"[{time.perf_counter() - start:.2f} s]", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands beyond ``train`` register themselves here (keeps cli.py small)."""

@@ -1,0 +1,109 @@
+"""What every dataset loader returns, and the registry of named tasks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import RnnmodError
+from .vocab import Vocab
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Architecture and training defaults of a named task (paper-method §2.2)."""
+
+    name: str
+    io_type: str
+    seq_len: int
+    embed_dim: int
+    epochs: int
+    batch_size: int
+    hidden: int = 100
+
+
+TASKS: dict[str, TaskSpec] = {
+    "mathqa": TaskSpec("mathqa", "1:1", 20, 50, 5, 32),
+    "toxic": TaskSpec("toxic", "1:N", 20, 50, 5, 32),
+    "emotions": TaskSpec("emotions", "1:N", 20, 50, 5, 32),
+    "clinc": TaskSpec("clinc", "M:1", 15, 50, 15, 128),
+    "brown": TaskSpec("brown", "M:N", 15, 100, 10, 128),
+    "text-classification": TaskSpec("text-classification", "M:1", 15, 50, 15, 128),
+    "tagging": TaskSpec("tagging", "M:N", 15, 100, 10, 128),
+}
+
+
+@dataclass
+class TaskData:
+    """Id tensors of one task, ready for training and decomposition.
+
+    ``y`` is [N] for one-output tasks and [N, T_out] for 1:N / M:N (0 = padding class there).
+    ``notes`` says where the data differ from the paper's (partial splits, substitutes).
+    """
+
+    task: str
+    io_type: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    vocab: Vocab
+    label_names: list[str]
+    out_steps: int = 1
+    pad_label: int | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def limit_train(self, n: int | None, seed: int = 0) -> TaskData:
+        """Keep a seeded random subset of ``n`` training examples (files are often sorted by label)."""
+        if n is None or n >= len(self.x_train):
+            return self
+        keep = torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
+        self.notes.append(f"training set limited to {n} examples (seeded random subset, seed {seed})")
+        return self
+
+    def check(self) -> None:
+        for name, t in (("train", self.x_train), ("test", self.x_test)):
+            if len(t) == 0:
+                raise RnnmodError(f"{self.task}: the {name} split is empty")
+        if len(torch.unique(self.y_train)) < 2:
+            raise RnnmodError(f"{self.task}: the training split has fewer than two classes")
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("RNNMOD_DATA")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rnnmod" / "data"
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise RnnmodError(f"missing data file {path}: {what}")
+    return path
+
+
+def seeded_split(n: int, test_frac: float, seed: int, strata: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Deterministic (stratified when ``strata`` is given) train/test index split."""
+    g = torch.Generator().manual_seed(seed)
+    if strata is None:
+        perm = torch.randperm(n, generator=g)
+        k = int(round(n * test_frac))
+        return perm[k:].sort().values, perm[:k].sort().values
+    train, test = [], []
+    for c in torch.unique(strata):
+        idx = torch.nonzero(strata == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        k = int(round(len(idx) * test_frac))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values

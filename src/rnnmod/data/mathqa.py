@@ -1,0 +1,47 @@
+"""MathQA problem categories (1:1), paper-method §3.2.
+
+Only the official *test* split exists in ``../shared/data``; we re-split it 80/20, stratified by
+category with a fixed seed — every report says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import RnnmodError
+from .base import TaskData, require_file, seeded_split
+from .vocab import Vocab, tokenize
+
+CATEGORIES = ["gain", "general", "geometry", "other", "physics", "probability"]
+SPLIT_SEED = 1234
+
+
+def load_mathqa(data_dir: Path, *, seq_len: int = 20, split_seed: int = SPLIT_SEED, **_: object) -> TaskData:
+    path = require_file(data_dir / "mathqa" / "test.json", "put the MathQA JSON there (a list of objects with 'Problem' and 'category')")
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        texts = [r["Problem"] for r in rows]
+        labels = torch.tensor([CATEGORIES.index(r["category"]) for r in rows])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise RnnmodError(f"{path}: expected a JSON list of objects with 'Problem' and a known 'category' ({e})") from None
+    tr, te = seeded_split(len(texts), 0.2, split_seed, strata=labels)
+    toks = tokenize(texts, "keras")
+    vocab = Vocab.fit([toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len, max_size=5000)
+    x = vocab.encode_tokens(toks)
+    return TaskData(
+        task="mathqa",
+        io_type="1:1",
+        x_train=x[tr],
+        y_train=labels[tr],
+        x_test=x[te],
+        y_test=labels[te],
+        vocab=vocab,
+        label_names=list(CATEGORIES),
+        notes=[
+            f"MathQA: PARTIAL data — only the official test split (2,985 problems) is available; "
+            f"re-split 80/20 stratified by category with seed {split_seed}. The paper trained on the 29,837-problem train split."
+        ],
+    )

@@ -1,0 +1,145 @@
+"""Token vocabularies, tokenizers and padding — our default and the Keras-compatible legacy mode.
+
+Default: fitted on the training split only; id 0 = padding, 1 = unknown, then words by frequency
+(ties in first-seen order). Legacy (paper-method §3.1): Keras ``Tokenizer`` semantics — ids from 1
+by frequency with first-seen ties, optional OOV token at id 1, ``num_words`` cap, unknown words
+dropped when there is no OOV token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+
+PAD = "<pad>"
+UNK = "<unk>"
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+_KERAS_TABLE = str.maketrans({c: " " for c in KERAS_FILTERS})
+_CLINC_DROP = str.maketrans({c: "" for c in '!"#$%&()*+-/:;<=>?@[\\]^_`{|}~'})
+
+
+def keras_text_to_words(text: str) -> list[str]:
+    """Keras ``text_to_word_sequence``: lower-case, filter punctuation, split on spaces."""
+    return [w for w in text.lower().translate(_KERAS_TABLE).split(" ") if w]
+
+
+def clinc_clean(text: str) -> str:
+    """paper-method §3.4 cleaning: drop URLs and punctuation (keep . , '), digits → spaces."""
+    text = re.sub(r"http\S+", "", text).translate(_CLINC_DROP).lower()
+    text = re.sub(r"[0-9]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def clinc_tokenize(text: str) -> list[str]:
+    from nltk.tokenize import word_tokenize
+
+    return word_tokenize(clinc_clean(text), preserve_line=True)
+
+
+def whitespace_lower(text: str) -> list[str]:
+    return text.lower().split()
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
+    "keras": keras_text_to_words,
+    "clinc": clinc_tokenize,
+    "whitespace": whitespace_lower,
+}
+
+
+def tokenize(texts: Iterable[str], tokenizer: str) -> list[list[str]]:
+    fn = TOKENIZERS[tokenizer]
+    return [fn(t) for t in texts]
+
+
+@dataclass
+class Vocab:
+    """Words → ids plus how raw text becomes a fixed-length id row."""
+
+    tokens: list[str]
+    tokenizer: str = "keras"
+    seq_len: int = 20
+    padding: str = "pre"
+    truncating: str = "post"
+    oov_token: str | None = UNK
+    num_words: int | None = None
+    lower: bool = True
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index = {w: i for i, w in enumerate(self.tokens) if i > 0}
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def size(self) -> int:
+        """Embedding rows needed."""
+        return len(self.tokens) if self.num_words is None else min(len(self.tokens), self.num_words)
+
+    @classmethod
+    def fit(
+        cls,
+        token_lists: Iterable[list[str]],
+        *,
+        oov_token: str | None = UNK,
+        max_size: int | None = None,
+        lower: bool = True,
+        **kw,
+    ) -> Vocab:
+        counts: Counter[str] = Counter()
+        for toks in token_lists:
+            counts.update(t.lower() if lower else t for t in toks)
+        # Counter preserves first insertion; sorted() is stable → ties keep first-seen order.
+        words = [w for w, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
+        head = [PAD] + ([oov_token] if oov_token else [])
+        words = [w for w in words if w not in head]
+        if max_size is not None:
+            words = words[: max(0, max_size - len(head))]
+        return cls(tokens=head + words, oov_token=oov_token, lower=lower, **kw)
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        oov = self._index.get(self.oov_token) if self.oov_token else None
+        out = []
+        for t in tokens:
+            i = self._index.get(t.lower() if self.lower else t)
+            if i is not None and self.num_words is not None and i >= self.num_words:
+                i = None
+            if i is None:
+                i = oov
+            if i is not None:
+                out.append(i)
+        return out
+
+    def pad(self, rows: list[list[int]]) -> Tensor:
+        out = torch.zeros(len(rows), self.seq_len, dtype=torch.long)
+        for r, ids in enumerate(rows):
+            ids = ids[: self.seq_len] if self.truncating == "post" else ids[-self.seq_len :]
+            if not ids:
+                continue
+            if self.padding == "pre":
+                out[r, self.seq_len - len(ids) :] = torch.tensor(ids)
+            else:
+                out[r, : len(ids)] = torch.tensor(ids)
+        return out
+
+    def encode_tokens(self, token_lists: Iterable[list[str]]) -> Tensor:
+        return self.pad([self.ids(t) for t in token_lists])
+
+    def encode_texts(self, texts: Iterable[str]) -> Tensor:
+        """Raw text → ids exactly as the model was trained (same tokenizer, padding, length)."""
+        return self.encode_tokens(tokenize(texts, self.tokenizer))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("_index")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Vocab:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "_index"})

@@ -1,0 +1,5 @@
+"""Accuracy, Jaccard and (later) BLEU."""
+
+from .accuracy import accuracy
+
+__all__ = ["accuracy"]

@@ -1,0 +1,142 @@
+"""The four classification architectures of paper-method §2.2, for every cell kind and depth.
+
+* ``1:1``  ids → Embedding → Flatten → repeat ×1 → RNN stack → Dense (MathQA)
+* ``1:N``  ids → Embedding → Flatten → repeat ×T_out → RNN stack → per-step Dense (toxic/emotions)
+* ``M:1``  ids → Embedding → RNN stack → Dense on the last state (Clinc)
+* ``M:N``  ids → Embedding → RNN stack → per-step Dense (Brown tagging)
+
+Training and plain inference use native ``nn.RNN/LSTM/GRU`` (one single-layer module per depth
+so each layer's weights are addressable); :meth:`SeqClassifier.run_engine` runs the same
+parameters through our cell engine to record states or apply module masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .cells import CELL_KINDS, LayerWeights, StackOutput, run_stack
+
+IO_TYPES = ("1:1", "1:N", "M:1", "M:N")
+ONE_OUTPUT = ("1:1", "M:1")
+
+
+@dataclass
+class ClassifierConfig:
+    io_type: str
+    cell: str
+    depth: int
+    vocab_size: int
+    embed_dim: int
+    hidden: int
+    n_classes: int
+    seq_len: int
+    out_steps: int = 1
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        if self.io_type not in IO_TYPES:
+            raise ValueError(f"unknown I/O type {self.io_type!r}; expected one of {IO_TYPES}")
+        if self.cell not in CELL_KINDS:
+            raise ValueError(f"unknown cell {self.cell!r}; expected one of {CELL_KINDS}")
+        if not 1 <= self.depth <= 4:
+            raise ValueError(f"depth must be 1-4, got {self.depth}")
+
+
+def _make_rnn(cell: str, inp: int, hidden: int) -> nn.RNNBase:
+    if cell == "lstm":
+        return nn.LSTM(inp, hidden, batch_first=True)
+    if cell == "gru":
+        return nn.GRU(inp, hidden, batch_first=True)
+    return nn.RNN(inp, hidden, batch_first=True, nonlinearity="tanh" if cell == "rnn" else "relu")
+
+
+class SeqClassifier(nn.Module):
+    """Embedding → stacked recurrent layers → Dense, for one of the four I/O shapes."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        first_in = cfg.embed_dim * cfg.seq_len if self.flattens else cfg.embed_dim
+        sizes = [first_in] + [cfg.hidden] * (cfg.depth - 1)
+        self.rnns = nn.ModuleList(_make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, cfg.n_classes)
+
+    @property
+    def flattens(self) -> bool:
+        return self.cfg.io_type in ("1:1", "1:N")
+
+    @property
+    def one_output(self) -> bool:
+        return self.cfg.io_type in ONE_OUTPUT
+
+    @property
+    def steps(self) -> int:
+        """Recurrent time steps T."""
+        return self.cfg.out_steps if self.flattens else self.cfg.seq_len
+
+    def recurrent_input(self, ids: Tensor) -> Tensor:
+        """Embed ids [B,L] into the recurrent stack's input [B,T,in]."""
+        e = self.embedding(ids)
+        if self.flattens:
+            e = e.flatten(1).unsqueeze(1).expand(-1, self.cfg.out_steps, -1)
+        return e
+
+    def head_features(self, last_hidden: Tensor) -> Tensor:
+        """Last layer's states [B,T,H] → head input ([B,H] for one output, [B,T,H] otherwise)."""
+        return last_hidden[:, -1] if self.one_output else last_hidden
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """Logits: [B,C] for 1:1/M:1, [B,T,C] for 1:N/M:N."""
+        h = self.recurrent_input(ids)
+        for rnn in self.rnns:
+            h, _ = rnn(h)
+        return self.head(self.dropout(self.head_features(h)))
+
+    def layer_weights(self) -> list[LayerWeights]:
+        return [LayerWeights.from_module(r) for r in self.rnns]
+
+    def run_engine(
+        self,
+        ids: Tensor,
+        *,
+        unit_masks: list[Tensor | None] | None = None,
+        gate_masks: list[Tensor | None] | None = None,
+        record_gates: bool = False,
+        batch_groups: int = 1,
+    ) -> StackOutput:
+        """Run the recurrent stack through the cell engine (masks in canonical form).
+
+        ``batch_groups`` > 1 repeats the inputs that many times so that mask group g runs on
+        block g: one pass evaluates a whole bank of modules.
+        """
+        x = self.recurrent_input(ids)
+        if batch_groups > 1:
+            x = x.repeat(batch_groups, 1, 1)
+        return run_stack(
+            x,
+            self.layer_weights(),
+            self.cfg.cell,
+            unit_masks=unit_masks,
+            gate_masks=gate_masks,
+            record_gates=record_gates,
+        )
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+
+def build_classifier(**kwargs) -> SeqClassifier:
+    return SeqClassifier(ClassifierConfig(**kwargs))
+
+
+@torch.no_grad()
+def predict_logits(model: SeqClassifier, ids: Tensor, batch_size: int = 2048) -> Tensor:
+    """Batched native forward pass in eval mode."""
+    model.eval()
+    return torch.cat([model(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)])
