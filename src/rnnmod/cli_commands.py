@@ -1,1 +1,3 @@
-"""Subcommands beyond ``train`` register themselves here (keeps cli.py small)."""
+"""Subcommands beyond ``train`` register themselves on import (keeps cli.py small)."""
+
+from . import cli_data  # noqa: F401

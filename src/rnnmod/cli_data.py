@@ -1,0 +1,1 @@
+"""``rnnmod data ...`` subcommands (fetch, check)."""
