@@ -1,0 +1,136 @@
+"""The decomposition pipeline (paper-method §5-§6.8): sample → observe once → statistics →
+select units → channel the head, for every class at once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data.base import TaskData
+from ..errors import RnnmodError
+from ..modules.module import ModuleBank
+from ..nn.cells import N_GATES, SIGMOID_BLOCKS
+from ..nn.zoo import ONE_OUTPUT, SeqClassifier
+from .channel import channel_heads
+from .concern import active_rate, robust_mean_abs, select_active_rate, select_comparison, select_per_gate
+from .config import DecompositionConfig, effective_max_remove
+from .observe import drop_padding, gather_observations, record_states, selection_grid
+from .sampling import ClassSamples, sample_one_output
+
+
+@dataclass
+class Decomposition:
+    """All modules of one model (class order) plus what produced them."""
+
+    bank: ModuleBank
+    config: DecompositionConfig
+    max_remove: float
+    samples: ClassSamples
+    timings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_supported(model: SeqClassifier, cfg: DecompositionConfig) -> None:
+    io = model.cfg.io_type
+    if io not in ONE_OUTPUT:
+        raise RnnmodError(f"decomposing {io} models is not supported yet (one-output 1:1 and M:1 models only)")
+    if io == "1:1" and cfg.mode == "unrolled":
+        raise RnnmodError("1:1 models have a single time step: unrolled decomposition is the same as rolled (use --mode rolled)")
+
+
+def unit_statistic(values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: DecompositionConfig) -> torch.Tensor:
+    """Hidden-state strategy: robust mean of |h| (logistic cells) or active rate (ReLU)."""
+    if cell == "rnn-relu":
+        return active_rate(values, valid)
+    return robust_mean_abs(values, valid, cfg.outlier_mads)
+
+
+def gate_statistic(values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: DecompositionConfig) -> torch.Tensor:
+    """Per-gate strategy: activation rate (|v| ≥ 0.5) of sigmoid gate columns, the hidden-state
+    statistic of candidate columns (§6.3)."""
+    base = unit_statistic(values, valid, cell, cfg)
+    blocks = SIGMOID_BLOCKS[cell]
+    if not blocks:
+        return base
+    rate = active_rate(values, valid, cfg.gate_active_threshold, absolute=True, inclusive=True)
+    h = values.shape[-1] // N_GATES[cell]
+    is_sig = torch.zeros(N_GATES[cell], dtype=torch.bool)
+    is_sig[list(blocks)] = True
+    return torch.where(is_sig.repeat_interleave(h), rate, base)
+
+
+def decompose(model: SeqClassifier, data: TaskData, cfg: DecompositionConfig, *, progress: bool = True) -> Decomposition:
+    """Build one module per class of a one-output model."""
+    cfg.validate()
+    check_supported(model, cfg)
+    cell, depth = model.cfg.cell, model.cfg.depth
+    n_classes = model.cfg.n_classes
+    max_remove = effective_max_remove(cfg, model.cfg.io_type, cell, depth)
+    per_gate = cfg.gate_strategy == "per-gate"
+    timings: dict[str, float] = {}
+    bar = tqdm(total=4, desc="decompose", disable=not progress, unit="stage")
+
+    t0 = time.perf_counter()
+    samples = sample_one_output(data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed)
+    timings["sample"] = time.perf_counter() - t0
+    bar.set_postfix_str(f"{len(samples.union)} examples", refresh=False)
+    bar.update(1)
+
+    t0 = time.perf_counter()
+    states = record_states(model, data.x_train[samples.union], gates=per_gate)
+    timings["observe"] = time.perf_counter() - t0
+    bar.update(1)
+
+    t0 = time.perf_counter()
+    steps = model.steps
+    pos_rows, pos_steps = selection_grid(samples.pos, steps, cfg.mode, cfg.observe_steps)
+    neg_rows, neg_steps = selection_grid(samples.neg, steps, cfg.mode, cfg.observe_steps)
+    if cfg.observe_steps == "tokens" and not model.flattens:
+        tokens = data.x_train[samples.union] != 0
+        pos_rows = drop_padding(pos_rows, pos_steps, tokens)
+        neg_rows = drop_padding(neg_rows, neg_steps, tokens)
+    stat = gate_statistic if per_gate else unit_statistic
+    s_groups = pos_rows.shape[1]
+    removed = []
+    for layer_states in states:  # a loop over ≤ 4 layers; everything inside is vectorised
+        pv, pm = gather_observations(layer_states, pos_rows, pos_steps)
+        nv, nm = gather_observations(layer_states, neg_rows, neg_steps)
+        d = (stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)).reshape(n_classes, s_groups, -1)
+        if per_gate:
+            rem = select_per_gate(d, N_GATES[cell], max_remove)
+        elif cell == "rnn-relu":
+            rem = select_active_rate(d, max_remove, cfg.relu_tangle_threshold)
+        else:
+            rem = select_comparison(d, max_remove, cfg.ratio_rule, cfg.tangle_threshold)
+        removed.append(rem)
+    timings["statistics"] = time.perf_counter() - t0
+    bar.update(1)
+
+    t0 = time.perf_counter()
+    hw, hb = channel_heads(model.head.weight.detach(), model.head.bias.detach())
+    keep = [~r for r in removed]
+    warnings = []
+    info = []
+    for c in range(n_classes):
+        w = []
+        if samples.n_pos[c] < samples.wanted_pos:
+            w.append(f"only {samples.n_pos[c]} positive examples (wanted {samples.wanted_pos})")
+        if samples.n_pos[c] == 0 or samples.n_neg[c] == 0:
+            w.append("no positive or negative examples: the module keeps every unit")
+        warnings += [f"class {data.label_names[c]!r}: {x}" for x in w]
+        info.append({"n_positive": samples.n_pos[c], "n_negative": samples.n_neg[c], "warnings": w})
+    bank = ModuleBank(
+        class_index=list(range(n_classes)),
+        head_weight=hw.clone(),
+        head_bias=hb.clone(),
+        unit_masks=None if per_gate else keep,
+        gate_masks=keep if per_gate else None,
+        info=info,
+    )
+    timings["channel"] = time.perf_counter() - t0
+    bar.update(1)
+    bar.close()
+    return Decomposition(bank, cfg, max_remove, samples, timings, warnings)

@@ -1,0 +1,51 @@
+"""One batched, recorded pass of the unmodified model over the sampled examples (§6.2), and the
+gathering of each class's observations from that single recording by indexing."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..nn.zoo import SeqClassifier
+
+
+@torch.no_grad()
+def record_states(model: SeqClassifier, ids: Tensor, *, gates: bool = False, chunk: int = 8192) -> list[Tensor]:
+    """Hidden states (or gate activations when ``gates``) of every layer: list of [U, T, W]."""
+    model.eval()
+    parts: list[list[Tensor]] = []
+    for i in range(0, len(ids), chunk):
+        out = model.run_engine(ids[i : i + chunk], record_gates=gates)
+        parts.append(out.gates if gates else out.hidden)
+    return [torch.cat([p[layer] for p in parts]) for layer in range(len(parts[0]))]
+
+
+def selection_grid(samples: Tensor, steps: int, mode: str, observe_steps: str) -> tuple[Tensor, Tensor]:
+    """Turn per-class sample positions [C, N] into (row, step) index grids [C, S, N'] for a
+    one-output model: rolled/last → S=1 at the last step; rolled/all → S=1 pooling every step;
+    unrolled → S=T, group t holding step t."""
+    c, n = samples.shape
+    if mode == "unrolled":
+        rows = samples.unsqueeze(1).expand(c, steps, n)
+        st = torch.arange(steps).view(1, steps, 1).expand(c, steps, n)
+    elif observe_steps == "last":
+        rows = samples.unsqueeze(1)
+        st = torch.full_like(rows, steps - 1)
+    else:
+        rows = samples.unsqueeze(2).expand(c, n, steps).reshape(c, 1, n * steps)
+        st = torch.arange(steps).view(1, 1, steps).expand(c, n, steps).reshape(c, 1, n * steps)
+    return rows, st
+
+
+def drop_padding(rows: Tensor, steps: Tensor, token_steps: Tensor) -> Tensor:
+    """Invalidate observations at padded positions: ``token_steps`` [U, T] is True on real tokens."""
+    real = token_steps[rows.clamp(min=0), steps]
+    return torch.where(real, rows, torch.full_like(rows, -1))
+
+
+def gather_observations(states: Tensor, rows: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
+    """states [U, T, W], index grids [C, S, N] (-1 = none) → values [C*S, N, W], valid [C*S, N]."""
+    valid = rows >= 0
+    vals = states[rows.clamp(min=0), steps]  # [C, S, N, W]
+    c, s, n = rows.shape
+    return vals.reshape(c * s, n, -1), valid.reshape(c * s, n)

@@ -1,0 +1,90 @@
+"""Modules as masks over a shared source model, stacked into a bank that runs in one pass.
+
+A module of class m = the source model with some recurrent units (or gate columns) removed —
+per layer, optionally per time step — and the output layer channelled into (negative, positive).
+A :class:`ModuleBank` holds K modules of one source stacked along a module axis; scoring runs
+the cell engine once over K copies of the batch (the fused module bank).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ..decompose.channel import positive_probability
+from ..nn.zoo import SeqClassifier
+
+
+@dataclass
+class ModuleBank:
+    """K modules of one source model. Masks are bool, True = kept; shape [K, S, W] per layer."""
+
+    class_index: list[int]
+    head_weight: Tensor  # [K, 2, H]  (negative, positive)
+    head_bias: Tensor  # [K, 2]
+    unit_masks: list[Tensor] | None = None
+    gate_masks: list[Tensor] | None = None
+    info: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.class_index)
+
+    @property
+    def steps(self) -> int:
+        masks = self.unit_masks or self.gate_masks or []
+        return masks[0].shape[1] if masks else 1
+
+    def select(self, which: list[int]) -> ModuleBank:
+        idx = torch.tensor(which, dtype=torch.long)
+
+        def pick(ms):
+            return None if ms is None else [m[idx] for m in ms]
+
+        return ModuleBank(
+            [self.class_index[i] for i in which],
+            self.head_weight[idx],
+            self.head_bias[idx],
+            pick(self.unit_masks),
+            pick(self.gate_masks),
+            [self.info[i] for i in which] if self.info else [],
+        )
+
+    def retained_fraction(self) -> Tensor:
+        """Per module, the fraction of units (or gate columns) kept, over layers and steps."""
+        masks = self.unit_masks or self.gate_masks
+        if not masks:
+            return torch.ones(len(self))
+        kept = sum(m.float().sum((1, 2)) for m in masks)
+        total = sum(m[0].numel() for m in masks)
+        return kept / total
+
+    @torch.no_grad()
+    def scores(self, model: SeqClassifier, ids: Tensor, *, output: str = "binary", max_rows: int = 16384) -> Tensor:
+        """Positive-class probability of every module on every example → [K, B] (or [K, B, T]
+        for many-output models). All K modules run in one batched engine pass per chunk."""
+        k = len(self)
+        chunk = max(1, max_rows // k)
+        unit = [m.float() for m in self.unit_masks] if self.unit_masks else None
+        gate = [m.float() for m in self.gate_masks] if self.gate_masks else None
+        outs = []
+        for i in range(0, len(ids), chunk):
+            part = ids[i : i + chunk]
+            b = len(part)
+            run = model.run_engine(part, unit_masks=unit, gate_masks=gate, batch_groups=k)
+            feats = model.head_features(run.output)  # [K*B, H] or [K*B, T, H]
+            feats = feats.reshape(k, b, *feats.shape[1:])
+            if feats.dim() == 3:
+                z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + self.head_bias[:, None]
+            else:
+                z = torch.einsum("kbth,kch->kbtc", feats, self.head_weight) + self.head_bias[:, None, None]
+            outs.append(positive_probability(z[..., 0], z[..., 1], output, model.cfg.n_classes))
+        return torch.cat(outs, dim=1)
+
+
+def vote(scores: Tensor, labels: Tensor | list[int]) -> Tensor:
+    """Composed prediction: the label of the most confident module (ties → the first module,
+    which is the lowest label when modules are in label order). scores [K, B, ...] → [B, ...]."""
+    labels = torch.as_tensor(labels)
+    return labels[scores.argmax(dim=0)]
