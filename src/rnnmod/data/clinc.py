@@ -1,4 +1,10 @@
-"""Clinc OOS, domain labels (M:1), paper-method §3.4."""
+"""Clinc OOS, domain labels (M:1), paper-method §3.4.
+
+Default: CSV row order, the installed NLTK tokenizer, vocabulary fitted on the training split
+(unknown test words → ``<unk>``). ``legacy_vocab=True`` reproduces the authors' arrays: TFDS
+example order, NLTK 3.8.1 tokenisation, Keras ``Tokenizer`` fitted on train then test with no
+OOV token (5,530 words → Embedding 5,531 rows).
+"""
 
 from __future__ import annotations
 
@@ -9,26 +15,39 @@ import torch
 
 from ..errors import RnnmodError
 from .base import TaskData, require_file
+from .legacy import keras_vocab, tfds_order
 from .vocab import Vocab, tokenize
 
 COLUMNS = ("text", "domain", "domain_name")
 
 
 def read_clinc_csv(path: Path) -> tuple[list[str], list[int], list[str]]:
-    require_file(path, "put the Clinc OOS CSV there (columns text,intent,domain,intent_name,domain_name); `rnnmod data fetch clinc` downloads it")
+    require_file(
+        path,
+        "put the Clinc OOS CSV there (columns text,intent,domain,intent_name,domain_name); `rnnmod data fetch clinc` downloads it",
+    )
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise RnnmodError(f"{path}: missing column(s) {', '.join(missing)}; expected text,intent,domain,intent_name,domain_name")
+            raise RnnmodError(
+                f"{path}: missing column(s) {', '.join(missing)}; expected text,intent,domain,intent_name,domain_name"
+            )
         rows = list(reader)
     try:
-        return [r["text"] for r in rows], [int(r["domain"]) for r in rows], [r["domain_name"] for r in rows]
+        return (
+            [r["text"] for r in rows],
+            [int(r["domain"]) for r in rows],
+            [r["domain_name"] for r in rows],
+        )
     except ValueError as e:
         raise RnnmodError(f"{path}: non-integer domain label ({e})") from None
 
 
-def load_clinc(data_dir: Path, *, seq_len: int = 15, **_: object) -> TaskData:
+def load_clinc(
+    data_dir: Path, *, seq_len: int = 15, legacy_vocab: bool = False, **_: object
+) -> TaskData:
+    """Train/test splits of Clinc OOS (in-scope rows), label = domain id (10 classes)."""
     root = data_dir / "clinc_oos"
     tr_text, tr_y, tr_names = read_clinc_csv(root / "train.csv")
     te_text, te_y, _names = read_clinc_csv(root / "test.csv")
@@ -36,8 +55,25 @@ def load_clinc(data_dir: Path, *, seq_len: int = 15, **_: object) -> TaskData:
     for y, n in zip(tr_y, tr_names):
         names.setdefault(y, n)
     label_names = [names.get(i, str(i)) for i in range(max(names) + 1)]
-    tr_tok, te_tok = tokenize(tr_text, "clinc"), tokenize(te_text, "clinc")
-    vocab = Vocab.fit(tr_tok, tokenizer="clinc", seq_len=seq_len)
+    if legacy_vocab:
+        tr_order, te_order = tfds_order(len(tr_text), "train"), tfds_order(len(te_text), "test")
+        tr_text, tr_y = [tr_text[i] for i in tr_order], [tr_y[i] for i in tr_order]
+        te_text, te_y = [te_text[i] for i in te_order], [te_y[i] for i in te_order]
+        tokenizer = "clinc-nltk3.8.1"
+        tr_tok, te_tok = tokenize(tr_text, tokenizer), tokenize(te_text, tokenizer)
+        vocab = keras_vocab(tr_tok + te_tok, tokenizer=tokenizer, seq_len=seq_len)
+        note = (
+            "legacy vocabulary (paper preprocessing): TFDS example order, NLTK 3.8.1 tokenisation "
+            "(emulated), Keras Tokenizer fitted on train then test, no OOV token; "
+            f"{len(vocab) - 1} words"
+        )
+    else:
+        tr_tok, te_tok = tokenize(tr_text, "clinc"), tokenize(te_text, "clinc")
+        vocab = Vocab.fit(tr_tok, tokenizer="clinc", seq_len=seq_len)
+        note = (
+            "default vocabulary: CSV row order, installed NLTK tokenizer, fitted on the training "
+            f"split only, unknown words -> <unk>; {len(vocab) - 2} words"
+        )
     return TaskData(
         task="clinc",
         io_type="M:1",
@@ -47,5 +83,6 @@ def load_clinc(data_dir: Path, *, seq_len: int = 15, **_: object) -> TaskData:
         y_test=torch.tensor(te_y),
         vocab=vocab,
         label_names=label_names,
-        notes=["Clinc OOS in-scope, 10 domain labels; vocabulary fitted on the training split"],
+        notes=["Clinc OOS in-scope, 10 domain labels (same data as the paper)", note],
+        extra={"legacy_vocab": legacy_vocab},
     )

@@ -2,6 +2,9 @@
 
 Only the official *test* split exists in ``../shared/data``; we re-split it 80/20, stratified by
 category with a fixed seed — every report says so.
+
+``legacy_vocab=True`` applies the paper's Keras preprocessing to this re-split: rows in TFDS
+example order, ``Tokenizer(num_words=5000, oov_token="<OOV>")`` fitted on train then test.
 """
 
 from __future__ import annotations
@@ -13,23 +16,57 @@ import torch
 
 from ..errors import RnnmodError
 from .base import TaskData, require_file, seeded_split
+from .legacy import KERAS_OOV, keras_vocab, tfds_order
 from .vocab import Vocab, tokenize
 
 CATEGORIES = ["gain", "general", "geometry", "other", "physics", "probability"]
 SPLIT_SEED = 1234
 
 
-def load_mathqa(data_dir: Path, *, seq_len: int = 20, split_seed: int = SPLIT_SEED, **_: object) -> TaskData:
-    path = require_file(data_dir / "mathqa" / "test.json", "put the MathQA JSON there (a list of objects with 'Problem' and 'category')")
+def load_mathqa(
+    data_dir: Path,
+    *,
+    seq_len: int = 20,
+    split_seed: int = SPLIT_SEED,
+    legacy_vocab: bool = False,
+    **_: object,
+) -> TaskData:
+    """MathQA category classification (6 classes) from the only split we have, re-split 80/20."""
+    path = require_file(
+        data_dir / "mathqa" / "test.json",
+        "put the MathQA JSON there (a list of objects with 'Problem' and 'category'); "
+        "`rnnmod data fetch mathqa` downloads it",
+    )
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
         texts = [r["Problem"] for r in rows]
         labels = torch.tensor([CATEGORIES.index(r["category"]) for r in rows])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise RnnmodError(f"{path}: expected a JSON list of objects with 'Problem' and a known 'category' ({e})") from None
+        raise RnnmodError(
+            f"{path}: expected a JSON list of objects with 'Problem' and a known 'category' ({e})"
+        ) from None
     tr, te = seeded_split(len(texts), 0.2, split_seed, strata=labels)
     toks = tokenize(texts, "keras")
-    vocab = Vocab.fit([toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len, max_size=5000)
+    if legacy_vocab:
+        rank = torch.empty(len(texts), dtype=torch.long)
+        rank[torch.tensor(tfds_order(len(texts), "test"))] = torch.arange(len(texts))
+        tr, te = tr[rank[tr].argsort()], te[rank[te].argsort()]
+        vocab = keras_vocab(
+            [toks[i] for i in tr.tolist() + te.tolist()],
+            tokenizer="keras",
+            seq_len=seq_len,
+            oov_token=KERAS_OOV,
+            num_words=5000,
+        )
+        note = (
+            "legacy vocabulary (paper preprocessing): TFDS example order, Keras Tokenizer"
+            "(num_words=5000, oov_token='<OOV>') fitted on train then test texts"
+        )
+    else:
+        vocab = Vocab.fit(
+            [toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len, max_size=5000
+        )
+        note = "default vocabulary: fitted on the training split only, capped at 5,000 ids, unknown -> <unk>"
     x = vocab.encode_tokens(toks)
     return TaskData(
         task="mathqa",
@@ -42,6 +79,9 @@ def load_mathqa(data_dir: Path, *, seq_len: int = 20, split_seed: int = SPLIT_SE
         label_names=list(CATEGORIES),
         notes=[
             f"MathQA: PARTIAL data — only the official test split (2,985 problems) is available; "
-            f"re-split 80/20 stratified by category with seed {split_seed}. The paper trained on the 29,837-problem train split."
+            f"re-split 80/20 stratified by category with seed {split_seed}. "
+            "The paper trained on the 29,837-problem train split.",
+            note,
         ],
+        extra={"legacy_vocab": legacy_vocab},
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -41,6 +43,13 @@ def clinc_tokenize(text: str) -> list[str]:
     return word_tokenize(clinc_clean(text), preserve_line=True)
 
 
+def clinc_tokenize_nltk381(text: str) -> list[str]:
+    """Clinc cleaning + the NLTK 3.8.1 word tokenizer the paper's arrays were built with."""
+    from .legacy import nltk381_word_tokenize
+
+    return nltk381_word_tokenize(clinc_clean(text))
+
+
 def whitespace_lower(text: str) -> list[str]:
     return text.lower().split()
 
@@ -48,8 +57,32 @@ def whitespace_lower(text: str) -> list[str]:
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "keras": keras_text_to_words,
     "clinc": clinc_tokenize,
+    "clinc-nltk3.8.1": clinc_tokenize_nltk381,
     "whitespace": whitespace_lower,
 }
+
+
+def pad_id_rows(
+    rows: Sequence[Sequence[int]], seq_len: int, padding: str = "pre", truncating: str = "post"
+) -> Tensor:
+    """Keras ``pad_sequences`` for ragged id lists, vectorised (one numpy scatter, no row loop)."""
+    n = len(rows)
+    lens = np.fromiter((min(len(r), seq_len) for r in rows), dtype=np.int64, count=n)
+    total = int(lens.sum())
+    cut = (
+        (r[:seq_len] for r in rows)
+        if truncating == "post"
+        else (r[len(r) - min(len(r), seq_len) :] for r in rows)
+    )
+    flat = np.fromiter(chain.from_iterable(cut), dtype=np.int64, count=total)
+    row = np.repeat(np.arange(n), lens)
+    starts = np.repeat(np.cumsum(lens) - lens, lens)
+    col = np.arange(total) - starts
+    if padding == "pre":
+        col += np.repeat(seq_len - lens, lens)
+    out = np.zeros((n, seq_len), dtype=np.int64)
+    out[row, col] = flat
+    return torch.from_numpy(out)
 
 
 def tokenize(texts: Iterable[str], tokenizer: str) -> list[list[str]]:
@@ -117,16 +150,7 @@ class Vocab:
         return out
 
     def pad(self, rows: list[list[int]]) -> Tensor:
-        out = torch.zeros(len(rows), self.seq_len, dtype=torch.long)
-        for r, ids in enumerate(rows):
-            ids = ids[: self.seq_len] if self.truncating == "post" else ids[-self.seq_len :]
-            if not ids:
-                continue
-            if self.padding == "pre":
-                out[r, self.seq_len - len(ids) :] = torch.tensor(ids)
-            else:
-                out[r, : len(ids)] = torch.tensor(ids)
-        return out
+        return pad_id_rows(rows, self.seq_len, self.padding, self.truncating)
 
     def encode_tokens(self, token_lists: Iterable[list[str]]) -> Tensor:
         return self.pad([self.ids(t) for t in token_lists])
@@ -142,4 +166,6 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocab:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "_index"})
+        return cls(
+            **{k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "_index"}
+        )

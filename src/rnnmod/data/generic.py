@@ -1,0 +1,316 @@
+"""User-supplied tasks: ``text-classification`` (CSV/TSV → M:1), ``tagging`` (CoNLL → M:N) and
+aligned ``translation`` files; plus the tagging pipeline that Brown shares.
+
+They go through the same tokenizer, :class:`Vocab` and seeded splitting as the paper's datasets,
+so a user's own data trains, decomposes and composes exactly like the benchmark tasks.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import RnnmodError
+from .base import TASKS, TaskData, seeded_split
+from .legacy import keras_vocab, sklearn_split
+from .vocab import PAD, Vocab, pad_id_rows, tokenize
+
+SPLIT_SEED = 1234
+Sentence = list[tuple[str, str]]
+
+
+def resolve_file(file: str | Path | None, data_dir: Path | None, option: str = "--file") -> Path:
+    """The user's file: as given (absolute or relative to the working directory), else under
+    ``data_dir``. A clear error when it is not given or does not exist."""
+    if not file:
+        raise RnnmodError(f"this task reads a file of your own: pass {option} PATH")
+    path = Path(file).expanduser()
+    if not path.is_file() and data_dir is not None and (data_dir / path).is_file():
+        path = data_dir / path
+    if not path.is_file():
+        raise RnnmodError(f"missing data file {path}: pass an existing file with {option}")
+    return path
+
+
+def _label_order(labels: list[str]) -> list[str]:
+    """Sorted label strings; numerically when every label is an integer (so "10" follows "9")."""
+    uniq = set(labels)
+    try:
+        return sorted(uniq, key=int)
+    except ValueError:
+        return sorted(uniq)
+
+
+# ---------------------------------------------------------------- text classification (M:1)
+def load_text_classification(
+    data_dir: Path | None,
+    *,
+    file: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    seq_len: int | None = None,
+    split_seed: int = SPLIT_SEED,
+    test_frac: float = 0.2,
+    **_: object,
+) -> TaskData:
+    """A CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a text and a label column → M:1.
+
+    Labels are arbitrary strings mapped to ids in sorted order; the split is seeded and
+    stratified by label; the vocabulary is fitted on the training split (Keras text filters).
+    """
+    path = resolve_file(file, data_dir)
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            fields = reader.fieldnames or []
+            missing = [c for c in (text_column, label_column) if c not in fields]
+            if missing:
+                raise RnnmodError(
+                    f"{path}: missing column(s) {', '.join(missing)} (has: {', '.join(fields)}); "
+                    "choose them with --text-column / --label-column"
+                )
+            rows = [(r[text_column], r[label_column]) for r in reader]
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise RnnmodError(f"{path}: not a readable UTF-8 CSV/TSV ({e})") from None
+    if any(t is None or y is None for t, y in rows):
+        raise RnnmodError(f"{path}: some rows have fewer columns than the header")
+    texts = [t for t, _ in rows]
+    names = _label_order([y for _, y in rows])
+    if len(names) < 2:
+        raise RnnmodError(f"{path}: column {label_column!r} needs at least two distinct labels")
+    index = {n: i for i, n in enumerate(names)}
+    labels = torch.tensor([index[y] for _, y in rows], dtype=torch.long)
+    tr, te = seeded_split(len(texts), test_frac, split_seed, strata=labels)
+    toks = tokenize(texts, "keras")
+    seq_len = seq_len or TASKS["text-classification"].seq_len
+    vocab = Vocab.fit([toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len)
+    x = vocab.encode_tokens(toks)
+    return TaskData(
+        task="text-classification",
+        io_type="M:1",
+        x_train=x[tr],
+        y_train=labels[tr],
+        x_test=x[te],
+        y_test=labels[te],
+        vocab=vocab,
+        label_names=names,
+        notes=[
+            f"user data {path.name}: {len(texts)} rows, {len(names)} labels (sorted), "
+            f"stratified {1 - test_frac:.0%}/{test_frac:.0%} split with seed {split_seed}; "
+            "vocabulary fitted on the training split"
+        ],
+        extra={"file": str(path)},
+    )
+
+
+# ---------------------------------------------------------------- tagging (M:N)
+def tag_index(sentences: list[Sentence]) -> list[str]:
+    """Tag names by frequency (ties first-seen) with ``<pad>`` at 0 — Keras Tokenizer on tags."""
+    counts: Counter[str] = Counter(t for s in sentences for _, t in s)
+    return [PAD] + [t for t, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def tagging_task(
+    task: str,
+    sentences: list[Sentence],
+    *,
+    seq_len: int,
+    test_frac: float = 0.25,
+    split_seed: int = SPLIT_SEED,
+    legacy_vocab: bool = False,
+    legacy_random_state: int = 4,
+    notes: list[str] | None = None,
+) -> TaskData:
+    """Tagged sentences → M:N :class:`TaskData` (paper-method §3.5 conventions).
+
+    Words lower-cased; tag ids 1..K by frequency over the whole corpus, 0 = padding; X and Y
+    pre-padded / post-truncated to ``seq_len`` so they stay aligned. Default: seeded split,
+    vocabulary fitted on the training sentences with ``<unk>`` (so X and Y never misalign).
+    Legacy: Keras Tokenizer fitted on all sentences (no OOV) and the authors' split
+    ``train_test_split(test_size=test_frac, random_state=legacy_random_state)``.
+    """
+    words = [[w.lower() for w, _ in s] for s in sentences]
+    names = tag_index(sentences)
+    tag_ids = {t: i for i, t in enumerate(names)}
+    y = pad_id_rows([[tag_ids[t] for _, t in s] for s in sentences], seq_len)
+    if legacy_vocab:
+        tr, te = sklearn_split(len(sentences), test_frac, legacy_random_state)
+        vocab = keras_vocab(words, tokenizer="whitespace", seq_len=seq_len)
+        note = (
+            "legacy vocabulary: Keras Tokenizer fitted on all sentences (no OOV); split = "
+            f"train_test_split(test_size={test_frac}, random_state={legacy_random_state})"
+        )
+    else:
+        tr, te = seeded_split(len(sentences), test_frac, split_seed)
+        vocab = Vocab.fit([words[i] for i in tr.tolist()], tokenizer="whitespace", seq_len=seq_len)
+        note = (
+            f"default vocabulary: fitted on the training sentences, unknown -> <unk>; seeded "
+            f"{1 - test_frac:.0%}/{test_frac:.0%} split (seed {split_seed})"
+        )
+    x = vocab.encode_tokens(words)
+    return TaskData(
+        task=task,
+        io_type="M:N",
+        x_train=x[tr],
+        y_train=y[tr],
+        x_test=x[te],
+        y_test=y[te],
+        vocab=vocab,
+        label_names=names,
+        out_steps=seq_len,
+        pad_label=0,
+        notes=[*(notes or []), note],
+        extra={"legacy_vocab": legacy_vocab},
+    )
+
+
+def read_conll(path: Path, token_column: int = 0, tag_column: int = -1) -> list[Sentence]:
+    """Whitespace-separated columns, one token per line, a blank line between sentences.
+
+    ``-DOCSTART-`` lines (CoNLL-2003) and ``#`` comment lines (CoNLL-U) are skipped.
+    """
+    sentences: list[Sentence] = []
+    current: Sentence = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise RnnmodError(f"{path}: not UTF-8 text ({e})") from None
+    for n, line in enumerate(lines, 1):
+        cols = line.split()
+        if not cols:
+            if current:
+                sentences.append(current)
+                current = []
+            continue
+        if cols[0] == "-DOCSTART-" or cols[0].startswith("#"):
+            continue
+        try:
+            current.append((cols[token_column], cols[tag_column]))
+        except IndexError:
+            raise RnnmodError(
+                f"{path}:{n}: expected a token column {token_column} and a tag column "
+                f"{tag_column} separated by whitespace, got {line!r}"
+            ) from None
+    if current:
+        sentences.append(current)
+    if not sentences:
+        raise RnnmodError(f"{path}: no tagged sentences (token and tag per line, blank between)")
+    return sentences
+
+
+def _column_index(value: object, default: int, option: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RnnmodError(
+            f"{option} must be a column number for tagging files (0 = first, -1 = last), "
+            f"got {value!r}"
+        ) from None
+
+
+def load_tagging(
+    data_dir: Path | None,
+    *,
+    file: str | Path | None = None,
+    text_column: object = None,
+    label_column: object = None,
+    seq_len: int | None = None,
+    split_seed: int = SPLIT_SEED,
+    **_: object,
+) -> TaskData:
+    """A CoNLL-style file → M:N tagging task with Brown's conventions (75/25 seeded split)."""
+    path = resolve_file(file, data_dir)
+    sentences = read_conll(
+        path,
+        _column_index(text_column, 0, "--text-column"),
+        _column_index(label_column, -1, "--label-column"),
+    )
+    return tagging_task(
+        "tagging",
+        sentences,
+        seq_len=seq_len or TASKS["tagging"].seq_len,
+        split_seed=split_seed,
+        notes=[f"user data {path.name}: {len(sentences)} sentences"],
+    )
+
+
+# ---------------------------------------------------------------- translation pairs
+@dataclass(frozen=True)
+class Pair:
+    """One translation example; ``lang`` names the target language (one module per language)."""
+
+    source: str
+    target: str
+    lang: str
+
+    @property
+    def decoder_text(self) -> str:
+        """Target wrapped in the language's start/end tokens, as the paper's decoder sees it."""
+        return f"[start{self.lang}] {self.target} [end{self.lang}]"
+
+
+@dataclass
+class TranslationPairs:
+    """Shuffled translation pairs split into train / validation / test."""
+
+    train: list[Pair]
+    val: list[Pair]
+    test: list[Pair]
+    langs: list[str]
+    notes: list[str]
+
+
+def read_lines(path: Path, what: str) -> list[str]:
+    """Lines of a text file without the empty item a trailing newline leaves."""
+    if not path.is_file():
+        raise RnnmodError(f"missing data file {path}: put {what} there (one sentence per line)")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise RnnmodError(f"{path}: not UTF-8 text ({e})") from None
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def split_pairs(
+    pairs: list[Pair], seed: int, langs: list[str], notes: list[str], frac: float = 0.15
+) -> TranslationPairs:
+    """``random.seed(seed); random.shuffle(pairs)``; val = test = ⌊frac·N⌋ pairs (§3.6)."""
+    import random
+
+    pairs = list(pairs)
+    random.seed(seed)
+    random.shuffle(pairs)
+    k = int(frac * len(pairs))
+    return TranslationPairs(
+        train=pairs[: len(pairs) - 2 * k],
+        val=pairs[len(pairs) - 2 * k : len(pairs) - k],
+        test=pairs[len(pairs) - k :],
+        langs=langs,
+        notes=notes,
+    )
+
+
+def load_translation_pairs(
+    source_file: str | Path, target_file: str | Path, lang: str, *, seed: int = 19
+) -> TranslationPairs:
+    """Two line-aligned files (source, target) → shuffled, split pairs for one target language."""
+    src = read_lines(Path(source_file), "the source sentences")
+    tgt = read_lines(Path(target_file), f"the {lang} translations, aligned line by line")
+    if len(src) != len(tgt):
+        raise RnnmodError(
+            f"{target_file}: {len(tgt)} lines but {source_file} has {len(src)}; "
+            "the files must be aligned line by line"
+        )
+    pairs = [Pair(s, t, lang) for s, t in zip(src, tgt)]
+    return split_pairs(pairs, seed, [lang], [f"{len(pairs)} aligned lines, seed {seed}"])
