@@ -12,7 +12,12 @@ from .errors import RnnmodError
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, default=None, help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
+    )
 
 
 def _emit(args: argparse.Namespace, obj: dict, human: str) -> None:
@@ -33,7 +38,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
     data = load_task(args.task, args.data_dir, **_task_options(args))
     data.limit_train(args.limit, seed=args.seed)
-    tc = TrainConfig(cell=args.cell, depth=args.depth, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
+    tc = TrainConfig(
+        cell=args.cell,
+        depth=args.depth,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     model, metrics = train_classifier(data, tc)
     config = {
         "task": data.task,
@@ -46,7 +58,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         "limit": args.limit,
     }
     save_run(out, model, config, data.vocab, data.label_names, metrics, overwrite=args.overwrite)
-    _emit(args, {"out": str(out), **metrics}, f"{data.task} {args.cell}-{args.depth}: test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.1f} s) → {out}")
+    _emit(
+        args,
+        {"out": str(out), **metrics},
+        f"{data.task} {args.cell}-{args.depth}: test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.1f} s) → {out}",
+    )
 
 
 def _task_options(args: argparse.Namespace) -> dict:
@@ -83,8 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", required=True, choices=sorted(LOADERS), help="dataset/task")
     t.add_argument("--cell", default="lstm", choices=CELL_KINDS)
     t.add_argument("--depth", type=_parse_depth, default=1, help="stacked recurrent layers (1-4)")
-    t.add_argument("--epochs", type=int, default=None, help="default: the paper's epochs for the task")
-    t.add_argument("--batch-size", type=int, default=None, help="default: the paper's batch size for the task")
+    t.add_argument(
+        "--epochs", type=int, default=None, help="default: the paper's epochs for the task"
+    )
+    t.add_argument(
+        "--batch-size", type=int, default=None, help="default: the paper's batch size for the task"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="cap the number of training examples")
     t.add_argument("--out", required=True, type=Path, help="run directory to write")

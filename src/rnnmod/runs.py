@@ -46,7 +46,16 @@ class Run:
         return sha256_file(self.path / "model.safetensors")
 
 
-def save_run(out: Path, model: nn.Module, config: dict, vocab: Vocab, label_names: list[str], metrics: dict, *, overwrite: bool = False) -> Path:
+def save_run(
+    out: Path,
+    model: nn.Module,
+    config: dict,
+    vocab: Vocab,
+    label_names: list[str],
+    metrics: dict,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Write a run directory atomically: build it under a temp name, then rename into place."""
     out = Path(out)
     if out.exists() and not overwrite:
@@ -55,7 +64,9 @@ def save_run(out: Path, model: nn.Module, config: dict, vocab: Vocab, label_name
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    cfg = dict(config, format_version=FORMAT_VERSION, rnnmod_version=__version__, model=model.config_dict())
+    cfg = dict(
+        config, format_version=FORMAT_VERSION, rnnmod_version=__version__, model=model.config_dict()
+    )
     write_tensors(tmp / "model.safetensors", model.state_dict())
     write_json(tmp / "config.json", cfg)
     write_json(tmp / "vocab.json", {"source": vocab.to_dict(), "labels": label_names})
@@ -80,7 +91,9 @@ def load_run(path: Path | str) -> Run:
         raise RnnmodError(f"{path} is not a complete run directory (missing {', '.join(missing)})")
     config = read_json(path / "config.json")
     if config.get("format_version", 0) > FORMAT_VERSION:
-        raise RnnmodError(f"{path} was written by a newer rnnmod (format {config['format_version']} > {FORMAT_VERSION}); upgrade rnnmod")
+        raise RnnmodError(
+            f"{path} was written by a newer rnnmod (format {config['format_version']} > {FORMAT_VERSION}); upgrade rnnmod"
+        )
     try:
         mcfg = ClassifierConfig(**config["model"])
         model = SeqClassifier(mcfg)
@@ -91,10 +104,14 @@ def load_run(path: Path | str) -> Run:
     extra = sorted(set(state) - set(own))
     absent = sorted(set(own) - set(state))
     if extra or absent:
-        raise RnnmodError(f"{path / 'model.safetensors'}: tensors do not match the config (missing {absent[:3]}, unexpected {extra[:3]})")
+        raise RnnmodError(
+            f"{path / 'model.safetensors'}: tensors do not match the config (missing {absent[:3]}, unexpected {extra[:3]})"
+        )
     for k, v in own.items():
         if state[k].shape != v.shape:
-            raise RnnmodError(f"{path / 'model.safetensors'}: tensor {k!r} has shape {tuple(state[k].shape)}, config needs {tuple(v.shape)}")
+            raise RnnmodError(
+                f"{path / 'model.safetensors'}: tensor {k!r} has shape {tuple(state[k].shape)}, config needs {tuple(v.shape)}"
+            )
     model.load_state_dict(state)
     model.eval()
     voc = read_json(path / "vocab.json")

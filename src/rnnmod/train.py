@@ -59,7 +59,12 @@ def train_classifier(data: TaskData, tc: TrainConfig) -> tuple[SeqClassifier, di
     gen = torch.Generator().manual_seed(tc.seed)
     n = len(data.x_train)
     start = time.perf_counter()
-    bar = tqdm(total=epochs * ((n + bs - 1) // bs), desc=f"train {data.task} {tc.cell}-{tc.depth}", disable=not tc.progress, unit="batch")
+    bar = tqdm(
+        total=epochs * ((n + bs - 1) // bs),
+        desc=f"train {data.task} {tc.cell}-{tc.depth}",
+        disable=not tc.progress,
+        unit="batch",
+    )
     for _epoch in range(epochs):
         model.train()
         perm = torch.randperm(n, generator=gen)

@@ -12,7 +12,9 @@ def _native(cell: str, inp: int, hidden: int, depth: int) -> nn.RNNBase:
         return nn.LSTM(inp, hidden, depth, batch_first=True)
     if cell == "gru":
         return nn.GRU(inp, hidden, depth, batch_first=True)
-    return nn.RNN(inp, hidden, depth, batch_first=True, nonlinearity="relu" if cell == "rnn-relu" else "tanh")
+    return nn.RNN(
+        inp, hidden, depth, batch_first=True, nonlinearity="relu" if cell == "rnn-relu" else "tanh"
+    )
 
 
 def _layers_of(ref: nn.RNNBase) -> list[LayerWeights]:
@@ -56,7 +58,9 @@ def test_removed_units_are_exactly_zero(cell):
             p.add_(0.5)  # make sure dead units would be non-zero if they were alive
         keep = torch.ones(8)
         keep[[1, 5]] = 0
-        out = run_stack(torch.randn(3, 6, 4), _layers_of(ref), cell, unit_masks=[canonical_mask(keep)] * 2)
+        out = run_stack(
+            torch.randn(3, 6, 4), _layers_of(ref), cell, unit_masks=[canonical_mask(keep)] * 2
+        )
     for h in out.hidden:
         assert torch.all(h[..., [1, 5]] == 0)
         assert torch.all(h[..., 0] != 0)
@@ -99,10 +103,14 @@ def test_grouped_masks_equal_separate_runs():
     x = torch.randn(3, 5, 4)
     masks = torch.bernoulli(torch.full((4, 6), 0.7))
     with torch.no_grad():
-        fused = run_stack(x.repeat(4, 1, 1), _layers_of(ref), "lstm", unit_masks=[canonical_mask(masks)] * 2)
+        fused = run_stack(
+            x.repeat(4, 1, 1), _layers_of(ref), "lstm", unit_masks=[canonical_mask(masks)] * 2
+        )
         for m in range(4):
             one = run_stack(x, _layers_of(ref), "lstm", unit_masks=[canonical_mask(masks[m])] * 2)
-            torch.testing.assert_close(fused.output[m * 3 : (m + 1) * 3], one.output, atol=1e-6, rtol=1e-6)
+            torch.testing.assert_close(
+                fused.output[m * 3 : (m + 1) * 3], one.output, atol=1e-6, rtol=1e-6
+            )
 
 
 def test_step_valid_carries_state():

@@ -66,9 +66,15 @@ class TaskData:
         """Keep a seeded random subset of ``n`` training examples (files are often sorted by label)."""
         if n is None or n >= len(self.x_train):
             return self
-        keep = torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        keep = (
+            torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))[:n]
+            .sort()
+            .values
+        )
         self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
-        self.notes.append(f"training set limited to {n} examples (seeded random subset, seed {seed})")
+        self.notes.append(
+            f"training set limited to {n} examples (seeded random subset, seed {seed})"
+        )
         return self
 
     def check(self) -> None:
@@ -92,7 +98,9 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def seeded_split(n: int, test_frac: float, seed: int, strata: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def seeded_split(
+    n: int, test_frac: float, seed: int, strata: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Deterministic (stratified when ``strata`` is given) train/test index split."""
     g = torch.Generator().manual_seed(seed)
     if strata is None:

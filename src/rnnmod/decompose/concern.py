@@ -38,7 +38,13 @@ def robust_mean_abs(values: Tensor, valid: Tensor, outlier_mads: float = 2.0) ->
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, math.nan))
 
 
-def active_rate(values: Tensor, valid: Tensor, threshold: float = 0.0, absolute: bool = False, inclusive: bool = False) -> Tensor:
+def active_rate(
+    values: Tensor,
+    valid: Tensor,
+    threshold: float = 0.0,
+    absolute: bool = False,
+    inclusive: bool = False,
+) -> Tensor:
     """Fraction of valid observations above ``threshold`` (ReLU: v > 0; gates: |v| ≥ 0.5). → [K, W]"""
     v = values.abs() if absolute else values
     hit = (v >= threshold) if inclusive else (v > threshold)
@@ -56,7 +62,9 @@ def _cap_count(n_units: int, max_remove: float) -> int:
     return n_units + 1
 
 
-def select_comparison(d: Tensor, max_remove: float, ratio: float = 1.1, tangle_threshold: float = 0.0) -> Tensor:
+def select_comparison(
+    d: Tensor, max_remove: float, ratio: float = 1.1, tangle_threshold: float = 0.0
+) -> Tensor:
     """Removal rule for logistic activations (hidden-state strategy), over the last dim of ``d``.
 
     Units sorted by d ascending (stable); remove while d + threshold < 0 until the cap; past the

@@ -21,7 +21,9 @@ class DecompositionConfig:
     preset: str = "default"
     mode: str = "rolled"
     # §6.1 sampling
-    sampling: str = "stratified"  # "stratified" (seeded, proportional negatives) | "first-n" (dataset order)
+    sampling: str = (
+        "stratified"  # "stratified" (seeded, proportional negatives) | "first-n" (dataset order)
+    )
     n_positive: int = 500
     n_negative: int | None = None  # None → ceil(n_positive / (C - 1))
     seed: int = 0
@@ -52,7 +54,9 @@ class DecompositionConfig:
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
-                raise RnnmodError(f"invalid {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}")
+                raise RnnmodError(
+                    f"invalid {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}"
+                )
         if not 0 <= self.max_remove <= 1:
             raise RnnmodError(f"max_remove must be in [0, 1], got {self.max_remove}")
         if self.n_positive < 1:
@@ -67,7 +71,9 @@ class DecompositionConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise RnnmodError(f"unknown decomposition config field(s): {', '.join(sorted(unknown))}")
+            raise RnnmodError(
+                f"unknown decomposition config field(s): {', '.join(sorted(unknown))}"
+            )
         return cls(**d).validate()
 
     def hash(self) -> str:

@@ -15,7 +15,13 @@ from ..modules.module import ModuleBank
 from ..nn.cells import N_GATES, SIGMOID_BLOCKS
 from ..nn.zoo import ONE_OUTPUT, SeqClassifier
 from .channel import channel_heads
-from .concern import active_rate, robust_mean_abs, select_active_rate, select_comparison, select_per_gate
+from .concern import (
+    active_rate,
+    robust_mean_abs,
+    select_active_rate,
+    select_comparison,
+    select_per_gate,
+)
 from .config import DecompositionConfig, effective_max_remove
 from .observe import drop_padding, gather_observations, record_states, selection_grid
 from .sampling import ClassSamples, sample_one_output
@@ -36,19 +42,27 @@ class Decomposition:
 def check_supported(model: SeqClassifier, cfg: DecompositionConfig) -> None:
     io = model.cfg.io_type
     if io not in ONE_OUTPUT:
-        raise RnnmodError(f"decomposing {io} models is not supported yet (one-output 1:1 and M:1 models only)")
+        raise RnnmodError(
+            f"decomposing {io} models is not supported yet (one-output 1:1 and M:1 models only)"
+        )
     if io == "1:1" and cfg.mode == "unrolled":
-        raise RnnmodError("1:1 models have a single time step: unrolled decomposition is the same as rolled (use --mode rolled)")
+        raise RnnmodError(
+            "1:1 models have a single time step: unrolled decomposition is the same as rolled (use --mode rolled)"
+        )
 
 
-def unit_statistic(values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: DecompositionConfig) -> torch.Tensor:
+def unit_statistic(
+    values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: DecompositionConfig
+) -> torch.Tensor:
     """Hidden-state strategy: robust mean of |h| (logistic cells) or active rate (ReLU)."""
     if cell == "rnn-relu":
         return active_rate(values, valid)
     return robust_mean_abs(values, valid, cfg.outlier_mads)
 
 
-def gate_statistic(values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: DecompositionConfig) -> torch.Tensor:
+def gate_statistic(
+    values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: DecompositionConfig
+) -> torch.Tensor:
     """Per-gate strategy: activation rate (|v| ≥ 0.5) of sigmoid gate columns, the hidden-state
     statistic of candidate columns (§6.3)."""
     base = unit_statistic(values, valid, cell, cfg)
@@ -62,7 +76,9 @@ def gate_statistic(values: torch.Tensor, valid: torch.Tensor, cell: str, cfg: De
     return torch.where(is_sig.repeat_interleave(h), rate, base)
 
 
-def decompose(model: SeqClassifier, data: TaskData, cfg: DecompositionConfig, *, progress: bool = True) -> Decomposition:
+def decompose(
+    model: SeqClassifier, data: TaskData, cfg: DecompositionConfig, *, progress: bool = True
+) -> Decomposition:
     """Build one module per class of a one-output model."""
     cfg.validate()
     check_supported(model, cfg)
@@ -74,7 +90,9 @@ def decompose(model: SeqClassifier, data: TaskData, cfg: DecompositionConfig, *,
     bar = tqdm(total=4, desc="decompose", disable=not progress, unit="stage")
 
     t0 = time.perf_counter()
-    samples = sample_one_output(data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed)
+    samples = sample_one_output(
+        data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed
+    )
     timings["sample"] = time.perf_counter() - t0
     bar.set_postfix_str(f"{len(samples.union)} examples", refresh=False)
     bar.update(1)

@@ -10,7 +10,9 @@ from ..nn.zoo import SeqClassifier
 
 
 @torch.no_grad()
-def record_states(model: SeqClassifier, ids: Tensor, *, gates: bool = False, chunk: int = 8192) -> list[Tensor]:
+def record_states(
+    model: SeqClassifier, ids: Tensor, *, gates: bool = False, chunk: int = 8192
+) -> list[Tensor]:
     """Hidden states (or gate activations when ``gates``) of every layer: list of [U, T, W]."""
     model.eval()
     parts: list[list[Tensor]] = []
@@ -20,7 +22,9 @@ def record_states(model: SeqClassifier, ids: Tensor, *, gates: bool = False, chu
     return [torch.cat([p[layer] for p in parts]) for layer in range(len(parts[0]))]
 
 
-def selection_grid(samples: Tensor, steps: int, mode: str, observe_steps: str) -> tuple[Tensor, Tensor]:
+def selection_grid(
+    samples: Tensor, steps: int, mode: str, observe_steps: str
+) -> tuple[Tensor, Tensor]:
     """Turn per-class sample positions [C, N] into (row, step) index grids [C, S, N'] for a
     one-output model: rolled/last → S=1 at the last step; rolled/all → S=1 pooling every step;
     unrolled → S=T, group t holding step t."""

@@ -46,13 +46,17 @@ def largest_remainder(total: int, weights: Tensor) -> Tensor:
     sums = w.sum(1, keepdim=True)
     exact = torch.where(sums > 0, total * w / sums.clamp(min=1e-30), torch.zeros_like(w))
     base = exact.floor().long()
-    short = (total - base.sum(1, keepdim=True)).where(sums > 0, torch.zeros_like(sums, dtype=torch.long))
+    short = (total - base.sum(1, keepdim=True)).where(
+        sums > 0, torch.zeros_like(sums, dtype=torch.long)
+    )
     order = torch.argsort(exact - base, dim=1, descending=True, stable=True)
     bonus = (torch.arange(w.shape[1]).unsqueeze(0) < short).long()
     return base.scatter_add(1, order, bonus)
 
 
-def sample_one_output(labels: Tensor, n_classes: int, n_positive: int, n_negative: int | None, method: str, seed: int) -> ClassSamples:
+def sample_one_output(
+    labels: Tensor, n_classes: int, n_positive: int, n_negative: int | None, method: str, seed: int
+) -> ClassSamples:
     """Sample for 1:1 / M:1 models. ``first-n`` follows dataset order (the authors' code);
     ``stratified`` shuffles each class with ``seed`` and draws negatives from every other class
     in proportion to its size (the paper's description)."""
@@ -69,7 +73,9 @@ def sample_one_output(labels: Tensor, n_classes: int, n_positive: int, n_negativ
         is_pos = shuffled.unsqueeze(0) == classes
         pos_idx = order_map(order, _first_k_where(is_pos, n_positive))
         counts = torch.bincount(labels, minlength=n_classes)
-        others = counts.unsqueeze(0).expand(n_classes, -1) * (1 - torch.eye(n_classes, dtype=torch.long))
+        others = counts.unsqueeze(0).expand(n_classes, -1) * (
+            1 - torch.eye(n_classes, dtype=torch.long)
+        )
         quotas = largest_remainder(n_neg, others)  # [C, C]: negatives of class m drawn from class k
         # negatives of class m: the first quota[m, k] shuffled examples of each class k != m
         rank = is_pos.long().cumsum(1) - 1  # rank of each shuffled example within its own class
@@ -87,9 +93,11 @@ def order_map(order: Tensor, idx: Tensor) -> Tensor:
 def _to_union(pos_idx: Tensor, neg_idx: Tensor, wanted_pos: int, wanted_neg: int) -> ClassSamples:
     both = torch.cat([pos_idx.flatten(), neg_idx.flatten()])
     union = torch.unique(both[both >= 0])  # sorted
+
     def to_pos(idx: Tensor) -> Tensor:
         p = torch.searchsorted(union, idx.clamp(min=0))
         return torch.where(idx >= 0, p, idx)
+
     return ClassSamples(
         union=union,
         pos=to_pos(pos_idx),

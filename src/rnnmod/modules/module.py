@@ -61,7 +61,9 @@ class ModuleBank:
         return kept / total
 
     @torch.no_grad()
-    def scores(self, model: SeqClassifier, ids: Tensor, *, output: str = "binary", max_rows: int = 16384) -> Tensor:
+    def scores(
+        self, model: SeqClassifier, ids: Tensor, *, output: str = "binary", max_rows: int = 16384
+    ) -> Tensor:
         """Positive-class probability of every module on every example → [K, B] (or [K, B, T]
         for many-output models). All K modules run in one batched engine pass per chunk."""
         k = len(self)
@@ -78,7 +80,10 @@ class ModuleBank:
             if feats.dim() == 3:
                 z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + self.head_bias[:, None]
             else:
-                z = torch.einsum("kbth,kch->kbtc", feats, self.head_weight) + self.head_bias[:, None, None]
+                z = (
+                    torch.einsum("kbth,kch->kbtc", feats, self.head_weight)
+                    + self.head_bias[:, None, None]
+                )
             outs.append(positive_probability(z[..., 0], z[..., 1], output, model.cfg.n_classes))
         return torch.cat(outs, dim=1)
 

@@ -1,0 +1,210 @@
+"""``rnnmod decompose | evaluate | compose | predict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .cli import _add_data_dir, register_command
+from .errors import RnnmodError
+
+
+def cmd_decompose(args: argparse.Namespace) -> None:
+    from .compose.evaluate import load_data_for
+    from .decompose import decompose, preset
+    from .modules.store import save_moduleset
+    from .runs import load_run
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    run = load_run(args.run)
+    overrides = {
+        "mode": args.mode,
+        "gate_strategy": args.gate_strategy,
+        "max_remove": args.max_remove,
+        "n_positive": args.n_positive,
+        "seed": args.seed,
+        "module_output": args.module_output,
+        "observe_steps": args.observe_steps,
+        "sampling": args.sampling,
+    }
+    if args.paper_caps:
+        overrides["paper_caps"] = True
+    cfg = preset(args.preset, **overrides)
+    data = load_data_for(run, args.data_dir)
+    start = time.perf_counter()
+    dec = decompose(run.model, data, cfg, progress=not args.quiet)
+    seconds = time.perf_counter() - start
+    for w in dec.warnings:
+        print(f"rnnmod: warning: {w}", file=sys.stderr)
+    extra = {
+        "task": run.task,
+        "io_type": run.io_type,
+        "mode": cfg.mode,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.hash(),
+        "max_remove_effective": dec.max_remove,
+        "n_observed_examples": len(dec.samples.union),
+        "timings": {k: round(v, 4) for k, v in dec.timings.items()},
+        "warnings": dec.warnings,
+        "data_notes": data.notes,
+    }
+    save_moduleset(out, [(run, dec.bank)], extra, overwrite=args.overwrite)
+    obj = {
+        "out": str(out),
+        "n_modules": len(dec.bank),
+        "retained_units": float(dec.bank.retained_fraction().mean()),
+        "seconds": round(seconds, 3),
+    }
+    if args.json:
+        print(json.dumps(obj, sort_keys=True))
+    else:
+        print(
+            f"{len(dec.bank)} modules ({cfg.preset}, {cfg.mode}) in {seconds:.2f} s, {obj['retained_units']:.1%} of units retained → {out}"
+        )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .compose.evaluate import evaluate_moduleset
+    from .modules.store import load_moduleset
+
+    ms = load_moduleset(args.mods)
+    res = evaluate_moduleset(ms, args.data_dir)
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+        return
+    print(
+        f"{res['task']} {res['cell']}-{res['depth']} {res['mode']} ({res['preset']}), {res['n_modules']} modules, {res['n_test']} test examples"
+    )
+    print(f"  monolithic accuracy  {res['monolithic']:.4f}")
+    print(f"  composed accuracy    {res['composed']:.4f}   Δ {res['delta_pp']:+.2f} pp")
+    print(
+        f"  Jaccard (legacy)     {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}"
+    )
+    print(f"  retained units       {res['retained_units']:.1%}   ({res['seconds']:.2f} s)")
+    for n in res["notes"]:
+        print(f"  note: {n}")
+
+
+def cmd_compose(args: argparse.Namespace) -> None:
+    from .compose import compose_modulesets
+    from .modules.store import load_moduleset
+
+    sets = [load_moduleset(p) for p in args.mods]
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+    out = compose_modulesets(sets, labels, Path(args.out), overwrite=args.overwrite)
+    obj = {"out": str(out), "labels": labels}
+    print(
+        json.dumps(obj)
+        if args.json
+        else f"composed {len(labels)} modules ({', '.join(labels)}) → {out}"
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .modules.store import load_moduleset
+
+    ms = load_moduleset(args.mods)
+    texts = list(args.text)
+    if args.file:
+        try:
+            texts += [
+                line.rstrip("\n")
+                for line in Path(args.file).read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+        except UnicodeDecodeError:
+            raise RnnmodError(f"{args.file}: not UTF-8 text") from None
+        except OSError as e:
+            raise RnnmodError(f"cannot read {args.file}: {e.strerror}") from None
+    if not texts:
+        raise RnnmodError("give text to classify as arguments or with --file")
+    scores = ms.scores_texts(texts)
+    best = scores.argmax(0)
+    rows = [
+        {"text": t, "label": ms.labels[i], "score": float(scores[i, j])}
+        for j, (t, i) in enumerate(zip(texts, best.tolist()))
+    ]
+    if args.json:
+        print(json.dumps({"predictions": rows}))
+    else:
+        for r in rows:
+            print(f"{r['label']}\t{r['score']:.3f}\t{r['text']}")
+
+
+@register_command
+def _register(sub: argparse._SubParsersAction) -> None:
+    from .decompose.config import MODES, PRESETS
+
+    d = sub.add_parser("decompose", help="decompose a trained run into one module per class")
+    d.add_argument("run", type=Path, help="trained run directory")
+    d.add_argument("--out", required=True, type=Path, help="module set directory to write")
+    d.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="rolled: one mask per layer; unrolled: one per layer and time step",
+    )
+    d.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="default: our choices; paper: the authors' effective code (docs/method.md)",
+    )
+    d.add_argument("--gate-strategy", choices=("hidden-state", "per-gate"), default=None)
+    d.add_argument(
+        "--max-remove",
+        type=float,
+        default=None,
+        help="cap on the fraction of units removed per layer (default 0.05)",
+    )
+    d.add_argument(
+        "--paper-caps",
+        action="store_true",
+        help="use the authors' per-script caps (paper-method §6.5)",
+    )
+    d.add_argument(
+        "--n-positive", type=int, default=None, help="positive samples per class (default 500)"
+    )
+    d.add_argument("--sampling", choices=("stratified", "first-n"), default=None)
+    d.add_argument("--observe-steps", choices=("tokens", "all", "last"), default=None)
+    d.add_argument("--module-output", choices=("binary", "softmax"), default=None)
+    d.add_argument("--seed", type=int, default=None)
+    d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--json", action="store_true")
+    _add_data_dir(d)
+    d.set_defaults(func=cmd_decompose)
+
+    e = sub.add_parser(
+        "evaluate", help="test accuracy of the monolithic model vs the composed modules"
+    )
+    e.add_argument("mods", type=Path, help="module set directory")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_data_dir(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser(
+        "compose", help="build a composed model from chosen modules (labels; N:label picks set N)"
+    )
+    c.add_argument("mods", type=Path, nargs="+", help="module set directories")
+    c.add_argument(
+        "--labels",
+        required=True,
+        help="comma-separated labels, e.g. banking,travel or 1:banking,2:travel",
+    )
+    c.add_argument("--out", required=True, type=Path)
+    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compose)
+
+    p = sub.add_parser("predict", help="classify raw text with a module set or composed model")
+    p.add_argument("mods", type=Path)
+    p.add_argument("text", nargs="*", help="texts to classify")
+    p.add_argument("--file", type=Path, help="one text per line")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)

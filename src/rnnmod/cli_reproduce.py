@@ -1,0 +1,74 @@
+"""``rnnmod reproduce rq1``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .cli import _add_data_dir, register_command
+from .errors import RnnmodError
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from .data import LOADERS
+    from .experiments.rq1 import RQ1Options, parse_depths, run_rq1, summarize
+    from .nn.cells import CELL_KINDS
+
+    if args.what != "rq1":
+        raise RnnmodError(f"reproduce {args.what}: not available yet (only rq1)")
+    tasks, cells = _csv(args.tasks), _csv(args.cells)
+    for t in tasks:
+        if t not in LOADERS:
+            raise RnnmodError(f"unknown task {t!r}; available: {', '.join(sorted(LOADERS))}")
+    for c in cells:
+        if c not in CELL_KINDS:
+            raise RnnmodError(f"unknown cell {c!r}; expected one of {', '.join(CELL_KINDS)}")
+    opts = RQ1Options(
+        tasks=tasks,
+        cells=cells,
+        depths=parse_depths(args.depths),
+        modes=_csv(args.modes),
+        presets=_csv(args.presets),
+        runs_dir=args.runs_dir,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        progress=not args.quiet,
+    )
+    rows = run_rq1(opts)
+    summary = summarize(rows)
+    if args.json:
+        print(json.dumps({"rows": rows, "summary": summary}, sort_keys=True))
+        return
+    print(f"wrote {args.results_dir / 'rq1.csv'} and {args.results_dir / 'rq1.md'}")
+    for s in summary:
+        print(
+            f"  {s['task']:8s} {s['preset']:8s} {s['mode']:9s} mean Δ {s['mean_delta_pp']:+.2f} pp, worst {s['worst_delta_pp']:+.2f} pp over {s['n_models']} models"
+        )
+
+
+@register_command
+def _register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("reproduce", help="reproduce the paper's experiments (rq1)")
+    r.add_argument("what", choices=("rq1",), help="which experiment")
+    r.add_argument("--tasks", default="mathqa,clinc")
+    r.add_argument("--cells", default="lstm,gru,rnn")
+    r.add_argument("--depths", default="1-4", help="e.g. 1-4 or 1,3")
+    r.add_argument("--modes", default="rolled,unrolled")
+    r.add_argument("--presets", default="default,paper")
+    r.add_argument(
+        "--epochs", type=int, default=None, help="override training epochs (default: the paper's)"
+    )
+    r.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where trained runs are kept and reused"
+    )
+    r.add_argument("--results-dir", type=Path, default=Path("results"))
+    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--json", action="store_true")
+    _add_data_dir(r)
+    r.set_defaults(func=cmd_reproduce)

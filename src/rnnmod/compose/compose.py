@@ -1,0 +1,73 @@
+"""Build a composed model from chosen modules of one or more module sets (the reuse block)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import RnnmodError
+from ..modules.store import ModuleSet, save_moduleset
+from ..nn.zoo import ONE_OUTPUT
+
+
+def _parse_choice(choice: str, n_sets: int) -> tuple[int | None, str]:
+    """``label`` or ``N:label`` (N = 1-based position of the module set on the command line)."""
+    head, sep, rest = choice.partition(":")
+    if sep and head.isdigit():
+        i = int(head)
+        if not 1 <= i <= n_sets:
+            raise RnnmodError(f"{choice!r}: there is no module set number {i} (have {n_sets})")
+        return i - 1, rest
+    return None, choice
+
+
+def compose_modulesets(
+    sets: list[ModuleSet], labels: list[str], out: Path, *, overwrite: bool = False
+) -> Path:
+    """Pick modules by label and save them as one composed module set."""
+    if not labels:
+        raise RnnmodError("choose at least two labels to compose (--labels a,b)")
+    io_kinds = {run.io_type in ONE_OUTPUT for s in sets for run in s.sources.values()}
+    if len(io_kinds) > 1:
+        raise RnnmodError(
+            "cannot compose modules of one-output models (1:1, M:1) with modules of many-output models (1:N, M:N)"
+        )
+    outputs = {s.module_output for s in sets}
+    if len(outputs) > 1:
+        raise RnnmodError(
+            f"module sets use different module outputs ({', '.join(sorted(outputs))}); scores would not be comparable"
+        )
+    picked: dict[tuple[int, str], list[int]] = {}
+    for choice in labels:
+        which, label = _parse_choice(choice, len(sets))
+        hits = [
+            (i, s)
+            for i, s in enumerate(sets)
+            if (which is None or i == which) and label in s.labels
+        ]
+        if not hits:
+            known = sorted({lab for s in sets for lab in s.labels})
+            raise RnnmodError(f"no module labelled {label!r}; available: {', '.join(known)}")
+        if len(hits) > 1:
+            raise RnnmodError(
+                f"label {label!r} exists in several module sets; write N:{label} with N the set's position (1-based)"
+            )
+        i, s = hits[0]
+        pos = s.labels.index(label)
+        e = s.entries[pos]
+        bank_pos = [j for j, x in enumerate(s.entries) if x["source"] == e["source"]].index(pos)
+        picked.setdefault((i, e["source"]), []).append(bank_pos)
+    parts = []
+    for (i, sid), positions in picked.items():
+        s = sets[i]
+        parts.append((s.sources[sid], s.banks[sid].select(positions)))
+    for run, _bank in parts:
+        if run.path is None:
+            raise RnnmodError("module set sources must be on disk")
+    first = sets[0].manifest
+    extra = {
+        "task": first.get("task") if len({p[0].task for p in parts}) == 1 else "composed",
+        "mode": first.get("mode") if len({s.manifest.get("mode") for s in sets}) == 1 else "mixed",
+        "config": first.get("config", {}),
+        "composed_from": [str(s.path) for s in sets],
+    }
+    return save_moduleset(out, parts, extra, overwrite=overwrite)

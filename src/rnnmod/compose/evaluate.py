@@ -1,0 +1,79 @@
+"""RQ1 evaluation of a module set: monolithic vs composed accuracy on the test split (§7, §9)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from ..data import load_task
+from ..data.base import TaskData
+from ..errors import RnnmodError
+from ..metrics.accuracy import accuracy
+from ..metrics.jaccard import jaccard_legacy, jaccard_mask
+from ..modules.module import ModuleBank, vote
+from ..modules.store import ModuleSet
+from ..nn.zoo import predict_logits
+from ..runs import Run
+
+
+def load_data_for(run: Run, data_dir: Path | str | None) -> TaskData:
+    """The run's task data, checked to encode text exactly as the run was trained."""
+    data = load_task(run.task, data_dir, **run.config.get("data_options", {}))
+    if data.vocab.tokens != run.vocab.tokens:
+        raise RnnmodError(
+            f"the {run.task} data now yield a different vocabulary than {run.path} was trained with (changed data files?)"
+        )
+    return data
+
+
+@torch.no_grad()
+def evaluate_moduleset(
+    ms: ModuleSet, data_dir: Path | str | None = None, *, data: TaskData | None = None
+) -> dict:
+    """Monolithic and composed test accuracy, Δ in percentage points, both Jaccard indices."""
+    run = ms.single_source
+    bank = next(iter(ms.banks.values()))
+    data = data or load_data_for(run, data_dir)
+    res = evaluate_bank(run, bank, data, output=ms.module_output)
+    res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
+    return res
+
+
+@torch.no_grad()
+def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "binary") -> dict:
+    """Evaluate modules of ``run`` on ``data``'s test split (a subset of classes is evaluated on
+    the examples of those classes, against the monolithic model restricted to them)."""
+    start = time.perf_counter()
+    x, y = data.x_test, data.y_test
+    classes = torch.tensor(bank.class_index)
+    subset = len(classes) < run.model.cfg.n_classes
+    if subset:
+        keep = torch.isin(y, classes)
+        x, y = x[keep], y[keep]
+        if len(y) == 0:
+            raise RnnmodError("the test split has no example of the composed model's classes")
+    logits = predict_logits(run.model, x)
+    # on a subset, the monolithic baseline chooses among the same classes as the composed model
+    mono = classes[logits[..., classes].argmax(-1)] if subset else logits.argmax(-1)
+    composed = vote(bank.scores(run.model, x, output=output), bank.class_index)
+    mono_acc = accuracy(mono, y, data.pad_label)
+    comp_acc = accuracy(composed, y, data.pad_label)
+    return {
+        "task": run.task,
+        "io_type": run.io_type,
+        "cell": run.model.cfg.cell,
+        "depth": run.model.cfg.depth,
+        "monolithic": mono_acc,
+        "composed": comp_acc,
+        "delta_pp": 100.0 * (comp_acc - mono_acc),
+        "jaccard_legacy": jaccard_legacy(run.model, bank),
+        "jaccard_mask": jaccard_mask(run.model, bank),
+        "retained_units": float(bank.retained_fraction().mean()),
+        "n_modules": len(bank),
+        "n_test": len(y),
+        "subset": subset,
+        "seconds": round(time.perf_counter() - start, 3),
+        "notes": data.notes,
+    }

@@ -1,0 +1,95 @@
+"""Jaccard index between a model and its modules (paper-method §9).
+
+* :func:`jaccard_legacy` — the authors' value-based index over input kernels and the head, kept
+  for comparability: |set(A) ∩ set(B)| / (len A + len B − |set(A) ∩ set(B)|). Zeroed weights
+  collapse into one value, so it mostly measures the fraction of surviving values.
+* :func:`jaccard_mask` — positional: parameter positions a module still uses over the model's
+  positions (a module's positions are a subset of the model's, so ∩ = kept, ∪ = all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..modules.module import ModuleBank
+from ..nn.cells import N_GATES
+from ..nn.zoo import SeqClassifier
+
+
+def _value_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.intersect1d(a, b, assume_unique=False).size
+    return inter / (a.size + b.size - inter)
+
+
+@torch.no_grad()
+def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
+    """Mean over modules (and time steps for unrolled modules) of the value-based index."""
+    g = N_GATES[model.cfg.cell]
+    h = model.cfg.hidden
+    kernels = [w.weight_ih.detach() for w in model.layer_weights()]
+    head = model.head.weight.detach()  # [C, H]
+    c = head.shape[0]
+    a = np.concatenate([k.numpy().ravel() for k in kernels] + [head.numpy().ravel()])
+    values = []
+    for k in range(len(bank)):
+        p = bank.class_index[k]
+        neg_slot = 0 if p != 0 else 1
+        for s in range(bank.steps):
+            parts = []
+            last_keep = torch.ones(h, dtype=torch.bool)
+            for layer, w in enumerate(kernels):
+                if bank.unit_masks is not None:
+                    keep_rows = bank.unit_masks[layer][
+                        k, min(s, bank.unit_masks[layer].shape[1] - 1)
+                    ].repeat(g)
+                    last_keep = bank.unit_masks[layer][
+                        k, min(s, bank.unit_masks[layer].shape[1] - 1)
+                    ]
+                elif bank.gate_masks is not None:
+                    keep_rows = bank.gate_masks[layer][
+                        k, min(s, bank.gate_masks[layer].shape[1] - 1)
+                    ]
+                else:
+                    keep_rows = torch.ones(w.shape[0], dtype=torch.bool)
+                parts.append((w * keep_rows.unsqueeze(1)).numpy().ravel())
+            ch = torch.zeros_like(head)
+            ch[p] = bank.head_weight[k, 1]
+            ch[neg_slot] = bank.head_weight[k, 0]
+            ch = ch * last_keep.unsqueeze(0)
+            parts.append(ch.numpy().ravel())
+            values.append(_value_jaccard(a, np.concatenate(parts)))
+    del c
+    return float(np.mean(values)) if values else 1.0
+
+
+def jaccard_mask(model: SeqClassifier, bank: ModuleBank) -> float:
+    """Kept parameter positions / all positions over the recurrent layers and the head input,
+    vectorised over modules and steps; mean over both."""
+    g = N_GATES[model.cfg.cell]
+    h = model.cfg.hidden
+    c = model.cfg.n_classes
+    k_mod = len(bank)
+    inp0 = model.layer_weights()[0].weight_ih.shape[1]
+    total = torch.zeros(())
+    kept = torch.zeros(k_mod, bank.steps)
+    prev_kept = torch.full((k_mod, bank.steps), float(inp0))
+    prev_total = float(inp0)
+    for layer in range(model.cfg.depth):
+        if bank.unit_masks is not None:
+            units = bank.unit_masks[layer].float().sum(-1).expand(k_mod, bank.steps)  # kept units
+            rows = g * units
+            kept += rows * prev_kept + rows * units + 2 * rows
+            prev_kept = units
+        elif bank.gate_masks is not None:
+            rows = bank.gate_masks[layer].float().sum(-1).expand(k_mod, bank.steps)
+            kept += rows * prev_kept + rows * h + 2 * rows
+            prev_kept = torch.full_like(rows, float(h))
+        else:
+            kept += g * h * (prev_kept + h + 2)
+            prev_kept = torch.full_like(prev_kept, float(h))
+        total = total + g * h * (prev_total + h + 2)
+        prev_total = float(h)
+    kept += c * prev_kept + c
+    total = total + c * h + c
+    return float((kept / total).mean())
