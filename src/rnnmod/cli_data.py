@@ -1,1 +1,134 @@
-"""``rnnmod data ...`` subcommands (fetch, check)."""
+"""``rnnmod data ...`` subcommands (fetch, check) and the data options of ``rnnmod train``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .cli import register_command
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    from .data import default_data_dir
+
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> None:
+    from .data.fetch import DATASETS, check_dataset, fetch_dataset
+
+    data_dir = _data_dir(args)
+    tasks = [t for t in DATASETS if not DATASETS[t].manual] if args.task == "all" else [args.task]
+    report = {}
+    for task in tasks:
+        result = fetch_dataset(
+            task, data_dir, base_url=args.base_url, force=args.force, quiet=args.quiet or args.json
+        )
+        result["status"] = check_dataset(data_dir, task)["status"]
+        report[task] = result
+        if not args.json:
+            print(
+                f"{task}: {result['status']} in {data_dir / DATASETS[task].folder} "
+                f"({len(result['written'])} file(s) written, {len(result['skipped'])} already there)"
+            )
+    if args.json:
+        print(json.dumps({"data_dir": str(data_dir), "tasks": report}, sort_keys=True))
+
+
+def cmd_data_check(args: argparse.Namespace) -> None:
+    from .data.fetch import check_data_dir
+
+    data_dir = _data_dir(args)
+    report = check_data_dir(data_dir)
+    if args.json:
+        print(json.dumps({"data_dir": str(data_dir), "tasks": report}, sort_keys=True))
+        return
+    print(f"data directory: {data_dir}")
+    for task, r in report.items():
+        print(f"  {task:<9} {r['status']:<9} {r['folder']}/")
+        for problem in r["problems"]:
+            print(f"      {problem}")
+
+
+def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
+    """Options of the user-file tasks and the paper's preprocessing, on ``rnnmod train``.
+
+    Added here rather than in cli.py so that the data layer owns its options; skipped for any
+    option cli.py already defines. ``cmd_train`` forwards them to the loader.
+    """
+    train = sub.choices.get("train")
+    if train is None:
+        return
+    known = train._option_string_actions
+    options = [
+        (
+            "--file",
+            {"type": Path, "help": "your data file (text-classification: CSV/TSV; tagging: CoNLL)"},
+        ),
+        (
+            "--text-column",
+            {"help": "text column name (CSV) or token column number (CoNLL, default 0)"},
+        ),
+        (
+            "--label-column",
+            {"help": "label column name (CSV) or tag column number (CoNLL, default -1)"},
+        ),
+        (
+            "--legacy-vocab",
+            {
+                "action": "store_true",
+                "help": "reproduce the paper's Keras/TFDS/NLTK-3.8.1 preprocessing (clinc, mathqa, brown, emotions, toxic)",
+            },
+        ),
+    ]
+    for flag, kw in options:
+        if flag not in known:
+            train.add_argument(flag, **kw)
+
+
+@register_command
+def register_data(sub: argparse._SubParsersAction) -> None:
+    from .data.fetch import DATASETS
+
+    _add_train_data_options(sub)
+    p = sub.add_parser("data", help="download datasets and check a data directory")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    f = dsub.add_parser(
+        "fetch",
+        help="download a dataset from its public source (checksum-verified)",
+        description="Download a dataset into the data directory layout, verifying SHA-256 sums.",
+    )
+    f.add_argument(
+        "task",
+        choices=[*DATASETS, "all"],
+        help="dataset to download ('all': every downloadable one)",
+    )
+    f.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
+    )
+    f.add_argument(
+        "--base-url",
+        default=None,
+        help="fetch from a mirror laid out like the data directory (URL/clinc_oos/train.csv, ...) instead of the public hosts",
+    )
+    f.add_argument("--force", action="store_true", help="download again even if the files verify")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    f.set_defaults(func=cmd_data_fetch)
+
+    c = dsub.add_parser(
+        "check", help="report per task whether its files are complete, present or missing"
+    )
+    c.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
+    )
+    c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    c.set_defaults(func=cmd_data_check)

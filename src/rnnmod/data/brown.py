@@ -6,6 +6,7 @@ Read straight from the NLTK zips under ``<data_dir>/brown/nltk_data`` (no downlo
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from ..errors import RnnmodError
@@ -29,22 +30,24 @@ def read_brown(nltk_root: Path) -> list[Sentence]:
     from nltk.corpus.reader import CategorizedTaggedCorpusReader
 
     nltk_root = nltk_root.resolve()
-    # map_tag() loads the tag map through nltk.data, so the root must be on nltk.data.path.
-    if str(nltk_root) not in nltk.data.path:
-        nltk.data.path.insert(0, str(nltk_root))
+    # map_tag() loads the tag map through nltk.data, so the root goes first on nltk.data.path
+    # while we read (the sentences are materialised inside), and comes off again afterwards.
+    nltk.data.path.insert(0, str(nltk_root))
     try:
         root = nltk.data.find("corpora/brown.zip/brown/", paths=[str(nltk_root)])
         reader = CategorizedTaggedCorpusReader(
             root, r"c[a-z]\d\d", cat_file="cats.txt", tagset="brown", encoding="ascii"
         )
         sentences = [list(s) for s in reader.tagged_sents(tagset="universal")]
-    except (LookupError, OSError, ValueError) as e:
+    except (LookupError, OSError, ValueError, zipfile.BadZipFile) as e:
         lines = [ln.strip() for ln in str(e).splitlines() if any(c.isalpha() for c in ln)]
         first = lines[0] if lines else type(e).__name__
         raise RnnmodError(
             f"{nltk_root}: cannot read the Brown corpus from corpora/brown.zip and "
             f"taggers/universal_tagset.zip ({first}); re-run `rnnmod data fetch brown`"
         ) from None
+    finally:
+        nltk.data.path.remove(str(nltk_root))
     if not sentences:
         raise RnnmodError(f"{nltk_root / 'corpora' / 'brown.zip'}: no tagged sentences")
     return sentences
