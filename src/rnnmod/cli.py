@@ -150,5 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run as a script: use the package's module so commands register once
+    from rnnmod.cli import main as _main
+
+    sys.exit(_main())

@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..decompose.channel import positive_probability
 from ..nn.zoo import SeqClassifier
+
+
+def positive_probability(z_neg: Tensor, z_pos: Tensor, output: str, n_classes: int) -> Tensor:
+    """Module confidence in its class: ``binary`` = softmax over (neg, pos) = σ(z_pos − z_neg);
+    ``softmax`` = the full C-way softmax where the C−2 zeroed columns have logit 0."""
+    if output == "binary" or n_classes <= 2:
+        return torch.sigmoid(z_pos - z_neg)
+    zeros = torch.full_like(z_pos, float(torch.log(torch.tensor(float(n_classes - 2)))))
+    return torch.exp(z_pos - torch.logsumexp(torch.stack([z_pos, z_neg, zeros]), dim=0))
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""The command line end to end on a small slice of Clinc, and its error contract."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnnmod.cli import main
+
+
+def rnnmod(*args, data_dir=None):
+    extra = ["--data-dir", str(data_dir)] if data_dir else []
+    return subprocess.run(
+        [sys.executable, "-m", "rnnmod", *args, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_train_decompose_evaluate_compose_predict(tmp_path, data_dir):
+    run, mods, comp = tmp_path / "run", tmp_path / "mods", tmp_path / "comp"
+    r = rnnmod(
+        "train",
+        "--task",
+        "clinc",
+        "--cell",
+        "gru",
+        "--epochs",
+        "2",
+        "--limit",
+        "3000",
+        "--out",
+        str(run),
+        "--quiet",
+        "--json",
+        data_dir=data_dir,
+    )
+    assert r.returncode == 0, r.stderr
+    assert 0 < json.loads(r.stdout)["test_accuracy"] <= 1
+    r = rnnmod(
+        "decompose",
+        str(run),
+        "--out",
+        str(mods),
+        "--mode",
+        "unrolled",
+        "--quiet",
+        "--json",
+        data_dir=data_dir,
+    )
+    assert r.returncode == 0, r.stderr
+    r = rnnmod("evaluate", str(mods), "--json", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    for key in (
+        "monolithic",
+        "composed",
+        "delta_pp",
+        "jaccard_legacy",
+        "jaccard_mask",
+        "retained_units",
+        "n_modules",
+        "seconds",
+    ):
+        assert key in res
+    assert res["n_modules"] == 10 and 0.9 < res["retained_units"] < 1
+    r = rnnmod("compose", str(mods), "--labels", "banking,travel", "--out", str(comp))
+    assert r.returncode == 0, r.stderr
+    r = rnnmod("predict", str(comp), "book me a flight to rome", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["predictions"][0]["label"] in ("banking", "travel")
+    r = rnnmod("decompose", str(run), "--out", str(mods), data_dir=data_dir)
+    assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rnnmod: error:")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    assert main(["decompose", str(tmp_path / "half"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a complete run directory" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_explains_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("train", "decompose", "evaluate", "compose", "predict", "reproduce"):
+        assert cmd in out
