@@ -60,7 +60,6 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
     train = sub.choices.get("train")
     if train is None:
         return
-    known = train._option_string_actions
     options = [
         (
             "--file",
@@ -83,8 +82,10 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
         ),
     ]
     for flag, kw in options:
-        if flag not in known:
+        try:
             train.add_argument(flag, **kw)
+        except argparse.ArgumentError:
+            pass  # cli.py defines it already
 
 
 @register_command

@@ -300,3 +300,18 @@ def test_malformed_files(tmp_path):
     (tmp_path / "brown" / "nltk_data" / "taggers" / "universal_tagset.zip").write_bytes(b"no")
     with pytest.raises(RnnmodError, match="cannot read the Brown corpus"):
         load_task("brown", tmp_path)
+
+
+def test_train_command_takes_the_data_options(tmp_path):
+    from rnnmod.cli import main
+
+    rows = [
+        [f"{'good fine nice' if i % 2 else 'bad awful poor'} {i}", "pos" if i % 2 else "neg"]
+        for i in range(40)
+    ]
+    _write_csv(tmp_path / "u.csv", ["review", "y"], rows)
+    argv = ["train", "--task", "text-classification", "--file", str(tmp_path / "u.csv")]
+    argv += ["--text-column", "review", "--label-column", "y", "--epochs", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "vocab.json").is_file()
+    assert main(["train", "--task", "tagging", "--out", str(tmp_path / "r2"), "--quiet"]) == 2
