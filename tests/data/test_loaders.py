@@ -63,8 +63,8 @@ def test_mathqa(data_dir):
     assert any("PARTIAL" in n for n in d.notes)
 
 
-def test_clinc_default(data_dir):
-    d = load_task("clinc", data_dir)
+def test_clinc_default(clinc_default):
+    d = clinc_default
     assert d.io_type == "M:1" and d.n_classes == 10
     assert d.x_train.shape == (15000, 15) and d.x_test.shape == (4500, 15)
     assert torch.bincount(d.y_train).tolist() == [1500] * 10
@@ -84,11 +84,6 @@ def test_emotions(data_dir):
     assert any("SUBSTITUTE for the Jigsaw toxic comments" in n for n in d.notes)
 
 
-@pytest.fixture(scope="module")
-def brown(data_dir):
-    return load_task("brown", data_dir)
-
-
 def test_brown(brown):
     d = brown
     assert d.io_type == "M:N" and d.pad_label == 0 and d.out_steps == 15
@@ -101,6 +96,23 @@ def test_brown(brown):
     assert d.x_train.shape[1] == d.y_train.shape[1] == 15
     # words and tags stay aligned: padding positions coincide
     assert torch.equal(d.x_train == 0, d.y_train == 0)
+
+
+def test_brown_reader_matches_nltk(data_dir, monkeypatch):
+    import nltk
+    from nltk.corpus.reader import CategorizedTaggedCorpusReader
+
+    from rnnmod.data.brown import read_brown
+
+    root = (data_dir / "brown" / "nltk_data").resolve()
+    monkeypatch.setattr(nltk.data, "path", [str(root), *nltk.data.path])
+    corpus = nltk.data.find("corpora/brown.zip/brown/")
+    reader = CategorizedTaggedCorpusReader(
+        corpus, r"c[a-z]\d\d", cat_file="cats.txt", tagset="brown", encoding="ascii"
+    )
+    files = ["ca01", "cj17", "cr09"]
+    ref = [list(s) for s in reader.tagged_sents(fileids=files, tagset="universal")]
+    assert read_brown(root, files) == ref
 
 
 def test_brown_legacy_vocabulary(data_dir):

@@ -71,11 +71,6 @@ def test_sklearn_split_matches_shuffle_split():
     assert sorted(tr.tolist() + te.tolist()) == list(range(10))
 
 
-@pytest.fixture(scope="module")
-def clinc_legacy(data_dir):
-    return load_task("clinc", data_dir, legacy_vocab=True)
-
-
 def test_legacy_clinc_has_the_papers_5530_words(clinc_legacy):
     assert len(clinc_legacy.vocab.tokens) - 1 == 5530
     assert clinc_legacy.vocab.size == 5531  # Embedding(5531, 50) as in the authors' models
@@ -90,11 +85,10 @@ def _round_trip(vocab: Vocab, texts, expected):
     assert torch.equal(again.encode_texts(texts), expected)
 
 
-def test_encode_texts_round_trip_clinc_default_and_legacy(data_dir, clinc_legacy):
+def test_encode_texts_round_trip_clinc_default_and_legacy(data_dir, clinc_default, clinc_legacy):
     with open(data_dir / "clinc_oos" / "train.csv", newline="", encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)]
-    d = load_task("clinc", data_dir)
-    _round_trip(d.vocab, texts[:300], d.x_train[:300])
+    _round_trip(clinc_default.vocab, texts[:300], clinc_default.x_train[:300])
     first = tfds_order(len(texts), "train")[:300]
     _round_trip(clinc_legacy.vocab, [texts[i] for i in first], clinc_legacy.x_train[:300])
 

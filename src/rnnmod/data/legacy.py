@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 
 import numpy as np
 import torch
@@ -89,9 +90,8 @@ def keras_vocab(
     Frequency order with first-seen ties, ids from 1, the OOV token (if any) at id 1; the
     full word index is kept and ``num_words`` is applied at encoding time, as Keras does.
     """
-    counts: Counter[str] = Counter()
-    for toks in token_lists:
-        counts.update(t.lower() if lower else t for t in toks)
+    flat = chain.from_iterable(token_lists)
+    counts = Counter(t.lower() for t in flat) if lower else Counter(flat)
     words = [w for w, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
     head = [PAD] + ([oov_token] if oov_token else [])
     return Vocab(

@@ -125,9 +125,8 @@ class Vocab:
         lower: bool = True,
         **kw,
     ) -> Vocab:
-        counts: Counter[str] = Counter()
-        for toks in token_lists:
-            counts.update(t.lower() if lower else t for t in toks)
+        flat = chain.from_iterable(token_lists)
+        counts = Counter(t.lower() for t in flat) if lower else Counter(flat)
         # Counter preserves first insertion; sorted() is stable → ties keep first-seen order.
         words = [w for w, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
         head = [PAD] + ([oov_token] if oov_token else [])
@@ -137,17 +136,16 @@ class Vocab:
         return cls(tokens=head + words, oov_token=oov_token, lower=lower, **kw)
 
     def ids(self, tokens: list[str]) -> list[int]:
+        """Keras ``texts_to_sequences`` for one token list: ids ≥ ``num_words`` and unknown
+        words become the OOV id, or are dropped when there is no OOV token."""
         oov = self._index.get(self.oov_token) if self.oov_token else None
-        out = []
-        for t in tokens:
-            i = self._index.get(t.lower() if self.lower else t)
-            if i is not None and self.num_words is not None and i >= self.num_words:
-                i = None
-            if i is None:
-                i = oov
-            if i is not None:
-                out.append(i)
-        return out
+        get, limit = self._index.get, self.num_words
+        found = [get(t.lower()) for t in tokens] if self.lower else [get(t) for t in tokens]
+        if limit is not None:
+            found = [None if i is None or i >= limit else i for i in found]
+        if oov is None:
+            return [i for i in found if i is not None]
+        return [oov if i is None else i for i in found]
 
     def pad(self, rows: list[list[int]]) -> Tensor:
         return pad_id_rows(rows, self.seq_len, self.padding, self.truncating)
