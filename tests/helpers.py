@@ -21,14 +21,22 @@ def tiny_data(
     x = torch.randint(1, vocab, (n, seq_len), generator=g)
     x[: n // 3, :2] = 0  # some pre-padding
     y = torch.arange(n) % n_classes
+    pad_label, out_steps = None, 1
+    if io_type in ("1:N", "M:N"):  # label 0 = padding; labels on pre-padded positions are 0
+        steps = seq_len
+        y = 1 + torch.randint(0, n_classes - 1, (n, steps), generator=g)
+        if io_type == "M:N":
+            y[x == 0] = 0
+        else:
+            y[: n // 2, :3] = 0
+        pad_label, out_steps = 0, steps
     voc = Vocab(
         tokens=["<pad>", "<unk>"] + [f"w{i}" for i in range(vocab - 2)],
         tokenizer="whitespace",
         seq_len=seq_len,
     )
-    return TaskData(
-        "tiny", io_type, x, y, x.clone(), y.clone(), voc, [f"c{i}" for i in range(n_classes)]
-    )
+    names = [f"c{i}" for i in range(n_classes)]
+    return TaskData("tiny", io_type, x, y, x.clone(), y.clone(), voc, names, out_steps, pad_label)
 
 
 def tiny_model(
@@ -42,7 +50,9 @@ def tiny_model(
     seed: int = 0,
 ) -> SeqClassifier:
     torch.manual_seed(seed)
+    out_steps = seq_len if io_type in ("1:N", "M:N") else 1
     m = build_classifier(
+        out_steps=out_steps,
         io_type=io_type,
         cell=cell,
         depth=depth,

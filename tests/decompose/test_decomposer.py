@@ -2,13 +2,13 @@
 
 import pytest
 import torch
-from tests.helpers import tiny_data, tiny_model
 
 from rnnmod.decompose import decompose, preset
 from rnnmod.decompose.channel import channel_heads, positive_probability
 from rnnmod.errors import RnnmodError
 from rnnmod.modules import vote
 from rnnmod.nn.cells import CELL_KINDS
+from tests.helpers import tiny_data, tiny_model
 
 
 @pytest.mark.parametrize("cell", CELL_KINDS)
@@ -87,17 +87,15 @@ def test_channel_algebra():
     torch.testing.assert_close(hw[0, 0], torch.tensor([4.0, 6.5]))  # mean of rows 1, 2
     torch.testing.assert_close(hw[0, 1], w[0])
     torch.testing.assert_close(hb[2], torch.tensor([0.75, 3.0]))
-    zn, zp = torch.tensor([1.0]), torch.tensor([2.0])
-    assert positive_probability(zn, zp, "binary", 3).item() == pytest.approx(
+    z = torch.tensor([[1.0, 2.0]])
+    assert positive_probability(z, "binary", 3).item() == pytest.approx(
         torch.sigmoid(torch.tensor(1.0)).item()
     )
-    full = positive_probability(zn, zp, "softmax", 4).item()
+    full = positive_probability(z, "softmax", 4).item()
     assert full == pytest.approx(torch.e**2 / (torch.e**2 + torch.e + 2))
 
 
-def test_unsupported_shapes_are_refused():
-    with pytest.raises(RnnmodError, match="not supported yet"):
-        decompose(tiny_model(io_type="M:N"), tiny_data(io_type="M:N"), preset(), progress=False)
+def test_unrolled_one_to_one_is_refused():
     with pytest.raises(RnnmodError, match="single time step"):
         decompose(
             tiny_model(io_type="1:1"),

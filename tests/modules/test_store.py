@@ -5,7 +5,6 @@ import pickle
 
 import pytest
 import torch
-from tests.helpers import tiny_data, tiny_model
 
 from rnnmod.compose import compose_modulesets
 from rnnmod.compose.evaluate import evaluate_bank
@@ -13,6 +12,7 @@ from rnnmod.decompose import decompose, preset
 from rnnmod.errors import RnnmodError
 from rnnmod.modules.store import load_moduleset, pack_mask, save_moduleset, unpack_mask
 from rnnmod.runs import load_run, save_run
+from tests.helpers import tiny_data, tiny_model
 
 
 @pytest.fixture()

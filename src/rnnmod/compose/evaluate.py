@@ -43,24 +43,35 @@ def evaluate_moduleset(
 
 @torch.no_grad()
 def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "binary") -> dict:
-    """Evaluate modules of ``run`` on ``data``'s test split (a subset of classes is evaluated on
-    the examples of those classes, against the monolithic model restricted to them)."""
+    """Evaluate modules of ``run`` on ``data``'s test split.
+
+    Many-output models are scored per position: ``monolithic``/``composed`` count real tokens
+    only (labels ≠ padding); ``*_legacy`` count every position, padding included, as the paper
+    did (§7). A subset of classes is evaluated on the examples (positions) of those classes,
+    against the monolithic model restricted to the same classes.
+    """
     start = time.perf_counter()
     x, y = data.x_test, data.y_test
+    pad = data.pad_label
     classes = torch.tensor(bank.class_index)
-    subset = len(classes) < run.model.cfg.n_classes
-    if subset:
-        keep = torch.isin(y, classes)
-        x, y = x[keep], y[keep]
-        if len(y) == 0:
-            raise RnnmodError("the test split has no example of the composed model's classes")
+    real_classes = [c for c in range(run.model.cfg.n_classes) if c != pad]
+    subset = not set(real_classes) <= set(bank.class_index)
     logits = predict_logits(run.model, x)
-    # on a subset, the monolithic baseline chooses among the same classes as the composed model
-    mono = classes[logits[..., classes].argmax(-1)] if subset else logits.argmax(-1)
-    composed = vote(bank.scores(run.model, x, output=output), bank.class_index)
-    mono_acc = accuracy(mono, y, data.pad_label)
-    comp_acc = accuracy(composed, y, data.pad_label)
-    return {
+    scores = bank.scores(run.model, x, output=output)
+    composed = vote(scores, bank.class_index)
+    if subset:
+        # the monolithic baseline chooses among the same classes as the composed model
+        mono = classes[logits[..., classes].argmax(-1)]
+        keep = torch.isin(y, classes)
+        if not keep.any():
+            raise RnnmodError("the test split has no example of the composed model's classes")
+        y_eval, mono, composed = y[keep], mono[keep], composed[keep]
+    else:
+        mono = logits.argmax(-1)
+        y_eval = y
+    mono_acc = accuracy(mono, y_eval, pad)
+    comp_acc = accuracy(composed, y_eval, pad)
+    res = {
         "task": run.task,
         "io_type": run.io_type,
         "cell": run.model.cfg.cell,
@@ -72,8 +83,16 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
         "jaccard_mask": jaccard_mask(run.model, bank),
         "retained_units": float(bank.retained_fraction().mean()),
         "n_modules": len(bank),
-        "n_test": len(y),
+        "n_test": len(y_eval) if y_eval.dim() == 1 and pad is None else len(x),
         "subset": subset,
-        "seconds": round(time.perf_counter() - start, 3),
         "notes": data.notes,
     }
+    if pad is not None:
+        res["n_positions"] = int((y_eval != pad).sum())
+        res["n_positions_legacy"] = int(y_eval.numel())
+        res["monolithic_legacy"] = accuracy(mono, y_eval)
+        res["composed_legacy"] = accuracy(composed, y_eval)
+        res["delta_pp_legacy"] = 100.0 * (res["composed_legacy"] - res["monolithic_legacy"])
+        res["padding_module"] = pad in bank.class_index
+    res["seconds"] = round(time.perf_counter() - start, 3)
+    return res

@@ -42,6 +42,10 @@ class DecompositionConfig:
     relu_tangle_threshold: float = -0.5
     # §6.8 module output: "binary" softmax over (neg, pos) or the full C-way "softmax"
     module_output: str = "binary"
+    # many-output models (1:N, M:N; §6.1, §6.8, §7): the padding class (label 0)
+    padding_module: bool = False  # build and vote with a module for the padding class
+    negatives_include_padding: bool = False  # padding positions may be drawn as negatives
+    channel: str = "protect-padding"  # "protect-padding" (intended channel_multi_output) | "paper"
 
     def validate(self) -> DecompositionConfig:
         checks = {
@@ -51,6 +55,7 @@ class DecompositionConfig:
             "observe_steps": ("tokens", "all", "last"),
             "gate_strategy": ("hidden-state", "per-gate"),
             "module_output": ("binary", "softmax"),
+            "channel": ("protect-padding", "paper"),
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
@@ -85,9 +90,18 @@ class DecompositionConfig:
 
 def preset(name: str = "default", **overrides) -> DecompositionConfig:
     """``paper``: first-N sampling in dataset order, rolled one-output models observe the last
-    step only, 5 % cap. ``default``: seeded stratified sampling, every step observed."""
+    step only, 5 % cap; many-output models get a padding module, padding negatives and the
+    authors' channel. ``default``: seeded stratified sampling, real-token steps observed, no
+    padding module, the padding column protected in every module's head."""
     if name == "paper":
-        base = DecompositionConfig(preset="paper", sampling="first-n", observe_steps="last")
+        base = DecompositionConfig(
+            preset="paper",
+            sampling="first-n",
+            observe_steps="last",
+            padding_module=True,
+            negatives_include_padding=True,
+            channel="paper",
+        )
     elif name == "default":
         base = DecompositionConfig(preset="default")
     else:

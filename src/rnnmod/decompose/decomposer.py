@@ -13,8 +13,8 @@ from ..data.base import TaskData
 from ..errors import RnnmodError
 from ..modules.module import ModuleBank
 from ..nn.cells import N_GATES, SIGMOID_BLOCKS
-from ..nn.zoo import ONE_OUTPUT, SeqClassifier
-from .channel import channel_heads
+from ..nn.zoo import SeqClassifier
+from .channel import channel_heads, channel_heads_protect_padding
 from .concern import (
     active_rate,
     robust_mean_abs,
@@ -23,8 +23,14 @@ from .concern import (
     select_per_gate,
 )
 from .config import DecompositionConfig, effective_max_remove
-from .observe import drop_padding, gather_observations, record_states, selection_grid
-from .sampling import ClassSamples, sample_one_output
+from .observe import (
+    drop_padding,
+    gather_observations,
+    record_states,
+    selection_grid,
+    selection_grid_per_step,
+)
+from .sampling import ClassSamples, sample_one_output, sample_per_step
 
 
 @dataclass
@@ -41,10 +47,6 @@ class Decomposition:
 
 def check_supported(model: SeqClassifier, cfg: DecompositionConfig) -> None:
     io = model.cfg.io_type
-    if io not in ONE_OUTPUT:
-        raise RnnmodError(
-            f"decomposing {io} models is not supported yet (one-output 1:1 and M:1 models only)"
-        )
     if io == "1:1" and cfg.mode == "unrolled":
         raise RnnmodError(
             "1:1 models have a single time step: unrolled decomposition is the same as rolled (use --mode rolled)"
@@ -76,23 +78,41 @@ def gate_statistic(
     return torch.where(is_sig.repeat_interleave(h), rate, base)
 
 
+def module_classes(model: SeqClassifier, data: TaskData, cfg: DecompositionConfig) -> list[int]:
+    """Every class for one-output models; many-output models skip the padding class unless
+    the config asks for a padding module (the authors' behaviour)."""
+    classes = list(range(model.cfg.n_classes))
+    if model.one_output or data.pad_label is None or cfg.padding_module:
+        return classes
+    return [c for c in classes if c != data.pad_label]
+
+
 def decompose(
     model: SeqClassifier, data: TaskData, cfg: DecompositionConfig, *, progress: bool = True
 ) -> Decomposition:
-    """Build one module per class of a one-output model."""
+    """Build one module per class (1:1, M:1, 1:N, M:N) with one generic pipeline."""
     cfg.validate()
     check_supported(model, cfg)
     cell, depth = model.cfg.cell, model.cfg.depth
     n_classes = model.cfg.n_classes
     max_remove = effective_max_remove(cfg, model.cfg.io_type, cell, depth)
     per_gate = cfg.gate_strategy == "per-gate"
+    many = not model.one_output
+    pad = data.pad_label if many else None
     timings: dict[str, float] = {}
     bar = tqdm(total=4, desc="decompose", disable=not progress, unit="stage")
 
     t0 = time.perf_counter()
-    samples = sample_one_output(
-        data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed
-    )
+    if many:
+        excl = None if cfg.negatives_include_padding else pad
+        samples = sample_per_step(
+            data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed, excl
+        )
+    else:
+        samples = sample_one_output(
+            data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed
+        )
+    classes = module_classes(model, data, cfg)
     timings["sample"] = time.perf_counter() - t0
     bar.set_postfix_str(f"{len(samples.union)} examples", refresh=False)
     bar.update(1)
@@ -103,20 +123,25 @@ def decompose(
     bar.update(1)
 
     t0 = time.perf_counter()
-    steps = model.steps
-    pos_rows, pos_steps = selection_grid(samples.pos, steps, cfg.mode, cfg.observe_steps)
-    neg_rows, neg_steps = selection_grid(samples.neg, steps, cfg.mode, cfg.observe_steps)
-    if cfg.observe_steps == "tokens" and not model.flattens:
-        tokens = data.x_train[samples.union] != 0
-        pos_rows = drop_padding(pos_rows, pos_steps, tokens)
-        neg_rows = drop_padding(neg_rows, neg_steps, tokens)
+    idx = torch.tensor(classes)
+    if many:
+        pos_rows, pos_steps = selection_grid_per_step(samples.pos[idx], cfg.mode)
+        neg_rows, neg_steps = selection_grid_per_step(samples.neg[idx], cfg.mode)
+    else:
+        steps = model.steps
+        pos_rows, pos_steps = selection_grid(samples.pos[idx], steps, cfg.mode, cfg.observe_steps)
+        neg_rows, neg_steps = selection_grid(samples.neg[idx], steps, cfg.mode, cfg.observe_steps)
+        if cfg.observe_steps == "tokens" and not model.flattens:
+            tokens = data.x_train[samples.union] != 0
+            pos_rows = drop_padding(pos_rows, pos_steps, tokens)
+            neg_rows = drop_padding(neg_rows, neg_steps, tokens)
     stat = gate_statistic if per_gate else unit_statistic
     s_groups = pos_rows.shape[1]
     removed = []
     for layer_states in states:  # a loop over ≤ 4 layers; everything inside is vectorised
         pv, pm = gather_observations(layer_states, pos_rows, pos_steps)
         nv, nm = gather_observations(layer_states, neg_rows, neg_steps)
-        d = (stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)).reshape(n_classes, s_groups, -1)
+        d = (stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)).reshape(len(classes), s_groups, -1)
         if per_gate:
             rem = select_per_gate(d, N_GATES[cell], max_remove)
         elif cell == "rnn-relu":
@@ -128,22 +153,26 @@ def decompose(
     bar.update(1)
 
     t0 = time.perf_counter()
-    hw, hb = channel_heads(model.head.weight.detach(), model.head.bias.detach())
+    w_out, b_out = model.head.weight.detach(), model.head.bias.detach()
+    if many and cfg.channel == "protect-padding":
+        hw, hb = channel_heads_protect_padding(w_out, b_out, pad)
+    else:
+        hw, hb = channel_heads(w_out, b_out)
     keep = [~r for r in removed]
     warnings = []
     info = []
-    for c in range(n_classes):
+    for c in classes:
         w = []
         if samples.n_pos[c] < samples.wanted_pos:
-            w.append(f"only {samples.n_pos[c]} positive examples (wanted {samples.wanted_pos})")
+            w.append(f"only {samples.n_pos[c]} positive observations (wanted {samples.wanted_pos})")
         if samples.n_pos[c] == 0 or samples.n_neg[c] == 0:
             w.append("no positive or negative examples: the module keeps every unit")
         warnings += [f"class {data.label_names[c]!r}: {x}" for x in w]
         info.append({"n_positive": samples.n_pos[c], "n_negative": samples.n_neg[c], "warnings": w})
     bank = ModuleBank(
-        class_index=list(range(n_classes)),
-        head_weight=hw.clone(),
-        head_bias=hb.clone(),
+        class_index=classes,
+        head_weight=hw[idx].clone(),
+        head_bias=hb[idx].clone(),
         unit_masks=None if per_gate else keep,
         gate_masks=keep if per_gate else None,
         info=info,

@@ -41,6 +41,16 @@ def selection_grid(
     return rows, st
 
 
+def selection_grid_per_step(samples: Tensor, mode: str) -> tuple[Tensor, Tensor]:
+    """Per-output-step positions [C, T, N] → (row, step) grids: unrolled keeps step groups
+    [C, T, N]; rolled pools every step's observations into one group [C, 1, T*N]."""
+    c, t, n = samples.shape
+    st = torch.arange(t).view(1, t, 1).expand(c, t, n)
+    if mode == "unrolled":
+        return samples, st
+    return samples.reshape(c, 1, t * n), st.reshape(c, 1, t * n)
+
+
 def drop_padding(rows: Tensor, steps: Tensor, token_steps: Tensor) -> Tensor:
     """Invalidate observations at padded positions: ``token_steps`` [U, T] is True on real tokens."""
     real = token_steps[rows.clamp(min=0), steps]

@@ -34,7 +34,8 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
     values = []
     for k in range(len(bank)):
         p = bank.class_index[k]
-        neg_slot = 0 if p != 0 else 1
+        protected = bank.head_weight.shape[1] == 3  # (neg, pos, padding) heads of §6.8
+        neg_slot = (1 if p != 1 else 2) if protected else (0 if p != 0 else 1)
         for s in range(bank.steps):
             parts = []
             last_keep = torch.ones(h, dtype=torch.bool)
@@ -56,6 +57,8 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
             ch = torch.zeros_like(head)
             ch[p] = bank.head_weight[k, 1]
             ch[neg_slot] = bank.head_weight[k, 0]
+            if protected:
+                ch[0] = bank.head_weight[k, 2]
             ch = ch * last_keep.unsqueeze(0)
             parts.append(ch.numpy().ravel())
             values.append(_value_jaccard(a, np.concatenate(parts)))

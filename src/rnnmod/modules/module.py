@@ -16,13 +16,16 @@ from torch import Tensor
 from ..nn.zoo import SeqClassifier
 
 
-def positive_probability(z_neg: Tensor, z_pos: Tensor, output: str, n_classes: int) -> Tensor:
-    """Module confidence in its class: ``binary`` = softmax over (neg, pos) = σ(z_pos − z_neg);
-    ``softmax`` = the full C-way softmax where the C−2 zeroed columns have logit 0."""
-    if output == "binary" or n_classes <= 2:
-        return torch.sigmoid(z_pos - z_neg)
-    zeros = torch.full_like(z_pos, float(torch.log(torch.tensor(float(n_classes - 2)))))
-    return torch.exp(z_pos - torch.logsumexp(torch.stack([z_pos, z_neg, zeros]), dim=0))
+def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
+    """Module confidence in its class from head logits ``z[..., R]`` (R = 2: negative, positive;
+    R = 3 adds the protected padding slot). ``binary`` = softmax over the head's slots, i.e.
+    σ(z_pos − z_neg) for two slots; ``softmax`` = the full C-way softmax in which the C − R
+    zeroed columns have logit 0."""
+    extra = n_classes - z.shape[-1]
+    if output == "softmax" and extra > 0:
+        pad = torch.full_like(z[..., :1], float(torch.log(torch.tensor(float(extra)))))
+        z = torch.cat([z, pad], dim=-1)
+    return torch.softmax(z, dim=-1)[..., 1]
 
 
 @dataclass
@@ -30,8 +33,8 @@ class ModuleBank:
     """K modules of one source model. Masks are bool, True = kept; shape [K, S, W] per layer."""
 
     class_index: list[int]
-    head_weight: Tensor  # [K, 2, H]  (negative, positive)
-    head_bias: Tensor  # [K, 2]
+    head_weight: Tensor  # [K, R, H]  rows: negative, positive (, protected padding)
+    head_bias: Tensor  # [K, R]
     unit_masks: list[Tensor] | None = None
     gate_masks: list[Tensor] | None = None
     info: list[dict] = field(default_factory=list)
@@ -92,7 +95,7 @@ class ModuleBank:
                     torch.einsum("kbth,kch->kbtc", feats, self.head_weight)
                     + self.head_bias[:, None, None]
                 )
-            outs.append(positive_probability(z[..., 0], z[..., 1], output, model.cfg.n_classes))
+            outs.append(positive_probability(z, output, model.cfg.n_classes))
         return torch.cat(outs, dim=1)
 
 

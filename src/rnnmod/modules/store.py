@@ -230,13 +230,15 @@ def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
                 f"{path / 'manifest.json'}: module {e.get('label')!r} has a class index the source model does not have"
             )
         t = read_tensors(f)
+        rows = t["head.weight"].shape[0] if "head.weight" in t else 0
         if (
-            "head.weight" not in t
-            or tuple(t["head.weight"].shape) != (2, hidden)
-            or tuple(t.get("head.bias", torch.empty(0)).shape) != (2,)
+            rows not in (2, 3)
+            or tuple(t["head.weight"].shape) != (rows, hidden)
+            or tuple(t.get("head.bias", torch.empty(0)).shape) != (rows,)
+            or (heads_w and rows != heads_w[0].shape[0])
         ):
             raise RnnmodError(
-                f"{f}: missing or misshaped channelled head (expected [2, {hidden}] and [2])"
+                f"{f}: missing or misshaped channelled head (expected [2 or 3, {hidden}] and a matching bias)"
             )
         heads_w.append(t["head.weight"])
         heads_b.append(t["head.bias"])
