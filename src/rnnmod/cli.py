@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -93,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decompose trained RNNs (RNN/LSTM/GRU, 1-4 layers) into per-class modules; reuse and replace them without retraining.",
     )
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for PyTorch (default: $RNNMOD_THREADS, else PyTorch's default); "
+        "use 1 per process when several jobs share a machine",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model of the zoo on a task and write a run directory")
@@ -133,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    threads = args.threads or int(os.environ.get("RNNMOD_THREADS", "0") or 0)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
         args.func(args)

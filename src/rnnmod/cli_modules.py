@@ -34,6 +34,10 @@ def cmd_decompose(args: argparse.Namespace) -> None:
     }
     if args.paper_caps:
         overrides["paper_caps"] = True
+    if args.padding_module is not None:
+        overrides["padding_module"] = args.padding_module
+    if args.channel is not None:
+        overrides["channel"] = args.channel
     cfg = preset(args.preset, **overrides)
     data = load_data_for(run, args.data_dir)
     start = time.perf_counter()
@@ -74,6 +78,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     ms = load_moduleset(args.mods)
     res = evaluate_moduleset(ms, args.data_dir)
+    if args.legacy_accuracy:
+        if "composed_legacy" not in res:
+            raise RnnmodError("--legacy-accuracy applies to many-output models (1:N, M:N) only")
+        res["accuracy"] = "legacy: padding positions counted (paper §7)"
+        for k in ("monolithic", "composed", "delta_pp"):
+            res[k], res[f"{k}_padding_excluded"] = res.pop(f"{k}_legacy"), res[k]
+    elif "composed_legacy" in res:
+        res["accuracy"] = "real tokens only (padding positions excluded)"
     if args.json:
         print(json.dumps(res, sort_keys=True))
         return
@@ -86,6 +98,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         f"  Jaccard (legacy)     {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}"
     )
     print(f"  retained units       {res['retained_units']:.1%}   ({res['seconds']:.2f} s)")
+    if "accuracy" in res:
+        print(f"  accuracy over        {res['accuracy']}")
     for n in res["notes"]:
         print(f"  note: {n}")
 
@@ -174,6 +188,18 @@ def _register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--observe-steps", choices=("tokens", "all", "last"), default=None)
     d.add_argument("--module-output", choices=("binary", "softmax"), default=None)
     d.add_argument("--seed", type=int, default=None)
+    d.add_argument(
+        "--padding-module",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="many-output models: also build a module for the padding class (paper preset: yes)",
+    )
+    d.add_argument(
+        "--channel",
+        choices=("protect-padding", "paper"),
+        default=None,
+        help="many-output heads: keep the padding column (default) or the authors' channel",
+    )
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--json", action="store_true")
@@ -185,6 +211,11 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("mods", type=Path, help="module set directory")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    e.add_argument(
+        "--legacy-accuracy",
+        action="store_true",
+        help="many-output models: count padding positions as the paper did (default: real tokens only)",
+    )
     _add_data_dir(e)
     e.set_defaults(func=cmd_evaluate)
 

@@ -47,7 +47,8 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
 
     Many-output models are scored per position: ``monolithic``/``composed`` count real tokens
     only (labels ≠ padding); ``*_legacy`` count every position, padding included, as the paper
-    did (§7). A subset of classes is evaluated on the examples (positions) of those classes,
+    did (§7). Without a padding module the monolithic model also chooses among the real
+    classes, so that a module set with nothing removed scores exactly like its model. A subset of classes is evaluated on the examples (positions) of those classes,
     against the monolithic model restricted to the same classes.
     """
     start = time.perf_counter()
@@ -66,6 +67,11 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
         if not keep.any():
             raise RnnmodError("the test split has no example of the composed model's classes")
         y_eval, mono, composed = y[keep], mono[keep], composed[keep]
+    elif pad is not None and pad not in bank.class_index:
+        # no padding module: compare with the monolithic model choosing among the same classes
+        real = torch.tensor(real_classes)
+        mono = real[logits[..., real].argmax(-1)]
+        y_eval = y
     else:
         mono = logits.argmax(-1)
         y_eval = y

@@ -21,7 +21,7 @@ from ..data.base import TaskData
 from ..decompose import decompose, preset
 from ..errors import RnnmodError
 from ..runs import load_run, save_run
-from ..storage import read_json, write_bytes_atomic, write_json
+from ..storage import read_json, sha256_file, write_bytes_atomic, write_json
 from ..train import TrainConfig, train_classifier
 from .paper import raw_rq1, table2_delta
 
@@ -108,11 +108,48 @@ def run_rq1(opts: RQ1Options) -> list[dict]:
                         paper_jaccard=paper.get(f"JI {mode}"),
                         train_seconds=run.metrics.get("train_seconds"),
                         run=str(run.path),
+                        model_sha256=sha,
+                        paper_dataset=PAPER_DATASET.get(task, task),
                     )
                     write_json(f, row)
                 rows.append(row)
     opts.results_dir.mkdir(parents=True, exist_ok=True)
-    write_reports(rows, opts.results_dir, wall_seconds=time.perf_counter() - start)
+    all_rows = collect_cached_rows(opts.results_dir)
+    write_reports(all_rows, opts.results_dir, wall_seconds=time.perf_counter() - start)
+    return rows
+
+
+PAPER_DATASET = {
+    "emotions": "toxic (Jigsaw) — a different dataset",
+    "brown": "brown",
+    "clinc": "clinc",
+    "mathqa": "mathqa (full train split)",
+}
+
+
+def collect_cached_rows(results_dir: Path) -> list[dict]:
+    """Every cached result whose run directory still holds the model it was computed on, so
+    that separate invocations (e.g. one per task) merge into one report."""
+    rows, current = [], {}
+    for f in sorted((results_dir / "rq1" / "cache").glob("*.json")):
+        r = read_json(f)
+        run = Path(r.get("run", ""))
+        if run not in current:
+            model = run / "model.safetensors"
+            current[run] = sha256_file(model) if model.is_file() else None
+        if r.get("model_sha256", current[run]) == current[run] and current[run] is not None:
+            rows.append(r)
+    order = {t: i for i, t in enumerate(["mathqa", "emotions", "toxic", "clinc", "brown"])}
+    cells = {c: i for i, c in enumerate(["lstm", "gru", "rnn", "rnn-relu"])}
+    rows.sort(
+        key=lambda r: (
+            order.get(r["task"], 9),
+            r["preset"],
+            r["mode"],
+            cells.get(r["cell"], 9),
+            r["depth"],
+        )
+    )
     return rows
 
 
@@ -120,6 +157,7 @@ CSV_FIELDS = [
     "task", "io_type", "cell", "depth", "preset", "mode", "monolithic", "composed", "delta_pp",
     "paper_delta_pp", "paper_monolithic", "jaccard_legacy", "jaccard_mask", "paper_jaccard",
     "retained_units", "n_modules", "n_test", "decompose_seconds", "seconds", "train_seconds",
+    "monolithic_legacy", "composed_legacy", "delta_pp_legacy", "padding_module", "paper_dataset",
 ]  # fmt: skip
 
 
@@ -204,6 +242,37 @@ def render_markdown(rows: list[dict], wall_seconds: float | None = None) -> str:
             + " | ".join(cells)
             + f" | {statistics.fmean(ds):+.2f} | {min(ds):+.2f} |"
         )
+    legacy = [r for r in rows if r.get("delta_pp_legacy") is not None]
+    if legacy:
+        lines += [
+            "",
+            "### Many-output models with the paper's accuracy (padding positions counted)",
+            "",
+            "Same modules; accuracy over every position including padding, as in the paper's Table II. "
+            "With the `default` preset there is no padding module, so padding positions are always wrong "
+            "for both the composed model and the (restricted) monolithic model.",
+            "",
+            head,
+            "|" + "---|" * (len(models) + 5),
+        ]
+        by_legacy: dict[tuple, list[dict]] = {}
+        for r in legacy:
+            by_legacy.setdefault((r["task"], r["preset"], r["mode"]), []).append(r)
+        for (task, pname, mode), rs in sorted(by_legacy.items()):
+            cells = []
+            for c, d in models:
+                r = next((x for x in rs if x["cell"] == c and x["depth"] == d), None)
+                cells.append(
+                    ""
+                    if r is None
+                    else f"**{r['delta_pp_legacy']:+.2f}** ({_fmt(r.get('paper_delta_pp'))})"
+                )
+            ds = [x["delta_pp_legacy"] for x in rs]
+            lines.append(
+                f"| {task} | {pname} | {mode} | "
+                + " | ".join(cells)
+                + f" | {statistics.fmean(ds):+.2f} | {min(ds):+.2f} |"
+            )
     lines += [
         "",
         "## Monolithic accuracy and Jaccard",
