@@ -10,32 +10,52 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
-def _masked_median(a: Tensor, valid: Tensor) -> Tensor:
-    """NumPy-style median (mean of the two middle values) over dim 1 of ``a`` [K,N,W]."""
-    big = torch.where(valid.unsqueeze(-1), a, torch.full_like(a, math.inf))
-    s, _ = big.sort(dim=1)
+def _masked_median(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """NumPy-style median (mean of the two middle values) over the last axis of ``a`` [K,W,N]
+    where ``valid`` [K,N] marks real observations; NaN for a group without any.
+
+    Groups have different counts, yet one vectorised ``np.partition`` (introselect, linear time)
+    serves them all: each group's invalid slots are filled with −inf/+inf in numbers chosen so
+    that its lower middle value lands at the same position P = (N−1)//2 for every group (and its
+    upper middle value at P+1 when its count is even).
+    """
+    k, _w, n_obs = a.shape
     n = valid.sum(1)  # [K]
-    lo = ((n - 1).clamp(min=0) // 2).view(-1, 1, 1).expand(-1, 1, a.shape[2])
-    hi = (n // 2).clamp(max=a.shape[1] - 1).view(-1, 1, 1).expand(-1, 1, a.shape[2])
-    med = (s.gather(1, lo) + s.gather(1, hi)).squeeze(1) / 2
-    return torch.where((n > 0).unsqueeze(1), med, torch.full_like(med, math.nan))
+    p = (n_obs - 1) // 2
+    n_low = p - (np.maximum(n, 1) - 1) // 2  # −inf slots per group
+    inv_rank = np.cumsum(~valid, axis=1) - 1  # rank of each invalid slot within its group
+    fill = np.where(inv_rank < n_low[:, None], -np.inf, np.inf).astype(a.dtype)
+    filled = np.where(valid[:, None, :], a, fill[:, None, :])
+    kth = [p, p + 1] if n_obs > 1 else [p]
+    part = np.partition(filled, kth, axis=-1)
+    lo = part[..., p]
+    hi = part[..., p + 1] if n_obs > 1 else lo
+    med = np.where((n % 2 == 1)[:, None], lo, (lo + hi) / np.asarray(2, dtype=a.dtype))
+    return np.where((n > 0)[:, None], med, np.nan).astype(a.dtype)
 
 
 def robust_mean_abs(values: Tensor, valid: Tensor, outlier_mads: float = 2.0) -> Tensor:
-    """Mean of |v| after dropping observations farther than ``outlier_mads`` MADs from the median
-    (the authors' ``get_mean_minus_outliers``; everything is kept when the MAD is 0). → [K, W]"""
-    a = values.abs()
-    med = _masked_median(a, valid)
-    dev = (a - med.unsqueeze(1)).abs()
-    mad = _masked_median(dev, valid)
-    keep = valid.unsqueeze(-1) & ((mad.unsqueeze(1) == 0) | (dev < outlier_mads * mad.unsqueeze(1)))
-    total = torch.where(keep, a, torch.zeros_like(a)).sum(1)
-    count = keep.sum(1)
-    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, math.nan))
+    """Mean of |v| after dropping observations whose distance from the median is ``outlier_mads``
+    MADs or more (the authors' ``get_mean_minus_outliers``: keep dev / mad < 2; everything is kept
+    when the MAD is 0). ``values`` [K, N, W], ``valid`` [K, N] → [K, W]"""
+    a = np.ascontiguousarray(values.abs().transpose(1, 2).numpy())  # [K, W, N]
+    ok = valid.numpy()
+    med = _masked_median(a, ok)
+    dev = np.abs(a - med[..., None])
+    mad = _masked_median(dev, ok)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        close = dev / mad[..., None] < outlier_mads
+    keep = ok[:, None, :] & ((mad == 0)[..., None] | close)
+    total = np.where(keep, a, 0).sum(-1, dtype=np.float64)
+    count = keep.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return torch.from_numpy(mean.astype(a.dtype))
 
 
 def active_rate(
