@@ -131,7 +131,8 @@ def collect_cached_rows(results_dir: Path) -> list[dict]:
     """Every cached result whose run directory still holds the model it was computed on, so
     that separate invocations (e.g. one per task) merge into one report."""
     rows, current = [], {}
-    for f in sorted((results_dir / "rq1" / "cache").glob("*.json")):
+    files = sorted((results_dir / "rq1" / "cache").glob("*.json"), key=lambda f: f.stat().st_mtime)
+    for f in files:
         r = read_json(f)
         run = Path(r.get("run", ""))
         if run not in current:
@@ -139,6 +140,8 @@ def collect_cached_rows(results_dir: Path) -> list[dict]:
             current[run] = sha256_file(model) if model.is_file() else None
         if r.get("model_sha256", current[run]) == current[run] and current[run] is not None:
             rows.append(r)
+    latest = {(r["task"], r["cell"], r["depth"], r["preset"], r["mode"], r["run"]): r for r in rows}
+    rows = list(latest.values())  # one row per model and setting: the newest result
     order = {t: i for i, t in enumerate(["mathqa", "emotions", "toxic", "clinc", "brown"])}
     cells = {c: i for i, c in enumerate(["lstm", "gru", "rnn", "rnn-relu"])}
     rows.sort(
