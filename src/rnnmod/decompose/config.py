@@ -33,6 +33,9 @@ class DecompositionConfig:
     # §6.3 statistics
     gate_strategy: str = "hidden-state"  # "hidden-state" | "per-gate"
     outlier_mads: float = 2.0
+    # a (class, step) group with fewer positive or negative observations keeps every unit
+    # (the authors' fallback is the special case 1: only empty groups keep everything)
+    min_observations: int = 1
     gate_active_threshold: float = 0.5
     # §6.4-6.5 removal rule
     max_remove: float = 0.05
@@ -103,7 +106,7 @@ def preset(name: str = "default", **overrides) -> DecompositionConfig:
             channel="paper",
         )
     elif name == "default":
-        base = DecompositionConfig(preset="default")
+        base = DecompositionConfig(preset="default", min_observations=30)
     else:
         raise RnnmodError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
     return replace(base, **{k: v for k, v in overrides.items() if v is not None}).validate()

@@ -141,7 +141,10 @@ def decompose(
     for layer_states in states:  # a loop over ≤ 4 layers; everything inside is vectorised
         pv, pm = gather_observations(layer_states, pos_rows, pos_steps)
         nv, nm = gather_observations(layer_states, neg_rows, neg_steps)
-        d = (stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)).reshape(len(classes), s_groups, -1)
+        d = stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)
+        thin = (pm.sum(1) < cfg.min_observations) | (nm.sum(1) < cfg.min_observations)
+        d = torch.where(thin.unsqueeze(1), torch.full_like(d, float("nan")), d)
+        d = d.reshape(len(classes), s_groups, -1)
         if per_gate:
             rem = select_per_gate(d, N_GATES[cell], max_remove)
         elif cell == "rnn-relu":
