@@ -49,9 +49,11 @@ def test_robust_mean_zero_mad_keeps_everything_and_empty_is_nan():
 def test_active_rate():
     vals = torch.tensor([[[0.5, -1.0], [0.0, 0.2], [-0.6, 0.7]]])
     valid = torch.ones(1, 3, dtype=torch.bool)
-    torch.testing.assert_close(active_rate(vals, valid), torch.tensor([[1 / 3, 2 / 3]]))
+    torch.testing.assert_close(
+        active_rate(vals, valid), torch.tensor([[1 / 3, 2 / 3]], dtype=torch.float64)
+    )
     gate = active_rate(vals, valid, 0.5, absolute=True, inclusive=True)
-    torch.testing.assert_close(gate, torch.tensor([[2 / 3, 2 / 3]]))
+    torch.testing.assert_close(gate, torch.tensor([[2 / 3, 2 / 3]], dtype=torch.float64))
 
 
 def _removed(d, cap, **kw):

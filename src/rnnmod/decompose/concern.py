@@ -65,13 +65,14 @@ def active_rate(
     absolute: bool = False,
     inclusive: bool = False,
 ) -> Tensor:
-    """Fraction of valid observations above ``threshold`` (ReLU: v > 0; gates: |v| ≥ 0.5). → [K, W]"""
+    """Fraction of valid observations above ``threshold`` (ReLU: v > 0; gates: |v| ≥ 0.5), in
+    float64 like the authors' Python division — in float32, 12/28 − 26/28 misses −0.5. → [K, W]"""
     v = values.abs() if absolute else values
     hit = (v >= threshold) if inclusive else (v > threshold)
     hit = hit & valid.unsqueeze(-1)
     n = valid.sum(1, keepdim=True)
     rate = hit.sum(1).double() / n.clamp(min=1)
-    return torch.where(n > 0, rate, torch.full_like(rate, math.nan)).to(values.dtype)
+    return torch.where(n > 0, rate, torch.full_like(rate, math.nan))
 
 
 def _cap_count(n_units: int, max_remove: float) -> int:
