@@ -148,7 +148,7 @@ def run_case(model, data, cell: str, depth: int, mode: str, args) -> dict:
         case["differing_units"] = sum(len(g.get("units", [])) for g in diff)
         case["differences"] = diff[:20]
         # Same rules on decompose's own batched states: tells forward rounding from rule logic.
-        for name, arith in (("recorded_exact", "exact"), ("recorded_float32", "float32")):
+        for name, arith in (("recorded_exact", "exact"), ("recorded_precision", "decompose")):
             other = naive_decompose(
                 model, data, cfg, samples=dec.samples, forward="recorded", arithmetic=arith
             )

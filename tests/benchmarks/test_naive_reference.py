@@ -97,8 +97,8 @@ def test_naive_masks_equal_decompose(cell, depth, mode, observe, padded):
         max_remove=cap,
         relu_tangle_threshold=-0.1,  # random ReLU units never differ by 50 points
     )
-    # ReLU rates: decompose rounds them to float32 first (test_decompose_relu_difference_...)
-    arithmetic = "float32" if cell == "rnn-relu" else "exact"
+    # ReLU rates: decompose rounds them before differencing (test_decompose_relu_difference_...)
+    arithmetic = "decompose" if cell == "rnn-relu" else "exact"
     assert_same(tiny_model(cell, depth), tiny_data(padded=padded), cfg, arithmetic)
 
 
@@ -111,13 +111,13 @@ def test_paper_preset(mode):
 @pytest.mark.parametrize("cell", CELL_KINDS)
 def test_per_gate(cell):
     """Sigmoid gate columns are scored by activation rates, whose exact ties ``decompose``
-    breaks by float32 rounding (see test_rate_ties_are_broken_by_unit_order): compare with
-    the reference's float32 rates there, exactly for tanh RNNs (no rate columns)."""
+    breaks by rounding (see test_rate_ties_are_broken_by_unit_order): compare with the
+    reference at decompose's precision there, exactly for tanh RNNs (no rate columns)."""
     model, data = tiny_model(cell, 2), tiny_data()
     cfg = preset("default", gate_strategy="per-gate", n_positive=10, max_remove=0.3)
     dec = decompose(model, data, cfg, progress=False)
     assert dec.bank.gate_masks is not None and dec.bank.unit_masks is None
-    arithmetic = "exact" if cell == "rnn" else "float32"
+    arithmetic = "exact" if cell == "rnn" else "decompose"
     naive = naive_decompose(model, data, cfg, arithmetic=arithmetic)
     assert mask_differences(naive.masks, bank_masks(dec)) == []
 
@@ -218,8 +218,8 @@ def test_hand_case_masks(observe):
 
 
 def relu_case():
-    """ReLU RNN, identity weights: unit 0 is active in 12 of the 28 examples of class a and in
-    26 of the 28 of class b (unit 1 always), so module a has d = 12/28 - 26/28 = -1/2 exactly."""
+    """ReLU RNN, identity weights: unit 0 is active in 10 of the 26 examples of class a and in
+    23 of the 26 of class b (unit 1 always), so module a has d = 10/26 - 23/26 = -1/2 exactly."""
     h = 2
     model = build_classifier(
         io_type="M:1",
@@ -231,17 +231,17 @@ def relu_case():
         n_classes=2,
         seq_len=1,
     )
-    active = [1.0] * 12 + [-1.0] * 16 + [1.0] * 26 + [-1.0] * 2
+    active = [1.0] * 10 + [-1.0] * 16 + [1.0] * 23 + [-1.0] * 3
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
         model.rnns[0].weight_ih_l0.copy_(torch.eye(h))
-        model.embedding.weight[2:58].copy_(torch.tensor([[a, 1.0] for a in active]))
-    x = torch.arange(2, 58).unsqueeze(1)
-    y = torch.tensor([0] * 28 + [1] * 28)
+        model.embedding.weight[2:54].copy_(torch.tensor([[a, 1.0] for a in active]))
+    x = torch.arange(2, 54).unsqueeze(1)
+    y = torch.tensor([0] * 26 + [1] * 26)
     vocab = Vocab(tokens=["<pad>", "<unk>"] + [f"w{i}" for i in range(58)], seq_len=1)
     data = TaskData("relu", "M:1", x, y, x, y, vocab, ["a", "b"])
-    return model.eval(), data, preset("paper", n_positive=28, max_remove=0.5)
+    return model.eval(), data, preset("paper", n_positive=26, max_remove=0.5)
 
 
 def test_relu_difference_of_exactly_minus_half_is_removed():
@@ -249,16 +249,25 @@ def test_relu_difference_of_exactly_minus_half_is_removed():
     assert naive.masks[0][:, 0].tolist() == [[False, True], [True, True]]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="decompose rounds the rates before differencing: 10/26 - 23/26 is -0.49999997 in "
+    "float32 and -0.49999999999999994 in float64, not <= -0.5",
+)
 def test_decompose_relu_difference_of_exactly_minus_half():
     masks = bank_masks(decompose(*relu_case(), progress=False))
     assert masks[0][:, 0].tolist() == [[False, True], [True, True]]
 
 
 def test_rate_ties_are_broken_by_unit_order():
-    """Gate block of two columns, cap 1: column 0 (4/20 vs 5/20 active) and column 1 (9/20 vs
-    10/20) tie at d = -1/20 exactly; the stable order removes column 0."""
+    """Gate block of two columns, cap 1: the columns tie at d = -1/20 exactly; the stable order
+    removes column 0. Rates rounded before differencing break the tie the other way."""
     d = [Fraction(4, 20) - Fraction(5, 20), Fraction(9, 20) - Fraction(10, 20)]
     assert remove_per_gate(d, 1, 0.5) == [True, False]
-    # decompose's float32 rates: 0.2 - 0.25 = -0.049999997 > 0.45 - 0.5 = -0.050000012
+    # float32: 0.2 - 0.25 = -0.049999997 > 0.45 - 0.5 = -0.050000012
     d32 = [np.float32(0.2) - np.float32(0.25), np.float32(0.45) - np.float32(0.5)]
     assert remove_per_gate(d32, 1, 0.5) == [False, True]
+    # float64: 2/20 - 3/20 = -0.04999999999999999 > 3/20 - 4/20 = -0.05000000000000002
+    assert remove_per_gate([2 / 20 - 3 / 20, 3 / 20 - 4 / 20], 1, 0.5) == [False, True]
+    exact = [Fraction(2, 20) - Fraction(3, 20), Fraction(3, 20) - Fraction(4, 20)]
+    assert remove_per_gate(exact, 1, 0.5) == [True, False]
