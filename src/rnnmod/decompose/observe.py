@@ -13,12 +13,24 @@ from ..nn.zoo import SeqClassifier
 def record_states(
     model: SeqClassifier, ids: Tensor, *, gates: bool = False, chunk: int = 8192
 ) -> list[Tensor]:
-    """Hidden states (or gate activations when ``gates``) of every layer: list of [U, T, W]."""
+    """Hidden states (or gate activations when ``gates``) of every layer: list of [U, T, W].
+
+    Hidden states come from the model's native ``torch.nn`` layers (one fused kernel per layer,
+    about twice as fast as a Python step loop and equal to our engine to ~1e-6); gate
+    activations, which torch does not expose, come from our cell engine.
+    """
     model.eval()
     parts: list[list[Tensor]] = []
     for i in range(0, len(ids), chunk):
-        out = model.run_engine(ids[i : i + chunk], record_gates=gates)
-        parts.append(out.gates if gates else out.hidden)
+        if gates:
+            parts.append(model.run_engine(ids[i : i + chunk], record_gates=True).gates)
+            continue
+        h = model.recurrent_input(ids[i : i + chunk])
+        layers = []
+        for rnn in model.rnns:
+            h, _ = rnn(h)
+            layers.append(h)
+        parts.append(layers)
     return [torch.cat([p[layer] for p in parts]) for layer in range(len(parts[0]))]
 
 
