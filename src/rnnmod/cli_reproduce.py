@@ -50,6 +50,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         epochs=args.epochs,
         progress=not args.quiet,
+        max_test=args.max_test,
     )
     rows = run_rq1(opts)
     summary = summarize(rows)
@@ -87,6 +88,12 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "--runs-dir", type=Path, default=Path("runs"), help="where trained runs are kept and reused"
     )
     r.add_argument("--results-dir", type=Path, default=Path("results"))
+    r.add_argument(
+        "--max-test",
+        type=int,
+        default=None,
+        help="evaluate on a seeded random subset of this many test examples (default: all)",
+    )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")
     _add_data_dir(r)

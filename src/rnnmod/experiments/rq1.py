@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from ..compose.evaluate import evaluate_bank
@@ -39,6 +40,7 @@ class RQ1Options:
     epochs: int | None = None
     seed: int = 0
     progress: bool = True
+    max_test: int | None = None  # evaluate on a seeded random subset of the test split
 
 
 def _ensure_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ1Options) -> Path:
@@ -77,6 +79,15 @@ def run_rq1(opts: RQ1Options) -> list[dict]:
         bar.set_postfix_str(f"{task} {cell}-{depth}")
         if task not in datasets:
             datasets[task] = load_task(task, opts.data_dir)
+            d = datasets[task]
+            if opts.max_test and opts.max_test < len(d.x_test):
+                g = torch.Generator().manual_seed(opts.seed)
+                keep = torch.randperm(len(d.x_test), generator=g)[: opts.max_test].sort().values
+                n_all = len(d.x_test)
+                d.x_test, d.y_test = d.x_test[keep], d.y_test[keep]
+                d.notes.append(
+                    f"{task}: evaluated on a seeded random {opts.max_test} of the {n_all} test examples"
+                )
         data = datasets[task]
         run = load_run(_ensure_run(task, cell, depth, data, opts))
         if run.vocab.tokens != data.vocab.tokens:
@@ -89,7 +100,9 @@ def run_rq1(opts: RQ1Options) -> list[dict]:
                 if run.io_type == "1:1" and mode == "unrolled":
                     continue  # one time step: unrolled is the same as rolled (paper: N/A)
                 cfg = preset(pname, mode=mode)
-                key = hashlib.sha256(f"{sha}:{cfg.hash()}".encode()).hexdigest()[:20]
+                key = hashlib.sha256(f"{sha}:{cfg.hash()}:{opts.max_test}".encode()).hexdigest()[
+                    :20
+                ]
                 f = cache / f"{key}.json"
                 if f.is_file():
                     row = read_json(f)
