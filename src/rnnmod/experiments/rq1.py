@@ -215,7 +215,24 @@ def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float | Non
         w.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()})
     write_bytes_atomic(results_dir / "rq1.csv", buf.getvalue().encode())
     write_bytes_atomic(results_dir / "rq1.md", render_markdown(rows, wall_seconds).encode())
-    write_json(results_dir / "rq1_summary.json", summarize(rows))
+    summary = summarize(rows)
+    write_json(results_dir / "rq1_summary.json", summary)
+    write_bytes_atomic(results_dir / "rq1_summary.md", render_summary(summary).encode())
+
+
+def render_summary(summary: list[dict]) -> str:
+    """Mean / median / worst Δ per task, preset and mode, beside the paper's mean."""
+    lines = [
+        "| task | preset | mode | models | mean Δ pp | median Δ pp | worst Δ pp | paper mean Δ pp | JI legacy | JI mask |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(
+            f"| {s['task']} | {s['preset']} | {s['mode']} | {s['n_models']} | {s['mean_delta_pp']:+.2f} | "
+            f"{s['median_delta_pp']:+.2f} | {s['worst_delta_pp']:+.2f} | {_fmt(s['paper_mean_delta_pp'])} | "
+            f"{s['mean_jaccard_legacy']:.3f} | {s['mean_jaccard_mask']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(rows: list[dict], wall_seconds: float | None = None) -> str:
