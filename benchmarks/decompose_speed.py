@@ -8,6 +8,13 @@ shared machine. Exit status 1 when any case's masks differ.
 
     .venv/bin/python benchmarks/decompose_speed.py            # full grid (12 cases)
     .venv/bin/python benchmarks/decompose_speed.py --quick    # LSTM-1 only
+    .venv/bin/python benchmarks/decompose_speed.py --task brown --threads 1 --naive-classes 2
+
+``--task brown``: the trained Brown M:N LSTM-4 (``runs/rq1/brown-lstm4``, nothing trained),
+unrolled, per-output-step samples. The naive side runs one batch-of-1 pass per (class, step,
+example), ~100k passes for all 12 module classes; ``--naive-classes K`` times it on the first K
+module classes only and extrapolates to all of them by the number of forward passes (labelled
+``naive_s_extrapolated``); masks are then compared on those K classes.
 """
 
 from __future__ import annotations
@@ -113,7 +120,7 @@ def statistics_breakdown(model, data, cfg) -> dict:
 
 
 def run_case(model, data, cell: str, depth: int, mode: str, args) -> dict:
-    cfg = preset(args.preset, mode=mode)
+    cfg = preset(args.preset, mode=mode, n_positive=args.n_positive)
     dec, t_fast = best_of(args.repeat, lambda: decompose(model, data, cfg, progress=False))
     naive, t_naive = best_of(
         args.naive_repeat, lambda: naive_decompose(model, data, cfg, forward=args.naive_forward)
@@ -156,6 +163,107 @@ def run_case(model, data, cell: str, depth: int, mode: str, args) -> dict:
     return case
 
 
+def run_brown_case(model, data, mode: str, args) -> dict:
+    """Brown M:N: decompose (all module classes) vs the naive per-(class, step, example)
+    reference on the same per-step samples, optionally on a subset of the module classes."""
+    cfg = preset(args.preset, mode=mode, n_positive=args.n_positive)
+    dec, t_fast = best_of(args.repeat, lambda: decompose(model, data, cfg, progress=False))
+    classes = dec.bank.class_index
+    subset = classes[: args.naive_classes] if args.naive_classes else classes
+    naive, t_naive = best_of(
+        args.naive_repeat,
+        lambda: naive_decompose(
+            model,
+            data,
+            cfg,
+            samples=dec.samples,
+            forward=args.naive_forward,
+            arithmetic=args.naive_arithmetic,
+            classes=subset,
+        ),
+    )
+    rows = [classes.index(c) for c in subset]
+    theirs = [m[rows] for m in bank_masks(dec)]
+    diff = mask_differences(naive.masks, theirs)
+    n_all = sum(dec.samples.n_pos[c] + dec.samples.n_neg[c] for c in classes)
+    case = {
+        "model": f"{model.cfg.cell}-{model.cfg.depth}",
+        "task": "brown",
+        "io_type": model.cfg.io_type,
+        "cell": model.cfg.cell,
+        "depth": model.cfg.depth,
+        "mode": mode,
+        "preset": args.preset,
+        "n_positive_wanted": cfg.n_positive,
+        "n_negative_wanted": dec.samples.wanted_neg,
+        "min_observations": cfg.min_observations,
+        "module_classes": classes,
+        "naive_classes": subset,
+        "naive_arithmetic": args.naive_arithmetic,
+        "decompose_s": round(t_fast, 4),
+        "naive_s": round(t_naive, 4),
+        "n_samples": naive.n_forward,
+        "n_samples_all_classes": n_all,
+        "n_union": len(dec.samples.union),
+        "identical": not diff,
+        "masks_compared_on": "all module classes" if subset == classes else f"classes {subset}",
+        "decompose_timings": {k: round(v, 4) for k, v in dec.timings.items()},
+        "naive_timings": {k: round(v, 4) for k, v in naive.timings.items()},
+        "units_removed_per_layer": [int((~m).sum()) for m in bank_masks(dec)],
+    }
+    if subset == classes:
+        case["ratio"] = round(t_naive / t_fast, 2)
+    else:
+        est = t_naive * n_all / naive.n_forward
+        case["naive_s_extrapolated"] = round(est, 2)
+        case["ratio_extrapolated"] = round(est / t_fast, 2)
+        case["ratio"] = case["ratio_extrapolated"]
+    if diff:
+        case["differing_groups"] = len(diff)
+        case["differences"] = diff[:20]
+    return case
+
+
+def main_brown(args, argv) -> int:
+    data = load_task("brown", args.data_dir)
+    run = args.brown_run
+    model = load_run(run).model.eval()
+    cases = []
+    for mode in args.modes.split(","):
+        case = run_brown_case(model, data, mode, args)
+        case["run"] = str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run)
+        cases.append(case)
+        extra = "" if "naive_s_extrapolated" not in case else " (extrapolated)"
+        print(
+            f"brown {case['model']} {mode}: decompose {case['decompose_s']:.2f} s, naive "
+            f"{case['naive_s']:.1f} s on {case['n_samples']} of {case['n_samples_all_classes']} "
+            f"passes, ratio {case['ratio']:.1f}x{extra}, masks "
+            f"{'identical' if case['identical'] else 'DIFFER'} ({case['masks_compared_on']})",
+            flush=True,
+        )
+    result = {
+        "benchmark": "decompose_speed",
+        "command": "benchmarks/decompose_speed.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        },
+        "task": "brown",
+        "preset": args.preset,
+        "naive_forward": args.naive_forward,
+        "all_identical": all(c["identical"] for c in cases),
+        "cases": cases,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0 if result["all_identical"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="LSTM-1 only (both modes)")
@@ -180,10 +288,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--breakdown", action="store_true", help="also time the parts of the statistics stage"
     )
+    p.add_argument(
+        "--task",
+        default="clinc",
+        choices=["clinc", "brown"],
+        help="brown: the trained M:N LSTM-4 of --brown-run (unrolled unless --modes)",
+    )
+    p.add_argument("--brown-run", type=Path, default=ROOT / "runs" / "rq1" / "brown-lstm4")
+    p.add_argument(
+        "--naive-classes",
+        type=int,
+        default=None,
+        help="brown: time the naive side on the first K module classes and extrapolate",
+    )
+    p.add_argument(
+        "--n-positive", type=int, default=None, help="positives per class (and step), both sides"
+    )
+    p.add_argument(
+        "--naive-arithmetic",
+        default="decompose",
+        choices=["decompose", "exact"],
+        help="brown: precision of the naive statistics (default: decompose's)",
+    )
     args = p.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.task == "brown":
+        if args.modes == "rolled,unrolled":
+            args.modes = "unrolled"
+        if args.out == ROOT / ".bench" / "decompose_speed.json":
+            args.out = ROOT / ".bench" / "decompose_speed-brown.json"
+        return main_brown(args, argv)
     models = MODELS[:1] if args.quick else MODELS
     if args.models:
         wanted = [m.strip() for m in args.models.split(",")]

@@ -119,14 +119,17 @@ def _largest_remainder(total: int, weights: list[int]) -> list[int]:
     return base
 
 
-def samples_from(cs: ClassSamples) -> tuple[list[list[int]], list[list[int]]]:
-    """The per-class training indices of a ``Decomposition.samples``."""
+def samples_from(cs: ClassSamples) -> tuple[list, list]:
+    """The per-class training indices of a ``Decomposition.samples``: [class][example] for
+    one-output models, [class][output step][example] for many-output models."""
     union = cs.union.tolist()
 
-    def rows(t: torch.Tensor) -> list[list[int]]:
-        return [[union[p] for p in row if p >= 0] for row in t.tolist()]
+    def rows(t: list) -> list:
+        if t and isinstance(t[0], list):
+            return [rows(r) for r in t]
+        return [union[p] for p in t if p >= 0]
 
-    return rows(cs.pos), rows(cs.neg)
+    return rows(cs.pos.tolist()), rows(cs.neg.tolist())
 
 
 # --------------------------------------------------------------------------- forward (§4)
@@ -365,13 +368,15 @@ def naive_decompose(
     forward: str = "engine",
     arithmetic: str = "exact",
     keep_d: bool = False,
+    classes: list[int] | None = None,
 ) -> NaiveResult:
     """Masks of every module, computed one class, one example and one unit at a time.
 
     ``samples``: take the examples ``decompose`` chose instead of walking the data again.
     ``forward``: ``engine`` (the cell engine on a batch of 1), ``numpy`` (a per-step NumPy loop)
     or ``recorded`` (diagnostic, see :class:`RecordedStates`). ``arithmetic``: see the module
-    docstring. ``keep_d``: keep every group's d vector (for reports).
+    docstring. ``keep_d``: keep every group's d vector (for reports). Many-output models (1:N,
+    M:N): see :func:`naive_decompose_many` (``samples`` required, ``classes`` optional).
     """
     if arithmetic == "float32":  # the name of "decompose" before its rates became float64
         arithmetic = "decompose"
@@ -379,7 +384,18 @@ def naive_decompose(
         raise ValueError(f"unknown forward {forward!r} or arithmetic {arithmetic!r}")
     cfg.validate()
     if model.cfg.io_type not in ONE_OUTPUT:
-        raise ValueError("the naive reference covers one-output (1:1, M:1) models only")
+        return naive_decompose_many(
+            model,
+            data,
+            cfg,
+            samples=samples,
+            forward=forward,
+            arithmetic=arithmetic,
+            keep_d=keep_d,
+            classes=classes,
+        )
+    if classes is not None:
+        raise ValueError("classes= is for many-output models only")
     model.eval()
     cell, depth, n_classes = model.cfg.cell, model.cfg.depth, model.cfg.n_classes
     per_gate = cfg.gate_strategy == "per-gate"
@@ -454,6 +470,118 @@ def naive_decompose(
                 masks[layer][m, group] = ~np.array(removed)
                 if keep_d:
                     all_d[layer][m][group] = np.array([float(v) for v in d])
+        timings["statistics"] += time.perf_counter() - t0
+
+    return NaiveResult(
+        masks=[torch.from_numpy(k) for k in masks],
+        positives=positives,
+        negatives=negatives,
+        max_remove=max_remove,
+        timings=timings,
+        n_forward=n_forward,
+        d=all_d if keep_d else [],
+    )
+
+
+def module_classes(n_classes: int, pad_label: int | None, cfg: DecompositionConfig) -> list[int]:
+    """Many-output models: every class except the padding class, unless ``padding_module``."""
+    if pad_label is None or cfg.padding_module:
+        return list(range(n_classes))
+    return [c for c in range(n_classes) if c != pad_label]
+
+
+def naive_decompose_many(
+    model: SeqClassifier,
+    data: TaskData,
+    cfg: DecompositionConfig,
+    *,
+    samples: ClassSamples | None,
+    forward: str = "engine",
+    arithmetic: str = "exact",
+    keep_d: bool = False,
+    classes: list[int] | None = None,
+) -> NaiveResult:
+    """Many-output (1:N, M:N) masks the naive way: per module class, per output step t, per
+    positive and negative example of (class, t), one forward pass of batch 1, and the state at
+    step t appended to a Python list (group t when unrolled, the one pooled group when rolled).
+    Every observed step is a labelled output step, so nothing is skipped as padding.
+
+    ``samples`` (a ``Decomposition.samples``; [C, T, N] positions) is required: the reference
+    reuses ``decompose``'s per-step draw. ``classes``: a subset of the module classes (for timing
+    on part of the classes); masks are [len(classes), S, W] in that order.
+    """
+    if samples is None or samples.pos.dim() != 3:
+        raise ValueError("many-output models: pass samples= (a many-output Decomposition.samples)")
+    model.eval()
+    cell, depth, n_classes = model.cfg.cell, model.cfg.depth, model.cfg.n_classes
+    per_gate = cfg.gate_strategy == "per-gate"
+    max_remove = effective_max_remove(cfg, model.cfg.io_type, cell, depth)
+    all_classes = module_classes(n_classes, data.pad_label, cfg)
+    classes = all_classes if classes is None else list(classes)
+    if not set(classes) <= set(all_classes):
+        raise ValueError(f"classes {classes} are not module classes {all_classes}")
+    out_steps = samples.pos.shape[1]
+    groups = out_steps if cfg.mode == "unrolled" else 1
+    width = model.cfg.hidden * (GATES[cell] if per_gate else 1)
+    min_observations = getattr(cfg, "min_observations", 1)
+    timings = {"sample": 0.0, "forward": 0.0, "statistics": 0.0}
+
+    t0 = time.perf_counter()
+    positives, negatives = samples_from(samples)  # [class][step][example]
+    timings["sample"] = time.perf_counter() - t0
+
+    if forward == "numpy":
+        stack = NumpyStack(model)
+
+        def run_one(i: int) -> list[np.ndarray]:
+            return stack(data.x_train[i], per_gate)
+
+    elif forward == "recorded":
+        run_one = RecordedStates(model, data.x_train, samples.union.tolist(), per_gate)
+    else:
+
+        def run_one(i: int) -> list[np.ndarray]:
+            return forward_engine(model, data.x_train[i], per_gate)
+
+    masks = [np.ones((len(classes), groups, width), dtype=bool) for _ in range(depth)]
+    all_d = [[[None] * groups for _ in classes] for _ in range(depth)]
+    n_forward = 0
+    for row, m in enumerate(classes):
+        t0 = time.perf_counter()
+        observations = {}
+        for kind, per_step in (("pos", positives[m]), ("neg", negatives[m])):
+            lists = [[[] for _ in range(groups)] for _ in range(depth)]
+            for t in range(out_steps):
+                group = t if cfg.mode == "unrolled" else 0
+                for i in per_step[t]:
+                    states = run_one(i)
+                    n_forward += 1
+                    for layer in range(depth):
+                        lists[layer][group].append(states[layer][t])
+            observations[kind] = lists
+        timings["forward"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        for layer in range(depth):
+            for group in range(groups):
+                pos = observations["pos"][layer][group]
+                neg = observations["neg"][layer][group]
+                if min(len(pos), len(neg)) < max(1, min_observations):
+                    continue  # too few observations: the module keeps every unit
+                s_pos = unit_statistics(np.array(pos), cell, per_gate, cfg, arithmetic)
+                s_neg = unit_statistics(np.array(neg), cell, per_gate, cfg, arithmetic)
+                d = [p - q for p, q in zip(s_pos, s_neg)]
+                if per_gate:
+                    removed = remove_per_gate(d, GATES[cell], max_remove)
+                elif cell == "rnn-relu":
+                    removed = remove_by_active_rate(d, max_remove, cfg.relu_tangle_threshold)
+                else:
+                    removed = remove_by_comparison(
+                        d, max_remove, cfg.ratio_rule, cfg.tangle_threshold
+                    )
+                masks[layer][row, group] = ~np.array(removed)
+                if keep_d:
+                    all_d[layer][row][group] = np.array([float(v) for v in d])
         timings["statistics"] += time.perf_counter() - t0
 
     return NaiveResult(

@@ -271,3 +271,28 @@ def test_rate_ties_are_broken_by_unit_order():
     assert remove_per_gate([2 / 20 - 3 / 20, 3 / 20 - 4 / 20], 1, 0.5) == [False, True]
     exact = [Fraction(2, 20) - Fraction(3, 20), Fraction(3, 20) - Fraction(4, 20)]
     assert remove_per_gate(exact, 1, 0.5) == [True, False]
+
+
+@pytest.mark.parametrize("mode", ["rolled", "unrolled"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_many_output_masks_equal_decompose(cell, mode):
+    """M:N (per-output-step samples, no padding module): the naive per-class, per-step,
+    batch-of-1 reference on decompose's samples gives decompose's masks."""
+    from tests.helpers import tiny_data as mn_data
+    from tests.helpers import tiny_model as mn_model
+
+    data = mn_data(io_type="M:N", n=120)
+    model = mn_model(cell, 2, io_type="M:N")
+    cfg = preset("default", mode=mode, n_positive=20, max_remove=0.3)
+    dec = decompose(model, data, cfg, progress=False)
+    naive = naive_decompose(model, data, cfg, samples=dec.samples, arithmetic="decompose")
+    assert (naive.positives, naive.negatives) == samples_from(dec.samples)
+    assert dec.bank.class_index == [1, 2, 3]
+    theirs = bank_masks(dec)
+    assert [m.shape for m in naive.masks] == [m.shape for m in theirs]
+    assert mask_differences(naive.masks, theirs) == []
+    assert any((~m).any() for m in theirs), "nothing removed: the comparison would prove little"
+    part = naive_decompose(
+        model, data, cfg, samples=dec.samples, arithmetic="decompose", classes=[2]
+    )
+    assert all(torch.equal(p[0], t[1]) for p, t in zip(part.masks, theirs))
