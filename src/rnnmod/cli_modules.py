@@ -31,6 +31,7 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         "module_output": args.module_output,
         "observe_steps": args.observe_steps,
         "sampling": args.sampling,
+        "min_observations": args.min_observations,
     }
     if args.paper_caps:
         overrides["paper_caps"] = True
@@ -188,6 +189,12 @@ def _register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--observe-steps", choices=("tokens", "all", "last"), default=None)
     d.add_argument("--module-output", choices=("binary", "softmax"), default=None)
     d.add_argument("--seed", type=int, default=None)
+    d.add_argument(
+        "--min-observations",
+        type=int,
+        default=None,
+        help="a (class, step) group with fewer observations keeps every unit (default 30; paper 1)",
+    )
     d.add_argument(
         "--padding-module",
         action=argparse.BooleanOptionalAction,
