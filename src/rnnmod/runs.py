@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +12,15 @@ from . import FORMAT_VERSION, __version__
 from .data.vocab import Vocab
 from .errors import RnnmodError
 from .nn.zoo import ClassifierConfig, SeqClassifier
-from .storage import read_json, read_tensors, sha256_file, write_json, write_tensors
+from .storage import (
+    fresh_dir,
+    publish_dir,
+    read_json,
+    read_tensors,
+    sha256_file,
+    write_json,
+    write_tensors,
+)
 
 RUN_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
@@ -58,12 +65,7 @@ def save_run(
 ) -> Path:
     """Write a run directory atomically: build it under a temp name, then rename into place."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = fresh_dir(out, overwrite=overwrite)
     cfg = dict(
         config, format_version=FORMAT_VERSION, rnnmod_version=__version__, model=model.config_dict()
     )
@@ -71,15 +73,7 @@ def save_run(
     write_json(tmp / "config.json", cfg)
     write_json(tmp / "vocab.json", {"source": vocab.to_dict(), "labels": label_names})
     write_json(tmp / "metrics.json", metrics)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
-    return out
+    return publish_dir(tmp, out)
 
 
 def load_run(path: Path | str) -> Run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,29 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def fresh_dir(out: Path, *, overwrite: bool) -> Path:
+    """A new empty temporary sibling of ``out`` to build a directory artifact in."""
+    if out.exists() and not overwrite:
+        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish_dir(tmp: Path, out: Path) -> Path:
+    """Move a finished directory into place; an old ``out`` is replaced only after that."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+    return out
 
 
 def write_json(path: Path, obj: Any) -> None:

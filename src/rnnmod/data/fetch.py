@@ -9,7 +9,6 @@ laid out like the data directory itself (``<base_url>/clinc_oos/train.csv``, …
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RnnmodError
+from ..storage import sha256_file
 
 #: sha256 of every dataset file, relative to the data root (from shared/data/SHA256SUMS).
 CHECKSUMS: dict[str, str] = {
@@ -231,11 +231,7 @@ DATASETS: dict[str, Dataset] = {
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def file_status(data_dir: Path, rel: str) -> str:

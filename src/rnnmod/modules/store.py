@@ -24,7 +24,15 @@ from .. import FORMAT_VERSION, __version__
 from ..errors import RnnmodError
 from ..nn.cells import N_GATES
 from ..runs import Run, load_run
-from ..storage import read_json, read_tensors, sha256_file, write_json, write_tensors
+from ..storage import (
+    fresh_dir,
+    publish_dir,
+    read_json,
+    read_tensors,
+    sha256_file,
+    write_json,
+    write_tensors,
+)
 from .module import ModuleBank
 
 KIND = "rnnmod.moduleset"
@@ -106,11 +114,8 @@ def save_moduleset(
 ) -> Path:
     """Write modules of one or more sources (each part: a source run and its bank)."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "modules").mkdir(parents=True)
+    tmp = fresh_dir(out, overwrite=overwrite)
+    (tmp / "modules").mkdir()
     sources, entries, checksums = {}, [], {}
     n = 0
     for run, bank in parts:
@@ -171,15 +176,7 @@ def save_moduleset(
         **manifest_extra,
     }
     write_json(tmp / "manifest.json", manifest)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
-    return out
+    return publish_dir(tmp, out)
 
 
 def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
