@@ -359,6 +359,53 @@ def observed_steps(
     return [(0, t) for t in range(steps) if real(t)]
 
 
+def example_runner(
+    model: SeqClassifier, data: TaskData, forward: str, per_gate: bool, union: list[int]
+):
+    """One training example (by index) → per-layer states [T, W]: the cell engine on a batch of
+    1, a per-step NumPy loop, or rows of one batched recording over ``union`` (diagnostic)."""
+    if forward == "numpy":
+        stack = NumpyStack(model)
+        return lambda i: stack(data.x_train[i], per_gate)
+    if forward == "recorded":
+        return RecordedStates(model, data.x_train, union, per_gate)
+    return lambda i: forward_engine(model, data.x_train[i], per_gate)
+
+
+def select_row(
+    observations: dict,
+    row: int,
+    masks: list[np.ndarray],
+    all_d: list | None,
+    cell: str,
+    cfg: DecompositionConfig,
+    per_gate: bool,
+    arithmetic: str,
+    max_remove: float,
+) -> None:
+    """For every layer and group of one module: statistics of its positive and negative
+    observation lists, the removal rule, and the kept units written to masks[layer][row, group].
+    A group with fewer than ``min_observations`` (at least 1) observations on either side keeps
+    every unit — for an empty group, the authors' fallback."""
+    min_observations = max(1, getattr(cfg, "min_observations", 1))
+    for layer, (pos_groups, neg_groups) in enumerate(zip(observations["pos"], observations["neg"])):
+        for group, (pos, neg) in enumerate(zip(pos_groups, neg_groups)):
+            if min(len(pos), len(neg)) < min_observations:
+                continue
+            s_pos = unit_statistics(np.array(pos), cell, per_gate, cfg, arithmetic)
+            s_neg = unit_statistics(np.array(neg), cell, per_gate, cfg, arithmetic)
+            d = [p - q for p, q in zip(s_pos, s_neg)]
+            if per_gate:
+                removed = remove_per_gate(d, GATES[cell], max_remove)
+            elif cell == "rnn-relu":
+                removed = remove_by_active_rate(d, max_remove, cfg.relu_tangle_threshold)
+            else:
+                removed = remove_by_comparison(d, max_remove, cfg.ratio_rule, cfg.tangle_threshold)
+            masks[layer][row, group] = ~np.array(removed)
+            if all_d is not None:
+                all_d[layer][row][group] = np.array([float(v) for v in d])
+
+
 def naive_decompose(
     model: SeqClassifier,
     data: TaskData,
@@ -403,7 +450,6 @@ def naive_decompose(
     steps = model.steps
     groups = steps if cfg.mode == "unrolled" else 1
     width = model.cfg.hidden * (GATES[cell] if per_gate else 1)
-    min_observations = getattr(cfg, "min_observations", 1)  # groups thinner than this keep all
     timings = {"sample": 0.0, "forward": 0.0, "statistics": 0.0}
 
     t0 = time.perf_counter()
@@ -415,19 +461,8 @@ def naive_decompose(
         positives, negatives = samples_from(samples)
     timings["sample"] = time.perf_counter() - t0
 
-    if forward == "numpy":
-        stack = NumpyStack(model)
-
-        def run_one(i: int) -> list[np.ndarray]:
-            return stack(data.x_train[i], per_gate)
-
-    elif forward == "recorded":
-        union = sorted({i for rows in positives + negatives for i in rows})
-        run_one = RecordedStates(model, data.x_train, union, per_gate)
-    else:
-
-        def run_one(i: int) -> list[np.ndarray]:
-            return forward_engine(model, data.x_train[i], per_gate)
+    union = sorted({i for rows in positives + negatives for i in rows})
+    run_one = example_runner(model, data, forward, per_gate, union)
 
     masks = [np.ones((n_classes, groups, width), dtype=bool) for _ in range(depth)]
     all_d = [[[None] * groups for _ in range(n_classes)] for _ in range(depth)]
@@ -450,26 +485,17 @@ def naive_decompose(
         timings["forward"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        for layer in range(depth):
-            for group in range(groups):
-                pos = observations["pos"][layer][group]
-                neg = observations["neg"][layer][group]
-                if min(len(pos), len(neg)) < max(1, min_observations):
-                    continue  # the authors' fallback: the module keeps the original weights
-                s_pos = unit_statistics(np.array(pos), cell, per_gate, cfg, arithmetic)
-                s_neg = unit_statistics(np.array(neg), cell, per_gate, cfg, arithmetic)
-                d = [p - q for p, q in zip(s_pos, s_neg)]
-                if per_gate:
-                    removed = remove_per_gate(d, GATES[cell], max_remove)
-                elif cell == "rnn-relu":
-                    removed = remove_by_active_rate(d, max_remove, cfg.relu_tangle_threshold)
-                else:
-                    removed = remove_by_comparison(
-                        d, max_remove, cfg.ratio_rule, cfg.tangle_threshold
-                    )
-                masks[layer][m, group] = ~np.array(removed)
-                if keep_d:
-                    all_d[layer][m][group] = np.array([float(v) for v in d])
+        select_row(
+            observations,
+            m,
+            masks,
+            all_d if keep_d else None,
+            cell,
+            cfg,
+            per_gate,
+            arithmetic,
+            max_remove,
+        )
         timings["statistics"] += time.perf_counter() - t0
 
     return NaiveResult(
@@ -523,25 +549,13 @@ def naive_decompose_many(
     out_steps = samples.pos.shape[1]
     groups = out_steps if cfg.mode == "unrolled" else 1
     width = model.cfg.hidden * (GATES[cell] if per_gate else 1)
-    min_observations = getattr(cfg, "min_observations", 1)
     timings = {"sample": 0.0, "forward": 0.0, "statistics": 0.0}
 
     t0 = time.perf_counter()
     positives, negatives = samples_from(samples)  # [class][step][example]
     timings["sample"] = time.perf_counter() - t0
 
-    if forward == "numpy":
-        stack = NumpyStack(model)
-
-        def run_one(i: int) -> list[np.ndarray]:
-            return stack(data.x_train[i], per_gate)
-
-    elif forward == "recorded":
-        run_one = RecordedStates(model, data.x_train, samples.union.tolist(), per_gate)
-    else:
-
-        def run_one(i: int) -> list[np.ndarray]:
-            return forward_engine(model, data.x_train[i], per_gate)
+    run_one = example_runner(model, data, forward, per_gate, samples.union.tolist())
 
     masks = [np.ones((len(classes), groups, width), dtype=bool) for _ in range(depth)]
     all_d = [[[None] * groups for _ in classes] for _ in range(depth)]
@@ -562,26 +576,17 @@ def naive_decompose_many(
         timings["forward"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        for layer in range(depth):
-            for group in range(groups):
-                pos = observations["pos"][layer][group]
-                neg = observations["neg"][layer][group]
-                if min(len(pos), len(neg)) < max(1, min_observations):
-                    continue  # too few observations: the module keeps every unit
-                s_pos = unit_statistics(np.array(pos), cell, per_gate, cfg, arithmetic)
-                s_neg = unit_statistics(np.array(neg), cell, per_gate, cfg, arithmetic)
-                d = [p - q for p, q in zip(s_pos, s_neg)]
-                if per_gate:
-                    removed = remove_per_gate(d, GATES[cell], max_remove)
-                elif cell == "rnn-relu":
-                    removed = remove_by_active_rate(d, max_remove, cfg.relu_tangle_threshold)
-                else:
-                    removed = remove_by_comparison(
-                        d, max_remove, cfg.ratio_rule, cfg.tangle_threshold
-                    )
-                masks[layer][row, group] = ~np.array(removed)
-                if keep_d:
-                    all_d[layer][row][group] = np.array([float(v) for v in d])
+        select_row(
+            observations,
+            row,
+            masks,
+            all_d if keep_d else None,
+            cell,
+            cfg,
+            per_gate,
+            arithmetic,
+            max_remove,
+        )
         timings["statistics"] += time.perf_counter() - t0
 
     return NaiveResult(
