@@ -43,6 +43,22 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("lstm", 1), ("gru", 1), ("rnn", 1), ("lstm", 4), ("gru", 4), ("rnn", 4)]
 
 
+def result_header(argv: list[str] | None) -> dict:
+    """What every result JSON starts with: the command, the date and the machine."""
+    return {
+        "benchmark": "decompose_speed",
+        "command": "benchmarks/decompose_speed.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        },
+    }
+
+
 def get_model(data, cell: str, depth: int, epochs: int, runs: Path, retrain: bool):
     """Reuse ``runs/clinc-<cell><depth>-e<epochs>`` when present, else train and save it."""
     path = runs / f"clinc-{cell}{depth}-e{epochs}"
@@ -242,16 +258,7 @@ def main_brown(args, argv) -> int:
             flush=True,
         )
     result = {
-        "benchmark": "decompose_speed",
-        "command": "benchmarks/decompose_speed.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-        },
+        **result_header(argv),
         "task": "brown",
         "preset": args.preset,
         "naive_forward": args.naive_forward,
@@ -343,16 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     result = {
-        "benchmark": "decompose_speed",
-        "command": "benchmarks/decompose_speed.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-        },
+        **result_header(argv),
         "task": "clinc",
         "epochs": args.epochs,
         "preset": args.preset,
