@@ -58,6 +58,11 @@ class TaskData:
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_split(cls, x: Tensor, y: Tensor, train: Tensor, test: Tensor, **fields) -> TaskData:
+        """Build from the whole id/label tensors and the train/test index split."""
+        return cls(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test], **fields)
+
     @property
     def n_classes(self) -> int:
         return len(self.label_names)

@@ -92,13 +92,13 @@ def load_text_classification(
     seq_len = seq_len or TASKS["text-classification"].seq_len
     vocab = Vocab.fit([toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len)
     x = vocab.encode_tokens(toks)
-    return TaskData(
+    return TaskData.from_split(
+        x,
+        labels,
+        tr,
+        te,
         task="text-classification",
         io_type="M:1",
-        x_train=x[tr],
-        y_train=labels[tr],
-        x_test=x[te],
-        y_test=labels[te],
         vocab=vocab,
         label_names=names,
         notes=[
@@ -155,13 +155,13 @@ def tagging_task(
             f"{1 - test_frac:.0%}/{test_frac:.0%} split (seed {split_seed})"
         )
     x = vocab.encode_tokens(words)
-    return TaskData(
+    return TaskData.from_split(
+        x,
+        y,
+        tr,
+        te,
         task=task,
         io_type="M:N",
-        x_train=x[tr],
-        y_train=y[tr],
-        x_test=x[te],
-        y_test=y[te],
         vocab=vocab,
         label_names=names,
         out_steps=seq_len,

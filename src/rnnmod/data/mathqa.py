@@ -68,13 +68,13 @@ def load_mathqa(
         )
         note = "default vocabulary: fitted on the training split only, capped at 5,000 ids, unknown -> <unk>"
     x = vocab.encode_tokens(toks)
-    return TaskData(
+    return TaskData.from_split(
+        x,
+        labels,
+        tr,
+        te,
         task="mathqa",
         io_type="1:1",
-        x_train=x[tr],
-        y_train=labels[tr],
-        x_test=x[te],
-        y_test=labels[te],
         vocab=vocab,
         label_names=list(CATEGORIES),
         notes=[
