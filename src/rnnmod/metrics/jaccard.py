@@ -17,9 +17,17 @@ from ..nn.cells import N_GATES
 from ..nn.zoo import SeqClassifier
 
 
-def _value_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.intersect1d(a, b, assume_unique=False).size
+def _value_jaccard(a: np.ndarray, b: np.ndarray, a_values: np.ndarray | None = None) -> float:
+    """``a_values`` = ``np.unique(a)`` when the caller compares one ``a`` with many ``b``."""
+    a_values = np.unique(a) if a_values is None else a_values
+    inter = np.intersect1d(a_values, np.unique(b), assume_unique=True).size
     return inter / (a.size + b.size - inter)
+
+
+def _mask_at(masks: list[torch.Tensor], layer: int, k: int, step: int) -> torch.Tensor:
+    """Module k's mask of ``layer`` at ``step`` (rolled masks hold a single step)."""
+    m = masks[layer]
+    return m[k, min(step, m.shape[1] - 1)]
 
 
 @torch.no_grad()
@@ -29,28 +37,22 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
     h = model.cfg.hidden
     kernels = [w.weight_ih.detach() for w in model.layer_weights()]
     head = model.head.weight.detach()  # [C, H]
-    c = head.shape[0]
     a = np.concatenate([k.numpy().ravel() for k in kernels] + [head.numpy().ravel()])
+    a_values = np.unique(a)
+    protected = bank.head_weight.shape[1] == 3  # (neg, pos, padding) heads of §6.8
     values = []
     for k in range(len(bank)):
         p = bank.class_index[k]
-        protected = bank.head_weight.shape[1] == 3  # (neg, pos, padding) heads of §6.8
         neg_slot = (1 if p != 1 else 2) if protected else (0 if p != 0 else 1)
         for s in range(bank.steps):
             parts = []
             last_keep = torch.ones(h, dtype=torch.bool)
             for layer, w in enumerate(kernels):
                 if bank.unit_masks is not None:
-                    keep_rows = bank.unit_masks[layer][
-                        k, min(s, bank.unit_masks[layer].shape[1] - 1)
-                    ].repeat(g)
-                    last_keep = bank.unit_masks[layer][
-                        k, min(s, bank.unit_masks[layer].shape[1] - 1)
-                    ]
+                    last_keep = _mask_at(bank.unit_masks, layer, k, s)
+                    keep_rows = last_keep.repeat(g)
                 elif bank.gate_masks is not None:
-                    keep_rows = bank.gate_masks[layer][
-                        k, min(s, bank.gate_masks[layer].shape[1] - 1)
-                    ]
+                    keep_rows = _mask_at(bank.gate_masks, layer, k, s)
                 else:
                     keep_rows = torch.ones(w.shape[0], dtype=torch.bool)
                 parts.append((w * keep_rows.unsqueeze(1)).numpy().ravel())
@@ -61,8 +63,7 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
                 ch[0] = bank.head_weight[k, 2]
             ch = ch * last_keep.unsqueeze(0)
             parts.append(ch.numpy().ravel())
-            values.append(_value_jaccard(a, np.concatenate(parts)))
-    del c
+            values.append(_value_jaccard(a, np.concatenate(parts), a_values))
     return float(np.mean(values)) if values else 1.0
 
 
