@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from . import FORMAT_VERSION, __version__
@@ -115,7 +114,3 @@ def load_run(path: Path | str) -> Run:
     except (KeyError, TypeError) as e:
         raise RnnmodError(f"{path / 'vocab.json'}: invalid vocabulary ({e})") from None
     return Run(model, config, vocab, labels, read_json(path / "metrics.json"), path)
-
-
-def set_seed(seed: int) -> None:
-    torch.manual_seed(seed)

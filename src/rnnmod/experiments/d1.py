@@ -11,14 +11,20 @@ defect's numbers can be shown beside the correct rolled evaluation.
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import torch
 
+from ..data import load_task
 from ..data.base import TaskData
 from ..decompose.channel import channel_heads
 from ..metrics.accuracy import accuracy
 from ..modules.module import positive_probability
 from ..nn.zoo import predict_logits
-from ..runs import Run
+from ..runs import Run, load_run
+from ..storage import write_bytes_atomic
 
 
 @torch.no_grad()
@@ -47,14 +53,6 @@ def run_d1(
     tasks: list[str], cells: list[str], depths: list[int], runs_dir, results_dir, data_dir=None
 ) -> list[dict]:
     """D1 numbers for every trained run of the grid found in ``runs_dir`` (nothing is trained)."""
-    import csv
-    import io
-    from pathlib import Path
-
-    from ..data import load_task
-    from ..runs import load_run
-    from ..storage import write_bytes_atomic
-
     rows = []
     for task in tasks:
         data = None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -340,7 +339,3 @@ def parse_depths(s: str) -> list[int]:
     if not out or any(not 1 <= d <= 4 for d in out):
         raise RnnmodError(f"depths must be within 1-4, got {s!r}")
     return out
-
-
-def rows_from_json(path: Path) -> list[dict]:
-    return json.loads(path.read_text())
