@@ -37,20 +37,14 @@ def record_states(
 def selection_grid(
     samples: Tensor, steps: int, mode: str, observe_steps: str
 ) -> tuple[Tensor, Tensor]:
-    """Turn per-class sample positions [C, N] into (row, step) index grids [C, S, N'] for a
-    one-output model: rolled/last → S=1 at the last step; rolled/all → S=1 pooling every step;
-    unrolled → S=T, group t holding step t."""
+    """Turn per-class sample positions [C, N] of a one-output model into (row, step) index
+    grids: rolled/last → one group at the last step; otherwise every sample is observed at
+    every step, grouped like per-step samples (see :func:`selection_grid_per_step`)."""
     c, n = samples.shape
-    if mode == "unrolled":
-        rows = samples.unsqueeze(1).expand(c, steps, n)
-        st = torch.arange(steps).view(1, steps, 1).expand(c, steps, n)
-    elif observe_steps == "last":
+    if mode == "rolled" and observe_steps == "last":
         rows = samples.unsqueeze(1)
-        st = torch.full_like(rows, steps - 1)
-    else:
-        rows = samples.unsqueeze(2).expand(c, n, steps).reshape(c, 1, n * steps)
-        st = torch.arange(steps).view(1, 1, steps).expand(c, n, steps).reshape(c, 1, n * steps)
-    return rows, st
+        return rows, torch.full_like(rows, steps - 1)
+    return selection_grid_per_step(samples.unsqueeze(1).expand(c, steps, n), mode)
 
 
 def selection_grid_per_step(samples: Tensor, mode: str) -> tuple[Tensor, Tensor]:
