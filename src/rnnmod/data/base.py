@@ -57,6 +57,9 @@ class TaskData:
     pad_label: int | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    # a held-out validation split when the dataset ships one (Clinc val.csv); None otherwise
+    x_val: Tensor | None = None
+    y_val: Tensor | None = None
 
     @classmethod
     def from_split(cls, x: Tensor, y: Tensor, train: Tensor, test: Tensor, **fields) -> TaskData:

@@ -51,6 +51,8 @@ def load_clinc(
     root = data_dir / "clinc_oos"
     tr_text, tr_y, tr_names = read_clinc_csv(root / "train.csv")
     te_text, te_y, _names = read_clinc_csv(root / "test.csv")
+    has_val = (root / "val.csv").is_file()
+    va_text, va_y, _names = read_clinc_csv(root / "val.csv") if has_val else ([], [], [])
     names: dict[int, str] = {}
     for y, n in zip(tr_y, tr_names):
         names.setdefault(y, n)
@@ -85,4 +87,6 @@ def load_clinc(
         label_names=label_names,
         notes=["Clinc OOS in-scope, 10 domain labels (same data as the paper)", note],
         extra={"legacy_vocab": legacy_vocab},
+        x_val=vocab.encode_tokens(tokenize(va_text, vocab.tokenizer)) if has_val else None,
+        y_val=torch.tensor(va_y) if has_val else None,
     )

@@ -43,6 +43,9 @@ class Decomposition:
     samples: ClassSamples
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # per layer, the concern statistic d = stat_pos − stat_neg [K, S, W] the selection ranked
+    # (NaN for a thin group); rnnmod.decompose.budget reuses it for other removal fractions
+    concern: list[torch.Tensor] = field(default_factory=list)
 
 
 def check_supported(model: SeqClassifier, cfg: DecompositionConfig) -> None:
@@ -137,7 +140,7 @@ def decompose(
             neg_rows = drop_padding(neg_rows, neg_steps, tokens)
     stat = gate_statistic if per_gate else unit_statistic
     s_groups = pos_rows.shape[1]
-    removed = []
+    removed, concern = [], []
     for layer_states in states:  # a loop over ≤ 4 layers; everything inside is vectorised
         pv, pm = gather_observations(layer_states, pos_rows, pos_steps)
         nv, nm = gather_observations(layer_states, neg_rows, neg_steps)
@@ -145,6 +148,7 @@ def decompose(
         thin = (pm.sum(1) < cfg.min_observations) | (nm.sum(1) < cfg.min_observations)
         d = torch.where(thin.unsqueeze(1), torch.full_like(d, float("nan")), d)
         d = d.reshape(len(classes), s_groups, -1)
+        concern.append(d)
         if per_gate:
             rem = select_per_gate(d, N_GATES[cell], max_remove)
         elif cell == "rnn-relu":
@@ -183,4 +187,4 @@ def decompose(
     timings["channel"] = time.perf_counter() - t0
     bar.update(1)
     bar.close()
-    return Decomposition(bank, cfg, max_remove, samples, timings, warnings)
+    return Decomposition(bank, cfg, max_remove, samples, timings, warnings, concern)
