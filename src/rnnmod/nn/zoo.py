@@ -35,6 +35,10 @@ class ClassifierConfig:
     seq_len: int
     out_steps: int = 1
     dropout: float = 0.0
+    # Imported models (rnnmod.interop): Keras 2.x hard_sigmoid gates and the reset_after=False
+    # GRU, which native torch layers cannot compute; such a model always runs the cell engine.
+    gate_activation: str = "sigmoid"
+    gru_reset_after: bool = True
 
     def validate(self) -> None:
         if self.io_type not in IO_TYPES:
@@ -43,14 +47,25 @@ class ClassifierConfig:
             raise ValueError(f"unknown cell {self.cell!r}; expected one of {CELL_KINDS}")
         if not 1 <= self.depth <= 4:
             raise ValueError(f"depth must be 1-4, got {self.depth}")
+        if self.gate_activation not in ("sigmoid", "hard_sigmoid"):
+            raise ValueError(f"unknown gate activation {self.gate_activation!r}")
 
 
-def _make_rnn(cell: str, inp: int, hidden: int) -> nn.RNNBase:
+def make_rnn(cell: str, inp: int, hidden: int) -> nn.RNNBase:
     if cell == "lstm":
         return nn.LSTM(inp, hidden, batch_first=True)
     if cell == "gru":
         return nn.GRU(inp, hidden, batch_first=True)
     return nn.RNN(inp, hidden, batch_first=True, nonlinearity="tanh" if cell == "rnn" else "relu")
+
+
+def embed_for_stack(embedding: nn.Embedding, ids: Tensor, io_type: str, out_steps: int) -> Tensor:
+    """Embed ids [B,L] into a recurrent stack's input [B,T,in]: 1:1/1:N flatten the sequence
+    and repeat it ``out_steps`` times (Keras Flatten + RepeatVector); M:1/M:N feed tokens."""
+    e = embedding(ids)
+    if io_type in ("1:1", "1:N"):
+        e = e.flatten(1).unsqueeze(1).expand(-1, out_steps, -1)
+    return e
 
 
 class SeqClassifier(nn.Module):
@@ -63,13 +78,19 @@ class SeqClassifier(nn.Module):
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         first_in = cfg.embed_dim * cfg.seq_len if self.flattens else cfg.embed_dim
         sizes = [first_in] + [cfg.hidden] * (cfg.depth - 1)
-        self.rnns = nn.ModuleList(_make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
+        self.rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, cfg.n_classes)
 
     @property
     def flattens(self) -> bool:
         return self.cfg.io_type in ("1:1", "1:N")
+
+    @property
+    def native(self) -> bool:
+        """Whether the native torch layers compute this model (else only the cell engine does)."""
+        c = self.cfg
+        return c.gate_activation == "sigmoid" and (c.cell != "gru" or c.gru_reset_after)
 
     @property
     def one_output(self) -> bool:
@@ -82,10 +103,7 @@ class SeqClassifier(nn.Module):
 
     def recurrent_input(self, ids: Tensor) -> Tensor:
         """Embed ids [B,L] into the recurrent stack's input [B,T,in]."""
-        e = self.embedding(ids)
-        if self.flattens:
-            e = e.flatten(1).unsqueeze(1).expand(-1, self.cfg.out_steps, -1)
-        return e
+        return embed_for_stack(self.embedding, ids, self.cfg.io_type, self.cfg.out_steps)
 
     def head_features(self, last_hidden: Tensor) -> Tensor:
         """Last layer's states [B,T,H] → head input ([B,H] for one output, [B,T,H] otherwise)."""
@@ -93,6 +111,8 @@ class SeqClassifier(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """Logits: [B,C] for 1:1/M:1, [B,T,C] for 1:N/M:N."""
+        if not self.native:
+            return self.head(self.dropout(self.head_features(self.run_engine(ids).output)))
         h = self.recurrent_input(ids)
         for rnn in self.rnns:
             h, _ = rnn(h)
@@ -125,6 +145,8 @@ class SeqClassifier(nn.Module):
             unit_masks=unit_masks,
             gate_masks=gate_masks,
             record_gates=record_gates,
+            gate_activation=self.cfg.gate_activation,
+            gru_reset_after=self.cfg.gru_reset_after,
         )
 
     def config_dict(self) -> dict:

@@ -1,0 +1,219 @@
+"""Export one module as a plain ``torch.nn`` model, optionally physically smaller.
+
+A module is its source model with units removed (dead: state and output exactly 0) and the head
+channelled to (negative, positive[, padding]). Because a dead unit contributes nothing to any
+other unit, the next layer or the head, removing it is *slicing*: its rows in every gate block of
+its own layer, its column in that layer's recurrent matrix, in the next layer's input matrix and
+in the head. The sliced model computes the kept units' states exactly as the masked module does.
+
+Where slicing is impossible we say so instead of faking it:
+
+* unrolled modules whose masks differ between time steps — one ``nn.LSTM`` has one set of units;
+* per-gate modules — a masked gate column still produces σ(0) = 0.5, it is not absent;
+* a layer with every unit removed; sources whose semantics native torch cannot run.
+
+``compact=False`` exports the same-size model with the masks baked into zeroed weight rows
+(exactly equal too, see :func:`export_module`), which also covers per-gate modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .. import FORMAT_VERSION, __version__
+from ..data.vocab import Vocab
+from ..errors import RnnmodError
+from ..nn.cells import N_GATES
+from ..nn.zoo import embed_for_stack, make_rnn
+from ..storage import fresh_dir, publish_dir, read_json, read_tensors, write_json, write_tensors
+from .module import positive_probability
+from .store import ModuleSet
+
+KIND = "rnnmod.exported_module"
+
+
+@dataclass
+class ExportConfig:
+    io_type: str
+    cell: str
+    vocab_size: int
+    embed_dim: int
+    seq_len: int
+    out_steps: int
+    hidden_sizes: list[int]
+    n_classes: int  # of the source model (the softmax module output needs it)
+    head_rows: int
+    module_output: str = "binary"
+    label: str = ""
+    compact: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+class ExportedModule(nn.Module):
+    """Embedding → recurrent layers of per-layer widths → channelled head (native torch only)."""
+
+    def __init__(self, cfg: ExportConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        flat = cfg.io_type in ("1:1", "1:N")
+        sizes = [cfg.embed_dim * cfg.seq_len if flat else cfg.embed_dim, *cfg.hidden_sizes[:-1]]
+        self.rnns = nn.ModuleList(
+            make_rnn(cfg.cell, i, h) for i, h in zip(sizes, cfg.hidden_sizes, strict=True)
+        )
+        self.head = nn.Linear(cfg.hidden_sizes[-1], cfg.head_rows)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """Head logits: [B, R] (one output) or [B, T, R] (many outputs)."""
+        h = embed_for_stack(self.embedding, ids, self.cfg.io_type, self.cfg.out_steps)
+        for rnn in self.rnns:
+            h, _ = rnn(h)
+        if self.cfg.io_type in ("1:1", "M:1"):
+            h = h[:, -1]
+        return self.head(h)
+
+    @torch.no_grad()
+    def scores(self, ids: Tensor) -> Tensor:
+        """The module's confidence in its class, as the fused bank computes it."""
+        return positive_probability(self(ids), self.cfg.module_output, self.cfg.n_classes)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _rows(keep: Tensor, hidden: int, gates: int) -> Tensor:
+    """Row indices of the kept units in every gate block of a [G*H, ·] matrix."""
+    return torch.cat([g * hidden + keep for g in range(gates)])
+
+
+def _layer_masks(masks: list[Tensor] | None, k: int, label: str) -> list[Tensor] | None:
+    """Module k's per-layer masks [W]; unrolled masks collapse only when every step agrees."""
+    if masks is None:
+        return None
+    out = []
+    for layer, m in enumerate(masks):
+        mk = m[k]  # [S, W]
+        if not bool((mk == mk[:1]).all()):
+            raise RnnmodError(
+                f"module {label!r} is unrolled with different masks at different time steps "
+                f"(layer {layer}); a plain torch.nn model has one set of units for all steps, so "
+                "it cannot be exported — use the module set itself (fused bank)"
+            )
+        out.append(mk[0])
+    return out
+
+
+def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> ExportedModule:
+    """Module ``label`` of a module set as a standalone model whose :meth:`ExportedModule.scores`
+    equal the module's fused-bank scores (tests check 1e-5 for every cell kind, depth 1–4)."""
+    try:
+        pos = ms.labels.index(label)
+    except ValueError:
+        raise RnnmodError(
+            f"no module {label!r} in {ms.path}; labels: {', '.join(ms.labels)}"
+        ) from None
+    entry = ms.entries[pos]
+    sid = entry["source"]
+    bank, run = ms.banks[sid], ms.sources[sid]
+    k = [e["label"] for e in ms.entries if e["source"] == sid].index(label)
+    model = run.model
+    mcfg = model.cfg
+    if run.config.get("semantics", "torch") not in ("torch", "paper"):
+        raise RnnmodError(
+            f"the source model uses {run.config['semantics']!r} semantics that native torch layers cannot run"
+        )
+    gates, hidden = N_GATES[mcfg.cell], mcfg.hidden
+    unit = _layer_masks(bank.unit_masks, k, label)
+    gate = _layer_masks(bank.gate_masks, k, label)
+    if compact and gate is not None:
+        raise RnnmodError(
+            f"module {label!r} masks gate columns (per-gate strategy): a masked gate still outputs "
+            "σ(0) = 0.5, so nothing can be sliced out; export it without --compact"
+        )
+    full = torch.ones(hidden, dtype=torch.bool)
+    unit = unit or [full] * mcfg.depth
+    keeps = [m.nonzero().flatten() if compact else torch.arange(hidden) for m in unit]
+    for layer, kept in enumerate(keeps):
+        if len(kept) == 0:
+            raise RnnmodError(f"module {label!r} removes every unit of layer {layer}")
+    cfg = ExportConfig(
+        io_type=mcfg.io_type,
+        cell=mcfg.cell,
+        vocab_size=mcfg.vocab_size,
+        embed_dim=mcfg.embed_dim,
+        seq_len=mcfg.seq_len,
+        out_steps=mcfg.out_steps,
+        hidden_sizes=[len(x) for x in keeps],
+        n_classes=mcfg.n_classes,
+        head_rows=bank.head_weight.shape[1],
+        module_output=ms.module_output,
+        label=label,
+        compact=compact,
+        extra={"source_model_sha256": ms.manifest["sources"][sid]["model_sha256"]},
+    )
+    out = ExportedModule(cfg)
+    with torch.no_grad():
+        out.embedding.weight.copy_(model.embedding.weight)
+        prev = None  # kept inputs of the previous layer (None: the embedding, all columns)
+        for layer, (src, dst) in enumerate(zip(model.rnns, out.rnns, strict=True)):
+            kept = keeps[layer]
+            rows = _rows(kept, hidden, gates)
+            # baked masks (non-compact): a removed unit's or masked gate column's rows are zero,
+            # which gives exactly the engine's dead unit / zero pre-activation
+            row_keep = unit[layer].repeat(gates).float()[rows, None]
+            if gate is not None:
+                row_keep = row_keep * gate[layer].float()[rows, None]
+            w_ih = src.weight_ih_l0[rows] if prev is None else src.weight_ih_l0[rows][:, prev]
+            dst.weight_ih_l0.copy_(w_ih * row_keep)
+            dst.weight_hh_l0.copy_(src.weight_hh_l0[rows][:, kept] * row_keep)
+            dst.bias_ih_l0.copy_(src.bias_ih_l0[rows] * row_keep[:, 0])
+            dst.bias_hh_l0.copy_(src.bias_hh_l0[rows] * row_keep[:, 0])
+            prev = kept
+        dst_w = bank.head_weight[k][:, prev] * unit[-1].float()[prev]
+        out.head.weight.copy_(dst_w)
+        out.head.bias.copy_(bank.head_bias[k])
+    return out.eval()
+
+
+def save_exported(
+    out: Path, module: ExportedModule, vocab: Vocab, *, overwrite: bool = False
+) -> Path:
+    """A directory with model.safetensors, config.json and vocab.json (no pickle)."""
+    out = Path(out)
+    tmp = fresh_dir(out, overwrite=overwrite)
+    write_tensors(tmp / "model.safetensors", module.state_dict())
+    write_json(
+        tmp / "config.json",
+        {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "rnnmod_version": __version__,
+            "module": asdict(module.cfg),
+            "parameters": module.n_parameters(),
+        },
+    )
+    write_json(tmp / "vocab.json", vocab.to_dict())
+    return publish_dir(tmp, out)
+
+
+def load_exported(path: Path | str) -> tuple[ExportedModule, Vocab]:
+    path = Path(path)
+    cfg = read_json(path / "config.json")
+    if not isinstance(cfg, dict) or cfg.get("kind") != KIND:
+        raise RnnmodError(f"{path / 'config.json'} is not an exported rnnmod module")
+    if cfg.get("format_version", 0) > FORMAT_VERSION:
+        raise RnnmodError(f"{path} was written by a newer rnnmod; upgrade rnnmod")
+    try:
+        module = ExportedModule(ExportConfig(**cfg["module"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise RnnmodError(f"{path / 'config.json'}: invalid module config ({e})") from None
+    state = read_tensors(path / "model.safetensors")
+    own = module.state_dict()
+    if set(state) != set(own) or any(state[n].shape != v.shape for n, v in own.items()):
+        raise RnnmodError(f"{path / 'model.safetensors'}: tensors do not match config.json")
+    module.load_state_dict(state)
+    return module.eval(), Vocab.from_dict(read_json(path / "vocab.json"))
