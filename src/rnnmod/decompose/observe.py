@@ -22,8 +22,9 @@ def record_states(
     model.eval()
     parts: list[list[Tensor]] = []
     for i in range(0, len(ids), chunk):
-        if gates:
-            parts.append(model.run_engine(ids[i : i + chunk], record_gates=True).gates)
+        if gates or not model.native:
+            run = model.run_engine(ids[i : i + chunk], record_gates=gates)
+            parts.append(run.gates if gates else run.hidden)
             continue
         h = model.recurrent_input(ids[i : i + chunk])
         layers = []
