@@ -3,6 +3,7 @@
 from . import (
     cli_data,  # noqa: F401
     cli_export,  # noqa: F401
+    cli_interop,  # noqa: F401
     cli_modules,  # noqa: F401,E402
     cli_reproduce,  # noqa: F401,E402
 )

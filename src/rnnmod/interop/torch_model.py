@@ -1,0 +1,196 @@
+"""Bring your own PyTorch model: adapt an ``nn.Embedding`` + ``nn.RNN/LSTM/GRU`` + ``nn.Linear``
+classifier to a :class:`SeqClassifier`, which every part of rnnmod accepts.
+
+The user's layers may be nested anywhere in their module, use ``batch_first`` either way, stack
+layers inside one ``nn.LSTM(num_layers=k)`` or as several modules, and have no biases. The
+adapter copies the weights (one single-layer torch module per layer, same parameters) and then
+*checks* on random ids that the adapted model reproduces the user's ``forward`` — that is what
+makes the structural guess (embedding → recurrent stack → head on the last step or every step)
+safe.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..data.vocab import Vocab
+from ..errors import RnnmodError
+from ..nn.zoo import IO_TYPES, ClassifierConfig, SeqClassifier
+
+_TOL = 1e-4
+
+
+def _cell_of(rnn: nn.RNNBase) -> str:
+    if isinstance(rnn, nn.LSTM):
+        if getattr(rnn, "proj_size", 0):
+            raise RnnmodError("LSTM with proj_size > 0 is not supported")
+        return "lstm"
+    if isinstance(rnn, nn.GRU):
+        return "gru"
+    if isinstance(rnn, nn.RNN):
+        return "rnn" if rnn.nonlinearity == "tanh" else "rnn-relu"
+    raise RnnmodError(f"unsupported recurrent module {type(rnn).__name__}")
+
+
+def _only(model: nn.Module, kind: type, what: str, arg: str) -> nn.Module:
+    found = [m for m in model.modules() if isinstance(m, kind)]
+    if len(found) != 1:
+        raise RnnmodError(
+            f"your model has {len(found)} {what} modules; pass the one to use as {arg}="
+        )
+    return found[0]
+
+
+def _layers(rnns: list[nn.RNNBase]) -> list[dict[str, Tensor]]:
+    """Every layer of every recurrent module, in torch layout, biases filled with zeros."""
+    out = []
+    for rnn in rnns:
+        if rnn.bidirectional:
+            raise RnnmodError("bidirectional recurrent layers are not supported")
+        for i in range(rnn.num_layers):
+            w_ih = getattr(rnn, f"weight_ih_l{i}").detach()
+            w_hh = getattr(rnn, f"weight_hh_l{i}").detach()
+            zeros = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype)
+            b_ih = getattr(rnn, f"bias_ih_l{i}").detach() if rnn.bias else zeros
+            b_hh = getattr(rnn, f"bias_hh_l{i}").detach() if rnn.bias else zeros
+            out.append(
+                {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
+            )
+    return out
+
+
+def _first_output(y) -> Tensor:
+    if isinstance(y, tuple | list):
+        y = y[0]
+    if not isinstance(y, Tensor):
+        raise RnnmodError(f"your model's forward returned {type(y).__name__}, not a tensor")
+    return y
+
+
+@torch.no_grad()
+def from_torch(
+    model: nn.Module,
+    *,
+    io_type: str,
+    seq_len: int | None = None,
+    vocab: Vocab | None = None,
+    out_steps: int | None = None,
+    embedding: nn.Embedding | None = None,
+    rnns: list[nn.RNNBase] | None = None,
+    head: nn.Linear | None = None,
+    check: bool = True,
+) -> SeqClassifier:
+    """Adapt a user's classifier to a :class:`SeqClassifier` (same weights, same outputs).
+
+    ``io_type``: ``M:1`` (head on the last step's state), ``M:N`` (head on every step), ``1:1``/
+    ``1:N`` (embeddings flattened and repeated ``out_steps`` times, Keras-style). ``seq_len``:
+    ids per example (default ``vocab.seq_len``). ``embedding``/``rnns``/``head`` name the layers
+    when the model has several candidates. ``check`` runs both models on random ids and raises
+    when they disagree (the model's ``forward`` is then not embedding → RNN → linear).
+    """
+    if io_type not in IO_TYPES:
+        raise RnnmodError(f"unknown io_type {io_type!r}; expected one of {', '.join(IO_TYPES)}")
+    emb = embedding or _only(model, nn.Embedding, "nn.Embedding", "embedding")
+    lin = head or _only(model, nn.Linear, "nn.Linear", "head")
+    if rnns is None:
+        rnns = [m for m in model.modules() if isinstance(m, nn.RNNBase)]
+    if not rnns:
+        raise RnnmodError("your model has no nn.RNN, nn.LSTM or nn.GRU")
+    if emb.max_norm is not None:
+        raise RnnmodError("nn.Embedding with max_norm is not supported (it rewrites its weights)")
+    cells = {_cell_of(r) for r in rnns}
+    if len(cells) != 1:
+        raise RnnmodError(f"recurrent modules of different kinds ({', '.join(sorted(cells))})")
+    cell = cells.pop()
+    layers = _layers(rnns)
+    if not 1 <= len(layers) <= 4:
+        raise RnnmodError(f"{len(layers)} recurrent layers; rnnmod supports 1-4")
+    hidden = layers[0]["weight_hh_l0"].shape[1]
+    if any(la["weight_hh_l0"].shape[1] != hidden for la in layers):
+        raise RnnmodError("recurrent layers of different widths are not supported")
+    if lin.in_features != hidden:
+        raise RnnmodError(
+            f"the head takes {lin.in_features} features but the recurrent layers have {hidden} units"
+        )
+    seq_len = seq_len or (vocab.seq_len if vocab is not None else None)
+    first_in = layers[0]["weight_ih_l0"].shape[1]
+    flattens = io_type in ("1:1", "1:N")
+    if flattens:
+        if first_in % emb.embedding_dim:
+            raise RnnmodError(
+                f"{io_type}: the first recurrent layer takes {first_in} inputs, not a multiple of "
+                f"the embedding size {emb.embedding_dim}"
+            )
+        implied = first_in // emb.embedding_dim
+        if seq_len is not None and seq_len != implied:
+            raise RnnmodError(f"seq_len {seq_len} but the first recurrent layer implies {implied}")
+        seq_len = implied
+    elif first_in != emb.embedding_dim:
+        raise RnnmodError(
+            f"the first recurrent layer takes {first_in} inputs but the embedding gives {emb.embedding_dim}"
+        )
+    if seq_len is None:
+        raise RnnmodError("pass seq_len (ids per example) or a vocab")
+    if io_type == "1:N" and not out_steps:
+        raise RnnmodError("1:N models need out_steps (how many labels each example gets)")
+    steps = {"1:1": 1, "M:1": 1, "1:N": out_steps, "M:N": seq_len}[io_type]
+    if vocab is not None and vocab.size > emb.num_embeddings:
+        raise RnnmodError(
+            f"the vocabulary has {vocab.size} ids but the embedding only {emb.num_embeddings} rows"
+        )
+    cfg = ClassifierConfig(
+        io_type=io_type,
+        cell=cell,
+        depth=len(layers),
+        vocab_size=emb.num_embeddings,
+        embed_dim=emb.embedding_dim,
+        hidden=hidden,
+        n_classes=lin.out_features,
+        seq_len=seq_len,
+        out_steps=steps,
+    )
+    out = SeqClassifier(cfg)
+    state = {"embedding.weight": emb.weight.detach()}
+    for i, la in enumerate(layers):
+        state.update({f"rnns.{i}.{k}": v for k, v in la.items()})
+    state["head.weight"] = lin.weight.detach()
+    state["head.bias"] = (
+        lin.bias.detach() if lin.bias is not None else torch.zeros(lin.out_features)
+    )
+    out.load_state_dict({k: v.float().cpu() for k, v in state.items()})
+    out.eval()
+    if check:
+        _check_same(model, out)
+    return out
+
+
+def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, adapted.cfg.vocab_size, (5, adapted.cfg.seq_len), generator=g)
+    dev = next(iter(model.parameters())).device
+    was_training = model.training
+    model.eval()
+    try:
+        theirs = _first_output(model(ids.to(dev))).float().cpu()
+    except Exception as e:  # noqa: BLE001 — any failure of user code becomes one clear line
+        raise RnnmodError(
+            f"could not run your model on ids of shape {tuple(ids.shape)} ({type(e).__name__}: {e}); "
+            "pass check=False to skip the equivalence check"
+        ) from None
+    finally:
+        model.train(was_training)
+    ours = adapted(ids)
+    if theirs.shape != ours.shape:
+        raise RnnmodError(
+            f"your model returns shape {tuple(theirs.shape)} but a {adapted.cfg.io_type} classifier "
+            f"returns {tuple(ours.shape)}: check io_type (and out_steps)"
+        )
+    diff = float((theirs - ours).abs().max())
+    if diff > _TOL * max(1.0, float(theirs.abs().max())):
+        raise RnnmodError(
+            f"the adapted model differs from yours by up to {diff:.2e} on random ids: your forward "
+            f"is not embedding → recurrent layers → linear head on "
+            f"{'the last step' if adapted.one_output else 'every step'} (check io_type, or name "
+            "the layers with embedding=/rnns=/head=)"
+        )
