@@ -136,6 +136,18 @@ def register_command(fn):
     return fn
 
 
+def _one_line(e: BaseException) -> str:
+    """The error as one line: the user's mistake (RnnmodError) or what the OS refused (a full
+    disk, a permission, a vanished file), without a traceback."""
+    if isinstance(e, OSError) and not isinstance(e, RnnmodError):
+        msg = e.strerror or str(e) or type(e).__name__
+        if e.filename:
+            msg = f"{e.filename}: {msg}"
+    else:
+        msg = str(e) or type(e).__name__
+    return " ".join(msg.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import cli_commands  # noqa: F401  (registers the other subcommands)
 
@@ -149,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         args.func(args)
-    except RnnmodError as e:
+    except (RnnmodError, OSError) as e:
         if args.debug:
             raise
-        print(f"rnnmod: error: {e}", file=sys.stderr)
+        print(f"rnnmod: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnmod: interrupted", file=sys.stderr)

@@ -13,14 +13,56 @@ from .errors import RnnmodError
 
 
 def cmd_decompose(args: argparse.Namespace) -> None:
+    """Decompose under the output's lock; a finished module set of the same model, data and
+    configuration is reused (docs/reliability.md)."""
+    from .locking import output_lock
+
+    with output_lock(Path(args.out), "rnnmod decompose"):
+        _decompose(args)
+
+
+def _data_sha256(data) -> str:
+    """Identity of the training split that decomposition samples from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in (data.x_train, data.y_train):
+        h.update(repr((str(t.dtype), tuple(t.shape))).encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _reusable(out: Path, run, cfg, data_sha: str) -> bool:
+    """True when ``out`` is an intact module set of this model, data and configuration."""
+    from . import FORMAT_VERSION, __version__
+    from .modules.store import verify_moduleset
+
+    if not (out / "manifest.json").is_file():
+        return False
+    try:
+        man = verify_moduleset(out)
+    except RnnmodError:
+        return False
+    shas = [s.get("model_sha256") for s in man["sources"].values()]
+    return (
+        man.get("config_hash") == cfg.hash()
+        and man.get("data_sha256") == data_sha
+        and shas == [run.model_sha256()]
+        and man.get("format_version") == FORMAT_VERSION
+        and man.get("rnnmod_version") == __version__
+        and "composed_from" not in man
+    )
+
+
+def _decompose(args: argparse.Namespace) -> None:
     from .compose.evaluate import load_data_for
     from .decompose import decompose, preset
     from .modules.store import save_moduleset
     from .runs import load_run
+    from .storage import recover_dir
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    recover_dir(out)  # a previous run killed while publishing: put its complete result back
     run = load_run(args.run)
     overrides = {
         "mode": args.mode,
@@ -41,6 +83,17 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         overrides["channel"] = args.channel
     cfg = preset(args.preset, **overrides)
     data = load_data_for(run, args.data_dir)
+    data_sha = _data_sha256(data)
+    if _reusable(out, run, cfg, data_sha):
+        obj = {"out": str(out), "reused": True}
+        print(
+            json.dumps(obj, sort_keys=True)
+            if args.json
+            else f"reused {out}: its modules were made from the same model, data and configuration"
+        )
+        return
+    if out.exists() and not args.overwrite:
+        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
     start = time.perf_counter()
     dec = decompose(run.model, data, cfg, progress=not args.quiet)
     seconds = time.perf_counter() - start
@@ -54,13 +107,15 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         "config_hash": cfg.hash(),
         "max_remove_effective": dec.max_remove,
         "n_observed_examples": len(dec.samples.union),
-        "timings": {k: round(v, 4) for k, v in dec.timings.items()},
+        "data_sha256": data_sha,
         "warnings": dec.warnings,
         "data_notes": data.notes,
     }
-    save_moduleset(out, [(run, dec.bank)], extra, overwrite=args.overwrite)
+    timings = {k: round(v, 4) for k, v in dec.timings.items()}
+    save_moduleset(out, [(run, dec.bank)], extra, overwrite=args.overwrite, timings=timings)
     obj = {
         "out": str(out),
+        "reused": False,
         "n_modules": len(dec.bank),
         "retained_units": float(dec.bank.retained_fraction().mean()),
         "seconds": round(seconds, 3),

@@ -6,15 +6,21 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .errors import RnnmodError
+
+#: Test hook (crash-safety tests only): seconds to sleep after each atomic file write, so that a
+#: test can kill a real ``rnnmod`` process while it is writing an artifact.
+WRITE_DELAY_ENV = "RNNMOD_TEST_WRITE_DELAY"
 
 
 def sha256_file(path: Path) -> str:
@@ -30,7 +36,28 @@ def _atomic_target(path: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _test_write_delay() -> None:
+    delay = os.environ.get(WRITE_DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, fsync, rename over ``path``: readers see old or new, never half."""
     fd, tmp = _atomic_target(path)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -43,10 +70,32 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
+    _test_write_delay()
+
+
+def _old_dir(out: Path) -> Path:
+    return out.with_name(f".{out.name}.old")
+
+
+def recover_dir(out: Path) -> bool:
+    """Put back the previous complete ``out`` when a process was killed between the two renames
+    of :func:`publish_dir` (``out`` gone, ``.out.old`` complete). Call it only while holding the
+    output (a writer's lock): a concurrent publisher would be between the same two renames."""
+    old = _old_dir(out)
+    if not out.exists() and old.is_dir():
+        old.rename(out)
+        return True
+    return False
 
 
 def fresh_dir(out: Path, *, overwrite: bool) -> Path:
-    """A new empty temporary sibling of ``out`` to build a directory artifact in."""
+    """A new empty temporary sibling of ``out`` to build a directory artifact in.
+
+    Leftovers of a killed writer are cleaned first: a half-built ``.out.tmp`` is deleted, and a
+    previous version caught between the renames of :func:`publish_dir` is put back.
+    """
+    recover_dir(out)
     if out.exists() and not overwrite:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
     tmp = out.with_name(f".{out.name}.tmp")
@@ -56,15 +105,22 @@ def fresh_dir(out: Path, *, overwrite: bool) -> Path:
 
 
 def publish_dir(tmp: Path, out: Path) -> Path:
-    """Move a finished directory into place; an old ``out`` is replaced only after that."""
+    """Move a finished directory into place; an old ``out`` is replaced only after that.
+
+    A kill at any point leaves ``out`` complete (old or new) or, between the two renames, the
+    old version complete at ``.out.old``, which :func:`fresh_dir` puts back.
+    """
+    _fsync_dir(tmp)
     if out.exists():
-        old = out.with_name(f".{out.name}.old")
+        old = _old_dir(out)
         shutil.rmtree(old, ignore_errors=True)
         out.rename(old)
         tmp.rename(out)
+        _fsync_dir(out.parent)
         shutil.rmtree(old)
     else:
         tmp.rename(out)
+        _fsync_dir(out.parent)
     return out
 
 
@@ -79,23 +135,33 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RnnmodError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise RnnmodError(f"{path}: not valid JSON (nested too deeply)") from None
+    except OSError as e:
+        raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+
+
+def safetensors_bytes(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytes:
+    """A safetensors file whose bytes depend only on the tensors and metadata.
+
+    ``safetensors`` serialises the metadata from a hash map whose order changes from process
+    to process; we rewrite the JSON header with sorted keys (same format, same data offsets),
+    so that the same module is always the same file.
+    """
+    raw = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + raw[8 + n :]
 
 
 def write_tensors(
     path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
 ) -> None:
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata
-        )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, safetensors_bytes(tensors, metadata))
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -104,8 +170,9 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise RnnmodError(f"missing file: {path}")
     try:
         tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise RnnmodError(f"{path}: not a valid safetensors file ({e})") from None
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RnnmodError(f"{path}: not a valid safetensors file ({reason})") from None
     for name, t in tensors.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise RnnmodError(f"{path}: tensor {name!r} contains NaN or Inf")

@@ -31,6 +31,13 @@ def compose_modulesets(
         raise RnnmodError(
             "cannot compose modules of one-output models (1:1, M:1) with modules of many-output models (1:N, M:N)"
         )
+    steps = {
+        run.model.steps for s in sets for run in s.sources.values() if not run.model.one_output
+    }
+    if len(steps) > 1:
+        raise RnnmodError(
+            f"cannot compose many-output modules that emit different numbers of steps ({', '.join(map(str, sorted(steps)))})"
+        )
     outputs = {s.module_output for s in sets}
     if len(outputs) > 1:
         raise RnnmodError(

@@ -25,7 +25,47 @@ def load_data_for(run: Run, data_dir: Path | str | None) -> TaskData:
         raise RnnmodError(
             f"the {run.task} data now yield a different vocabulary than {run.path} was trained with (changed data files?)"
         )
+    if data.io_type != run.io_type:
+        raise RnnmodError(
+            f"the {run.task} data are {data.io_type} but {run.path} is a {run.io_type} model"
+        )
+    if data.label_names != run.label_names:
+        unknown = [x for x in data.label_names if x not in run.label_names]
+        detail = (
+            f"unknown label(s) {', '.join(map(repr, unknown[:5]))}" if unknown else "another order"
+        )
+        raise RnnmodError(
+            f"the {run.task} data now have other labels than {run.path} was trained with ({detail})"
+        )
+    check_fits(run, data)
     return data
+
+
+def check_fits(run: Run, data: TaskData) -> None:
+    """Refuse data the model cannot read: another sequence length, ids beyond its vocabulary,
+    labels beyond its classes, another number of output steps."""
+    cfg = run.model.cfg
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        if x.dim() != 2 or x.shape[1] != cfg.seq_len:
+            raise RnnmodError(
+                f"the {data.task} {split} split has rows of {x.shape[-1]} token ids but {run.path} reads {cfg.seq_len}"
+            )
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= cfg.vocab_size):
+            raise RnnmodError(
+                f"the {data.task} {split} split has token ids outside the {cfg.vocab_size} ids {run.path} knows"
+            )
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= cfg.n_classes):
+            raise RnnmodError(
+                f"the {data.task} {split} split has labels outside the {cfg.n_classes} classes of {run.path}"
+            )
+        steps = 1 if y.dim() == 1 else y.shape[-1]
+        if y.dim() != (1 if run.model.one_output else 2) or (
+            not run.model.one_output and steps != run.model.steps
+        ):
+            raise RnnmodError(
+                f"the {data.task} {split} split has {steps} output step(s) per example but {run.path} "
+                f"({run.io_type}) emits {1 if run.model.one_output else run.model.steps}"
+            )
 
 
 @torch.no_grad()
@@ -52,6 +92,11 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
     against the monolithic model restricted to the same classes.
     """
     start = time.perf_counter()
+    check_fits(run, data)
+    if bank.steps not in (1, run.model.steps):
+        raise RnnmodError(
+            f"the modules have masks for {bank.steps} steps but the model runs {run.model.steps}"
+        )
     x, y = data.x_test, data.y_test
     pad = data.pad_label
     classes = torch.tensor(bank.class_index)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import RnnmodError
+
 PAD = "<pad>"
 UNK = "<unk>"
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
@@ -164,6 +166,31 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocab:
-        return cls(
-            **{k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "_index"}
-        )
+        """Rebuild from :meth:`to_dict`; a hand-edited or foreign dict is refused with the reason."""
+        if not isinstance(d, dict):
+            raise RnnmodError("invalid vocabulary: expected a JSON object")
+        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "_index"}
+        tokens = kw.get("tokens")
+        if (
+            not isinstance(tokens, list)
+            or not tokens
+            or not all(isinstance(t, str) for t in tokens)
+        ):
+            raise RnnmodError("invalid vocabulary: 'tokens' must be a non-empty list of strings")
+
+        def is_count(v: object) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        checks = {
+            "tokenizer": lambda v: v in TOKENIZERS,
+            "seq_len": is_count,
+            "padding": lambda v: v in ("pre", "post"),
+            "truncating": lambda v: v in ("pre", "post"),
+            "oov_token": lambda v: v is None or isinstance(v, str),
+            "num_words": lambda v: v is None or is_count(v),
+            "lower": lambda v: isinstance(v, bool),
+        }
+        for name, ok in checks.items():
+            if name in kw and not ok(kw[name]):
+                raise RnnmodError(f"invalid vocabulary: bad {name!r} ({kw[name]!r})")
+        return cls(**kw)

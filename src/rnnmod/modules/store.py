@@ -15,7 +15,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -49,8 +49,26 @@ def pack_mask(mask: torch.Tensor) -> torch.Tensor:
 
 
 def unpack_mask(packed: torch.Tensor, width: int) -> torch.Tensor:
-    bits = np.unpackbits(packed.numpy(), axis=-1, count=width, bitorder="little")
-    return torch.from_numpy(bits.astype(bool))
+    """uint8 [S, ceil(W/8)] → bool [S, W]; anything else (wrong type, rank or byte count, bits
+    set beyond W) is refused: a mask of another width belongs to another model."""
+    if not isinstance(packed, torch.Tensor) or packed.dtype != torch.uint8 or packed.dim() != 2:
+        what = (
+            f"{str(packed.dtype).removeprefix('torch.')} {list(packed.shape)}"
+            if isinstance(packed, torch.Tensor)
+            else type(packed).__name__
+        )
+        raise RnnmodError(f"a packed mask must be a 2-D uint8 tensor, got {what}")
+    if width < 1:
+        raise RnnmodError(f"a mask needs at least one unit, got width {width}")
+    nbytes = (width + 7) // 8
+    if packed.shape[-1] != nbytes:
+        raise RnnmodError(
+            f"a packed mask of {width} units has {nbytes} bytes per step, got {packed.shape[-1]}"
+        )
+    bits = np.unpackbits(packed.numpy(), axis=-1, bitorder="little")
+    if bits[:, width:].any():
+        raise RnnmodError(f"a packed mask of {width} units has bits set beyond unit {width}")
+    return torch.from_numpy(bits[:, :width].astype(bool))
 
 
 def module_tensors(bank: ModuleBank, k: int) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -111,8 +129,13 @@ def save_moduleset(
     manifest_extra: dict,
     *,
     overwrite: bool = False,
+    timings: dict | None = None,
 ) -> Path:
-    """Write modules of one or more sources (each part: a source run and its bank)."""
+    """Write modules of one or more sources (each part: a source run and its bank).
+
+    Everything but ``timings.json`` (the optional ``timings``: wall-clock seconds, which differ
+    from run to run) is a function of the inputs: the same modules give the same bytes.
+    """
     out = Path(out)
     tmp = fresh_dir(out, overwrite=overwrite)
     (tmp / "modules").mkdir()
@@ -175,34 +198,131 @@ def save_moduleset(
         "checksums": checksums,
         **manifest_extra,
     }
+    if timings is not None:
+        write_json(tmp / "timings.json", timings)
     write_json(tmp / "manifest.json", manifest)
     return publish_dir(tmp, out)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SOURCE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _safe_rel(rel: object) -> bool:
+    """A relative path inside the module set (no absolute paths, no ``..``, no drive letters)."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or ":" in rel or "\0" in rel:
+        return False
+    p = PurePosixPath(rel)
+    return not p.is_absolute() and ".." not in p.parts and "." not in rel.split("/")
+
+
+def check_manifest(man: object, where: Path) -> dict:
+    """Validate a manifest's shape before anything is read from the paths it names.
+
+    Refuses: another kind of file, a format from a newer rnnmod, missing or mistyped fields,
+    file names that leave the module set, malformed checksums, duplicate labels.
+    """
+    if not isinstance(man, dict) or man.get("kind") != KIND:
+        raise RnnmodError(f"{where} is not an rnnmod module set manifest")
+    version = man.get("format_version", 0)
+    if not _is_int(version):
+        raise RnnmodError(f"{where}: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise RnnmodError(
+            f"{where.parent} was written by a newer rnnmod (format {version} > {FORMAT_VERSION}); upgrade rnnmod"
+        )
+
+    def bad(msg: str) -> RnnmodError:
+        return RnnmodError(f"{where}: {msg}")
+
+    for key, typ, name in (
+        ("checksums", dict, "an object"),
+        ("modules", list, "a list"),
+        ("sources", dict, "an object"),
+    ):
+        if key not in man:
+            raise bad(f"missing field '{key}'")
+        if not isinstance(man[key], typ):
+            raise bad(f"field '{key}' must be {name}")
+    for rel, digest in man["checksums"].items():
+        if not _safe_rel(rel):
+            raise bad(f"checksum entry {rel!r} is not a file inside the module set")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise bad(f"checksum of {rel} is not a sha256 hex digest")
+    for sid, meta in man["sources"].items():
+        if not _SOURCE_ID.fullmatch(sid) or not isinstance(meta, dict):
+            raise bad(f"invalid source entry {sid!r}")
+    if not man["modules"]:
+        raise bad("lists no modules")
+    labels = []
+    for i, e in enumerate(man["modules"]):
+        if not isinstance(e, dict):
+            raise bad(f"module entry {i} is not an object")
+        for key, ok in (
+            ("label", lambda v: isinstance(v, str)),
+            ("source", lambda v: isinstance(v, str)),
+            ("file", _safe_rel),
+            ("class_index", _is_int),
+        ):
+            if not ok(e.get(key)):
+                raise bad(f"module entry {i} has a missing or invalid '{key}' ({e.get(key)!r})")
+        if e["source"] not in man["sources"]:
+            raise bad(f"module {e['label']!r} names an unknown source {e['source']!r}")
+        labels.append(e["label"])
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise bad(f"duplicate module label(s) {', '.join(map(repr, dup))}")
+    return man
+
+
+def _verify_checksums(path: Path, man: dict) -> None:
+    checksums = man["checksums"]
+    needed = [e["file"] for e in man["modules"]] + [
+        f"sources/{sid}/{f}" for sid in man["sources"] for f in SOURCE_FILES
+    ]
+    unlisted = [rel for rel in needed if rel not in checksums]
+    if unlisted:
+        raise RnnmodError(
+            f"{path / 'manifest.json'}: no checksum for {unlisted[0]}; the manifest must list every file it uses"
+        )
+    for rel, digest in checksums.items():
+        f = path / rel
+        if not f.is_file():
+            raise RnnmodError(f"{path}: missing file {rel}")
+        if sha256_file(f) != digest:
+            raise RnnmodError(f"checksum mismatch for {f}: the file was altered or corrupted")
+    for sid, meta in man["sources"].items():
+        recorded = meta.get("model_sha256")
+        if recorded is not None and recorded != checksums[f"sources/{sid}/model.safetensors"]:
+            raise RnnmodError(
+                f"{path / 'manifest.json'}: source {sid} records another model sha256 than its file has"
+            )
+
+
+def verify_moduleset(path: Path | str) -> dict:
+    """The checked manifest of an intact module set (shape and every checksum); loads no model."""
+    path = Path(path)
+    man = check_manifest(read_json(path / "manifest.json"), path / "manifest.json")
+    _verify_checksums(path, man)
+    return man
 
 
 def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
     path = Path(path)
     if not path.is_dir():
-        raise RnnmodError(f"module set {path} does not exist")
-    man = read_json(path / "manifest.json")
-    if not isinstance(man, dict) or man.get("kind") != KIND:
-        raise RnnmodError(f"{path / 'manifest.json'} is not an rnnmod module set manifest")
-    if man.get("format_version", 0) > FORMAT_VERSION:
-        raise RnnmodError(
-            f"{path} was written by a newer rnnmod (format {man['format_version']} > {FORMAT_VERSION}); upgrade rnnmod"
-        )
-    try:
-        checksums: dict = man["checksums"]
-        entries: list = man["modules"]
-        sources_meta: dict = man["sources"]
-    except KeyError as e:
-        raise RnnmodError(f"{path / 'manifest.json'}: missing field {e}") from None
+        hint = ""
+        if path.with_name(f".{path.name}.old").is_dir():
+            hint = f" (an interrupted write left the previous version at .{path.name}.old; rerun the command)"
+        raise RnnmodError(f"module set {path} does not exist{hint}")
+    man = check_manifest(read_json(path / "manifest.json"), path / "manifest.json")
+    entries: list = man["modules"]
+    sources_meta: dict = man["sources"]
     if verify:
-        for rel, digest in checksums.items():
-            f = path / rel
-            if not f.is_file():
-                raise RnnmodError(f"{path}: missing file {rel}")
-            if sha256_file(f) != digest:
-                raise RnnmodError(f"checksum mismatch for {f}: the file was altered or corrupted")
+        _verify_checksums(path, man)
     sources = {sid: load_run(path / "sources" / sid) for sid in sources_meta}
     per_source: dict[str, list[dict]] = {sid: [] for sid in sources}
     for e in entries:
@@ -220,13 +340,26 @@ def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
     model = run.model
     hidden, depth, steps = model.cfg.hidden, model.cfg.depth, model.steps
     heads_w, heads_b, units, gates = [], [], [], []
+    allowed = {"head.weight", "head.bias"} | {
+        f"{kind}.{layer}" for kind in ("unit_mask", "gate_mask") for layer in range(depth)
+    }
     for e in entries:
         f = path / e["file"]
-        if not 0 <= int(e.get("class_index", -1)) < model.cfg.n_classes:
+        ci = e["class_index"]
+        if not 0 <= ci < model.cfg.n_classes:
             raise RnnmodError(
                 f"{path / 'manifest.json'}: module {e.get('label')!r} has a class index the source model does not have"
             )
+        if run.label_names[ci] != e["label"]:
+            raise RnnmodError(
+                f"{path / 'manifest.json'}: module {e['label']!r} points at class {ci}, which the source model calls {run.label_names[ci]!r}"
+            )
         t = read_tensors(f)
+        extra = sorted(set(t) - allowed)
+        if extra:
+            raise RnnmodError(
+                f"{f}: unexpected tensor(s) {', '.join(extra[:3])} for a {depth}-layer {model.cfg.cell} module"
+            )
         rows = t["head.weight"].shape[0] if "head.weight" in t else 0
         if (
             rows not in (2, 3)
@@ -237,6 +370,8 @@ def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
             raise RnnmodError(
                 f"{f}: missing or misshaped channelled head (expected [2 or 3, {hidden}] and a matching bias)"
             )
+        if t["head.weight"].dtype != torch.float32 or t["head.bias"].dtype != torch.float32:
+            raise RnnmodError(f"{f}: the channelled head must be float32")
         heads_w.append(t["head.weight"])
         heads_b.append(t["head.bias"])
         for kind, store in (("unit_mask", units), ("gate_mask", gates)):
@@ -249,7 +384,10 @@ def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
             for k in keys:
                 if k not in t:
                     raise RnnmodError(f"{f}: missing tensor {k!r}")
-                m = unpack_mask(t[k], width)
+                try:
+                    m = unpack_mask(t[k], width)
+                except RnnmodError as err:
+                    raise RnnmodError(f"{f}: {k}: {err} (the source model has {width})") from None
                 if m.shape[0] not in (1, steps):
                     raise RnnmodError(
                         f"{f}: {k} has masks for {m.shape[0]} steps but the source model runs {steps} steps"
