@@ -19,18 +19,48 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from .experiments.rq1 import RQ1Options, parse_depths, run_rq1, summarize
     from .nn.cells import CELL_KINDS
 
-    tasks, cells = _csv(args.tasks), _csv(args.cells)
+    tasks = _csv(args.tasks or ("clinc" if args.what == "budget" else "mathqa,clinc"))
+    cells = _csv(args.cells)
     for t in tasks:
         if t not in LOADERS:
             raise RnnmodError(f"unknown task {t!r}; available: {', '.join(sorted(LOADERS))}")
     for c in cells:
         if c not in CELL_KINDS:
             raise RnnmodError(f"unknown cell {c!r}; expected one of {', '.join(CELL_KINDS)}")
+    if args.what == "budget":
+        from .experiments.budget import BudgetOptions, run_budget
+
+        if len(tasks) != 1:
+            raise RnnmodError("reproduce budget takes one task (--task clinc)")
+        rows = run_budget(
+            BudgetOptions(
+                task=tasks[0],
+                cells=cells,
+                depths=parse_depths(args.depths or "1,2"),
+                runs_dir=args.runs_dir,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+                epochs=args.epochs,
+                progress=not args.quiet,
+            )
+        )
+        if args.json:
+            print(json.dumps({"rows": rows}, sort_keys=True))
+        else:
+            print(
+                f"wrote {args.results_dir / 'budget.csv'}, budget.md and budget.png ({len(rows)} rows)"
+            )
+        return
     if args.what == "d1":
         from .experiments.d1 import run_d1
 
         rows = run_d1(
-            tasks, cells, parse_depths(args.depths), args.runs_dir, args.results_dir, args.data_dir
+            tasks,
+            cells,
+            parse_depths(args.depths or "1-4"),
+            args.runs_dir,
+            args.results_dir,
+            args.data_dir,
         )
         if args.json:
             print(json.dumps({"rows": rows}, sort_keys=True))
@@ -42,7 +72,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     opts = RQ1Options(
         tasks=tasks,
         cells=cells,
-        depths=parse_depths(args.depths),
+        depths=parse_depths(args.depths or "1-4"),
         modes=_csv(args.modes),
         presets=_csv(args.presets),
         runs_dir=args.runs_dir,
@@ -72,13 +102,14 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument(
         "what",
-        choices=("rq1", "d1"),
+        choices=("rq1", "d1", "budget"),
         help="rq1: train what is missing, decompose, evaluate; d1: constant predictions of the "
-        "authors' defective rolled many-output evaluator on already-trained runs",
+        "authors' defective rolled many-output evaluator on already-trained runs; budget: the "
+        "retention-accuracy curve of fixed removal fractions and budgeted modules (docs/budget.md)",
     )
-    r.add_argument("--tasks", default="mathqa,clinc")
+    r.add_argument("--tasks", "--task", default=None, help="default mathqa,clinc; budget: clinc")
     r.add_argument("--cells", default="lstm,gru,rnn")
-    r.add_argument("--depths", default="1-4", help="e.g. 1-4 or 1,3")
+    r.add_argument("--depths", default=None, help="e.g. 1-4 or 1,3 (default 1-4; budget: 1,2)")
     r.add_argument("--modes", default="rolled,unrolled")
     r.add_argument("--presets", default="default,paper")
     r.add_argument(
