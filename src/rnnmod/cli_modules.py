@@ -54,6 +54,28 @@ def _reusable(out: Path, run, cfg, data_sha: str) -> bool:
     )
 
 
+def _budget_request(args: argparse.Namespace) -> dict | None:
+    """``--budget TOL`` and its options as budgeted_decompose keywords (docs/budget.md)."""
+    if getattr(args, "budget", None) is None:
+        return None
+    from .decompose.budget import parse_tolerance
+
+    return {
+        "tolerance_pp": parse_tolerance(args.budget),
+        "metric": args.budget_metric,
+        "val_frac": args.val_frac,
+    }
+
+
+def _same_budget(out: Path, budget: dict | None) -> bool:
+    """An existing module set is reused only when it was made with the same budget (or none)."""
+    try:
+        man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (man.get("budget") or {}).get("request") == budget
+
+
 def _decompose(args: argparse.Namespace) -> None:
     from .compose.evaluate import load_data_for
     from .decompose import decompose, preset
@@ -84,7 +106,8 @@ def _decompose(args: argparse.Namespace) -> None:
     cfg = preset(args.preset, **overrides)
     data = load_data_for(run, args.data_dir)
     data_sha = _data_sha256(data)
-    if _reusable(out, run, cfg, data_sha):
+    budget = _budget_request(args)
+    if _reusable(out, run, cfg, data_sha) and _same_budget(out, budget):
         obj = {"out": str(out), "reused": True}
         print(
             json.dumps(obj, sort_keys=True)
@@ -95,7 +118,14 @@ def _decompose(args: argparse.Namespace) -> None:
     if out.exists() and not args.overwrite:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
     start = time.perf_counter()
-    dec = decompose(run.model, data, cfg, progress=not args.quiet)
+    if budget is None:
+        dec = decompose(run.model, data, cfg, progress=not args.quiet)
+    else:
+        from .decompose.budget import budgeted_decompose
+
+        dec, budget_summary = budgeted_decompose(
+            run.model, data, cfg, progress=not args.quiet, **budget
+        )
     seconds = time.perf_counter() - start
     for w in dec.warnings:
         print(f"rnnmod: warning: {w}", file=sys.stderr)
@@ -111,6 +141,8 @@ def _decompose(args: argparse.Namespace) -> None:
         "warnings": dec.warnings,
         "data_notes": data.notes,
     }
+    if budget is not None:
+        extra["budget"] = dict(budget_summary, request=budget)
     timings = {k: round(v, 4) for k, v in dec.timings.items()}
     save_moduleset(out, [(run, dec.bank)], extra, overwrite=args.overwrite, timings=timings)
     obj = {
@@ -154,6 +186,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         f"  Jaccard (legacy)     {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}"
     )
     print(f"  retained units       {res['retained_units']:.1%}   ({res['seconds']:.2f} s)")
+    if "cost_relative" in res:
+        layers = ", ".join(f"{x:.1%}" for x in res["retained_per_layer"])
+        print(
+            f"  arithmetic cost      {res['cost_relative']:.1%} of {res['n_modules']} × monolithic "
+            f"({res['cost_vs_monolithic']:.2f} × monolithic; retained per layer {layers})"
+        )
     if "accuracy" in res:
         print(f"  accuracy over        {res['accuracy']}")
     for n in res["notes"]:
@@ -261,6 +299,27 @@ def _register(sub: argparse._SubParsersAction) -> None:
         choices=("protect-padding", "paper"),
         default=None,
         help="many-output heads: keep the padding column (default) or the authors' channel",
+    )
+    d.add_argument(
+        "--budget",
+        metavar="TOL",
+        default=None,
+        help="budgeted decomposition (docs/budget.md): per module, remove as many units as keep "
+        "its validation accuracy within TOL of the unpruned module, e.g. 1pp",
+    )
+    d.add_argument(
+        "--budget-metric",
+        choices=("ovr", "vote"),
+        default="ovr",
+        help="ovr: the module's own one-vs-rest accuracy (default); vote: accuracy of the "
+        "composed model with only this module pruned",
+    )
+    d.add_argument(
+        "--val-frac",
+        type=float,
+        default=0.1,
+        help="budget: validation fraction carved from the training split when the task has no "
+        "validation split (default 0.1; never the test split)",
     )
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true")

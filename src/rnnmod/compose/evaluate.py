@@ -11,6 +11,7 @@ from ..data import load_task
 from ..data.base import TaskData
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
+from ..metrics.cost import composed_cost, retained_per_layer
 from ..metrics.jaccard import jaccard_legacy, jaccard_mask
 from ..modules.module import ModuleBank, vote
 from ..modules.store import ModuleSet
@@ -133,6 +134,8 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
         "jaccard_legacy": jaccard_legacy(run.model, bank),
         "jaccard_mask": jaccard_mask(run.model, bank),
         "retained_units": float(bank.retained_fraction().mean()),
+        "retained_per_layer": retained_per_layer(bank),
+        **composed_cost(run.model, bank),
         "n_modules": len(bank),
         "n_test": len(y_eval) if y_eval.dim() == 1 and pad is None else len(x),
         "subset": subset,
