@@ -122,9 +122,10 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
     k = [e["label"] for e in ms.entries if e["source"] == sid].index(label)
     model = run.model
     mcfg = model.cfg
-    if run.config.get("semantics", "torch") not in ("torch", "paper"):
+    if not model.native:
         raise RnnmodError(
-            f"the source model uses {run.config['semantics']!r} semantics that native torch layers cannot run"
+            f"module {label!r}: its source model computes gates as Keras did (hard_sigmoid or "
+            "GRU reset_after=False), which native torch layers cannot run"
         )
     gates, hidden = N_GATES[mcfg.cell], mcfg.hidden
     unit = _layer_masks(bank.unit_masks, k, label)

@@ -14,6 +14,9 @@ import torch
 from torch import Tensor
 
 from ..nn.zoo import SeqClassifier
+from .native_bank import NativeBank, build_native_bank, native_unsupported
+
+NATIVE_ROWS = 1024  # rows (modules × examples) per native call
 
 
 def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
@@ -38,6 +41,7 @@ class ModuleBank:
     unit_masks: list[Tensor] | None = None
     gate_masks: list[Tensor] | None = None
     info: list[dict] = field(default_factory=list)
+    _native: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.class_index)
@@ -71,30 +75,56 @@ class ModuleBank:
         total = sum(m[0].numel() for m in masks)
         return kept / total
 
+    def native_for(self, model: SeqClassifier) -> NativeBank | None:
+        """The bank as augmented native layers (built once per source model), or None when
+        :func:`native_unsupported` says it cannot run natively."""
+        if native_unsupported(self.unit_masks, self.gate_masks, model):
+            return None
+        key = id(model)
+        if key not in self._native:
+            self._native[key] = build_native_bank(model, self.unit_masks, self.head_weight)
+        return self._native[key]
+
     @torch.no_grad()
     def scores(
-        self, model: SeqClassifier, ids: Tensor, *, output: str = "binary", max_rows: int = 16384
+        self,
+        model: SeqClassifier,
+        ids: Tensor,
+        *,
+        output: str = "binary",
+        max_rows: int = 16384,
+        kernel: str = "auto",
     ) -> Tensor:
         """Positive-class probability of every module on every example → [K, B] (or [K, B, T]
-        for many-output models). All K modules run in one batched engine pass per chunk."""
+        for many-output models). All K modules run in one batched pass per chunk: on torch's
+        native kernels when the masks allow (``kernel="auto"``/``"native"``, see
+        :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5."""
         k = len(self)
-        chunk = max(1, max_rows // k)
-        unit = [m.float() for m in self.unit_masks] if self.unit_masks else None
-        gate = [m.float() for m in self.gate_masks] if self.gate_masks else None
+        native = None if kernel == "engine" else self.native_for(model)
+        # native kernels lose ~15 % per row past ~1k rows here (docs/performance.md)
+        chunk = max(1, (max_rows if native is None else min(max_rows, NATIVE_ROWS)) // k)
+        if kernel == "native" and native is None:
+            reason = native_unsupported(self.unit_masks, self.gate_masks, model)
+            raise ValueError(f"this bank cannot run on native kernels: {reason}")
+        unit = gate = None
+        if native is None:
+            unit = [m.float() for m in self.unit_masks] if self.unit_masks else None
+            gate = [m.float() for m in self.gate_masks] if self.gate_masks else None
+        bias = self.head_bias if native is None else self.head_bias + native.head_bias_shift
         outs = []
         for i in range(0, len(ids), chunk):
             part = ids[i : i + chunk]
             b = len(part)
-            run = model.run_engine(part, unit_masks=unit, gate_masks=gate, batch_groups=k)
-            feats = model.head_features(run.output)  # [K*B, H] or [K*B, T, H]
+            if native is not None:
+                feats = native.features(model, part)
+            else:
+                run = model.run_engine(part, unit_masks=unit, gate_masks=gate, batch_groups=k)
+                feats = model.head_features(run.output)  # [K*B, H] or [K*B, T, H]
             feats = feats.reshape(k, b, *feats.shape[1:])
             if feats.dim() == 3:
-                z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + self.head_bias[:, None]
+                z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + bias[:, None]
             else:
-                z = (
-                    torch.einsum("kbth,kch->kbtc", feats, self.head_weight)
-                    + self.head_bias[:, None, None]
-                )
+                z = torch.einsum("kbth,kch->kbtc", feats, self.head_weight) + bias[:, None, None]
             outs.append(positive_probability(z, output, model.cfg.n_classes))
         return torch.cat(outs, dim=1)
 
