@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -190,7 +191,12 @@ def export_onnx(
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        with (
+            torch.no_grad(),
+            contextlib.redirect_stdout(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
             prog = torch.onnx.export(
                 module,
                 (example,),

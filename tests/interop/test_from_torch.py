@@ -1,0 +1,149 @@
+"""Bring your own PyTorch model: a classifier defined here, trained briefly, then decomposed and
+composed through the public API."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import rnnmod
+from rnnmod.compose import compose_modulesets
+from rnnmod.data.base import TaskData
+from rnnmod.data.vocab import Vocab
+from rnnmod.decompose import decompose, preset
+from rnnmod.errors import RnnmodError
+from rnnmod.interop import save_model_run
+from rnnmod.modules import vote
+from rnnmod.modules.store import load_moduleset, save_moduleset
+from rnnmod.runs import load_run
+
+N_CLASSES, SEQ, WORDS = 3, 6, 4  # class c uses words w{4c}..w{4c+3}
+
+
+class MyLSTMClassifier(nn.Module):
+    """A user's model: time-major two-layer LSTM, head on the last step."""
+
+    def __init__(self, vocab_size: int, n_classes: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, 8, padding_idx=0)
+        self.lstm = nn.LSTM(8, 12, num_layers=2, batch_first=False)
+        self.classify = nn.Linear(12, n_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(self.emb(ids).transpose(0, 1))  # [T, B, H]
+        return self.classify(out[-1])
+
+
+def synthetic_task(n: int = 240, seed: int = 0) -> TaskData:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % N_CLASSES
+    x = 2 + y[:, None] * WORDS + torch.randint(0, WORDS, (n, SEQ), generator=g)
+    x[: n // 4, :2] = 0
+    vocab = Vocab(
+        tokens=["<pad>", "<unk>"] + [f"w{i}" for i in range(N_CLASSES * WORDS)],
+        tokenizer="whitespace",
+        seq_len=SEQ,
+    )
+    names = ["alpha", "beta", "gamma"]
+    return TaskData("custom", "M:1", x, y, x.clone(), y.clone(), vocab, names)
+
+
+def train(model: nn.Module, data: TaskData, steps: int = 120) -> None:
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(data.x_train), data.y_train).backward()
+        opt.step()
+    model.eval()
+
+
+def test_own_lstm_decomposes_and_composes(tmp_path):
+    data = synthetic_task()
+    torch.manual_seed(0)
+    mine = MyLSTMClassifier(data.vocab.size, N_CLASSES)
+    train(mine, data)
+    with torch.no_grad():
+        theirs = mine(data.x_test)
+    assert (theirs.argmax(1) == data.y_test).float().mean() > 0.9
+
+    model = rnnmod.from_torch(mine, io_type="M:1", vocab=data.vocab)
+    assert (model.cfg.cell, model.cfg.depth, model.cfg.hidden) == ("lstm", 2, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(model(data.x_test), theirs, atol=1e-5, rtol=1e-5)
+
+    dec = decompose(model, data, preset("default", mode="rolled", n_positive=40), progress=False)
+    scores = dec.bank.scores(model, data.x_test)
+    composed = vote(scores, dec.bank.class_index)
+    assert (composed == data.y_test).float().mean() > 0.85
+
+    run_dir, metrics = save_model_run(tmp_path / "run", model, data, config={"source": "mine"})
+    assert metrics["test_accuracy"] > 0.9
+    run = load_run(run_dir)
+    save_moduleset(tmp_path / "mods", [(run, dec.bank)], {"mode": "rolled"})
+    out = compose_modulesets(
+        [load_moduleset(tmp_path / "mods")], ["alpha", "gamma"], tmp_path / "comp"
+    )
+    comp = load_moduleset(out)
+    assert comp.labels == ["alpha", "gamma"]
+    assert comp.predict_texts(["w0 w1 w2 w3", "w9 w10 w11 w8"]) == ["alpha", "gamma"]
+
+
+class TaggerGRU(nn.Module):
+    """Separate single-layer GRUs without biases, batch-first, head on every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(12, 5)
+        self.g1 = nn.GRU(5, 7, batch_first=True, bias=False)
+        self.g2 = nn.GRU(7, 7, batch_first=True, bias=False)
+        self.tag = nn.Linear(7, 4)
+
+    def forward(self, ids):
+        h, _ = self.g1(self.embed(ids))
+        h, _ = self.g2(h)
+        return self.tag(h)
+
+
+def test_many_to_many_and_relu_rnn():
+    m = TaggerGRU().eval()
+    model = rnnmod.from_torch(m, io_type="M:N", seq_len=6)
+    assert (model.cfg.cell, model.cfg.depth, model.steps) == ("gru", 2, 6)
+
+    class ReluRNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.e = nn.Embedding(10, 4)
+            self.r = nn.RNN(4, 5, num_layers=3, nonlinearity="relu", batch_first=True)
+            self.o = nn.Linear(5, 3)
+
+        def forward(self, ids):
+            return self.o(self.r(self.e(ids))[0][:, -1])
+
+    model = rnnmod.from_torch(ReluRNN(), io_type="M:1", seq_len=5)
+    assert (model.cfg.cell, model.cfg.depth) == ("rnn-relu", 3)
+
+
+def test_forward_that_is_not_the_zoo_shape_is_refused():
+    class MeanPool(MyLSTMClassifier):
+        def forward(self, ids):
+            out, _ = self.lstm(self.emb(ids).transpose(0, 1))
+            return self.classify(out.mean(0))
+
+    with pytest.raises(RnnmodError, match="differs from yours"):
+        rnnmod.from_torch(MeanPool(10, 3), io_type="M:1", seq_len=5)
+    with pytest.raises(RnnmodError, match="returns shape"):
+        rnnmod.from_torch(MyLSTMClassifier(10, 3), io_type="M:N", seq_len=5)
+
+    class TwoHeads(MyLSTMClassifier):
+        def __init__(self):
+            super().__init__(10, 3)
+            self.extra = nn.Linear(3, 3)
+
+    with pytest.raises(RnnmodError, match="2 nn.Linear modules; pass the one to use as head="):
+        rnnmod.from_torch(TwoHeads(), io_type="M:1", seq_len=5)
+    two = TwoHeads()
+    model = rnnmod.from_torch(two, io_type="M:1", seq_len=5, head=two.classify)
+    assert model.cfg.n_classes == 3
