@@ -54,6 +54,10 @@ def test_roundtrip_gives_identical_scores(saved):
     man = json.loads((mods / "manifest.json").read_text())
     assert set(man["checksums"]) >= {"sources/" + next(iter(man["sources"])) + "/model.safetensors"}
     assert all(0 < e["retained_units"] <= 1 for e in man["modules"])
+    src_bytes = next(iter(man["sources"].values()))["model_bytes"]
+    for e in man["modules"]:
+        assert e["bytes"] == (mods / e["file"]).stat().st_size
+        assert e["bytes_vs_source"] == pytest.approx(e["bytes"] / src_bytes, abs=1e-6)
     assert not list(mods.parent.glob(".*tmp*"))
 
 

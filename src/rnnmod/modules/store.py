@@ -178,6 +178,10 @@ def save_moduleset(
                     "file": rel,
                     "retained_units": round(float(retained[k]), 6),
                     "bytes": (tmp / rel).stat().st_size,
+                    # a module stores bit-packed masks + its channelled head, not a model copy
+                    "bytes_vs_source": round(
+                        (tmp / rel).stat().st_size / sources[sid]["model_bytes"], 6
+                    ),
                     **info,
                 }
             )
