@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,15 @@ settings.register_profile(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.load_profile("rnnmod")
+# a longer, random session on demand: RNNMOD_FUZZ=long pytest tests/reliability/test_fuzz.py
+settings.register_profile(
+    "long",
+    max_examples=2000,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.load_profile("long" if os.environ.get("RNNMOD_FUZZ") == "long" else "rnnmod")
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,11 @@ class TaskData:
                 raise RnnmodError(f"{self.task}: the {name} split is empty")
         if len(torch.unique(self.y_train)) < 2:
             raise RnnmodError(f"{self.task}: the training split has fewer than two classes")
+        for name, y in (("train", self.y_train), ("test", self.y_test)):
+            if int(y.min()) < 0 or int(y.max()) >= self.n_classes:
+                raise RnnmodError(
+                    f"{self.task}: the {name} split has labels outside its {self.n_classes} classes"
+                )
 
 
 def default_data_dir() -> Path:

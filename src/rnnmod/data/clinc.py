@@ -26,22 +26,28 @@ def read_clinc_csv(path: Path) -> tuple[list[str], list[int], list[str]]:
         path,
         "put the Clinc OOS CSV there (columns text,intent,domain,intent_name,domain_name); `rnnmod data fetch clinc` downloads it",
     )
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RnnmodError(
-                f"{path}: missing column(s) {', '.join(missing)}; expected text,intent,domain,intent_name,domain_name"
-            )
-        rows = list(reader)
     try:
-        return (
-            [r["text"] for r in rows],
-            [int(r["domain"]) for r in rows],
-            [r["domain_name"] for r in rows],
-        )
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RnnmodError(
+                    f"{path}: missing column(s) {', '.join(missing)}; expected text,intent,domain,intent_name,domain_name"
+                )
+            rows = list(reader)
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise RnnmodError(f"{path}: not a readable UTF-8 CSV ({e})") from None
+    if not rows:
+        raise RnnmodError(f"{path}: no rows below the header")
+    if any(r[c] is None for r in rows for c in COLUMNS):
+        raise RnnmodError(f"{path}: some rows have fewer columns than the header")
+    try:
+        domains = [int(r["domain"]) for r in rows]
     except ValueError as e:
         raise RnnmodError(f"{path}: non-integer domain label ({e})") from None
+    if min(domains) < 0 or max(domains) > 1000:
+        raise RnnmodError(f"{path}: domain labels must be small non-negative integers")
+    return [r["text"] for r in rows], domains, [r["domain_name"] for r in rows]
 
 
 def load_clinc(

@@ -121,6 +121,8 @@ def _read_csv(path: Path, columns: list[str], what: str) -> list[dict[str, str]]
 
 
 def _label_matrix(rows: list[dict[str, str]], path: Path) -> Tensor:
+    if not rows:
+        raise RnnmodError(f"{path}: no rows below the header")
     try:
         return torch.tensor([[int(r[c]) for c in TOXIC_LABELS] for r in rows], dtype=torch.long)
     except (TypeError, ValueError) as e:

@@ -182,7 +182,7 @@ class Vocab:
             return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
         checks = {
-            "tokenizer": lambda v: v in TOKENIZERS,
+            "tokenizer": lambda v: isinstance(v, str) and v in TOKENIZERS,
             "seq_len": is_count,
             "padding": lambda v: v in ("pre", "post"),
             "truncating": lambda v: v in ("pre", "post"),
