@@ -67,7 +67,8 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(info, sort_keys=True))
         return
-    what = f"{len(info['labels'])} modules" if info["kind"] == "composed" else "model"
+    n = len(info["labels"])
+    what = f"{n} modules" if info["kind"] == "composed" else f"model, {n} classes"
     check = (
         f", onnxruntime max |Δ| {info['max_abs_diff']:.1e}"
         if info.get("max_abs_diff") is not None

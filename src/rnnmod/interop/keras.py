@@ -429,7 +429,12 @@ def import_keras_run(
     km = read_keras_h5(path)
     data = load_task(task, data_dir, **options)
     model, info = convert_keras(km, semantics, seq_len=data.x_test.shape[1])
-    check_fits_data(model, data, hint="pass --legacy-vocab for the authors' tokenisation")
+    hint = (
+        "is --legacy-vocab right for this file?"
+        if options.get("legacy_vocab")
+        else "pass --legacy-vocab for the authors' tokenisation"
+    )
+    check_fits_data(model, data, hint=hint)
     return save_model_run(
         out,
         model,
