@@ -29,8 +29,11 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/decompose_speed.py
+bench: $(STAMP)  # docs/performance.md; results in benchmarks/results/
+	$(BIN)/python benchmarks/decompose_speed.py --quick --threads 1 --out benchmarks/results/decompose_speed.json
+	$(BIN)/python benchmarks/composed_inference.py --threads 1
+	$(BIN)/python benchmarks/composed_inference.py --threads 1 --mode unrolled
+	$(BIN)/python benchmarks/decompose_scaling.py --threads 1
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -36,3 +36,21 @@ def write_result(folder: Path, stem: str, result: dict) -> Path:
     path = Path(folder) / f"{stem}.json"
     write_json(path, result)
     return path
+
+
+def clinc_run(path: Path | None, data_dir: str) -> Path:
+    """``path`` when given, else the trained RQ1 Clinc LSTM-1, else a 2-epoch one trained (once)
+    under ``.bench/runs`` — speed does not depend on accuracy."""
+    if path is not None:
+        return path
+    rq1 = ROOT / "runs" / "rq1" / "clinc-lstm1"
+    if rq1.is_dir():
+        return rq1
+    from decompose_speed import get_model
+
+    from rnnmod.data import load_task
+
+    _, trained, _ = get_model(
+        load_task("clinc", data_dir), "lstm", 1, 2, ROOT / ".bench" / "runs", False
+    )
+    return trained

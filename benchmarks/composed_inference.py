@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, result_header, write_result  # noqa: E402
+from common import ROOT, clinc_run, result_header, write_result  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
 from rnnmod.decompose import decompose, preset  # noqa: E402
@@ -69,7 +69,9 @@ def ratio(seen: dict[str, list[float]], a: str, b: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--run", type=Path, default=ROOT / "runs" / "rq1" / "clinc-lstm1")
+    p.add_argument(
+        "--run", type=Path, default=None, help="default: runs/rq1/clinc-lstm1, else trains one"
+    )
     p.add_argument("--batches", default="1,256")
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
@@ -80,15 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if not args.run.is_dir():
-        print(f"{args.run} not found: train it first (docs/results.md shows how)", file=sys.stderr)
-        return 2
+    args.run = clinc_run(args.run, args.data_dir)
     run = load_run(args.run)
     model = run.model.eval()
     data = load_task(run.task, args.data_dir)
     dec = decompose(model, data, preset("default", mode=args.mode), progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         ms = load_moduleset(save_moduleset(Path(tmp) / "mods", [(run, dec.bank)], {}))
+    source_bytes = next(iter(ms.manifest["sources"].values()))["model_bytes"]
+    storage = {
+        "source_model_bytes": source_bytes,
+        "module_bytes_max": max(e["bytes"] for e in ms.entries),
+        "module_bytes_vs_source_max": max(e["bytes_vs_source"] for e in ms.entries),
+        "all_modules_bytes": sum(e["bytes"] for e in ms.entries),
+    }
+    print(
+        f"storage: {storage['module_bytes_max']} bytes per module, "
+        f"{storage['module_bytes_vs_source_max']:.3%} of the source model's {source_bytes} bytes"
+    )
     bank = next(iter(ms.banks.values()))
     c = len(bank)
     singles = [bank.select([k]) for k in range(c)]
@@ -163,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         "mode": args.mode,
         "retained_units": float(bank.retained_fraction().mean()),
         "compact_export": "yes" if exported else f"no: {why}",
+        "storage": storage,
         "rows": rows,
     }
-    out = write_result(args.out, f"composed_inference-{model.cfg.cell}{model.cfg.depth}", result)
+    stem = f"composed_inference-{model.cfg.cell}{model.cfg.depth}-{args.mode}"
+    out = write_result(args.out, stem, result)
     print(f"→ {out}")
     print(json.dumps({"rows": [{k: r[k] for k in r if "over" in k} for r in rows]}, indent=1))
     return 0

@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, result_header, write_result  # noqa: E402
+from common import ROOT, clinc_run, result_header, write_result  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
 from rnnmod.data.base import TaskData  # noqa: E402
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--parts", default="memory,samples,classes")
     p.add_argument("--brown-run", type=Path, default=ROOT / "runs" / "rq1" / "brown-lstm4")
-    p.add_argument("--clinc-run", type=Path, default=ROOT / "runs" / "rq1" / "clinc-lstm1")
+    p.add_argument("--clinc-run", type=Path, default=None, help="default: as composed_inference")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument(
         "--data-dir", default=os.environ.get("RNNMOD_DATA") or str(ROOT.parent / "shared" / "data")
@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result["memory"] = f"skipped: {args.brown_run} not found"
     if "samples" in parts:
-        result["samples"] = samples_case(args.clinc_run, args.data_dir, args.repeat)
+        clinc = clinc_run(args.clinc_run, args.data_dir)
+        result["samples_run"] = str(clinc)
+        result["samples"] = samples_case(clinc, args.data_dir, args.repeat)
     if "classes" in parts:
         result["classes"] = classes_case(args.repeat)
     print(f"→ {write_result(args.out, 'decompose_scaling', result)}")

@@ -16,7 +16,9 @@ from torch import Tensor
 from ..nn.zoo import SeqClassifier
 from .native_bank import NativeBank, build_native_bank, native_unsupported
 
-NATIVE_ROWS = 1024  # rows (modules × examples) per native call
+# Rows (modules × examples) per pass: past a few hundred rows the per-step tensors leave the
+# cache and both paths lose 10-40 % per row on this CPU (docs/performance.md).
+CHUNK_ROWS = 512
 
 
 def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
@@ -92,7 +94,7 @@ class ModuleBank:
         ids: Tensor,
         *,
         output: str = "binary",
-        max_rows: int = 16384,
+        max_rows: int = CHUNK_ROWS,
         kernel: str = "auto",
     ) -> Tensor:
         """Positive-class probability of every module on every example → [K, B] (or [K, B, T]
@@ -101,8 +103,7 @@ class ModuleBank:
         :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5."""
         k = len(self)
         native = None if kernel == "engine" else self.native_for(model)
-        # native kernels lose ~15 % per row past ~1k rows here (docs/performance.md)
-        chunk = max(1, (max_rows if native is None else min(max_rows, NATIVE_ROWS)) // k)
+        chunk = max(1, max_rows // k)
         if kernel == "native" and native is None:
             reason = native_unsupported(self.unit_masks, self.gate_masks, model)
             raise ValueError(f"this bank cannot run on native kernels: {reason}")

@@ -108,20 +108,26 @@ def run_layer(
     record_gates: bool = False,
     gate_activation: str = "sigmoid",
     gru_reset_after: bool = True,
+    input_groups: int = 1,
 ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
     """Run one layer over ``x`` [B,T,in]; returns (hidden [B,T,H], gates or None, h_T, c_T).
 
     ``unit_mask``/``gate_mask`` are canonical masks (see :func:`canonical_mask`) of width H and
     G*H. ``step_valid`` [B,T] marks real steps; on a padded step the state is carried forward.
+    ``input_groups`` = K runs the layer on K copies of ``x`` (a module bank's first layer): the
+    input product is computed once and repeated, not K times.
     """
     if cell not in N_GATES:
         raise ValueError(f"unknown cell kind {cell!r}; expected one of {CELL_KINDS}")
     batch, steps, _ = x.shape
+    batch *= input_groups
     hidden = w.hidden_size
     sig = torch.sigmoid if gate_activation == "sigmoid" else hard_sigmoid_keras
     h = x.new_zeros(batch, hidden) if h0 is None else h0
     c = (x.new_zeros(batch, hidden) if c0 is None else c0) if cell == "lstm" else None
     xp = torch.nn.functional.linear(x, w.weight_ih, w.bias_ih)  # all steps in one product
+    if input_groups > 1:
+        xp = xp.repeat(input_groups, 1, 1)
     if cell != "gru":
         xp = xp + w.bias_hh
     outs, gate_rec = [], []
@@ -203,8 +209,10 @@ def run_stack(
     record_gates: bool = False,
     gate_activation: str = "sigmoid",
     gru_reset_after: bool = True,
+    input_groups: int = 1,
 ) -> StackOutput:
-    """Run stacked layers; masks are lists (one canonical mask or None per layer)."""
+    """Run stacked layers; masks are lists (one canonical mask or None per layer).
+    ``input_groups`` = K: ``x`` stands for K stacked copies of itself (see :func:`run_layer`)."""
     n = len(layers)
     unit_masks = unit_masks or [None] * n
     gate_masks = gate_masks or [None] * n
@@ -225,6 +233,7 @@ def run_stack(
             record_gates=record_gates,
             gate_activation=gate_activation,
             gru_reset_after=gru_reset_after,
+            input_groups=input_groups if li == 0 else 1,
         )
         hidden.append(out)
         gates.append(g)

@@ -136,8 +136,6 @@ class SeqClassifier(nn.Module):
         block g: one pass evaluates a whole bank of modules.
         """
         x = self.recurrent_input(ids)
-        if batch_groups > 1:
-            x = x.repeat(batch_groups, 1, 1)
         return run_stack(
             x,
             self.layer_weights(),
@@ -145,6 +143,7 @@ class SeqClassifier(nn.Module):
             unit_masks=unit_masks,
             gate_masks=gate_masks,
             record_gates=record_gates,
+            input_groups=batch_groups,
             gate_activation=self.cfg.gate_activation,
             gru_reset_after=self.cfg.gru_reset_after,
         )
