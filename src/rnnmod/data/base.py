@@ -89,7 +89,8 @@ class TaskData:
         for name, t in (("train", self.x_train), ("test", self.x_test)):
             if len(t) == 0:
                 raise RnnmodError(f"{self.task}: the {name} split is empty")
-        if len(torch.unique(self.y_train)) < 2:
+        present = set(torch.unique(self.y_train).tolist()) - {self.pad_label}
+        if len(present) < 2:
             raise RnnmodError(f"{self.task}: the training split has fewer than two classes")
         for name, y in (("train", self.y_train), ("test", self.y_test)):
             if int(y.min()) < 0 or int(y.max()) >= self.n_classes:
