@@ -130,9 +130,12 @@ def _check_state(state: dict, mcfg: ClassifierConfig, where: Path) -> None:
     extra = sorted(set(state) - set(own))
     absent = sorted(set(own) - set(state))
     if extra or absent:
-        raise RnnmodError(
-            f"{where}: tensors do not match the config (missing {absent[:3]}, unexpected {extra[:3]})"
-        )
+        parts = [
+            f"{name} {', '.join(names[:3])}"
+            for name, names in (("missing", absent), ("unexpected", extra))
+            if names
+        ]
+        raise RnnmodError(f"{where}: tensors do not match the config ({'; '.join(parts)})")
     for k, v in own.items():
         if state[k].shape != v.shape:
             raise RnnmodError(

@@ -63,7 +63,7 @@ def unpack_mask(packed: torch.Tensor, width: int) -> torch.Tensor:
     nbytes = (width + 7) // 8
     if packed.shape[-1] != nbytes:
         raise RnnmodError(
-            f"a packed mask of {width} units has {nbytes} bytes per step, got {packed.shape[-1]}"
+            f"a packed mask of {width} units takes {nbytes} byte(s) per step, got {packed.shape[-1]}"
         )
     bits = np.unpackbits(packed.numpy(), axis=-1, bitorder="little")
     if bits[:, width:].any():
@@ -391,7 +391,7 @@ def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
                 try:
                     m = unpack_mask(t[k], width)
                 except RnnmodError as err:
-                    raise RnnmodError(f"{f}: {k}: {err} (the source model has {width})") from None
+                    raise RnnmodError(f"{f}: {k}: {err}") from None
                 if m.shape[0] not in (1, steps):
                     raise RnnmodError(
                         f"{f}: {k} has masks for {m.shape[0]} steps but the source model runs {steps} steps"
