@@ -41,7 +41,7 @@ def _holder(lock: Path) -> dict:
 def _in_use(out: Path, lock: Path) -> RnnmodError:
     info = _holder(lock)
     who = f"pid {info['pid']}" if "pid" in info else "another process"
-    what = f" ({info['command']})" if info.get("command") else ""
+    what = f", {info['command']}" if info.get("command") else ""
     return RnnmodError(
         f"{out} is in use by another rnnmod process ({who}{what}); wait for it to finish "
         f"(lock file {lock})"
@@ -64,19 +64,36 @@ def _stamp(command: str) -> bytes:
     return json.dumps(info).encode()
 
 
+_HELD: dict[str, int] = {}  # locks this process holds → nesting depth (the lock is re-entrant)
+
+
 @contextmanager
 def output_lock(out: Path | str, command: str = "") -> Iterator[Path]:
-    """Hold the lock of ``out`` for the block; a clear "in use" error when someone else does."""
+    """Hold the lock of ``out`` for the block; a clear "in use" error when another process does.
+
+    Re-entrant within a process, so a command can hold the lock around a library call that
+    takes it again (``decompose`` around ``save_moduleset``).
+    """
     out = Path(out)
     lock = lock_path(out)
     lock.parent.mkdir(parents=True, exist_ok=True)
+    key = str(lock.resolve())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield lock
+        finally:
+            _HELD[key] -= 1
+        return
     fd = _acquire_flock(out, lock) if fcntl is not None else _acquire_pidfile(out, lock)
+    _HELD[key] = 1
     try:
         os.ftruncate(fd, 0)
         os.write(fd, _stamp(command))
         os.fsync(fd)
         yield lock
     finally:
+        del _HELD[key]
         try:
             os.unlink(lock)
         except OSError:

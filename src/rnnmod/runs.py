@@ -11,6 +11,7 @@ from torch import nn
 from . import FORMAT_VERSION, __version__
 from .data.vocab import Vocab
 from .errors import RnnmodError
+from .locking import output_lock
 from .nn.zoo import ClassifierConfig, SeqClassifier
 from .storage import (
     fresh_dir,
@@ -63,17 +64,22 @@ def save_run(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write a run directory atomically: build it under a temp name, then rename into place."""
+    """Write a run directory atomically: build it under a temp name, then rename into place
+    (under the output's lock, so two writers of one run directory cannot interleave)."""
     out = Path(out)
-    tmp = fresh_dir(out, overwrite=overwrite)
-    cfg = dict(
-        config, format_version=FORMAT_VERSION, rnnmod_version=__version__, model=model.config_dict()
-    )
-    write_tensors(tmp / "model.safetensors", model.state_dict())
-    write_json(tmp / "config.json", cfg)
-    write_json(tmp / "vocab.json", {"source": vocab.to_dict(), "labels": label_names})
-    write_json(tmp / "metrics.json", metrics)
-    return publish_dir(tmp, out)
+    with output_lock(out, "save run"):
+        tmp = fresh_dir(out, overwrite=overwrite)
+        cfg = dict(
+            config,
+            format_version=FORMAT_VERSION,
+            rnnmod_version=__version__,
+            model=model.config_dict(),
+        )
+        write_tensors(tmp / "model.safetensors", model.state_dict())
+        write_json(tmp / "config.json", cfg)
+        write_json(tmp / "vocab.json", {"source": vocab.to_dict(), "labels": label_names})
+        write_json(tmp / "metrics.json", metrics)
+        return publish_dir(tmp, out)
 
 
 _MODEL_INTS = ("depth", "vocab_size", "embed_dim", "hidden", "n_classes", "seq_len", "out_steps")

@@ -74,7 +74,10 @@ def test_killed_decompose_leaves_nothing_then_reruns_and_reuses(tc_run, tmp_path
     # 2. meanwhile a second decompose of the same --out (this process) is refused: the lock
     rc, _, err = cli(capsys, *args)
     assert rc == 2 and err.count("\n") == 1, err
-    assert f"is in use by another rnnmod process (pid {proc.pid} (rnnmod decompose))" in err
+    assert (
+        f"is in use by another rnnmod process (pid {proc.pid}, rnnmod decompose); wait for it"
+        in err
+    )
     kill(proc)
     assert not out.exists()
     # 3. a rerun cleans up, takes over the dead process's lock and completes
@@ -132,18 +135,6 @@ def test_stale_lock_of_a_dead_process_is_recovered(tc_run, tmp_path):
     assert not lock_path(out).exists()
 
 
-def test_a_held_lock_gives_in_use(tmp_path):
-    from rnnmod.errors import RnnmodError
-
-    out = tmp_path / "mods"
-    with output_lock(out, "rnnmod decompose"):
-        with pytest.raises(RnnmodError, match=r"mods is in use by another rnnmod process \(pid"):
-            with output_lock(out, "again"):
-                pass
-    with output_lock(out):  # released afterwards
-        pass
-
-
 @pytest.fixture(scope="module")
 def mathqa_run(tmp_path_factory, data_dir):
     """A tiny untrained run of the real mathqa task planted where ``reproduce rq1`` looks, so
@@ -196,3 +187,41 @@ def test_killed_reproduce_resumes_from_its_cache(mathqa_run, data_dir, tmp_path,
     assert first.stat().st_mtime_ns == mtime
     assert hashlib.sha256(first.read_bytes()).hexdigest() == digest
     assert (results / "rq1.csv").read_text().count("\n") == 3
+
+
+def test_library_writers_take_the_lock_too(tc_run, tmp_path):
+    """save_run / save_moduleset (train, compose, reproduce) refuse an output another process
+    is writing; inside one process the lock is re-entrant (decompose holds it around saving)."""
+    from rnnmod.errors import RnnmodError
+    from rnnmod.runs import load_run, save_run
+
+    run = load_run(tc_run)
+    out = tmp_path / "copy"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)],
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src")),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RnnmodError, match=r"copy is in use by another rnnmod process"):
+            save_run(out, run.model, run.config, run.vocab, run.label_names, {})
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    with output_lock(out, "outer"):
+        save_run(out, run.model, run.config, run.vocab, run.label_names, {})
+        assert lock_path(out).exists()
+    assert not lock_path(out).exists()
+    load_run(out)
+
+
+HOLD = """
+import sys, time
+from rnnmod.locking import output_lock
+with output_lock(sys.argv[1], "holder"):
+    print("held", flush=True)
+    time.sleep(60)
+"""

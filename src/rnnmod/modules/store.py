@@ -22,6 +22,7 @@ import torch
 
 from .. import FORMAT_VERSION, __version__
 from ..errors import RnnmodError
+from ..locking import output_lock
 from ..nn.cells import N_GATES
 from ..runs import Run, load_run
 from ..storage import (
@@ -135,8 +136,20 @@ def save_moduleset(
 
     Everything but ``timings.json`` (the optional ``timings``: wall-clock seconds, which differ
     from run to run) is a function of the inputs: the same modules give the same bytes.
+    Written under the output's lock (docs/reliability.md).
     """
     out = Path(out)
+    with output_lock(out, "save module set"):
+        return _save_moduleset(out, parts, manifest_extra, overwrite, timings)
+
+
+def _save_moduleset(
+    out: Path,
+    parts: list[tuple[Run, ModuleBank]],
+    manifest_extra: dict,
+    overwrite: bool,
+    timings: dict | None,
+) -> Path:
     tmp = fresh_dir(out, overwrite=overwrite)
     (tmp / "modules").mkdir()
     sources, entries, checksums = {}, [], {}
