@@ -39,12 +39,14 @@ def test_native_rolled_equals_engine(cell, depth, io_type):
 def test_native_unrolled_equals_engine(cell):
     model, data = tiny_model(cell, 2, hidden=HIDDEN), tiny_data()
     bank = _bank(2, steps=model.steps, seed=3)
+    engine = bank.scores(model, data.x_test, kernel="engine")
     torch.testing.assert_close(
-        bank.scores(model, data.x_test, kernel="native"),
-        bank.scores(model, data.x_test, kernel="engine"),
-        atol=1e-5,
-        rtol=1e-5,
+        bank.scores(model, data.x_test, kernel="native"), engine, atol=1e-5, rtol=1e-5
     )
+    # auto: per-step codes only for small batches (3 modules x 60 examples > 128 rows)
+    assert torch.equal(bank.scores(model, data.x_test), engine)
+    few = data.x_test[:5]
+    assert torch.equal(bank.scores(model, few), bank.scores(model, few, kernel="native"))
 
 
 def test_native_chunks_and_bank_without_masks():

@@ -19,6 +19,9 @@ from .native_bank import NativeBank, build_native_bank, native_unsupported
 # Rows (modules × examples) per pass: past a few hundred rows the per-step tensors leave the
 # cache and both paths lose 10-40 % per row on this CPU (docs/performance.md).
 CHUNK_ROWS = 512
+# Per-step (unrolled) masks need K·T module-code columns on the native path: it wins for small
+# batches (launch overhead dominates) and loses to the engine for large ones (measured there).
+PER_STEP_NATIVE_ROWS = 128
 
 
 def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
@@ -103,6 +106,13 @@ class ModuleBank:
         :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5."""
         k = len(self)
         native = None if kernel == "engine" else self.native_for(model)
+        if (
+            kernel == "auto"
+            and native is not None
+            and native.steps > 1
+            and k * len(ids) > PER_STEP_NATIVE_ROWS
+        ):
+            native = None  # per-step module codes (K·T input columns) cost more than they save
         chunk = max(1, max_rows // k)
         if kernel == "native" and native is None:
             reason = native_unsupported(self.unit_masks, self.gate_masks, model)
