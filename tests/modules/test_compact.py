@@ -102,3 +102,25 @@ def test_saved_export_roundtrip_and_unknown_label(tmp_path):
     assert torch.equal(again.scores(data.x_test), mod.scores(data.x_test))
     with pytest.raises(RnnmodError, match="no module 'nope'"):
         export_module(ms, "nope")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated in 2.13
+def test_cli_export_compact_and_torchscript(tmp_path, capsys):
+    import json
+
+    from rnnmod.cli import main
+
+    ms, run, data = _moduleset(tmp_path, "lstm", 2, "M:1")
+    out = tmp_path / "one"
+    assert main(["export", str(ms.path), "--label", "c2", "--out", str(out), "--compact"]) == 0
+    mod, _ = load_exported(out)
+    assert sum(mod.cfg.hidden_sizes) < 2 * HIDDEN
+    assert main(["export", str(ms.path), "--torchscript", str(tmp_path / "m.pt"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["exports"][0]["max_abs_diff"] <= 1e-5
+    traced = torch.jit.load(str(tmp_path / "m.pt"))
+    scores, label = traced(data.x_test)
+    bank = ms.banks[next(iter(ms.banks))]
+    torch.testing.assert_close(scores.T, bank.scores(run.model, data.x_test), atol=1e-5, rtol=0)
+    assert main(["export", str(ms.path), "--out", str(tmp_path / "x")]) == 2  # no --label
+    assert "needs --label" in capsys.readouterr().err
