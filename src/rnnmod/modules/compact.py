@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from .. import FORMAT_VERSION, __version__
 from ..data.vocab import Vocab
 from ..errors import RnnmodError
+from ..locking import output_lock
 from ..nn.cells import N_GATES
 from ..nn.zoo import embed_for_stack, make_rnn
 from ..storage import fresh_dir, publish_dir, read_json, read_tensors, write_json, write_tensors
@@ -185,6 +186,11 @@ def save_exported(
 ) -> Path:
     """A directory with model.safetensors, config.json and vocab.json (no pickle)."""
     out = Path(out)
+    with output_lock(out, "export module"):
+        return _save_exported(out, module, vocab, overwrite)
+
+
+def _save_exported(out: Path, module: ExportedModule, vocab: Vocab, overwrite: bool) -> Path:
     tmp = fresh_dir(out, overwrite=overwrite)
     write_tensors(tmp / "model.safetensors", module.state_dict())
     write_json(
