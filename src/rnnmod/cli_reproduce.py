@@ -51,6 +51,30 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 f"wrote {args.results_dir / 'budget.csv'}, budget.md and budget.png ({len(rows)} rows)"
             )
         return
+    if args.what in ("rq2", "rq3"):
+        from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
+
+        opts = RQ23Options(
+            tasks=tasks,
+            cells=cells,
+            depths=parse_depths(args.depths or "1"),
+            mode=None if args.modes == "rolled,unrolled" else args.modes,
+            preset=_csv(args.presets)[0] if args.presets != "default,paper" else "default",
+            runs_dir=args.runs_dir,
+            results_dir=args.results_dir,
+            data_dir=args.data_dir,
+            max_test=args.max_test,
+            max_pairs=args.max_pairs,
+            epochs=args.epochs,
+            legacy_baseline=args.legacy_baseline,
+            progress=not args.quiet,
+        )
+        rows = run_rq2(opts) if args.what == "rq2" else run_rq3(opts)
+        if args.json:
+            print(json.dumps({"rows": rows}, sort_keys=True))
+        else:
+            print(f"wrote {args.results_dir / (args.what + '.csv')} and .md ({len(rows)} rows)")
+        return
     if args.what == "d1":
         from .experiments.d1 import run_d1
 
@@ -102,10 +126,12 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument(
         "what",
-        choices=("rq1", "d1", "budget"),
+        choices=("rq1", "rq2", "rq3", "d1", "budget"),
         help="rq1: train what is missing, decompose, evaluate; d1: constant predictions of the "
         "authors' defective rolled many-output evaluator on already-trained runs; budget: the "
-        "retention-accuracy curve of fixed removal fractions and budgeted modules (docs/budget.md)",
+        "retention-accuracy curve of fixed removal fractions and budgeted modules (docs/budget.md); "
+        "rq2: intra reuse, every class pair's composed model vs a model trained from scratch "
+        "(Table III); rq3: intra replace, the worst depth's modules replaced by the best's (Table IV)",
     )
     r.add_argument("--tasks", "--task", default=None, help="default mathqa,clinc; budget: clinc")
     r.add_argument("--cells", default="lstm,gru,rnn")
@@ -124,6 +150,12 @@ def _register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="evaluate on a seeded random subset of this many test examples (default: all)",
+    )
+    r.add_argument("--max-pairs", type=int, default=None, help="rq2: only the first N class pairs")
+    r.add_argument(
+        "--legacy-baseline",
+        action="store_true",
+        help="rq2: the paper's baseline (fine-tune the trained model with a 2-way head) instead of training from scratch",
     )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")

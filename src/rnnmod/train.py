@@ -47,13 +47,16 @@ def evaluate_model(model: SeqClassifier, data: TaskData) -> float:
     return accuracy(pred, data.y_test, pad_label=data.pad_label)
 
 
-def train_classifier(data: TaskData, tc: TrainConfig) -> tuple[SeqClassifier, dict]:
-    """Adam(lr 1e-3, eps 1e-7), cross-entropy over every output position, seeded shuffling."""
+def train_classifier(
+    data: TaskData, tc: TrainConfig, model: SeqClassifier | None = None
+) -> tuple[SeqClassifier, dict]:
+    """Adam(lr 1e-3, eps 1e-7), cross-entropy over every output position, seeded shuffling.
+    ``model`` continues training a given model (fine-tuning) instead of a fresh one."""
     spec = TASKS.get(data.task, TASKS["text-classification"])
     epochs = tc.epochs or spec.epochs
     bs = tc.batch_size or spec.batch_size
     torch.manual_seed(tc.seed)
-    model = build_for(data, tc)
+    model = model if model is not None else build_for(data, tc)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(tc.seed)

@@ -1,0 +1,378 @@
+"""RQ2 intra reuse and RQ3 intra replace (paper-method §10.1, §11.1), Tables III–IV beside ours.
+
+**Intra reuse** — for every pair of (real) classes c1 < c2 of a model, the composed 2-class model
+made of modules c1 and c2 against a model of the same architecture trained *from scratch* on the
+two classes (``--legacy-baseline``: the paper's one-output baseline, the trained monolithic model
+fine-tuned with a fresh 2-way head, 5 epochs, batch 32). Both are scored on the test
+examples — for taggers the test positions — whose label is c1 or c2, each choosing between c1 and
+c2 only. The scratch tagger sees whole sentences containing c1 or c2 with every other real tag
+merged into one "other" class, so it learns exactly the decision asked of it.
+
+**Intra replace** — among the four depths of a family, the *faulty* model is the one with the
+lowest monolithic accuracy and the *best* the one with the highest; for each class c the faulty
+model's modules with module c replaced by the best model's, evaluated on the whole test split;
+Δ = composed − faulty monolithic accuracy (§11.1). Modules of both models score the same token ids
+(same vocabulary, checked) and vote on their binary confidence.
+
+Every module's scores are computed once per model on the whole test split; a pair or a
+replacement is then rows of that score matrix, so no model is run per pair or per class.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import hashlib
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..data import load_task
+from ..data.base import TaskData
+from ..decompose import decompose, preset
+from ..errors import RnnmodError
+from ..metrics.accuracy import accuracy
+from ..modules.module import ModuleBank, vote
+from ..nn.zoo import predict_logits
+from ..runs import Run, load_run
+from ..storage import read_json, write_bytes_atomic, write_json
+from ..train import TrainConfig, train_classifier
+from .paper import FAMILY, _num, _rows
+
+IO_ORDER = ("1:1", "M:1", "1:N", "M:N")
+
+
+@dataclass
+class RQ23Options:
+    tasks: list[str]
+    cells: list[str]
+    depths: list[int]  # reuse: the models whose pairs are measured; replace: always 1-4
+    mode: str | None = None  # None: unrolled where it exists (1:1 has one step: rolled)
+    preset: str = "default"
+    runs_dir: Path = Path("runs")
+    results_dir: Path = Path("results")
+    data_dir: Path | None = None
+    max_test: int | None = None
+    max_pairs: int | None = None  # reuse: the first N pairs in (c1, c2) order
+    epochs: int | None = None  # scratch baseline epochs (default: the task's training epochs)
+    legacy_baseline: bool = False
+    seed: int = 0
+    progress: bool = True
+
+
+def eval_data(task: str, opts: RQ23Options) -> TaskData:
+    data = load_task(task, opts.data_dir)
+    if opts.max_test and opts.max_test < len(data.x_test):
+        g = torch.Generator().manual_seed(opts.seed)
+        keep = torch.randperm(len(data.x_test), generator=g)[: opts.max_test].sort().values
+        data.notes.append(f"evaluated on a seeded random {opts.max_test} of {len(data.x_test)}")
+        data.x_test, data.y_test = data.x_test[keep], data.y_test[keep]
+    return data
+
+
+def load_family_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ23Options) -> Run:
+    path = opts.runs_dir / f"{task}-{cell}{depth}"
+    if not (path / "metrics.json").is_file():
+        raise RnnmodError(
+            f"{path} is missing: train it first (rnnmod reproduce rq1 --tasks {task} --cells {cell} --depths {depth})"
+        )
+    run = load_run(path)
+    if run.vocab.tokens != data.vocab.tokens:
+        raise RnnmodError(f"{path} was trained with another vocabulary than the {task} data give")
+    return run
+
+
+def mode_for(run: Run, opts: RQ23Options) -> str:
+    return opts.mode or ("rolled" if run.io_type == "1:1" else "unrolled")
+
+
+def module_scores(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBank, Tensor]:
+    cfg = preset(opts.preset, mode=mode_for(run, opts))
+    bank = decompose(run.model, data, cfg, progress=False).bank
+    return bank, bank.scores(run.model, data.x_test, output=cfg.module_output)
+
+
+def monolithic_accuracy(run: Run, data: TaskData) -> float:
+    """Among the real classes (no padding class chosen), padding positions excluded."""
+    logits = predict_logits(run.model, data.x_test)
+    real = torch.tensor([c for c in range(run.model.cfg.n_classes) if c != data.pad_label])
+    return accuracy(real[logits[..., real].argmax(-1)], data.y_test, data.pad_label)
+
+
+# ---------------------------------------------------------------------------------------------
+# intra reuse
+
+
+def pair_data(data: TaskData, c1: int, c2: int) -> TaskData:
+    """The 2-class problem: one-output → examples of c1/c2 labelled 0/1; taggers → sentences
+    holding c1 or c2, tags padding 0, c1 → 1, c2 → 2, any other real tag → 3 ("other")."""
+
+    def relabel(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if y.dim() == 1:
+            keep = (y == c1) | (y == c2)
+            return x[keep], (y[keep] == c2).long()
+        keep = ((y == c1) | (y == c2)).any(1)
+        y = y[keep]
+        z = torch.full_like(y, 3)
+        z[y == data.pad_label] = 0
+        z[y == c1], z[y == c2] = 1, 2
+        return x[keep], z
+
+    xtr, ytr = relabel(data.x_train, data.y_train)
+    xte, yte = relabel(data.x_test, data.y_test)
+    many = data.y_train.dim() > 1
+    names = [data.label_names[c1], data.label_names[c2]]
+    return TaskData(
+        data.task,
+        data.io_type,
+        xtr,
+        ytr,
+        xte,
+        yte,
+        data.vocab,
+        ["<pad>", *names, "other"] if many else names,
+        data.out_steps,
+        0 if many else None,
+        [*data.notes, f"pair {names[0]} / {names[1]}"],
+    )
+
+
+def baseline_accuracy(run: Run, pdata: TaskData, opts: RQ23Options) -> tuple[float, dict]:
+    """A model for the pair, scored choosing between the two classes on their test positions."""
+    cfg = run.model.cfg
+    many = pdata.y_train.dim() > 1
+    if opts.legacy_baseline:
+        if many:
+            raise RnnmodError("--legacy-baseline applies to one-output models (1:1, M:1)")
+        model = copy.deepcopy(run.model)
+        torch.manual_seed(opts.seed)
+        model.head = nn.Linear(cfg.hidden, 2)
+        model.cfg = dataclasses.replace(cfg, n_classes=2)
+        tc = TrainConfig(
+            cell=cfg.cell, depth=cfg.depth, epochs=5, batch_size=32, seed=opts.seed, progress=False
+        )
+        model, metrics = train_classifier(pdata, tc, model=model)
+    else:
+        tc = TrainConfig(
+            cell=cfg.cell,
+            depth=cfg.depth,
+            epochs=opts.epochs,
+            seed=opts.seed,
+            hidden=cfg.hidden,
+            progress=False,
+        )
+        model, metrics = train_classifier(pdata, tc)
+    logits = predict_logits(model, pdata.x_test)
+    two = torch.tensor([1, 2] if many else [0, 1])
+    pred = two[logits[..., two].argmax(-1)]
+    target = pdata.y_test
+    if many:  # score the c1/c2 positions only
+        pred = torch.where(torch.isin(target, two), pred, torch.zeros_like(pred))
+        target = torch.where(torch.isin(target, two), target, torch.zeros_like(target))
+    return accuracy(pred, target, 0 if many else None), metrics
+
+
+def reuse_rows(run: Run, data: TaskData, opts: RQ23Options, cache: Path) -> list[dict]:
+    classes = [c for c in range(run.model.cfg.n_classes) if c != data.pad_label]
+    pairs = [(a, b) for i, a in enumerate(classes) for b in classes[i + 1 :]]
+    pairs = pairs[: opts.max_pairs] if opts.max_pairs else pairs
+    sha = run.model_sha256()
+    mode = mode_for(run, opts)
+    base = "legacy-finetune" if opts.legacy_baseline else "scratch"
+    scores = bank = None
+    rows = []
+    bar = tqdm(pairs, desc=f"rq2 {run.task} {run.model.cfg.cell}-{run.model.cfg.depth}",
+               disable=not opts.progress, unit="pair")  # fmt: skip
+    for c1, c2 in bar:
+        key = (
+            f"{sha}:{opts.preset}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
+        )
+        f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+        if f.is_file():
+            rows.append(read_json(f))
+            continue
+        if scores is None:
+            bank, scores = module_scores(run, data, opts)
+        idx = [bank.class_index.index(c1), bank.class_index.index(c2)]
+        pred = vote(scores[idx], [c1, c2])
+        y = data.y_test
+        on = (y == c1) | (y == c2)
+        composed = float((pred[on] == y[on]).float().mean())
+        t0 = time.perf_counter()
+        baseline, metrics = baseline_accuracy(run, pair_data(data, c1, c2), opts)
+        row = {
+            "rq": "reuse",
+            "type": "intra",
+            "task": run.task,
+            "io_type": run.io_type,
+            "cell": run.model.cfg.cell,
+            "depth": run.model.cfg.depth,
+            "mode": mode,
+            "preset": opts.preset,
+            "class_1": run.label_names[c1],
+            "class_2": run.label_names[c2],
+            "composed": composed,
+            "baseline": baseline,
+            "baseline_kind": base,
+            "baseline_epochs": metrics["epochs"],
+            "baseline_train_seconds": round(time.perf_counter() - t0, 2),
+            "delta_pp": 100.0 * (composed - baseline),
+            "n_test": int(on.sum()),
+            "model_sha256": sha,
+        }
+        write_json(f, row)
+        rows.append(row)
+    return rows
+
+
+def run_rq2(opts: RQ23Options) -> list[dict]:
+    cache = opts.results_dir / "rq2" / "cache"
+    rows = []
+    for task in opts.tasks:
+        data = eval_data(task, opts)
+        for cell in opts.cells:
+            for depth in opts.depths:
+                run = load_family_run(task, cell, depth, data, opts)
+                rows += reuse_rows(run, data, opts, cache)
+    write_report(rows, opts.results_dir, "rq2", "table3_reuse.csv")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# intra replace
+
+
+def replace_rows(
+    task: str, cell: str, data: TaskData, opts: RQ23Options, cache: Path
+) -> list[dict]:
+    runs = {d: load_family_run(task, cell, d, data, opts) for d in (1, 2, 3, 4)}
+    shas = ":".join(runs[d].model_sha256() for d in (1, 2, 3, 4))
+    key = f"{shas}:{opts.preset}:{opts.mode}:{opts.max_test}"
+    f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    if f.is_file():
+        return read_json(f)
+    mma = {d: monolithic_accuracy(r, data) for d, r in runs.items()}
+    worst, best = min(mma, key=mma.get), max(mma, key=mma.get)
+    (wbank, wscores), (bbank, bscores) = (module_scores(runs[d], data, opts) for d in (worst, best))
+    if wbank.class_index != bbank.class_index:
+        raise RnnmodError(f"{task} {cell}: the faulty and best models have different modules")
+    y, pad = data.y_test, data.pad_label
+    labels = wbank.class_index
+    before = accuracy(vote(wscores, labels), y, pad)
+    rows = []
+    for k, c in enumerate(labels):
+        s = wscores.clone()
+        s[k] = bscores[k]
+        acc = accuracy(vote(s, labels), y, pad)
+        rows.append(
+            {
+                "rq": "replace",
+                "type": "intra",
+                "task": task,
+                "io_type": runs[worst].io_type,
+                "cell": cell,
+                "depth": worst,
+                "best_depth": best,
+                "mode": mode_for(runs[worst], opts),
+                "preset": opts.preset,
+                "class": runs[worst].label_names[c],
+                "faulty_monolithic": mma[worst],
+                "best_monolithic": mma[best],
+                "faulty_composed": before,
+                "composed": acc,
+                "delta_pp": 100.0 * (acc - mma[worst]),
+                "monolithic_by_depth": mma,
+            }
+        )
+    write_json(f, rows)
+    return rows
+
+
+def run_rq3(opts: RQ23Options) -> list[dict]:
+    cache = opts.results_dir / "rq3" / "cache"
+    rows = []
+    for task in opts.tasks:
+        data = eval_data(task, opts)
+        for cell in tqdm(opts.cells, desc=f"rq3 {task}", disable=not opts.progress):
+            rows += replace_rows(task, cell, data, opts, cache)
+    write_report(rows, opts.results_dir, "rq3", "table4_replace.csv")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# reports
+
+
+def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float | None]:
+    if cell not in FAMILY:
+        return None, None
+    for r in _rows(table):
+        if r["Type"] == "Intra" and r["I/O"] == io_type:
+            return _num(r[f"{FAMILY[cell]} mean"]), _num(r[f"{FAMILY[cell]} median"])
+    return None, None
+
+
+def summarize(rows: list[dict], table: str) -> list[dict]:
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["type"], r["io_type"], r["task"], r["cell"], r["mode"]), []).append(
+            r["delta_pp"]
+        )
+    out = []
+    for (kind, io, task, cell, mode), ds in sorted(
+        groups.items(), key=lambda kv: (IO_ORDER.index(kv[0][1]), kv[0][3])
+    ):
+        pm, pmed = paper_cell(table, io, cell)
+        out.append(
+            {
+                "type": kind,
+                "io_type": io,
+                "task": task,
+                "cell": cell,
+                "mode": mode,
+                "n": len(ds),
+                "mean_delta_pp": statistics.fmean(ds),
+                "median_delta_pp": statistics.median(ds),
+                "worst_delta_pp": min(ds),
+                "paper_mean": pm,
+                "paper_median": pmed,
+            }
+        )
+    return out
+
+
+def _f(v: float | None) -> str:
+    return "—" if v is None else f"{v:+.2f}"
+
+
+def write_report(rows: list[dict], results_dir: Path, name: str, table: str) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict)})
+    with open(results_dir / f".{name}.csv.tmp", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    (results_dir / f".{name}.csv.tmp").replace(results_dir / f"{name}.csv")
+    what = "intra reuse (Table III)" if name == "rq2" else "intra replace (Table IV)"
+    lines = [
+        f"# {name.upper()}: {what}",
+        "",
+        "Δ in percentage points; paper = the published table cell for the same I/O type and cell.",
+        "Emotions (1:N) substitutes for the paper's toxic comments; MathQA is re-split from its test split.",
+        "",
+        "| I/O | task | cell | mode | n | mean Δ | median Δ | worst Δ | paper mean | paper median |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summarize(rows, table):
+        lines.append(
+            f"| {s['io_type']} | {s['task']} | {s['cell']} | {s['mode']} | {s['n']} | "
+            f"{_f(s['mean_delta_pp'])} | {_f(s['median_delta_pp'])} | {_f(s['worst_delta_pp'])} | "
+            f"{_f(s['paper_mean'])} | {_f(s['paper_median'])} |"
+        )
+    write_bytes_atomic(results_dir / f"{name}.md", ("\n".join(lines) + "\n").encode())
