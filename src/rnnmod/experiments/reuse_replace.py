@@ -240,7 +240,9 @@ def run_rq2(opts: RQ23Options) -> list[dict]:
             for depth in opts.depths:
                 run = load_family_run(task, cell, depth, data, opts)
                 rows += reuse_rows(run, data, opts, cache)
-    write_report(rows, opts.results_dir, "rq2", "table3_reuse.csv")
+    write_report(
+        collect_cached(opts.results_dir, "rq2"), opts.results_dir, "rq2", "table3_reuse.csv"
+    )
     return rows
 
 
@@ -301,12 +303,32 @@ def run_rq3(opts: RQ23Options) -> list[dict]:
         data = eval_data(task, opts)
         for cell in tqdm(opts.cells, desc=f"rq3 {task}", disable=not opts.progress):
             rows += replace_rows(task, cell, data, opts, cache)
-    write_report(rows, opts.results_dir, "rq3", "table4_replace.csv")
+    write_report(
+        collect_cached(opts.results_dir, "rq3"), opts.results_dir, "rq3", "table4_replace.csv"
+    )
     return rows
 
 
 # ---------------------------------------------------------------------------------------------
 # reports
+
+
+ROW_KEY = {
+    "rq2": ("task", "cell", "depth", "mode", "preset", "class_1", "class_2", "baseline_kind"),
+    "rq3": ("task", "cell", "mode", "preset", "class"),
+}
+
+
+def collect_cached(results_dir: Path, name: str) -> list[dict]:
+    """Every cached row of earlier invocations too (the newest per key), so reports cover all
+    tasks run so far, not just this invocation's."""
+    rows: dict[tuple, dict] = {}
+    files = sorted((results_dir / name / "cache").glob("*.json"), key=lambda f: f.stat().st_mtime)
+    for f in files:
+        got = read_json(f)
+        for r in got if isinstance(got, list) else [got]:
+            rows[tuple(r.get(k) for k in ROW_KEY[name])] = r
+    return list(rows.values())
 
 
 def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float | None]:
