@@ -289,7 +289,7 @@ def replace_rows(
                 "faulty_composed": before,
                 "composed": acc,
                 "delta_pp": 100.0 * (acc - mma[worst]),
-                "monolithic_by_depth": mma,
+                "monolithic_by_depth": {str(d): a for d, a in mma.items()},  # as JSON reads it
             }
         )
     write_json(f, rows)
