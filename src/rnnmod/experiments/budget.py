@@ -255,7 +255,8 @@ def plot(rows: list[dict], path: Path) -> None:
                         markers.get(r["metric"], "D"),
                         color=color,
                         ms=8 if r["tolerance_pp"] >= 1 else 6,
-                        mec="black",
+                        mec="black" if r["tolerance_pp"] >= 1 else color,
+                        mew=1 if r["tolerance_pp"] >= 1 else 2,
                         mfc=color if r["tolerance_pp"] >= 1 else "white",
                     )
         ax.axhline(-1, color="gray", lw=0.8, ls=":")
