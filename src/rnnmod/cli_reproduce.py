@@ -51,6 +51,34 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 f"wrote {args.results_dir / 'budget.csv'}, budget.md and budget.png ({len(rows)} rows)"
             )
         return
+    if args.what == "report":
+        from .report.build import build_report
+
+        md, page = build_report(args.results_dir)
+        print(
+            json.dumps({"md": str(md), "html": str(page)})
+            if args.json
+            else f"wrote {md} and {page}"
+        )
+        return
+    if args.what == "all":
+        from .experiments.all import run_all
+
+        timing = run_all(
+            args.profile,
+            runs_dir=args.runs_dir,
+            results_dir=args.results_dir,
+            data_dir=args.data_dir,
+            progress=not args.quiet,
+        )
+        if args.json:
+            print(json.dumps({"seconds": timing}, sort_keys=True))
+        else:
+            print(
+                f"{args.profile} profile done in {timing['total']:.0f} s → "
+                f"{args.results_dir / 'report.md'}, {args.results_dir / 'report.html'}"
+            )
+        return
     if args.what in ("rq2", "rq3"):
         from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
 
@@ -126,8 +154,9 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument(
         "what",
-        choices=("rq1", "rq2", "rq3", "d1", "budget"),
-        help="rq1: train what is missing, decompose, evaluate; d1: constant predictions of the "
+        choices=("all", "rq1", "rq2", "rq3", "d1", "budget", "report"),
+        help="all: RQ1-RQ3 (+D1) of --profile and the report; report: rebuild results/report.{md,html} "
+        "from the result CSVs; rq1: train what is missing, decompose, evaluate; d1: constant predictions of the "
         "authors' defective rolled many-output evaluator on already-trained runs; budget: the "
         "retention-accuracy curve of fixed removal fractions and budgeted modules (docs/budget.md); "
         "rq2: intra reuse, every class pair's composed model vs a model trained from scratch "
@@ -150,6 +179,12 @@ def _register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="evaluate on a seeded random subset of this many test examples (default: all)",
+    )
+    r.add_argument(
+        "--profile",
+        choices=("quick", "full"),
+        default="quick",
+        help="all: quick (MathQA+Clinc, depth 1-2, CI-sized) or full (the paper's grid, hours)",
     )
     r.add_argument("--max-pairs", type=int, default=None, help="rq2: only the first N class pairs")
     r.add_argument(

@@ -62,6 +62,7 @@ class RQ23Options:
     max_pairs: int | None = None  # reuse: the first N pairs in (c1, c2) order
     epochs: int | None = None  # scratch baseline epochs (default: the task's training epochs)
     legacy_baseline: bool = False
+    family_depths: tuple[int, ...] = (1, 2, 3, 4)  # replace: the depths worst/best come from
     seed: int = 0
     progress: bool = True
 
@@ -253,8 +254,8 @@ def run_rq2(opts: RQ23Options) -> list[dict]:
 def replace_rows(
     task: str, cell: str, data: TaskData, opts: RQ23Options, cache: Path
 ) -> list[dict]:
-    runs = {d: load_family_run(task, cell, d, data, opts) for d in (1, 2, 3, 4)}
-    shas = ":".join(runs[d].model_sha256() for d in (1, 2, 3, 4))
+    runs = {d: load_family_run(task, cell, d, data, opts) for d in opts.family_depths}
+    shas = ":".join(runs[d].model_sha256() for d in opts.family_depths)
     key = f"{shas}:{opts.preset}:{opts.mode}:{opts.max_test}"
     f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
     if f.is_file():

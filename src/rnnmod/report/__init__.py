@@ -1,0 +1,1 @@
+"""The reproduction report (Markdown + self-contained HTML with figures)."""
