@@ -165,3 +165,24 @@ def test_cost_model(cell):
     assert torch.all(module_macs(model, half) == want)
     cost = composed_cost(model, half)
     assert cost["cost_relative"] == pytest.approx(want / mono)
+
+
+@pytest.mark.parametrize("cell", CELL_KINDS)
+@pytest.mark.parametrize(
+    "io_type,mode,strategy",
+    [("M:N", "rolled", "hidden-state"), ("M:1", "unrolled", "hidden-state"),
+     ("1:N", "unrolled", "hidden-state"), ("M:1", "rolled", "per-gate")],
+)  # fmt: skip
+def test_budget_runs_for_every_shape(cell, io_type, mode, strategy):
+    model, data = tiny_model(cell, depth=2, io_type=io_type), tiny_data(io_type, n=80)
+    cfg = preset("default", mode=mode, gate_strategy=strategy, min_observations=1)
+    for metric in ("ovr", "vote"):
+        dec, summary = budgeted_decompose(
+            model, data, cfg, tolerance_pp=2.0, metric=metric, progress=False
+        )
+        masks = dec.bank.unit_masks or dec.bank.gate_masks
+        assert masks[0].shape[1] == (model.steps if mode == "unrolled" else 1)
+        assert summary["fused_passes"] >= 2 and "training split" in summary["validation"]
+        for info in dec.bank.info:
+            b = info["budget"]
+            assert b[f"val_{metric}"] >= b[f"val_{metric}_unpruned"] - 0.02 - 1e-9
