@@ -43,6 +43,8 @@ class TaskData:
 
     ``y`` is [N] for one-output tasks and [N, T_out] for 1:N / M:N (0 = padding class there).
     ``notes`` says where the data differ from the paper's (partial splits, substitutes).
+    ``extra["texts_train"]`` / ``extra["texts_test"]``: the raw texts, aligned with ``x_train`` /
+    ``x_test`` (``vocab.encode_texts`` gives back the ids), for modules of other vocabularies.
     """
 
     task: str
@@ -80,6 +82,8 @@ class TaskData:
             .values
         )
         self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
+        if "texts_train" in self.extra:
+            self.extra["texts_train"] = [self.extra["texts_train"][i] for i in keep.tolist()]
         self.notes.append(
             f"training set limited to {n} examples (seeded random subset, seed {seed})"
         )

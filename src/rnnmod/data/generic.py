@@ -106,7 +106,11 @@ def load_text_classification(
             f"stratified {1 - test_frac:.0%}/{test_frac:.0%} split with seed {split_seed}; "
             "vocabulary fitted on the training split"
         ],
-        extra={"file": str(path)},
+        extra={
+            "file": str(path),
+            "texts_train": [texts[i] for i in tr.tolist()],
+            "texts_test": [texts[i] for i in te.tolist()],
+        },
     )
 
 
@@ -167,7 +171,12 @@ def tagging_task(
         out_steps=seq_len,
         pad_label=0,
         notes=[*(notes or []), note],
-        extra={"legacy_vocab": legacy_vocab},
+        extra={
+            "legacy_vocab": legacy_vocab,
+            # raw text per sentence (words joined by spaces): re-encodes to the same ids
+            "texts_train": [" ".join(words[i]) for i in tr.tolist()],
+            "texts_test": [" ".join(words[i]) for i in te.tolist()],
+        },
     )
 
 

@@ -83,5 +83,9 @@ def load_mathqa(
             "The paper trained on the 29,837-problem train split.",
             note,
         ],
-        extra={"legacy_vocab": legacy_vocab},
+        extra={
+            "legacy_vocab": legacy_vocab,
+            "texts_train": [texts[i] for i in tr.tolist()],
+            "texts_test": [texts[i] for i in te.tolist()],
+        },
     )

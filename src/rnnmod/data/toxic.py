@@ -100,7 +100,7 @@ def multilabel_task(
         out_steps=steps,
         pad_label=0,
         notes=[*notes, note],
-        extra={"legacy_vocab": legacy_vocab},
+        extra={"legacy_vocab": legacy_vocab, "texts_train": tr_text, "texts_test": te_text},
     )
 
 
