@@ -79,6 +79,34 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 f"{args.results_dir / 'report.md'}, {args.results_dir / 'report.html'}"
             )
         return
+    if args.what in ("rq2", "rq3") and args.inter:
+        from .experiments.inter import PROBLEMS, InterOptions, run_inter
+
+        problems = [p for p, (one, _many) in PROBLEMS.items() if one in tasks]
+        if not problems:
+            raise RnnmodError("--inter needs --tasks mathqa (1:1-1:N) and/or clinc (M:1-M:N)")
+        rows = run_inter(
+            "reuse" if args.what == "rq2" else "replace",
+            InterOptions(
+                problems=problems,
+                cells=cells,
+                depths=parse_depths(args.depths or "1"),
+                mode=None if args.modes == "rolled,unrolled" else args.modes,
+                preset=_csv(args.presets)[0] if args.presets != "default,paper" else "default",
+                runs_dir=args.runs_dir,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+                max_combos=args.max_combos,
+                epochs=args.epochs,
+                progress=not args.quiet,
+            ),
+        )
+        name = f"{args.what}_inter"
+        if args.json:
+            print(json.dumps({"rows": rows}, sort_keys=True))
+        else:
+            print(f"wrote {args.results_dir / (name + '.csv')} and .md ({len(rows)} rows)")
+        return
     if args.what in ("rq2", "rq3"):
         from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
 
@@ -191,6 +219,18 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "--legacy-baseline",
         action="store_true",
         help="rq2: the paper's baseline (fine-tune the trained model with a 2-way head) instead of training from scratch",
+    )
+    r.add_argument(
+        "--inter",
+        action="store_true",
+        help="rq2/rq3: inter reuse/replace instead (modules of two I/O types on raw text: "
+        "--tasks mathqa → MathQA with emotions, clinc → Clinc with Brown; docs/results.md)",
+    )
+    r.add_argument(
+        "--max-combos",
+        type=int,
+        default=None,
+        help="--inter: a seeded random subset of N (class, label) combos per model pair",
     )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")

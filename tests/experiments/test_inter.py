@@ -1,0 +1,177 @@
+"""Inter reuse / replace (§10.2, §11.2): building the new problems, the odds rule, the score
+lookup and a whole tiny grid (two runs of different I/O types on raw text)."""
+
+import pytest
+import torch
+
+from rnnmod.experiments import inter as I
+from rnnmod.modules.module import vote
+from rnnmod.runs import load_run, save_run
+from tests.helpers import tiny_data, tiny_model
+
+# one-output labels (train, test) and many-output label sequences (train, test), by hand
+ONE_Y = (torch.tensor([0, 1, 2, 0, 1, 0, 2, 2, 2]), torch.tensor([0, 1, 2, 2, 0]))
+MANY_Y = (
+    torch.tensor([[0, 1, 2], [0, 0, 2], [1, 1, 1], [0, 3, 2], [0, 0, 1]]),
+    torch.tensor([[0, 1, 3], [0, 3, 3], [2, 2, 1], [0, 0, 3]]),
+)
+
+
+def test_reuse_parts_relabel_balance_and_cap():
+    train, test = I.reuse_parts(ONE_Y, MANY_Y, a=2, b=1, cap=2, seed=0)
+    # training: 3 sequences contain tag 1, 4 examples of class 2 → 3 + 3 (balanced)
+    many, one = train.src == I.MANY, train.src == I.ONE
+    assert int(many.sum()) == int(one.sum()) == 3
+    assert (train.y[many] == 0).all() and (train.y[one] == 1).all()
+    assert all(I.containing(MANY_Y[0], 1)[train.idx[many]])
+    assert (ONE_Y[0][train.idx[one]] == 2).all()
+    # test: groups capped at 2 (seeded), labels 0 / 1
+    tm, to = test.src == I.MANY, test.src == I.ONE
+    assert int(tm.sum()) == 2 and int(to.sum()) == 2
+    assert all(I.containing(MANY_Y[1], 1)[test.idx[tm]]) and (ONE_Y[1][test.idx[to]] == 2).all()
+    assert torch.equal(test.y, (test.src == I.ONE).long())
+    # undersampling is seeded: same seed, same draw
+    again = I.reuse_parts(ONE_Y, MANY_Y, a=2, b=1, cap=2, seed=0)[0]
+    assert torch.equal(again.idx, train.idx)
+
+
+def test_reuse_parts_balance_takes_the_smaller_group():
+    train, _ = I.reuse_parts(ONE_Y, MANY_Y, a=1, b=2, cap=10, seed=3)
+    # class 1: 2 examples; sequences with tag 2: 3 → 2 + 2
+    assert int((train.src == I.MANY).sum()) == 2 and int((train.src == I.ONE).sum()) == 2
+    train, _ = I.reuse_parts(ONE_Y, MANY_Y, a=0, b=1, cap=10, seed=3)
+    assert len(train) == 6  # class 0: 3 examples; tag 1: 4 sequences → 3 + 3
+
+
+def test_replace_parts_drop_f_and_inject_b_as_f():
+    train, test = I.replace_parts(ONE_Y, MANY_Y, f=1, b=2, cap=1, seed=0)
+    one, many = train.src == I.ONE, train.src == I.MANY
+    assert (ONE_Y[0][train.idx[one]] != 1).all()
+    assert torch.equal(train.y[one], ONE_Y[0][train.idx[one]])  # original labels kept
+    assert int(one.sum()) == int((ONE_Y[0] != 1).sum())
+    assert (train.y[many] == 1).all() and all(I.containing(MANY_Y[0], 2)[train.idx[many]])
+    # all 3 rows with tag 2: fewer than the largest remaining class (class 2: 4 examples)
+    assert int(many.sum()) == 3
+    # test: every one-output example ≠ f, at most cap injected
+    tm = test.src == I.MANY
+    assert int(tm.sum()) == 1 and (test.y[tm] == 1).all()
+    assert sorted(test.idx[~tm].tolist()) == [0, 2, 3, 4]
+
+
+def test_replace_parts_undersample_a_large_injected_group():
+    one_y = (torch.tensor([0, 0, 2, 2, 1]), torch.tensor([0, 2]))
+    many_y = (torch.ones(9, 3, dtype=torch.long), torch.ones(4, 3, dtype=torch.long))
+    train, test = I.replace_parts(one_y, many_y, f=1, b=1, cap=3, seed=0)
+    assert int((train.src == I.MANY).sum()) == 2  # largest remaining class has 2 examples
+    assert int((test.src == I.MANY).sum()) == 3
+
+
+def test_odds_rule_decides_like_probabilities():
+    s_many = torch.tensor([0.9, 0.2, 0.5, 0.999999, 1.0, 0.0])
+    s_one = torch.tensor([0.8, 0.3, 0.5, 0.9999999, 1.0, 0.0])
+    got = I.reuse_decide(s_many, s_one, "odds")
+    assert got.tolist() == [0, 1, 0, 1, 0, 0]  # ties → the many-output label (0)
+    assert torch.equal(got, I.reuse_decide(s_many, s_one, "probability"))
+    assert I.odds(torch.tensor([0.5, 0.75])).tolist() == [1.0, 3.0]
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1000, generator=g), torch.rand(1000, generator=g)
+    assert torch.equal(I.reuse_decide(a, b, "odds"), I.reuse_decide(a, b, "probability"))
+
+
+def test_replace_decision():
+    s_many = torch.tensor([0.6, 0.1, 0.7, 0.5])
+    others = torch.tensor([[0.5, 0.9, 0.1, 0.5], [0.2, 0.3, 0.8, 0.1]])  # classes 0 and 2
+    for rule in ("odds", "probability"):
+        assert I.replace_decide(s_many, others, [0, 2], f=1, rule=rule).tolist() == [1, 0, 2, 1]
+
+
+def test_many_score_takes_the_max_over_real_positions():
+    s = torch.tensor([[[0.9, 0.2, 0.4], [0.1, 0.3, 0.2]]])  # [K=1, B=2, T=3]
+    real = torch.tensor([[False, True, True], [False, False, False]])
+    assert I.many_score(s, real).tolist() == [[pytest.approx(0.4), 0.0]]
+    assert I.many_score(s, None).tolist() == [[pytest.approx(0.9), pytest.approx(0.3)]]
+
+
+def test_pooled_rows_map_both_sources():
+    p = I.PooledScores(
+        torch.zeros(1, 5), torch.zeros(1, 5), [0], [1], n_one=3, many_idx=torch.tensor([4, 7])
+    )
+    part = I.Part(torch.tensor([I.ONE, I.MANY, I.MANY]), torch.tensor([2, 7, 4]), torch.zeros(3))
+    assert p.rows(part).tolist() == [2, 4, 3]
+
+
+def test_combo_subset_is_seeded():
+    opts = I.InterOptions(problems=[], cells=[], depths=[], max_combos=5, seed=1)
+    c = I.combos(list(range(6)), list(range(1, 13)), opts)
+    assert len(c) == 5 and c == I.combos(list(range(6)), list(range(1, 13)), opts)
+    opts.max_combos = None
+    assert len(I.combos(list(range(6)), list(range(1, 13)), opts)) == 72
+
+
+def _with_texts(d):
+    for split in ("train", "test"):
+        x = getattr(d, f"x_{split}")
+        d.extra[f"texts_{split}"] = [
+            " ".join(d.vocab.tokens[i] for i in row if i != 0) for row in x.tolist()
+        ]
+        assert torch.equal(d.vocab.encode_texts(d.extra[f"texts_{split}"]), x)
+    return d
+
+
+def _side(tmp_path, io_type, task):
+    d = _with_texts(tiny_data(io_type, seed=1 if io_type == "M:N" else 0))
+    model = tiny_model("gru", 1, io_type, n_classes=d.n_classes)
+    cfg = {"task": task, "io_type": io_type, "pad_label": d.pad_label}
+    run = load_run(save_run(tmp_path / task, model, cfg, d.vocab, d.label_names, {}))
+    return I.Side(run, d, "unrolled")
+
+
+def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
+    sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
+    monkeypatch.setitem(I.PROBLEMS, "M:1-M:N", ("one", "many"))
+    monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
+    opts = I.InterOptions(
+        problems=["M:1-M:N"], cells=["gru"], depths=[1], results_dir=tmp_path / "results",
+        test_cap=8, max_combos=2, epochs=1, progress=False,
+    )  # fmt: skip
+    rows = I.run_inter("reuse", opts)
+    assert len(rows) == 2 and all(r["type"] == "inter" for r in rows)
+    # recompute the first combo's composed accuracy by hand from the module scores
+    one, many = sides["one"], sides["many"]
+    pooled = I.pooled_scores(one, many, tmp_path / "results" / "inter_scores", opts)
+    a = one.data.label_names.index(rows[0]["class_2"])
+    b = many.data.label_names.index(rows[0]["class_1"])
+    ys = ((one.data.y_train, one.data.y_test), (many.data.y_train, many.data.y_test))
+    _, test = I.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
+    r = pooled.rows(test)
+    pred = I.reuse_decide(pooled.many[pooled.many_labels.index(b)][r], pooled.one[a][r])
+    assert rows[0]["composed"] == pytest.approx(float((pred == test.y).float().mean()))
+    assert rows[0]["delta_pp"] == pytest.approx(100 * (rows[0]["composed"] - rows[0]["baseline"]))
+    # the pooled one-output scores on its own test rows are its bank's scores on its own ids
+    bank_scores = pooled.one[:, : len(one.data.y_test)]
+    assert vote(bank_scores, pooled.one_labels).shape == one.data.y_test.shape
+
+    def boom(*a, **k):
+        raise AssertionError("a cached combo was trained again")
+
+    monkeypatch.setattr(I, "baseline_accuracy", boom)
+    assert I.run_inter("reuse", opts) == rows
+    md = (tmp_path / "results" / "rq2_inter.md").read_text()
+    assert "| M:1-M:N | one+many | gru |" in md and "-3.28" in md  # paper's GRU cell
+
+
+def test_tiny_inter_replace(tmp_path, monkeypatch):
+    sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
+    monkeypatch.setitem(I.PROBLEMS, "1:1-1:N", ("one", "many"))
+    monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
+    opts = I.InterOptions(
+        problems=["1:1-1:N"], cells=["lstm"], depths=[1], results_dir=tmp_path / "results",
+        test_cap=5, max_combos=1, epochs=1, progress=False,
+    )  # fmt: skip
+    (row,) = I.run_inter("replace", opts)
+    assert row["n_test_injected"] <= 5
+    assert row["n_test"] == row["n_test_injected"] + int(
+        (sides["one"].data.y_test != sides["one"].data.label_names.index(row["class"])).sum()
+    )
+    md = (tmp_path / "results" / "rq3_inter.md").read_text()
+    assert "| 1:1-1:N | one+many |" in md and "-4.64" in md
