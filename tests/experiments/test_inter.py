@@ -104,6 +104,10 @@ def test_combo_subset_is_seeded():
     opts = I.InterOptions(problems=[], cells=[], depths=[], max_combos=5, seed=1)
     c = I.combos(list(range(6)), list(range(1, 13)), opts)
     assert len(c) == 5 and c == I.combos(list(range(6)), list(range(1, 13)), opts)
+    for n_one in (6, 10):  # the 72- and 120-combo grids: fewer combos = a subset
+        grid = (list(range(n_one)), list(range(1, 13)))
+        small = I.combos(*grid, I.InterOptions([], [], [], max_combos=6))
+        assert set(small) <= set(I.combos(*grid, I.InterOptions([], [], [], max_combos=12)))
     opts.max_combos = None
     assert len(I.combos(list(range(6)), list(range(1, 13)), opts)) == 72
 

@@ -382,7 +382,9 @@ def baseline_accuracy(one: Side, pdata: TaskData, opts: InterOptions) -> tuple[f
 
 
 def combos(one_labels: list[int], many_labels: list[int], opts: InterOptions) -> list[tuple]:
-    """(one-output class, many-output label) pairs; a seeded random subset with max_combos."""
+    """(one-output class, many-output label) pairs; a seeded random subset with max_combos
+    (``random.Random(seed).sample``: for these grid sizes a smaller N draws a subset of a larger
+    N's combos, so a run with fewer combos reuses the cached rows of a bigger one; tested)."""
     grid = [(a, b) for a in one_labels for b in many_labels]
     if opts.max_combos and opts.max_combos < len(grid):
         grid = sorted(random.Random(opts.seed).sample(grid, opts.max_combos))
