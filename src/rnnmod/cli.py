@@ -37,6 +37,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    if args.task == "tatoeba":  # encoder-decoder translators: rnnmod.cli_translate
+        from .cli_translate import train_translation
+
+        return train_translation(args)
     data = load_task(args.task, args.data_dir, **_task_options(args))
     data.limit_train(args.limit, seed=args.seed)
     tc = TrainConfig(
@@ -104,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model of the zoo on a task and write a run directory")
-    t.add_argument("--task", required=True, choices=sorted(LOADERS), help="dataset/task")
+    t.add_argument(
+        "--task", required=True, choices=sorted([*LOADERS, "tatoeba"]), help="dataset/task"
+    )
     t.add_argument("--cell", default="lstm", choices=CELL_KINDS)
     t.add_argument("--depth", type=_parse_depth, default=1, help="stacked recurrent layers (1-4)")
     t.add_argument(

@@ -6,4 +6,5 @@ from . import (
     cli_interop,  # noqa: F401
     cli_modules,  # noqa: F401,E402
     cli_reproduce,  # noqa: F401,E402
+    cli_translate,  # noqa: F401,E402
 )

@@ -86,6 +86,10 @@ def _decompose(args: argparse.Namespace) -> None:
     out = Path(args.out)
     recover_dir(out)  # a previous run killed while publishing: put its complete result back
     run = load_run(args.run)
+    if run.io_type == "enc-dec":  # translators: one module per target language
+        from .cli_translate import decompose_translation
+
+        return decompose_translation(args, run, out)
     overrides = {
         "mode": args.mode,
         "gate_strategy": args.gate_strategy,
@@ -163,7 +167,12 @@ def _decompose(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .compose.evaluate import evaluate_moduleset
     from .modules.store import load_moduleset
+    from .translate.store import is_translation_set
 
+    if is_translation_set(Path(args.mods)):
+        from .cli_translate import evaluate_translation
+
+        return evaluate_translation(args)
     ms = load_moduleset(args.mods)
     res = evaluate_moduleset(ms, args.data_dir)
     if args.legacy_accuracy:

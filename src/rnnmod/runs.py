@@ -189,6 +189,10 @@ def load_run(path: Path | str) -> Run:
     if missing:
         raise RnnmodError(f"{path} is not a complete run directory (missing {', '.join(missing)})")
     config = read_json(path / "config.json")
+    if isinstance(config, dict) and config.get("io_type") == "enc-dec":
+        from .translate.runs import load_translation_run
+
+        return load_translation_run(path, config)  # type: ignore[return-value]
     mcfg = _model_config(config, path / "config.json")
     state = read_tensors(path / "model.safetensors")
     _check_state(state, mcfg, path / "model.safetensors")

@@ -23,8 +23,9 @@ def load_tatoeba_pairs(
     *,
     subdir: str = "main",
     source: str = "en",
+    suffix: str = "_train",
 ) -> TranslationPairs:
-    """Aligned ``<subdir>/{source,lang}_train.txt`` lines → (source, target, lang) pairs.
+    """Aligned ``<subdir>/{source,lang}<suffix>.txt`` lines → (source, target, lang) pairs.
 
     For every line, one pair per target language in ``langs`` order; then the authors'
     ``random.seed(seed); random.shuffle`` and val = test = ⌊0.15·N⌋ (seed 19 as their
@@ -34,11 +35,11 @@ def load_tatoeba_pairs(
     root = Path(data_dir) / "tatoeba" / subdir
     if not langs:
         raise RnnmodError("load_tatoeba_pairs: give at least one target language")
-    src_path = root / f"{source}_train.txt"
+    src_path = root / f"{source}{suffix}.txt"
     src = read_lines(src_path, "the Tatoeba English sentences (`rnnmod data fetch tatoeba`)")
     targets = {}
     for lang in langs:
-        path = root / f"{lang}_train.txt"
+        path = root / f"{lang}{suffix}.txt"
         lines = read_lines(path, f"the Tatoeba {lang} sentences aligned with {src_path.name}")
         if len(lines) != len(src):
             raise RnnmodError(

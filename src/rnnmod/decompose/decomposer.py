@@ -81,6 +81,39 @@ def gate_statistic(
     return torch.where(is_sig.repeat_interleave(h), rate, base)
 
 
+def select_units(
+    states: list[torch.Tensor],
+    pos: tuple[torch.Tensor, torch.Tensor],
+    neg: tuple[torch.Tensor, torch.Tensor],
+    cell: str,
+    cfg: DecompositionConfig,
+    max_remove: float,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Statistics and removal for every layer of recorded ``states`` (list of [U, T, W]) from
+    (row, step) index grids [K, S, N] of positive and negative observations (-1 = none).
+    Returns per layer the removed units [K, S, W] (True = removed) and the concern d."""
+    per_gate = cfg.gate_strategy == "per-gate"
+    stat = gate_statistic if per_gate else unit_statistic
+    n_groups, s_groups = pos[0].shape[:2]
+    removed, concern = [], []
+    for layer_states in states:  # a loop over ≤ 4 layers; everything inside is vectorised
+        pv, pm = gather_observations(layer_states, *pos)
+        nv, nm = gather_observations(layer_states, *neg)
+        d = stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)
+        thin = (pm.sum(1) < cfg.min_observations) | (nm.sum(1) < cfg.min_observations)
+        d = torch.where(thin.unsqueeze(1), torch.full_like(d, float("nan")), d)
+        d = d.reshape(n_groups, s_groups, -1)
+        concern.append(d)
+        if per_gate:
+            rem = select_per_gate(d, N_GATES[cell], max_remove)
+        elif cell == "rnn-relu":
+            rem = select_active_rate(d, max_remove, cfg.relu_tangle_threshold)
+        else:
+            rem = select_comparison(d, max_remove, cfg.ratio_rule, cfg.tangle_threshold)
+        removed.append(rem)
+    return removed, concern
+
+
 def module_classes(model: SeqClassifier, data: TaskData, cfg: DecompositionConfig) -> list[int]:
     """Every class for one-output models; many-output models skip the padding class unless
     the config asks for a padding module (the authors' behaviour)."""
@@ -138,24 +171,9 @@ def decompose(
             tokens = data.x_train[samples.union] != 0
             pos_rows = drop_padding(pos_rows, pos_steps, tokens)
             neg_rows = drop_padding(neg_rows, neg_steps, tokens)
-    stat = gate_statistic if per_gate else unit_statistic
-    s_groups = pos_rows.shape[1]
-    removed, concern = [], []
-    for layer_states in states:  # a loop over ≤ 4 layers; everything inside is vectorised
-        pv, pm = gather_observations(layer_states, pos_rows, pos_steps)
-        nv, nm = gather_observations(layer_states, neg_rows, neg_steps)
-        d = stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)
-        thin = (pm.sum(1) < cfg.min_observations) | (nm.sum(1) < cfg.min_observations)
-        d = torch.where(thin.unsqueeze(1), torch.full_like(d, float("nan")), d)
-        d = d.reshape(len(classes), s_groups, -1)
-        concern.append(d)
-        if per_gate:
-            rem = select_per_gate(d, N_GATES[cell], max_remove)
-        elif cell == "rnn-relu":
-            rem = select_active_rate(d, max_remove, cfg.relu_tangle_threshold)
-        else:
-            rem = select_comparison(d, max_remove, cfg.ratio_rule, cfg.tangle_threshold)
-        removed.append(rem)
+    removed, concern = select_units(
+        states, (pos_rows, pos_steps), (neg_rows, neg_steps), cell, cfg, max_remove
+    )
     timings["statistics"] = time.perf_counter() - t0
     bar.update(1)
 

@@ -1,0 +1,268 @@
+"""The encoder–decoder translator of paper-method §2.2/§8, for every cell kind and depth.
+
+English ids [B, S] (post-padded) → embedding → ``depth`` stacked recurrent layers → the last
+layer's final state (h, and c for LSTM) → initial state of the decoder's **first** recurrent
+layer (the others start at zero, as in the authors' models) → ``depth`` stacked decoder layers
+fed with the target ids [B, T] that begin with the language's start token (``[startfr]`` …) →
+one Dense layer over the target vocabulary at every step.
+
+Choices the paper leaves open (docs/translation.md): encoder and decoder have the same depth,
+cell and width; both embeddings are 128-d; post-padding, and a padded step carries the state
+forward (Keras ``mask_zero``). Training and plain inference run torch's native layers on
+packed sequences (``pack_padded_sequence``), which is exactly "padded steps carry the state":
+a packed layer stops each sequence at its last real step. Decomposition and modules run the
+same parameters through our cell engine (:mod:`.cells`) with ``step_valid`` and unit masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .cells import CELL_KINDS, LayerWeights, canonical_mask, run_stack
+from .zoo import make_rnn
+
+IO_TYPE = "enc-dec"
+
+State = tuple[list[Tensor], list[Tensor | None]]  # per decoder layer: h [B,H], c [B,H] or None
+
+
+@dataclass
+class Seq2SeqConfig:
+    cell: str
+    depth: int
+    src_vocab_size: int
+    tgt_vocab_size: int
+    embed_dim: int = 128
+    hidden: int = 256
+    src_len: int = 20
+    tgt_len: int = 20  # decoder steps: target ids [:T] in, [1:T+1] out
+    io_type: str = IO_TYPE
+
+    def validate(self) -> None:
+        if self.cell not in CELL_KINDS:
+            raise ValueError(f"unknown cell {self.cell!r}; expected one of {CELL_KINDS}")
+        if not 1 <= self.depth <= 4:
+            raise ValueError(f"depth must be 1-4, got {self.depth}")
+        if self.io_type != IO_TYPE:
+            raise ValueError(f"a Seq2SeqConfig has io_type {IO_TYPE!r}, got {self.io_type!r}")
+        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+
+
+def _lengths(ids: Tensor) -> Tensor:
+    """Real tokens per row of post-padded ids; an empty row reads one padding step."""
+    return (ids != 0).sum(1).clamp(min=1).cpu()
+
+
+class Seq2Seq(nn.Module):
+    """Encoder–decoder with a language start token; see the module docstring."""
+
+    def __init__(self, cfg: Seq2SeqConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        sizes = [cfg.embed_dim] + [cfg.hidden] * (cfg.depth - 1)
+        self.enc_embedding = nn.Embedding(cfg.src_vocab_size, cfg.embed_dim)
+        self.enc_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
+        self.dec_embedding = nn.Embedding(cfg.tgt_vocab_size, cfg.embed_dim)
+        self.dec_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
+        self.head = nn.Linear(cfg.hidden, cfg.tgt_vocab_size)
+
+    # -- what the decomposition pipeline and the module store read
+    @property
+    def steps(self) -> int:
+        """Decoder time steps T (an unrolled module has one mask per decoder layer and step)."""
+        return self.cfg.tgt_len
+
+    @property
+    def io_type(self) -> str:
+        return IO_TYPE
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+    def encoder_weights(self) -> list[LayerWeights]:
+        return [LayerWeights.from_module(r) for r in self.enc_rnns]
+
+    def decoder_weights(self) -> list[LayerWeights]:
+        return [LayerWeights.from_module(r) for r in self.dec_rnns]
+
+    # -- native path (training, monolithic inference, observation)
+    def encode(self, src: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Final (h, c) of the last encoder layer at each row's last real token."""
+        x = pack_padded_sequence(
+            self.enc_embedding(src), _lengths(src), batch_first=True, enforce_sorted=False
+        )
+        h_n = c_n = None
+        for rnn in self.enc_rnns:
+            x, state = rnn(x)
+            h_n, c_n = state if isinstance(state, tuple) else (state, None)
+        return h_n[0], (None if c_n is None else c_n[0])
+
+    def decoder_states(
+        self, enc: tuple[Tensor, Tensor | None], tgt_in: Tensor
+    ) -> tuple[list, Tensor]:
+        """Teacher-forced decoder on packed sequences: per layer the packed output, and lengths."""
+        lengths = _lengths(tgt_in)
+        x = pack_padded_sequence(
+            self.dec_embedding(tgt_in), lengths, batch_first=True, enforce_sorted=False
+        )
+        outs = []
+        for li, rnn in enumerate(self.dec_rnns):
+            if li == 0:
+                h0 = enc[0].unsqueeze(0)
+                init = (h0, enc[1].unsqueeze(0)) if self.cfg.cell == "lstm" else h0
+                x, _ = rnn(x, init)
+            else:
+                x, _ = rnn(x)
+            outs.append(x)
+        return outs, lengths
+
+    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
+        """Logits [B, T, V] (positions past a row's length are zero-state logits: ignore them)."""
+        outs, _ = self.decoder_states(self.encode(src), tgt_in)
+        h, _ = pad_packed_sequence(outs[-1], batch_first=True, total_length=tgt_in.shape[1])
+        return self.head(h)
+
+    def loss(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
+        """Cross-entropy over real decoder steps only; the head runs on those steps alone."""
+        outs, lengths = self.decoder_states(self.encode(src), tgt_in)
+        packed = outs[-1]
+        labels = pack_padded_sequence(tgt_out, lengths, batch_first=True, enforce_sorted=False)
+        return nn.functional.cross_entropy(self.head(packed.data), labels.data)
+
+    @torch.no_grad()
+    def record_decoder(self, src: Tensor, tgt_in: Tensor, chunk: int = 4096) -> list[Tensor]:
+        """Teacher-forced decoder hidden states of every layer: list of [N, T, H]. A padded step
+        holds the state of the row's last real step (the state is carried, as in the engine)."""
+        self.eval()
+        parts = []
+        for i in range(0, len(src), chunk):
+            s, t = src[i : i + chunk], tgt_in[i : i + chunk]
+            outs, lengths = self.decoder_states(self.encode(s), t)
+            steps = t.shape[1]
+            last = torch.minimum(torch.arange(steps).unsqueeze(0), (lengths - 1).unsqueeze(1))
+            layers = []
+            for o in outs:
+                h = pad_packed_sequence(o, batch_first=True, total_length=steps)[0]
+                layers.append(h.gather(1, last.unsqueeze(-1).expand(-1, -1, h.shape[-1])))
+            parts.append(layers)
+        return [torch.cat([p[layer] for p in parts]) for layer in range(self.cfg.depth)]
+
+    # -- engine path (masked modules, step-by-step decoding)
+    def initial_state(
+        self, enc: tuple[Tensor, Tensor | None], unit_masks: list[Tensor | None] | None = None
+    ) -> State:
+        """Decoder state before step 0: layer 0 holds the encoder state, the others zeros. A
+        removed unit of layer 0 is dead from the start: its slot of the encoder state is zeroed
+        (as if its weights were zeroed, it feeds nothing)."""
+        h_enc, c_enc = enc
+        b, hid = h_enc.shape
+        hs: list[Tensor] = [h_enc] + [h_enc.new_zeros(b, hid) for _ in range(self.cfg.depth - 1)]
+        cs: list[Tensor | None] = (
+            [c_enc] + [h_enc.new_zeros(b, hid) for _ in range(self.cfg.depth - 1)]
+            if self.cfg.cell == "lstm"
+            else [None] * self.cfg.depth
+        )
+        m = _step_mask(unit_masks[0] if unit_masks else None, 0, b)
+        if m is not None:
+            hs[0] = hs[0] * m
+            if cs[0] is not None:
+                cs[0] = cs[0] * m
+        return hs, cs
+
+    def run_decoder_engine(
+        self,
+        state: State,
+        tgt_in: Tensor,
+        *,
+        unit_masks: list[Tensor | None] | None = None,
+        start_step: int = 0,
+    ):
+        """Decoder steps ``start_step`` … through the cell engine from ``state`` with masks in
+        canonical form [groups, steps, H] (steps = 1 rolled, T unrolled); padded steps carry
+        the state. Returns the engine's :class:`StackOutput`."""
+        steps = tgt_in.shape[1]
+        masks = None
+        if unit_masks is not None:
+            masks = [
+                m if m is None or m.shape[1] == 1 else m[:, start_step : start_step + steps]
+                for m in (canonical_mask(x, per_step=False) for x in unit_masks)
+            ]
+        return run_stack(
+            self.dec_embedding(tgt_in),
+            self.decoder_weights(),
+            self.cfg.cell,
+            unit_masks=masks,
+            h0=list(state[0]),
+            c0=list(state[1]),
+            step_valid=tgt_in != 0,
+        )
+
+    @torch.no_grad()
+    def greedy(
+        self,
+        src: Tensor,
+        start_ids: Tensor,
+        end_ids: Tensor,
+        *,
+        unit_masks: list[Tensor | None] | None = None,
+        max_steps: int | None = None,
+    ) -> Tensor:
+        """Batched greedy decoding: the encoder runs once, then the decoder advances one step
+        at a time from its cached state (never re-running the prefix). Returns emitted ids
+        [B, ≤ max_steps], 0 after a row's end token. ``unit_masks``: the decoder masks of a
+        module (canonical form), or None for the monolithic model."""
+        self.eval()
+        max_steps = max_steps or self.cfg.tgt_len
+        masks = None
+        if unit_masks is not None:
+            masks = [
+                None if m is None else canonical_mask(m.float(), per_step=True) for m in unit_masks
+            ]
+        state = self.initial_state(self.encode(src), masks)
+        tok = start_ids.clone()
+        done = torch.zeros(len(src), dtype=torch.bool)
+        out = []
+        for t in range(max_steps):
+            step_masks = None if masks is None else [_mask_slice(m, t) for m in masks]
+            run = run_stack(
+                self.dec_embedding(tok).unsqueeze(1),
+                self.decoder_weights(),
+                self.cfg.cell,
+                unit_masks=step_masks,
+                h0=state[0],
+                c0=state[1],
+            )
+            state = (run.final_h, run.final_c)
+            tok = self.head(run.output[:, 0]).argmax(-1)
+            tok = torch.where(done, torch.zeros_like(tok), tok)
+            out.append(tok)
+            done |= tok == end_ids
+            if bool(done.all()):
+                break
+        return torch.stack(out, dim=1) if out else src.new_zeros(len(src), 0)
+
+
+def _mask_slice(mask: Tensor | None, t: int) -> Tensor | None:
+    """Canonical mask [G, S, W] → the mask of decoder step t as [G, 1, W] (rolled: itself;
+    past the last unrolled step: the last step's mask)."""
+    if mask is None or mask.shape[1] == 1:
+        return mask
+    t = min(t, mask.shape[1] - 1)
+    return mask[:, t : t + 1]
+
+
+def _step_mask(mask: Tensor | None, t: int, batch: int) -> Tensor | None:
+    if mask is None:
+        return None
+    m = canonical_mask(mask)
+    m = m[:, min(t, m.shape[1] - 1)]
+    if m.shape[0] not in (1, batch):
+        m = m.repeat_interleave(batch // m.shape[0], dim=0)
+    return m

@@ -1,0 +1,152 @@
+"""Translation pairs → vocabularies and id tensors for the encoder–decoder (paper-method §3.6).
+
+Source: our ``keras`` tokenizer (lower-case, ASCII punctuation stripped), post-padded to 20 ids.
+Target: the same normalisation (plus ``¿ ¡ « »``), wrapped in ``[start<lang>]`` … ``[end<lang>]``
+and post-padded to 21 ids; decoder input = ids[:20], labels = ids[1:21] (Chollet style).
+Both vocabularies are fitted on the training pairs (id 0 = padding, 1 = unknown), capped at
+``max_vocab`` words each (the authors' TextVectorization cap is 30,000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ..data.generic import Pair, TranslationPairs
+from ..data.vocab import KERAS_FILTERS, Vocab, keras_text_to_words
+from ..errors import RnnmodError
+
+SRC_LEN = 20
+TGT_LEN = 20  # decoder steps; the target row has TGT_LEN + 1 ids
+_TARGET_TABLE = str.maketrans({c: " " for c in KERAS_FILTERS + "¿¡«»"})
+
+
+def start_token(lang: str) -> str:
+    return f"[start{lang}]"
+
+
+def end_token(lang: str) -> str:
+    return f"[end{lang}]"
+
+
+def target_words(text: str) -> list[str]:
+    """The normalised words of a target sentence (what the model can emit)."""
+    return [w for w in text.lower().translate(_TARGET_TABLE).split() if w]
+
+
+def target_tokens(text: str, lang: str) -> list[str]:
+    return [start_token(lang), *target_words(text), end_token(lang)]
+
+
+@dataclass
+class TranslationData:
+    """Id tensors of one translation task. ``lang`` [N] indexes ``langs`` (one module each)."""
+
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    langs: list[str]
+    src_train: Tensor
+    tgt_train: Tensor  # [N, TGT_LEN + 1]
+    lang_train: Tensor
+    test: list[Pair]
+    val: list[Pair]
+    train_pairs: list[Pair]
+    notes: list[str] = field(default_factory=list)
+    task: str = "tatoeba"
+
+    @property
+    def tgt_in(self) -> Tensor:
+        return self.tgt_train[:, :-1]
+
+    @property
+    def tgt_out(self) -> Tensor:
+        return self.tgt_train[:, 1:]
+
+    @property
+    def y_train(self) -> Tensor:
+        """Per-example class (target language), what §6.1 sampling draws from."""
+        return self.lang_train
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.langs
+
+
+def encode_targets(vocab: Vocab, pairs: list[Pair]) -> Tensor:
+    return vocab.pad([vocab.ids(target_tokens(p.target, p.lang)) for p in pairs])
+
+
+def fit_vocabs(train: list[Pair], langs: list[str], max_vocab: int) -> tuple[Vocab, Vocab]:
+    src = Vocab.fit(
+        (keras_text_to_words(p.source) for p in train),
+        max_size=max_vocab,
+        tokenizer="keras",
+        seq_len=SRC_LEN,
+        padding="post",
+        truncating="post",
+    )
+    specials = [[start_token(x), end_token(x)] for x in langs]  # every language has its tags
+    tgt = Vocab.fit(
+        [*specials, *(target_tokens(p.target, p.lang) for p in train)],
+        max_size=max_vocab,
+        tokenizer="keras",
+        seq_len=TGT_LEN + 1,
+        padding="post",
+        truncating="post",
+    )
+    return src, tgt
+
+
+def subsample(pairs: list[Pair], n: int | None, seed: int) -> list[Pair]:
+    """A seeded random subset of ``n`` pairs in their original order (None: all)."""
+    if n is None or n >= len(pairs):
+        return pairs
+    keep = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:n]
+    return [pairs[i] for i in keep.sort().values.tolist()]
+
+
+def build_translation_data(
+    pairs: TranslationPairs,
+    *,
+    max_train: int | None = None,
+    max_vocab: int = 30000,
+    seed: int = 0,
+    vocabs: tuple[Vocab, Vocab] | None = None,
+    task: str = "tatoeba",
+) -> TranslationData:
+    """Vocabularies (fitted on the kept training pairs unless ``vocabs`` is given) and tensors."""
+    train = subsample(pairs.train, max_train, seed)
+    if not train:
+        raise RnnmodError(f"{task}: no training pairs")
+    src_vocab, tgt_vocab = vocabs or fit_vocabs(train, pairs.langs, max_vocab)
+    notes = list(pairs.notes)
+    if max_train is not None and max_train < len(pairs.train):
+        notes.append(
+            f"training pairs limited to {max_train} of {len(pairs.train)} (seeded subset, seed {seed})"
+        )
+    index = {x: i for i, x in enumerate(pairs.langs)}
+    return TranslationData(
+        src_vocab=src_vocab,
+        tgt_vocab=tgt_vocab,
+        langs=list(pairs.langs),
+        src_train=src_vocab.encode_texts([p.source for p in train]),
+        tgt_train=encode_targets(tgt_vocab, train),
+        lang_train=torch.tensor([index[p.lang] for p in train], dtype=torch.long),
+        test=pairs.test,
+        val=pairs.val,
+        train_pairs=train,
+        notes=notes,
+        task=task,
+    )
+
+
+def test_by_language(pairs: list[Pair], langs: list[str], per_lang: int | None) -> list[Pair]:
+    """The first ``per_lang`` test pairs of each language (split order; the paper uses 500)."""
+    out, count = [], dict.fromkeys(langs, 0)
+    for p in pairs:
+        if p.lang in count and (per_lang is None or count[p.lang] < per_lang):
+            out.append(p)
+            count[p.lang] += 1
+    return out
