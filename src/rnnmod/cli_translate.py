@@ -171,6 +171,61 @@ def evaluate_translation(args: argparse.Namespace) -> None:
     )
 
 
+def reproduce_tatoeba_rq1(args: argparse.Namespace, cells: list[str]) -> None:
+    """``rnnmod reproduce rq1 --tasks tatoeba``: the encoder-decoder rows of Table II."""
+    from .experiments.rq1 import parse_depths
+    from .translate.rq1 import TatoebaRQ1Options, run_tatoeba_rq1
+
+    opts = TatoebaRQ1Options(
+        cells=cells,
+        depths=parse_depths(args.depths or "1,2"),
+        modes=[x.strip() for x in args.modes.split(",") if x.strip()],
+        presets=[x.strip() for x in args.presets.split(",") if x.strip()],
+        runs_dir=args.runs_dir,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        test_per_lang=args.max_test or 500,
+        progress=not args.quiet,
+    )
+    rows = run_tatoeba_rq1(opts)
+    if args.json:
+        print(json.dumps({"rows": rows}, sort_keys=True))
+        return
+    print(f"wrote {args.results_dir / 'rq1_tatoeba.csv'} and {args.results_dir / 'rq1_tatoeba.md'}")
+    for r in rows:
+        print(
+            f"  {r['cell']}-{r['depth']} {r['preset']:8s} {r['mode']:9s} {r['pair']}: BLEU "
+            f"{r['monolithic']:.2f} → {r['composed']:.2f} (Δ {r['delta']:+.2f})"
+        )
+
+
+def cmd_scenario(args: argparse.Namespace) -> None:
+    from .experiments.scenarios import ScenarioOptions, run_scenario
+
+    res = run_scenario(
+        ScenarioOptions(
+            scenario=args.name,
+            cell=args.cell,
+            depth=args.depth,
+            mode=args.mode,
+            runs_dir=args.runs_dir,
+            results_dir=args.results_dir,
+            data_dir=args.data_dir,
+            epochs=args.epochs,
+            hidden=args.hidden,
+            max_train_per_lang=args.max_train_per_lang,
+            progress=not args.quiet,
+        )
+    )
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+        return
+    md = args.results_dir / f"scenario_{res['scenario']}.md"
+    print(md.read_text(encoding="utf-8"))
+    print(f"wrote {md} and {md.with_suffix('.json')}")
+
+
 def cmd_translate(args: argparse.Namespace) -> None:
     from .translate.decode import check_lang, translate_texts
     from .translate.store import open_translator
@@ -238,3 +293,26 @@ def _register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _add_data_dir(p)
     p.set_defaults(func=cmd_translate)
+
+    s = sub.add_parser(
+        "scenario",
+        help="the paper's motivating scenarios: add-language (Ukrainian) or fix-language (Estonian-English)",
+    )
+    s.add_argument("name", choices=("add-language", "fix-language"))
+    s.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn", "rnn-relu"))
+    s.add_argument("--depth", type=int, default=1, choices=(1, 2, 3, 4))
+    s.add_argument("--mode", default="rolled", choices=("rolled", "unrolled"))
+    s.add_argument("--epochs", type=int, default=4)
+    s.add_argument("--hidden", type=int, default=256)
+    s.add_argument(
+        "--max-train-per-lang",
+        type=int,
+        default=5000,
+        help="training pairs per target language (seeded subset; default 5000)",
+    )
+    s.add_argument("--runs-dir", type=Path, default=Path("runs/scenarios"))
+    s.add_argument("--results-dir", type=Path, default=Path("results"))
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true")
+    _add_data_dir(s)
+    s.set_defaults(func=cmd_scenario)

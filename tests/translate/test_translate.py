@@ -132,3 +132,31 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert len(out["translations"]) == 2
     assert main([*common, "translate", str(tmp_path / "mods-rolled"), "--to", "ua", "hi"]) == 2
     assert "available: fr, de, it" in capsys.readouterr().err
+
+
+def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from rnnmod.experiments.scenarios import scenario_pairs
+
+    rnd = random.Random(1)
+    d = tmp_path / "tatoeba" / "fix_language"
+    d.mkdir(parents=True)
+    words = {**WORDS, "et": [w + "e" for w in WORDS["en"]]}
+    for suffix, n in (("_et_train", 40), ("_et_train_s2", 30)):
+        rows = [[rnd.randrange(12) for _ in range(rnd.randint(2, 4))] for _ in range(n)]
+        for lang in ("et", "en", "de", "it") if suffix == "_et_train" else ("et", "en"):
+            text = "\n".join(" ".join(words[lang][i] for i in r) for r in rows)
+            (d / f"{lang}{suffix}.txt").write_text(text + "\n", encoding="utf-8")
+    opts = {"scenario": "fix-language", "langs": ["en"], "split": "lines"}
+    pairs = scenario_pairs({**opts, "extra_suffix": "_et_train_s2"}, tmp_path)
+    held = {p.source for p in pairs.test + pairs.val}
+    assert held and not held & {p.source for p in pairs.train}  # no test sentence in training
+    out = tmp_path / "results"
+    args = ["--threads", "1", "scenario", "fix-language", "--hidden", "8", "--epochs", "1"]
+    args += ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(out), "--quiet"]
+    assert main([*args, "--data-dir", str(tmp_path), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["rows"]["composed, solution 2"]["per_language"]) == {"en", "de", "it"}
+    assert (out / "scenario_fix-language.md").is_file()
+    assert (
+        tmp_path / "runs" / "fix-language" / "composed-solution1-rolled" / "manifest.json"
+    ).is_file()

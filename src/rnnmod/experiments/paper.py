@@ -33,6 +33,16 @@ def table2_delta(io_type: str, mode: str, cell: str, depth: int) -> float | None
     return None
 
 
+def table2_delta_row(dataset: str, mode: str, cell: str, depth: int) -> float | None:
+    """Table II Δ of a row named by its dataset (e.g. ``Tatoeba EN-FR``), or None."""
+    if cell not in FAMILY:
+        return None
+    for r in _rows("table2_decomposition_cost.csv"):
+        if r["Dataset"] == dataset and r["Mode"].lower() == mode:
+            return _num(r.get(f"{FAMILY[cell]}-{depth}", ""))
+    return None
+
+
 def raw_rq1(io_type: str, cell: str, depth: int) -> dict | None:
     """Paper's raw MMA / CMA / JI for a model (hidden-state strategy)."""
     if cell not in RAW_FAMILY:

@@ -19,7 +19,12 @@ TEST_PER_LANG = 500  # the authors evaluate 500 test pairs per language
 
 
 def pairs_for(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
-    """The run's pairs: ``data_options`` name the Tatoeba folder, files and languages."""
+    """The run's pairs: ``data_options`` name the Tatoeba folder, files and languages (or the
+    scenario whose line-level split the run was trained on)."""
+    if opts.get("split") == "lines":
+        from ..experiments.scenarios import scenario_pairs
+
+        return scenario_pairs(opts, data_dir)
     return load_tatoeba_pairs(
         data_dir or default_data_dir(),
         opts.get("langs", ["fr", "de", "it"]),
