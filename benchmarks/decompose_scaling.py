@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, clinc_run, result_header, write_result  # noqa: E402
+from decompose_speed import best_of  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
 from rnnmod.data.base import TaskData  # noqa: E402
@@ -65,17 +65,6 @@ print(json.dumps({"rss_after_load": loaded, "peak_during_decompose": status("VmH
 """
 
 
-def best_of(repeat: int, fn) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = fn()
-        took = time.perf_counter() - t0
-        if took < best:
-            best, out = took, res
-    return best, out
-
-
 def memory_case(run: Path, data_dir: str, threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(
@@ -97,7 +86,7 @@ def samples_case(run: Path, data_dir: str, repeat: int) -> list[dict]:
     for mode in ("rolled", "unrolled"):
         for mult in (1, 4, 16):
             cfg = preset("default", mode=mode, n_positive=90 * mult)
-            secs, dec = best_of(
+            dec, secs = best_of(
                 repeat, lambda cfg=cfg: decompose(r.model, data, cfg, progress=False)
             )
             rows.append(
@@ -147,7 +136,7 @@ def classes_case(repeat: int) -> list[dict]:
             m = positives(c)
             model, data = synthetic(c, max(m, 2400 // c) + 50)
             cfg = preset("default", n_positive=m)
-            secs, dec = best_of(
+            dec, secs = best_of(
                 repeat, lambda m=model, d=data, k=cfg: decompose(m, d, k, progress=False)
             )
             rows.append(
