@@ -98,6 +98,15 @@ def decompose_translation(args: argparse.Namespace, run, out: Path) -> None:
 
     if getattr(args, "budget", None) is not None:
         raise RnnmodError("--budget is not supported for translation models")
+    if args.gate_strategy == "per-gate":
+        raise RnnmodError(
+            "translation modules use the hidden-state strategy (no --gate-strategy per-gate)"
+        )
+    for opt in ("module_output", "padding_module", "channel"):
+        if getattr(args, opt, None) is not None:
+            raise RnnmodError(
+                f"--{opt.replace('_', '-')} applies to classifiers; a translation module has no head to channel"
+            )
     if out.exists() and not args.overwrite:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
     overrides = {
@@ -302,13 +311,13 @@ def _register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn", "rnn-relu"))
     s.add_argument("--depth", type=int, default=1, choices=(1, 2, 3, 4))
     s.add_argument("--mode", default="rolled", choices=("rolled", "unrolled"))
-    s.add_argument("--epochs", type=int, default=4)
+    s.add_argument("--epochs", type=int, default=3)
     s.add_argument("--hidden", type=int, default=256)
     s.add_argument(
         "--max-train-per-lang",
         type=int,
-        default=5000,
-        help="training pairs per target language (seeded subset; default 5000)",
+        default=4000,
+        help="training pairs per target language (seeded subset; default 4000)",
     )
     s.add_argument("--runs-dir", type=Path, default=Path("runs/scenarios"))
     s.add_argument("--results-dir", type=Path, default=Path("results"))

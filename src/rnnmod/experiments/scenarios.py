@@ -116,10 +116,10 @@ class ScenarioOptions:
     runs_dir: Path = Path("runs/scenarios")
     results_dir: Path = Path("results")
     data_dir: Path | None = None
-    epochs: int = 4
+    epochs: int = 3
     hidden: int = 256
     max_vocab: int = 6000
-    max_train_per_lang: int | None = 5000
+    max_train_per_lang: int | None = 4000
     seed: int = 0
     progress: bool = True
     timings: dict = field(default_factory=dict)
