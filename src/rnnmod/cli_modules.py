@@ -210,7 +210,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_compose(args: argparse.Namespace) -> None:
     from .compose import compose_modulesets
     from .modules.store import load_moduleset
+    from .translate.store import is_translation_set
 
+    if any(is_translation_set(Path(p)) for p in args.mods):
+        from .cli_translate import compose_translation
+
+        return compose_translation(args)
     sets = [load_moduleset(p) for p in args.mods]
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     out = compose_modulesets(sets, labels, Path(args.out), overwrite=args.overwrite)

@@ -180,6 +180,50 @@ def evaluate_translation(args: argparse.Namespace) -> None:
     )
 
 
+def compose_translation(args: argparse.Namespace) -> None:
+    """``rnnmod compose`` of translation module sets: pick language modules (``lang`` or
+    ``N:lang``) from one or more sets into one translator that routes by language."""
+    from .compose.compose import _parse_choice
+    from .translate.store import (
+        is_translation_set,
+        load_translation_modules,
+        save_translation_modules,
+    )
+
+    paths = [Path(p) for p in args.mods]
+    bad = [str(p) for p in paths if not is_translation_set(p)]
+    if bad:
+        raise RnnmodError(f"cannot compose translation modules with classifier modules ({bad[0]})")
+    sets = [load_translation_modules(p) for p in paths]
+    picked = []
+    for choice in [x.strip() for x in args.labels.split(",") if x.strip()]:
+        which, lang = _parse_choice(choice, len(sets))
+        hits = [s for i, s in enumerate(sets) if (which is None or i == which) and lang in s.langs]
+        if not hits:
+            known = sorted({x for s in sets for x in s.langs})
+            raise RnnmodError(f"no module for language {lang!r}; available: {', '.join(known)}")
+        if len(hits) > 1:
+            raise RnnmodError(
+                f"language {lang!r} exists in several module sets; write N:{lang} with N the set's position (1-based)"
+            )
+        picked.append(hits[0].modules[lang])
+    if not picked:
+        raise RnnmodError("choose the languages to compose (--labels fr,2:ua)")
+    modes = {s.manifest.get("mode") for s in sets}
+    extra = {
+        "task": "composed",
+        "mode": modes.pop() if len(modes) == 1 else "mixed",
+        "composed_from": [str(p) for p in paths],
+    }
+    out = save_translation_modules(Path(args.out), picked, extra, overwrite=args.overwrite)
+    langs = [m.lang for m in picked]
+    print(
+        json.dumps({"out": str(out), "labels": langs})
+        if args.json
+        else f"composed {len(langs)} language modules ({', '.join(langs)}) → {out}"
+    )
+
+
 def reproduce_tatoeba_rq1(args: argparse.Namespace, cells: list[str]) -> None:
     """``rnnmod reproduce rq1 --tasks tatoeba``: the encoder-decoder rows of Table II."""
     from .experiments.rq1 import parse_depths

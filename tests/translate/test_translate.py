@@ -127,6 +127,11 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         assert set(res["per_language"]) == {"fr", "de", "it"}
         assert 0.8 < res["retained_units"] < 1.0  # 8 units: the 5 % cap removes one
         assert res["n_test"] == 40  # ⌊0.15·270⌋ test pairs, all of them (< 500 per language)
+    comp = tmp_path / "composed"
+    mods = [str(tmp_path / "mods-rolled"), str(tmp_path / "mods-unrolled")]
+    assert main([*common, "compose", *mods, "--labels", "1:fr,2:de", "--out", str(comp)]) == 0
+    assert main([*common, "translate", str(comp), "--to", "de", "I see", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out.splitlines()[-1])["translations"]) == 1
     assert main([*common, "translate", str(run), "--to", "de", "I see the cat", "", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["translations"]) == 2
