@@ -77,6 +77,10 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             results_dir=args.results_dir,
             data_dir=args.data_dir,
             progress=not args.quiet,
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
+            retries=args.retries,
         )
         if args.json:
             print(json.dumps({"seconds": timing}, sort_keys=True))
@@ -222,6 +226,22 @@ def _register(sub: argparse._SubParsersAction) -> None:
         help="all: quick (MathQA+Clinc, depth 1-2, CI-sized) or full (the paper's grid, hours)",
     )
     r.add_argument("--max-pairs", type=int, default=None, help="rq2: only the first N class pairs")
+    r.add_argument(
+        "--executor",
+        choices=("local", "ray", "sequential"),
+        default="local",
+        help="all: run the grid as independent tasks on a process pool (local) or on Ray "
+        "(pip install 'rnnmod[ray]'), or stage by stage in this process (docs/scale-out.md)",
+    )
+    r.add_argument(
+        "--workers", type=int, default=None, help="all: local pool size (default: the CPU count)"
+    )
+    r.add_argument(
+        "--address", default=None, help="all --executor ray: the cluster to join (e.g. auto)"
+    )
+    r.add_argument(
+        "--retries", type=int, default=2, help="all: attempts after a task's first failure"
+    )
     r.add_argument(
         "--legacy-baseline",
         action="store_true",

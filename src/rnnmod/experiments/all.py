@@ -34,6 +34,9 @@ class Profile:
     reuse_depths: tuple[int, ...]
     max_pairs: int | None
     d1_tasks: tuple[str, ...]
+    cells: tuple[str, ...] = tuple(CELLS)
+    epochs: int | None = None  # training and scratch-baseline epochs (None: the paper's)
+    max_test: int | None = None  # evaluate on a seeded random subset of the test split
 
 
 PROFILES = {
@@ -49,48 +52,84 @@ PROFILES = {
 }
 
 
+def profile_options(
+    p: Profile, runs_dir: Path, results_dir: Path, data_dir: Path | None, progress: bool
+) -> tuple[RQ1Options, RQ23Options, RQ23Options]:
+    """The RQ1, RQ2 and RQ3 options of a profile (the sequential and the task path share them)."""
+    rq1 = RQ1Options(
+        tasks=list(p.tasks),
+        cells=list(p.cells),
+        depths=list(p.depths),
+        presets=list(p.presets),
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        epochs=p.epochs,
+        max_test=p.max_test,
+        progress=progress,
+    )
+    common = dict(
+        tasks=list(p.tasks),
+        cells=list(p.cells),
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        epochs=p.epochs,
+        max_test=p.max_test,
+        progress=progress,
+    )
+    rq2 = RQ23Options(depths=list(p.reuse_depths), max_pairs=p.max_pairs, **common)
+    rq3 = RQ23Options(depths=list(p.depths), family_depths=p.depths, **common)
+    return rq1, rq2, rq3
+
+
 def run_all(
-    profile: str,
+    profile: str | Profile,
     *,
     runs_dir: Path,
     results_dir: Path,
     data_dir: Path | None = None,
     progress: bool = True,
+    executor: str = "sequential",
+    workers: int | None = None,
+    address: str | None = None,
+    retries: int = 2,
 ) -> dict:
-    """Run every stage of ``profile``; returns the wall time per stage (seconds)."""
-    p = PROFILES[profile]
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
-    run_rq1(
-        RQ1Options(
-            tasks=list(p.tasks),
-            cells=CELLS,
-            depths=list(p.depths),
-            presets=list(p.presets),
+    """Run every stage of ``profile``; returns the wall time per stage (seconds).
+
+    ``executor``: ``sequential`` runs the stages one after the other in this process;
+    ``local`` (a process pool) and ``ray`` run the grid as independent tasks
+    (experiments/tasks.py, docs/scale-out.md) and give the same tables."""
+    p = PROFILES[profile] if isinstance(profile, str) else profile
+    if executor != "sequential":
+        from .tasks import run_profile
+
+        return run_profile(
+            p,
+            profile if isinstance(profile, str) else "custom",
             runs_dir=runs_dir,
             results_dir=results_dir,
             data_dir=data_dir,
             progress=progress,
+            executor=executor,
+            workers=workers,
+            address=address,
+            retries=retries,
         )
-    )
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    rq1, rq2, rq3 = profile_options(p, runs_dir, results_dir, data_dir, progress)
+    run_rq1(rq1)
     timing["rq1 (incl. training)"] = time.perf_counter() - t0
-    common = dict(
-        tasks=list(p.tasks),
-        cells=CELLS,
-        runs_dir=runs_dir,
-        results_dir=results_dir,
-        data_dir=data_dir,
-        progress=progress,
-    )
     t = time.perf_counter()
-    run_rq2(RQ23Options(depths=list(p.reuse_depths), max_pairs=p.max_pairs, **common))
+    run_rq2(rq2)
     timing["rq2"] = time.perf_counter() - t
     t = time.perf_counter()
-    run_rq3(RQ23Options(depths=list(p.depths), family_depths=p.depths, **common))
+    run_rq3(rq3)
     timing["rq3"] = time.perf_counter() - t
     if p.d1_tasks:
         t = time.perf_counter()
-        run_d1(list(p.d1_tasks), CELLS, list(p.depths), runs_dir, results_dir, data_dir)
+        run_d1(list(p.d1_tasks), list(p.cells), list(p.depths), runs_dir, results_dir, data_dir)
         timing["d1"] = time.perf_counter() - t
     from ..report.build import build_report
 
@@ -98,6 +137,10 @@ def run_all(
     timing["total"] = time.perf_counter() - t0
     write_json(
         results_dir / "all_timing.json",
-        {"profile": profile, "seconds": {k: round(v, 1) for k, v in timing.items()}},
+        {
+            "profile": profile if isinstance(profile, str) else "custom",
+            "executor": "sequential",
+            "seconds": {k: round(v, 1) for k, v in timing.items()},
+        },
     )
     return timing

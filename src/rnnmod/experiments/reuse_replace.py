@@ -179,10 +179,29 @@ def baseline_accuracy(run: Run, pdata: TaskData, opts: RQ23Options) -> tuple[flo
     return accuracy(pred, target, 0 if many else None), metrics
 
 
-def reuse_rows(run: Run, data: TaskData, opts: RQ23Options, cache: Path) -> list[dict]:
-    classes = [c for c in range(run.model.cfg.n_classes) if c != data.pad_label]
+def class_pairs(n_classes: int, pad_label: int | None, opts: RQ23Options) -> list[tuple[int, int]]:
+    """The measured (c1, c2) pairs of a model, c1 < c2, the first ``max_pairs`` of them."""
+    classes = [c for c in range(n_classes) if c != pad_label]
     pairs = [(a, b) for i, a in enumerate(classes) for b in classes[i + 1 :]]
-    pairs = pairs[: opts.max_pairs] if opts.max_pairs else pairs
+    return pairs[: opts.max_pairs] if opts.max_pairs else pairs
+
+
+def pair_cache_file(sha: str, mode: str, c1: int, c2: int, opts: RQ23Options, cache: Path) -> Path:
+    base = "legacy-finetune" if opts.legacy_baseline else "scratch"
+    key = f"{sha}:{opts.preset}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
+    return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
+def reuse_rows(
+    run: Run,
+    data: TaskData,
+    opts: RQ23Options,
+    cache: Path,
+    pairs: list[tuple[int, int]] | None = None,
+) -> list[dict]:
+    """Rows of ``pairs`` (default: every measured pair of the model), each cached on its own."""
+    if pairs is None:
+        pairs = class_pairs(run.model.cfg.n_classes, data.pad_label, opts)
     sha = run.model_sha256()
     mode = mode_for(run, opts)
     base = "legacy-finetune" if opts.legacy_baseline else "scratch"
@@ -191,10 +210,7 @@ def reuse_rows(run: Run, data: TaskData, opts: RQ23Options, cache: Path) -> list
     bar = tqdm(pairs, desc=f"rq2 {run.task} {run.model.cfg.cell}-{run.model.cfg.depth}",
                disable=not opts.progress, unit="pair")  # fmt: skip
     for c1, c2 in bar:
-        key = (
-            f"{sha}:{opts.preset}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
-        )
-        f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+        f = pair_cache_file(sha, mode, c1, c2, opts, cache)
         if f.is_file():
             rows.append(read_json(f))
             continue
@@ -251,13 +267,17 @@ def run_rq2(opts: RQ23Options) -> list[dict]:
 # intra replace
 
 
+def replace_cache_file(shas: list[str], opts: RQ23Options, cache: Path) -> Path:
+    """The cache file of a family's rows: keyed by its models' hashes (in ``family_depths`` order)."""
+    key = f"{':'.join(shas)}:{opts.preset}:{opts.mode}:{opts.max_test}"
+    return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
 def replace_rows(
     task: str, cell: str, data: TaskData, opts: RQ23Options, cache: Path
 ) -> list[dict]:
     runs = {d: load_family_run(task, cell, d, data, opts) for d in opts.family_depths}
-    shas = ":".join(runs[d].model_sha256() for d in opts.family_depths)
-    key = f"{shas}:{opts.preset}:{opts.mode}:{opts.max_test}"
-    f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    f = replace_cache_file([runs[d].model_sha256() for d in opts.family_depths], opts, cache)
     if f.is_file():
         return read_json(f)
     mma = {d: monolithic_accuracy(r, data) for d, r in runs.items()}

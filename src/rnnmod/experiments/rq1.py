@@ -20,7 +20,7 @@ from ..data import load_task
 from ..data.base import TaskData
 from ..decompose import decompose, preset
 from ..errors import RnnmodError
-from ..runs import load_run, save_run
+from ..runs import Run, load_run, save_run
 from ..storage import read_json, sha256_file, write_bytes_atomic, write_json
 from ..train import TrainConfig, train_classifier
 from .paper import raw_rq1, table2_delta
@@ -68,7 +68,6 @@ def _ensure_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ1Optio
 
 def run_rq1(opts: RQ1Options) -> list[dict]:
     """Run (or resume) the RQ1 grid; returns one row per model × preset × mode."""
-    cache = opts.results_dir / "rq1" / "cache"
     rows: list[dict] = []
     start = time.perf_counter()
     combos = [(t, c, d) for t in opts.tasks for c in opts.cells for d in opts.depths]
@@ -77,54 +76,11 @@ def run_rq1(opts: RQ1Options) -> list[dict]:
     for task, cell, depth in bar:
         bar.set_postfix_str(f"{task} {cell}-{depth}")
         if task not in datasets:
-            datasets[task] = load_task(task, opts.data_dir)
-            d = datasets[task]
-            if opts.max_test and opts.max_test < len(d.x_test):
-                g = torch.Generator().manual_seed(opts.seed)
-                keep = torch.randperm(len(d.x_test), generator=g)[: opts.max_test].sort().values
-                n_all = len(d.x_test)
-                d.x_test, d.y_test = d.x_test[keep], d.y_test[keep]
-                d.notes.append(
-                    f"{task}: evaluated on a seeded random {opts.max_test} of the {n_all} test examples"
-                )
+            datasets[task] = rq1_data(task, opts)
         data = datasets[task]
-        run = load_run(_ensure_run(task, cell, depth, data, opts))
-        if run.vocab.tokens != data.vocab.tokens:
-            raise RnnmodError(
-                f"{run.path} was trained with another vocabulary than the {task} data now give; delete it to retrain"
-            )
-        sha = run.model_sha256()
-        for pname in opts.presets:
-            for mode in opts.modes:
-                if run.io_type == "1:1" and mode == "unrolled":
-                    continue  # one time step: unrolled is the same as rolled (paper: N/A)
-                cfg = preset(pname, mode=mode)
-                key = hashlib.sha256(f"{sha}:{cfg.hash()}:{opts.max_test}".encode()).hexdigest()[
-                    :20
-                ]
-                f = cache / f"{key}.json"
-                if f.is_file():
-                    row = read_json(f)
-                else:
-                    t0 = time.perf_counter()
-                    dec = decompose(run.model, data, cfg, progress=False)
-                    dt = time.perf_counter() - t0
-                    row = evaluate_bank(run, dec.bank, data, output=cfg.module_output)
-                    paper = raw_rq1(run.io_type, cell, depth) or {}
-                    row.update(
-                        preset=pname,
-                        mode=mode,
-                        decompose_seconds=round(dt, 3),
-                        paper_delta_pp=table2_delta(run.io_type, mode, cell, depth),
-                        paper_monolithic=paper.get("MMA"),
-                        paper_jaccard=paper.get(f"JI {mode}"),
-                        train_seconds=run.metrics.get("train_seconds"),
-                        run=str(run.path),
-                        model_sha256=sha,
-                        paper_dataset=PAPER_DATASET.get(task, task),
-                    )
-                    write_json(f, row)
-                rows.append(row)
+        run = checked_run(_ensure_run(task, cell, depth, data, opts), data)
+        for pname, mode in rq1_settings(run.io_type, opts):
+            rows.append(rq1_row(run, data, pname, mode, opts))
     opts.results_dir.mkdir(parents=True, exist_ok=True)
     all_rows = collect_cached_rows(opts.results_dir)
     write_reports(all_rows, opts.results_dir, wall_seconds=time.perf_counter() - start)
@@ -137,6 +93,78 @@ PAPER_DATASET = {
     "clinc": "clinc",
     "mathqa": "mathqa (full train split)",
 }
+
+
+# The per-task steps of the grid, shared by run_rq1 (in this process) and the task executors of
+# experiments/tasks.py (process pool, Ray): one function per artifact, each a no-op when cached.
+
+
+def rq1_data(task: str, opts: RQ1Options) -> TaskData:
+    """The task's data; with ``max_test``, a seeded random subset of the test split."""
+    d = load_task(task, opts.data_dir)
+    if opts.max_test and opts.max_test < len(d.x_test):
+        g = torch.Generator().manual_seed(opts.seed)
+        keep = torch.randperm(len(d.x_test), generator=g)[: opts.max_test].sort().values
+        n_all = len(d.x_test)
+        d.x_test, d.y_test = d.x_test[keep], d.y_test[keep]
+        d.notes.append(
+            f"{task}: evaluated on a seeded random {opts.max_test} of the {n_all} test examples"
+        )
+    return d
+
+
+def checked_run(path: Path, data: TaskData) -> Run:
+    run = load_run(path)
+    if run.vocab.tokens != data.vocab.tokens:
+        raise RnnmodError(
+            f"{run.path} was trained with another vocabulary than the {data.task} data now give; delete it to retrain"
+        )
+    return run
+
+
+def rq1_settings(io_type: str, opts: RQ1Options) -> list[tuple[str, str]]:
+    """(preset, mode) pairs evaluated for a model of ``io_type``."""
+    return [
+        (pname, mode)
+        for pname in opts.presets
+        for mode in opts.modes
+        if not (io_type == "1:1" and mode == "unrolled")  # one time step: same as rolled (N/A)
+    ]
+
+
+def rq1_cache_file(sha: str, pname: str, mode: str, opts: RQ1Options) -> Path:
+    cfg = preset(pname, mode=mode)
+    key = hashlib.sha256(f"{sha}:{cfg.hash()}:{opts.max_test}".encode()).hexdigest()[:20]
+    return opts.results_dir / "rq1" / "cache" / f"{key}.json"
+
+
+def rq1_row(run: Run, data: TaskData, pname: str, mode: str, opts: RQ1Options) -> dict:
+    """One RQ1 row (decompose + evaluate), read from its cache file when it was computed."""
+    sha = run.model_sha256()
+    f = rq1_cache_file(sha, pname, mode, opts)
+    if f.is_file():
+        return read_json(f)
+    cfg = preset(pname, mode=mode)
+    cell, depth = run.model.cfg.cell, run.model.cfg.depth
+    t0 = time.perf_counter()
+    dec = decompose(run.model, data, cfg, progress=False)
+    dt = time.perf_counter() - t0
+    row = evaluate_bank(run, dec.bank, data, output=cfg.module_output)
+    paper = raw_rq1(run.io_type, cell, depth) or {}
+    row.update(
+        preset=pname,
+        mode=mode,
+        decompose_seconds=round(dt, 3),
+        paper_delta_pp=table2_delta(run.io_type, mode, cell, depth),
+        paper_monolithic=paper.get("MMA"),
+        paper_jaccard=paper.get(f"JI {mode}"),
+        train_seconds=run.metrics.get("train_seconds"),
+        run=str(run.path),
+        model_sha256=sha,
+        paper_dataset=PAPER_DATASET.get(run.task, run.task),
+    )
+    write_json(f, row)
+    return row
 
 
 def collect_cached_rows(results_dir: Path) -> list[dict]:
