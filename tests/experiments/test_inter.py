@@ -66,36 +66,42 @@ def test_replace_parts_undersample_a_large_injected_group():
     assert int((test.src == I.MANY).sum()) == 3
 
 
-def test_odds_rule_decides_like_probabilities():
-    s_many = torch.tensor([0.9, 0.2, 0.5, 0.999999, 1.0, 0.0])
-    s_one = torch.tensor([0.8, 0.3, 0.5, 0.9999999, 1.0, 0.0])
-    got = I.reuse_decide(s_many, s_one, "odds")
-    assert got.tolist() == [0, 1, 0, 1, 0, 0]  # ties → the many-output label (0)
-    assert torch.equal(got, I.reuse_decide(s_many, s_one, "probability"))
-    assert I.odds(torch.tensor([0.5, 0.75])).tolist() == [1.0, 3.0]
+def test_odds_rule_decides_like_probabilities_for_two_slot_heads():
     g = torch.Generator().manual_seed(0)
-    a, b = torch.rand(1000, generator=g), torch.rand(1000, generator=g)
-    assert torch.equal(I.reuse_decide(a, b, "odds"), I.reuse_decide(a, b, "probability"))
+    z_many, z_one = torch.randn(500, 2, generator=g), torch.randn(500, 2, generator=g)
+    sm, so = I.head_scores(z_many), I.head_scores(z_one)
+    p = sm["probability"]
+    odds = torch.exp(sm["odds"])
+    assert torch.allclose(odds, p / (1 - p), rtol=1e-4)  # P_pos/P_neg = p/(1−p)
+    by_odds = I.reuse_decide(sm["odds"], so["odds"])
+    assert torch.equal(by_odds, I.reuse_decide(sm["probability"], so["probability"]))
+    # a padding slot: the odds leave its mass out, the probability does not
+    z = torch.tensor([[0.0, 1.0, 3.0], [0.0, 0.5, -5.0]])
+    s = I.head_scores(z)
+    assert s["odds"].tolist() == [1.0, 0.5] and s["probability"][0] < s["probability"][1]
+
+
+def test_reuse_decision_on_hand_made_scores():
+    s_many = torch.tensor([0.9, 0.2, 0.5, 3.0, -1.0])
+    s_one = torch.tensor([0.8, 0.3, 0.5, 4.0, -2.0])
+    assert I.reuse_decide(s_many, s_one).tolist() == [0, 1, 0, 1, 0]  # ties → b (label 0)
 
 
 def test_replace_decision():
     s_many = torch.tensor([0.6, 0.1, 0.7, 0.5])
     others = torch.tensor([[0.5, 0.9, 0.1, 0.5], [0.2, 0.3, 0.8, 0.1]])  # classes 0 and 2
-    for rule in ("odds", "probability"):
-        assert I.replace_decide(s_many, others, [0, 2], f=1, rule=rule).tolist() == [1, 0, 2, 1]
+    assert I.replace_decide(s_many, others, [0, 2], f=1).tolist() == [1, 0, 2, 1]
 
 
 def test_many_score_takes_the_max_over_real_positions():
     s = torch.tensor([[[0.9, 0.2, 0.4], [0.1, 0.3, 0.2]]])  # [K=1, B=2, T=3]
     real = torch.tensor([[False, True, True], [False, False, False]])
-    assert I.many_score(s, real).tolist() == [[pytest.approx(0.4), 0.0]]
+    assert I.many_score(s, real).tolist() == [[pytest.approx(0.4), float("-inf")]]
     assert I.many_score(s, None).tolist() == [[pytest.approx(0.9), pytest.approx(0.3)]]
 
 
 def test_pooled_rows_map_both_sources():
-    p = I.PooledScores(
-        torch.zeros(1, 5), torch.zeros(1, 5), [0], [1], n_one=3, many_idx=torch.tensor([4, 7])
-    )
+    p = I.PooledScores({}, {}, [0], [1], n_one=3, many_idx=torch.tensor([4, 7]))
     part = I.Part(torch.tensor([I.ONE, I.MANY, I.MANY]), torch.tensor([2, 7, 4]), torch.zeros(3))
     assert p.rows(part).tolist() == [2, 4, 3]
 
@@ -148,17 +154,20 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
     ys = ((one.data.y_train, one.data.y_test), (many.data.y_train, many.data.y_test))
     _, test = I.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
     r = pooled.rows(test)
-    pred = I.reuse_decide(pooled.many[pooled.many_labels.index(b)][r], pooled.one[a][r])
-    assert rows[0]["composed"] == pytest.approx(float((pred == test.y).float().mean()))
+    for rule, col in (("odds", "composed"), ("probability", "composed_probability_rule")):
+        s_b = pooled.many[rule][pooled.many_labels.index(b)][r]
+        pred = I.reuse_decide(s_b, pooled.one[rule][a][r])
+        assert rows[0][col] == pytest.approx(float((pred == test.y).float().mean()))
     assert rows[0]["delta_pp"] == pytest.approx(100 * (rows[0]["composed"] - rows[0]["baseline"]))
     # the pooled one-output scores on its own test rows are its bank's scores on its own ids
-    bank_scores = pooled.one[:, : len(one.data.y_test)]
+    bank_scores = pooled.one["probability"][:, : len(one.data.y_test)]
     assert vote(bank_scores, pooled.one_labels).shape == one.data.y_test.shape
 
     def boom(*a, **k):
         raise AssertionError("a cached combo was trained again")
 
     monkeypatch.setattr(I, "baseline_accuracy", boom)
+    monkeypatch.setattr(I, "decompose", boom)  # pooled scores are cached too
     assert I.run_inter("reuse", opts) == rows
     md = (tmp_path / "results" / "rq2_inter.md").read_text()
     assert "| M:1-M:N | one+many | gru |" in md and "-3.28" in md  # paper's GRU cell

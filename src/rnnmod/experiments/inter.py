@@ -13,17 +13,19 @@ no shared tokenizer is needed (the paper trained special "combined" models for t
 many-output task whose label sequence contains b → 0, examples of class a → 1". Training groups
 are balanced by seeded undersampling (the paper's ``RandomUnderSampler``); each test group is
 capped at ``test_cap`` examples (seeded). Composed decision, the paper's odds rule: s_b = the
-largest positive-class odds p/(1−p) of module b over its real positions (the non-padding input
-tokens of an M:N tagger, every output step of a 1:N model), s_a = module a's odds; predict 0 if
-s_b ≥ s_a, else 1. Our modules end in a softmax over their own head slots, and p/(1−p) is
-increasing in p, so the odds rule takes exactly the decisions of comparing probabilities (a test
-checks it); we keep the odds for fidelity.
+largest odds P_pos/P_neg of module b over its real positions (the non-padding input tokens of an
+M:N tagger, every output step of a 1:N model), s_a = module a's odds; predict 0 if s_b ≥ s_a,
+else 1. The odds are computed from the channelled head's logits as exp(z_pos − z_neg). For a
+two-slot head (1:1, M:1) that is p/(1−p) of the module's probability p, an increasing function,
+so the odds rule takes exactly the decisions of comparing probabilities (tested); for our
+many-output heads, which keep a third (padding) slot, it leaves the padding mass out, as the
+paper's two-slot heads did. Both rules' accuracies are reported (the other as an extra column).
 
 **Inter replace** (faulty one-output class f, many-output label b): the one-output task without
 class f plus the many-output examples containing b, relabelled f. The composed model = the
 one-output modules ≠ f plus module b playing class f: predict f when b's score is at least the
 best other module's, else that module's class (raw probabilities for M:1←M:N and odds for
-1:1←1:N, as the paper; equal decisions, see above). Our one deviation from the paper: the
+1:1←1:N, as the paper). Our one deviation from the paper: the
 injected group's *training* examples are undersampled to the largest remaining class (the paper
 undersampled every class down to the smallest, which shrinks the baseline's training set to a
 few dozen examples per class for MathQA); test groups are capped as for reuse.
@@ -174,34 +176,34 @@ def replace_parts(
 # decisions
 
 
-def odds(p: Tensor) -> Tensor:
-    """p/(1−p) in float64 (p = 1 gives a large finite value, so ties stay ties)."""
-    p = p.double()
-    return p / (1 - p).clamp_min(1e-300)
+def head_scores(z: Tensor) -> dict[str, Tensor]:
+    """A module's two scores from its channelled head logits z [..., R] (slots: negative,
+    positive, and for many-output modules the protected padding slot):
+
+    * ``probability``: the module's confidence, softmax over its slots (the ``binary`` output);
+    * ``odds``: the paper's odds P_pos/P_neg (§10.2), kept as its log z_pos − z_neg. With two
+      slots it is p/(1−p) of the probability, an increasing function, so both rules take the
+      same decisions; with a padding slot the odds ignore the padding mass, as the paper's heads
+      (which had no such slot) did."""
+    return {"probability": torch.softmax(z, -1)[..., 1], "odds": z[..., 1] - z[..., 0]}
 
 
 def many_score(scores: Tensor, real: Tensor | None) -> Tensor:
     """A many-output module's score per example: the max over its real positions.
-    scores [K, B, T]; real [B, T] bool (None: every step); rows without a real position → 0."""
+    scores [K, B, T]; real [B, T] bool (None: every step); rows without a real position → −inf."""
     if real is not None:
-        scores = scores.masked_fill(~real[None], 0.0)
+        scores = scores.masked_fill(~real[None], float("-inf"))
     return scores.amax(-1)
 
 
-def reuse_decide(s_many: Tensor, s_one: Tensor, rule: str = "odds") -> Tensor:
+def reuse_decide(s_many: Tensor, s_one: Tensor) -> Tensor:
     """0 (the many-output label b) when its score is at least the one-output module's, else 1."""
-    if rule == "odds":
-        s_many, s_one = odds(s_many), odds(s_one)
     return (s_many < s_one).long()
 
 
-def replace_decide(
-    s_many: Tensor, s_others: Tensor, labels: list[int], f: int, rule: str = "probability"
-) -> Tensor:
+def replace_decide(s_many: Tensor, s_others: Tensor, labels: list[int], f: int) -> Tensor:
     """Module b plays class f against the remaining modules (``labels`` their classes, s_others
     [K−1, B]): f when b's score ≥ the best remaining module's, else that module's class."""
-    if rule == "odds":
-        s_many, s_others = odds(s_many), odds(s_others)
     best, arg = s_others.max(0)
     return torch.where(s_many >= best, torch.full_like(arg, f), torch.as_tensor(labels)[arg])
 
@@ -220,10 +222,11 @@ class Side:
 @dataclass
 class PooledScores:
     """Every module of both runs on the pooled test examples: all one-output test examples, then
-    ``many_idx`` of the many-output test split. one [K1, P], many [K2, P] (max over real steps)."""
+    ``many_idx`` of the many-output test split. one[rule] [K1, P], many[rule] [K2, P] (the max
+    over real steps), rule = "probability" or "odds" (:func:`head_scores`)."""
 
-    one: Tensor
-    many: Tensor
+    one: dict[str, Tensor]
+    many: dict[str, Tensor]
     one_labels: list[int]
     many_labels: list[int]
     n_one: int
@@ -269,30 +272,30 @@ def many_test_pool(many: TaskData, labels: list[int], cap: int, seed: int) -> Te
     return torch.unique(torch.cat([take(containing(many.y_test, b), order, cap) for b in labels]))
 
 
-def _bank_scores(side: Side, texts: list[str], ids_own: Tensor, opts: InterOptions):
+def _bank_logits(side: Side, texts: list[str], ids_own: Tensor, opts: InterOptions):
     cfg = preset(opts.preset, mode=side.mode)
     bank = decompose(side.run.model, side.data, cfg, progress=False).bank
     ids = torch.cat([ids_own, side.run.vocab.encode_texts(texts)]) if texts else ids_own
-    return bank, ids, bank.scores(side.run.model, ids, output=cfg.module_output)
+    return bank, ids, bank.scores(side.run.model, ids, output="logits")
+
+
+RULES = ("probability", "odds")
 
 
 def pooled_scores(one: Side, many: Side, cache: Path, opts: InterOptions) -> PooledScores:
     labels = [c for c in range(many.run.model.cfg.n_classes) if c != many.data.pad_label]
     many_idx = many_test_pool(many.data, labels, opts.test_cap, opts.seed)
     key = ":".join(
-        [one.run.model_sha256(), many.run.model_sha256(), opts.preset, one.mode, many.mode]
-        + [
-            str(opts.test_cap),
-            str(opts.seed),
-            hashlib.sha256(many_idx.numpy().tobytes()).hexdigest(),
-        ]
+        ["logits", one.run.model_sha256(), many.run.model_sha256(), opts.preset, one.mode]
+        + [many.mode, str(opts.test_cap), str(opts.seed)]
+        + [hashlib.sha256(many_idx.numpy().tobytes()).hexdigest()]
     )
     f = cache / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
     if f.is_file():
         t = load_file(f)
         return PooledScores(
-            t["one"],
-            t["many"],
+            {r: t[f"one_{r}"] for r in RULES},
+            {r: t[f"many_{r}"] for r in RULES},
             t["one_labels"].tolist(),
             t["many_labels"].tolist(),
             len(one.data.y_test),
@@ -300,17 +303,18 @@ def pooled_scores(one: Side, many: Side, cache: Path, opts: InterOptions) -> Poo
         )
     one_texts = one.data.extra["texts_test"]
     many_texts = [many.data.extra["texts_test"][i] for i in many_idx.tolist()]
-    b1, _, s1 = _bank_scores(one, many_texts, one.data.x_test, opts)
+    b1, _, z1 = _bank_logits(one, many_texts, one.data.x_test, opts)  # [K1, P, R]
     # many side: its own test rows in pool order (one-output texts first, then many_idx)
-    b2, ids2, s2 = _bank_scores(many, one_texts, many.data.x_test[many_idx], opts)
+    b2, ids2, z2 = _bank_logits(many, one_texts, many.data.x_test[many_idx], opts)
     n_m = len(many_idx)
-    s2, ids2 = torch.cat([s2[:, n_m:], s2[:, :n_m]], 1), torch.cat([ids2[n_m:], ids2[:n_m]])
+    z2, ids2 = torch.cat([z2[:, n_m:], z2[:, :n_m]], 1), torch.cat([ids2[n_m:], ids2[:n_m]])
     real = (ids2 != 0) if many.run.io_type == "M:N" else None
-    s2 = many_score(s2, real)
+    s1 = head_scores(z1)
+    s2 = {r: many_score(v, real) for r, v in head_scores(z2).items()}  # [K2, P, T] → [K2, P]
     cache.mkdir(parents=True, exist_ok=True)
     tensors = {
-        "one": s1.contiguous(),
-        "many": s2.contiguous(),
+        **{f"one_{r}": v.contiguous() for r, v in s1.items()},
+        **{f"many_{r}": v.contiguous() for r, v in s2.items()},
         "one_labels": torch.tensor(b1.class_index),
         "many_labels": torch.tensor(b2.class_index),
         "many_idx": many_idx.contiguous(),
@@ -414,93 +418,99 @@ def _cached(cache: Path, key: str) -> tuple[Path, dict | None]:
     return f, (read_json(f) if f.is_file() else None)
 
 
+def _combo_key(rq: str, base: dict, a: int, b: int, opts: InterOptions) -> str:
+    parts = (rq, base["model_sha256"], base["many_model_sha256"], opts.preset, base["mode"], a, b)
+    return ":".join(str(v) for v in (*parts, opts.test_cap, opts.epochs, opts.seed))
+
+
+def composed_predictions(
+    rq: str, problem: str, pooled: PooledScores, test: Part, a: int, b: int
+) -> dict[str, Tensor]:
+    """The composed model's predictions on ``test`` under both rules (the paper's first)."""
+    r = pooled.rows(test)
+    out = {}
+    for rule in RULES:
+        s_many = pooled.many[rule][pooled.many_labels.index(b)][r]
+        one = pooled.one[rule]
+        if rq == "reuse":
+            out[rule] = reuse_decide(s_many, one[pooled.one_labels.index(a)][r])
+        else:
+            others = [k for k, c in enumerate(pooled.one_labels) if c != a]
+            labels = [pooled.one_labels[k] for k in others]
+            out[rule] = replace_decide(s_many, one[others][:, r], labels, a)
+    return out
+
+
 def inter_rows(rq: str, problem: str, cell: str, depth: int, opts: InterOptions) -> list[dict]:
+    """One row per combo. The scratch baseline (the slow part) is cached per combo under
+    ``<rq>_inter/cache``; the composed accuracies are lookups in the pooled scores (cached under
+    ``inter_scores``) and are recomputed on every call; finished rows go to ``<rq>_inter/rows``."""
     one_task, many_task = PROBLEMS[problem]
     one, many = (load_side(t, cell, depth, opts) for t in (one_task, many_task))
-    cache = opts.results_dir / f"{'rq2' if rq == 'reuse' else 'rq3'}_inter" / "cache"
-    score_cache = opts.results_dir / "inter_scores"
+    out_dir = opts.results_dir / f"{'rq2' if rq == 'reuse' else 'rq3'}_inter"
     o, m = one.data, many.data
     one_labels = list(range(o.n_classes))
     many_labels = [c for c in range(m.n_classes) if c != m.pad_label]
     grid = combos(one_labels, many_labels, opts)
     base = _row_base(rq, problem, one, many, opts)
     ys = ((o.y_train, o.y_test), (m.y_train, m.y_test))
-    pooled = None
+    rule = "odds" if rq == "reuse" else REPLACE_RULE[problem]
+    other_rule = "probability" if rule == "odds" else "odds"
+    pooled = pooled_scores(one, many, opts.results_dir / "inter_scores", opts)
     rows = []
     for a, b in grid:
-        key = ":".join(
-            str(v)
-            for v in (
-                rq,
-                base["model_sha256"],
-                base["many_model_sha256"],
-                opts.preset,
-                base["mode"],
-                a,
-                b,
-                opts.test_cap,
-                opts.epochs,
-                opts.seed,
-            )
-        )
-        f, row = _cached(cache, key)
-        if row is not None:
-            rows.append(row)
-            continue
-        if pooled is None:
-            pooled = pooled_scores(one, many, score_cache, opts)
-        t0 = time.perf_counter()
-        s_many = pooled.many[pooled.many_labels.index(b)]
+        key = _combo_key(rq, base, a, b, opts)
         if rq == "reuse":
             train, test = reuse_parts(*ys, a=a, b=b, cap=opts.test_cap, seed=opts.seed)
-            r = pooled.rows(test)
-            pred = reuse_decide(s_many[r], pooled.one[pooled.one_labels.index(a)][r], "odds")
             names = [f"{m.label_names[b]} ({m.task})", f"{o.label_names[a]} ({o.task})"]
         else:
             train, test = replace_parts(*ys, f=a, b=b, cap=opts.test_cap, seed=opts.seed)
-            r = pooled.rows(test)
-            others = [k for k, c in enumerate(pooled.one_labels) if c != a]
-            pred = replace_decide(
-                s_many[r],
-                pooled.one[others][:, r],
-                [pooled.one_labels[k] for k in others],
-                a,
-                REPLACE_RULE[problem],
-            )
             names = list(o.label_names)
             names[a] = f"{m.label_names[b]} ({m.task}) as {o.label_names[a]}"
-        composed = accuracy(pred, test.y)
-        note = f"inter {rq} {problem}: {o.label_names[a]} / {m.label_names[b]}"
-        pdata = problem_data(one, many, train, test, names, note)
-        baseline, metrics, base_pred = baseline_accuracy(one, pdata, opts)
         inj = test.src == MANY
+        f, trained = _cached(out_dir / "cache", key)
+        if trained is None:
+            t0 = time.perf_counter()
+            note = f"inter {rq} {problem}: {o.label_names[a]} / {m.label_names[b]}"
+            pdata = problem_data(one, many, train, test, names, note)
+            baseline, metrics, base_pred = baseline_accuracy(one, pdata, opts)
+            trained = {
+                "baseline": baseline,
+                "baseline_kind": "scratch",
+                "baseline_epochs": metrics["epochs"],
+                "baseline_vocab": pdata.vocab.size,
+                "baseline_many_group": accuracy(base_pred[inj], test.y[inj]),
+                "baseline_one_group": accuracy(base_pred[~inj], test.y[~inj]),
+                "n_train": len(train),
+                "combo_seconds": round(time.perf_counter() - t0, 2),
+            }
+            write_json(f, trained)
+        pred = composed_predictions(rq, problem, pooled, test, a, b)
+        composed = accuracy(pred[rule], test.y)
         row = {
             **base,
             ("class_2" if rq == "reuse" else "class"): o.label_names[a],
             ("class_1" if rq == "reuse" else "replacement"): m.label_names[b],
+            "rule": rule,
             "composed": composed,
-            "baseline": baseline,
-            "baseline_kind": "scratch",
-            "baseline_epochs": metrics["epochs"],
-            "baseline_vocab": pdata.vocab.size,
-            "delta_pp": 100.0 * (composed - baseline),
+            **{k: trained[k] for k in ("baseline", "baseline_kind", "baseline_epochs")},
+            "delta_pp": 100.0 * (composed - trained["baseline"]),
+            f"composed_{other_rule}_rule": accuracy(pred[other_rule], test.y),
             # per source group: the many-output examples (label b / injected as f) and the rest
-            "composed_many_group": accuracy(pred[inj], test.y[inj]),
-            "composed_one_group": accuracy(pred[~inj], test.y[~inj]),
-            "baseline_many_group": accuracy(base_pred[inj], test.y[inj]),
-            "baseline_one_group": accuracy(base_pred[~inj], test.y[~inj]),
-            "n_train": len(train),
+            "composed_many_group": accuracy(pred[rule][inj], test.y[inj]),
+            "composed_one_group": accuracy(pred[rule][~inj], test.y[~inj]),
+            **{k: trained[k] for k in ("baseline_many_group", "baseline_one_group")},
+            **{k: trained[k] for k in ("baseline_vocab", "n_train", "combo_seconds")},
             "n_test": len(test),
-            "n_test_injected": int((test.src == MANY).sum()),
-            "combo_seconds": round(time.perf_counter() - t0, 2),
+            "n_test_injected": int(inj.sum()),
         }
-        write_json(f, row)
+        write_json(out_dir / "rows" / f.name, row)
         rows.append(row)
         if opts.progress:
             print(
                 f"inter {rq} {problem} {cell}-{depth} {o.label_names[a]}/{m.label_names[b]}: "
-                f"composed {composed:.4f} baseline {baseline:.4f} Δ {row['delta_pp']:+.2f} pp "
-                f"({row['combo_seconds']:.0f} s)",
+                f"composed {composed:.4f} baseline {row['baseline']:.4f} "
+                f"Δ {row['delta_pp']:+.2f} pp (baseline {row['combo_seconds']:.0f} s)",
                 flush=True,
             )
     return rows
@@ -547,7 +557,7 @@ PAPER_OVERALL.update({("replace", "1:1-1:N"): -4.64, ("replace", "M:1-M:N"): -9.
 
 def collect_inter(results_dir: Path, name: str) -> list[dict]:
     rows: dict[tuple, dict] = {}
-    files = sorted((results_dir / name / "cache").glob("*.json"), key=lambda f: f.stat().st_mtime)
+    files = sorted((results_dir / name / "rows").glob("*.json"), key=lambda f: f.stat().st_mtime)
     for f in files:
         r = read_json(f)
         rows[tuple(r.get(k) for k in ROW_KEY)] = r

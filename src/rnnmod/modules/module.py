@@ -103,7 +103,9 @@ class ModuleBank:
         """Positive-class probability of every module on every example → [K, B] (or [K, B, T]
         for many-output models). All K modules run in one batched pass per chunk: on torch's
         native kernels when the masks allow (``kernel="auto"``/``"native"``, see
-        :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5."""
+        :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5.
+        ``output="logits"`` returns the channelled head's raw slots [..., R] instead (for decision
+        rules of one's own, e.g. the inter-reuse odds P_pos/P_neg = exp(z_pos − z_neg))."""
         k = len(self)
         native = None if kernel == "engine" else self.native_for(model)
         if (
@@ -136,7 +138,9 @@ class ModuleBank:
                 z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + bias[:, None]
             else:
                 z = torch.einsum("kbth,kch->kbtc", feats, self.head_weight) + bias[:, None, None]
-            outs.append(positive_probability(z, output, model.cfg.n_classes))
+            outs.append(
+                z if output == "logits" else positive_probability(z, output, model.cfg.n_classes)
+            )
         return torch.cat(outs, dim=1)
 
 
