@@ -1,6 +1,6 @@
 """RQ1 for the encoder–decoder rows of Table II: train what is missing, decompose per target
 language (rolled and unrolled), compare the composed BLEU with the monolithic one. Results are
-cached per (model, config, test size) under ``results/rq1/tatoeba-cache`` and written to
+cached per (model, config, test size) under ``results/rq1/cache/tatoeba`` and written to
 ``results/rq1_tatoeba.{csv,md}`` beside the paper's Δ (BLEU-1 points)."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
 
 
 def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
-    cache = opts.results_dir / "rq1" / "tatoeba-cache"
+    cache = opts.results_dir / "rq1" / "cache" / "tatoeba"  # git-ignored, beside the others
     rows = []
     start = time.perf_counter()
     combos = [(c, d) for c in opts.cells for d in opts.depths]
