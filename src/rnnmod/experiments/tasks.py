@@ -546,9 +546,9 @@ def run_profile(
         runs_dir, results_dir = runs_dir.resolve(), results_dir.resolve()
         data_dir = Path(data_dir or default_data_dir()).resolve()
     rq1, rq2, rq3 = profile_options(p, runs_dir, results_dir, data_dir, progress=False)
-    tasks = plan(rq1, rq2, rq3, p.d1_tasks)
-    backend = make_backend(executor, workers, address)
+    backend = make_backend(executor, workers, address)  # first: a missing Ray fails at once
     try:
+        tasks = plan(rq1, rq2, rq3, p.d1_tasks)
         out = run_tasks(tasks, backend, retries=retries, progress=progress)
     finally:
         backend.close()
