@@ -132,9 +132,12 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([*common, "compose", *mods, "--labels", "1:fr,2:de", "--out", str(comp)]) == 0
     assert main([*common, "translate", str(comp), "--to", "de", "I see", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out.splitlines()[-1])["translations"]) == 1
-    assert main([*common, "translate", str(run), "--to", "de", "I see the cat", "", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert len(out["translations"]) == 2
+    long = " ".join(["the big cat"] * 9)  # 27 words: truncated to 20, with a warning
+    args = ["translate", str(run), "--to", "de", "I see the cat", "", long, "--json"]
+    assert main([*common, *args]) == 0
+    got = capsys.readouterr()
+    assert len(json.loads(got.out)["translations"]) == 3
+    assert "truncated to 20" in got.err
     assert main([*common, "translate", str(tmp_path / "mods-rolled"), "--to", "ua", "hi"]) == 2
     assert "available: fr, de, it" in capsys.readouterr().err
 
