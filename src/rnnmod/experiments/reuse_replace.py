@@ -364,12 +364,11 @@ def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float
 def summarize(rows: list[dict], table: str) -> list[dict]:
     groups: dict[tuple, list[float]] = {}
     for r in rows:
-        groups.setdefault((r["type"], r["io_type"], r["task"], r["cell"], r["mode"]), []).append(
-            r["delta_pp"]
-        )
+        key = (r["type"], r["io_type"], r["task"], r["cell"], r["mode"], r.get("baseline_kind"))
+        groups.setdefault(key, []).append(r["delta_pp"])
     out = []
-    for (kind, io, task, cell, mode), ds in sorted(
-        groups.items(), key=lambda kv: (IO_ORDER.index(kv[0][1]), kv[0][3])
+    for (kind, io, task, cell, mode, base), ds in sorted(
+        groups.items(), key=lambda kv: (IO_ORDER.index(kv[0][1]), kv[0][3], str(kv[0][5]))
     ):
         pm, pmed = paper_cell(table, io, cell)
         out.append(
@@ -379,6 +378,7 @@ def summarize(rows: list[dict], table: str) -> list[dict]:
                 "task": task,
                 "cell": cell,
                 "mode": mode,
+                "baseline": base or "",
                 "n": len(ds),
                 "mean_delta_pp": statistics.fmean(ds),
                 "median_delta_pp": statistics.median(ds),
@@ -409,12 +409,12 @@ def write_report(rows: list[dict], results_dir: Path, name: str, table: str) -> 
         "Δ in percentage points; paper = the published table cell for the same I/O type and cell.",
         "Emotions (1:N) substitutes for the paper's toxic comments; MathQA is re-split from its test split.",
         "",
-        "| I/O | task | cell | mode | n | mean Δ | median Δ | worst Δ | paper mean | paper median |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| I/O | task | cell | mode | baseline | n | mean Δ | median Δ | worst Δ | paper mean | paper median |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summarize(rows, table):
         lines.append(
-            f"| {s['io_type']} | {s['task']} | {s['cell']} | {s['mode']} | {s['n']} | "
+            f"| {s['io_type']} | {s['task']} | {s['cell']} | {s['mode']} | {s['baseline'] or '—'} | {s['n']} | "
             f"{_f(s['mean_delta_pp'])} | {_f(s['median_delta_pp'])} | {_f(s['worst_delta_pp'])} | "
             f"{_f(s['paper_mean'])} | {_f(s['paper_median'])} |"
         )

@@ -84,13 +84,14 @@ def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
 
     table = "table3_reuse.csv" if "reuse" in title else "table4_replace.csv"
     body = []
-    for (io, task, cell, mode), rs in sorted(
-        _group(rows, ("io_type", "task", "cell", "mode")).items(), key=lambda kv: str(kv[0])
+    for (io, task, cell, mode, base), rs in sorted(
+        _group(rows, ("io_type", "task", "cell", "mode", "baseline_kind")).items(),
+        key=lambda kv: str(kv[0]),
     ):
         ds = [r["delta_pp"] for r in rs]
         pm, pmed = paper_cell(table, io, cell)
         body.append(
-            [io, task, cell, mode, str(len(rs)), _fmt(statistics.fmean(ds)),
+            [io, task, cell, mode, base or "—", str(len(rs)), _fmt(statistics.fmean(ds)),
              _fmt(statistics.median(ds)), _fmt(min(ds)), _fmt(pm), _fmt(pmed)]
         )  # fmt: skip
     head = [
@@ -98,6 +99,7 @@ def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
         "task",
         "cell",
         "mode",
+        "baseline",
         "n",
         "mean Δ",
         "median Δ",
