@@ -178,6 +178,10 @@ def evaluate_translation(args: argparse.Namespace) -> None:
         f"  mean: BLEU monolithic {res['monolithic']:.2f}  composed {res['composed']:.2f}  "
         f"Δ {res['delta']:+.2f}  ({res['seconds']:.1f} s)"
     )
+    print(
+        f"  Jaccard (legacy) {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}   "
+        f"retained decoder units {res['retained_units']:.1%}"
+    )
 
 
 def compose_translation(args: argparse.Namespace) -> None:

@@ -7,9 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from ..data.base import default_data_dir
 from ..data.generic import Pair, TranslationPairs
 from ..data.tatoeba import load_tatoeba_pairs
+from ..nn.cells import N_GATES
+from ..nn.seq2seq import Seq2Seq
 from .data import TranslationData, build_translation_data, test_by_language
 from .decode import bleu_report
 from .runs import TranslationRun
@@ -52,6 +57,46 @@ def test_pairs(
     return test_by_language(pairs_for(run.config.get("data_options", {}), data_dir).test, langs, n)
 
 
+@torch.no_grad()
+def module_jaccard(model: Seq2Seq, masks: list[torch.Tensor]) -> tuple[float, float]:
+    """(legacy, mask) Jaccard of a language module (§9) over the parts it changes: the decoder's
+    recurrent layers and the output layer (encoder and embeddings are the model's). Legacy: the
+    authors' value-based index over the decoder input kernels and the output layer; mask: kept
+    parameter positions / all positions. Unrolled modules: mean over decoder steps."""
+    from ..metrics.jaccard import _value_jaccard
+
+    g, h = N_GATES[model.cfg.cell], model.cfg.hidden
+    kernels = [w.weight_ih.detach() for w in model.decoder_weights()]
+    head = model.head.weight.detach()
+    a = np.concatenate([k.numpy().ravel() for k in kernels] + [head.numpy().ravel()])
+    a_values = np.unique(a)
+    v_out, inp0 = head.shape[0], model.cfg.embed_dim
+    steps = max(m.shape[0] for m in masks)
+    legacy, positional = [], []
+    total = sum(g * h * ((inp0 if i == 0 else h) + h + 2) for i in range(len(masks)))
+    total += v_out * h + v_out
+    seen: dict[bytes, float] = {}  # steps with the same masks share the (costly) value index
+    for s in range(steps):
+        keeps = [m[min(s, m.shape[0] - 1)] for m in masks]
+        key = b"".join(k.numpy().tobytes() for k in keeps)
+        if key not in seen:
+            parts = [
+                (k * keep.repeat(g).unsqueeze(1)).numpy().ravel()
+                for k, keep in zip(kernels, keeps, strict=True)
+            ]
+            parts.append((head * keeps[-1].unsqueeze(0)).numpy().ravel())
+            seen[key] = _value_jaccard(a, np.concatenate(parts), a_values)
+        legacy.append(seen[key])
+        kept, prev = 0.0, float(inp0)
+        for keep in keeps:
+            rows = g * float(keep.sum())
+            kept += rows * prev + rows * float(keep.sum()) + 2 * rows
+            prev = float(keep.sum())
+        kept += v_out * prev + v_out
+        positional.append(kept / total)
+    return float(np.mean(legacy)), float(np.mean(positional))
+
+
 def evaluate_translator(
     tr: Translator, data_dir: Path | str | None, test_per_lang: int | None = TEST_PER_LANG
 ) -> dict:
@@ -72,7 +117,11 @@ def evaluate_translator(
         m, c = mono["per_language"].get(lang), comp["per_language"].get(lang)
         if m is None:
             continue
+        mod = tr.modules[lang]
+        ji_legacy, ji_mask = module_jaccard(mod.run.model, mod.masks)
         per[lang] = {
+            "jaccard_legacy": round(ji_legacy, 6),
+            "jaccard_mask": round(ji_mask, 6),
             "monolithic": m["bleu"],
             "composed": c["bleu"],
             "delta": round(c["bleu"] - m["bleu"], 4),
@@ -99,6 +148,8 @@ def evaluate_translator(
         "composed_bleu1_legacy": comp["bleu1_legacy"],
         "per_language": per,
         "retained_units": round(sum(v["retained_units"] for v in per.values()) / len(per), 6),
+        "jaccard_legacy": round(sum(v["jaccard_legacy"] for v in per.values()) / len(per), 6),
+        "jaccard_mask": round(sum(v["jaccard_mask"] for v in per.values()) / len(per), 6),
         "n_modules": len(tr.modules),
         "n_test": len(test),
         "decode_sentences_per_second": {

@@ -141,7 +141,8 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
 FIELDS = [
     "task", "pair", "cell", "depth", "preset", "mode", "monolithic", "composed", "delta",
     "monolithic_bleu1_legacy", "composed_bleu1_legacy", "delta_bleu1_legacy_points",
-    "paper_delta_bleu1_points", "retained_units", "n_test", "decompose_seconds", "train_seconds",
+    "paper_delta_bleu1_points", "retained_units", "jaccard_legacy", "jaccard_mask", "n_test",
+    "decompose_seconds", "train_seconds",
 ]  # fmt: skip
 
 
