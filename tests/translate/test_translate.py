@@ -168,3 +168,19 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert (
         tmp_path / "runs" / "fix-language" / "composed-solution1-rolled" / "manifest.json"
     ).is_file()
+
+
+def test_composing_modules_of_different_source_languages_is_refused(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from rnnmod.errors import RnnmodError
+    from rnnmod.translate.store import LangModule, save_translation_modules
+
+    def mod(lang: str, source: str) -> LangModule:
+        run = SimpleNamespace(config={"data_options": {"source": source}})
+        return LangModule(lang, run, [torch.ones(1, 8, dtype=torch.bool)], {})  # type: ignore[arg-type]
+
+    with pytest.raises(RnnmodError, match="different source languages"):
+        save_translation_modules(tmp_path / "x", [mod("fr", "en"), mod("en", "et")], {})
+    with pytest.raises(RnnmodError, match="one module per language"):
+        save_translation_modules(tmp_path / "x", [mod("fr", "en"), mod("fr", "en")], {})
