@@ -140,6 +140,10 @@ def build_exportable(path: Path | str, labels: list[str] | None = None) -> tuple
         if labels:
             raise RnnmodError("--labels chooses modules of a module set; a run exports whole")
         run = load_run(path)
+        if run.io_type == "enc-dec":
+            raise RnnmodError(
+                f"{path} is a translation model; ONNX/TorchScript export covers classifiers only"
+            )
         meta = {
             "rnnmod.kind": "model",
             "rnnmod.labels": json.dumps(run.label_names),

@@ -336,6 +336,11 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
             hint = f" (an interrupted write left the previous version at .{path.name}.old; rerun the command)"
         raise RnnmodError(f"module set {path} does not exist{hint}")
     man = check_manifest(read_json(path / "manifest.json"), path / "manifest.json")
+    if man.get("io_type") == "enc-dec":
+        raise RnnmodError(
+            f"{path} holds translation modules: use rnnmod translate, evaluate or compose "
+            "(docs/translation.md)"
+        )
     entries: list = man["modules"]
     sources_meta: dict = man["sources"]
     if verify:
