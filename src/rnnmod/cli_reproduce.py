@@ -81,6 +81,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             workers=args.workers,
             address=args.address,
             retries=args.retries,
+            pairs_per_task=args.pairs_per_task,
         )
         if args.json:
             print(json.dumps({"seconds": timing}, sort_keys=True))
@@ -241,6 +242,12 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument(
         "--retries", type=int, default=2, help="all: attempts after a task's first failure"
+    )
+    r.add_argument(
+        "--pairs-per-task",
+        type=int,
+        default=None,
+        help="all: RQ2 class pairs per task (default 4; 1 spreads a big grid over more workers)",
     )
     r.add_argument(
         "--legacy-baseline",

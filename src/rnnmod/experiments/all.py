@@ -94,6 +94,7 @@ def run_all(
     workers: int | None = None,
     address: str | None = None,
     retries: int = 2,
+    pairs_per_task: int | None = None,
 ) -> dict:
     """Run every stage of ``profile``; returns the wall time per stage (seconds).
 
@@ -115,6 +116,7 @@ def run_all(
             workers=workers,
             address=address,
             retries=retries,
+            pairs_per_task=pairs_per_task,
         )
     timing: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -530,6 +530,7 @@ def run_profile(
     address: str | None = None,
     retries: int = 2,
     check: bool = True,
+    pairs_per_task: int | None = None,
 ) -> dict:
     """``rnnmod reproduce all --executor local|ray``: plan the profile's tasks, run them, rebuild
     the reports from every cached artifact. Returns timings and what ran; with ``check``, raises
@@ -548,7 +549,7 @@ def run_profile(
     rq1, rq2, rq3 = profile_options(p, runs_dir, results_dir, data_dir, progress=False)
     backend = make_backend(executor, workers, address)  # first: a missing Ray fails at once
     try:
-        tasks = plan(rq1, rq2, rq3, p.d1_tasks)
+        tasks = plan(rq1, rq2, rq3, p.d1_tasks, pairs_per_task or PAIRS_PER_TASK)
         out = run_tasks(tasks, backend, retries=retries, progress=progress)
     finally:
         backend.close()

@@ -1,0 +1,123 @@
+"""Estimate the wall time of ``reproduce all --profile full`` on N one-CPU workers.
+
+Every task of the full profile's graph (experiments/tasks.py) gets a time from measurements on
+this machine, then the graph is list-scheduled on N workers (``tasks.simulate``):
+
+* train — the model's ``train_seconds`` in ``results/rq1.csv`` (the measured full RQ1 grid);
+* rq1 — that row's ``decompose_seconds + seconds`` (decompose, then evaluate);
+* rq2 — per pair, the measured depth-1 scratch baseline of that task and cell (``results/rq2.csv``)
+  scaled to the profile's depth by the model's measured train-time ratio and to the task's
+  default epochs, plus one decomposition + scoring of the model per task;
+* rq3 — decompose + evaluate of the two models of the family (worst and best depth);
+* d1 — a constant (it trains nothing).
+
+``--quick DIR`` also simulates the quick profile from the per-task times one measured run of it
+wrote (``DIR/task_times.json``), to compare the simulation with that run's measured wall time.
+
+    python benchmarks/scale_out_estimate.py --quick /tmp/q-local/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+
+from rnnmod.data.base import TASKS
+from rnnmod.experiments.all import PROFILES, profile_options
+from rnnmod.experiments.tasks import PAIRS_PER_TASK, plan, simulate
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def full_times(results: Path, tasks: list) -> dict[str, float]:
+    rq1 = {
+        (r["task"], r["cell"], int(r["depth"]), r["preset"], r["mode"]): r
+        for r in _csv(results / "rq1.csv")
+    }
+    train = {(t, c, d): float(r["train_seconds"]) for (t, c, d, _p, _m), r in rq1.items()}
+    pair: dict[tuple, list[float]] = {}
+    epochs: dict[tuple, int] = {}
+    for r in _csv(results / "rq2.csv"):
+        if r["baseline_kind"] == "scratch" and r["depth"] == "1":
+            pair.setdefault((r["task"], r["cell"]), []).append(float(r["baseline_train_seconds"]))
+            epochs[(r["task"], r["cell"])] = int(r["baseline_epochs"])
+
+    def evaluate(t: str, c: str, d: int, p: str, m: str) -> float:
+        r = rq1[(t, c, d, p, m)]
+        return float(r["decompose_seconds"]) + float(r["seconds"])
+
+    def mode(t: str, m: str | None) -> str:
+        return m or ("rolled" if TASKS[t].io_type == "1:1" else "unrolled")
+
+    out = {}
+    for k in tasks:
+        if k.kind == "train":
+            out[k.name] = train[k.params]
+        elif k.kind == "rq1":
+            out[k.name] = evaluate(*k.params)
+        elif k.kind == "rq2":
+            t, c, d, pairs = k.params
+            scale = train[(t, c, d)] / train[(t, c, 1)] * TASKS[t].epochs / epochs[(t, c)]
+            one = statistics.fmean(pair[(t, c)]) * scale
+            out[k.name] = evaluate(t, c, d, k.opts.preset, mode(t, k.opts.mode)) + len(pairs) * one
+        elif k.kind == "rq3":
+            t, c = k.params
+            each = [
+                evaluate(t, c, d, k.opts.preset, mode(t, k.opts.mode)) for d in k.opts.family_depths
+            ]
+            out[k.name] = sum(sorted(each)[-2:])  # worst and best: the dearest two, to be safe
+        else:
+            out[k.name] = 10.0
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=Path("results"), help="the full-grid CSVs")
+    ap.add_argument("--quick", type=Path, default=None, help="results dir of a measured quick run")
+    ap.add_argument("--workers", default="1,2,4,8,16,32,64,128")
+    ap.add_argument("--pairs-per-task", type=int, default=PAIRS_PER_TASK, help="rq2 chunk size")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale_out.json"))
+    args = ap.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
+    report: dict = {}
+    if args.quick:
+        opts = profile_options(PROFILES["quick"], Path("runs"), args.quick, None, False)
+        tasks = plan(*opts)
+        measured = json.loads((args.quick / "task_times.json").read_text())
+        secs = {k: v["seconds"] for k, v in measured.items()}
+        timing = json.loads((args.quick / "all_timing.json").read_text())
+        report["quick"] = {
+            "tasks": len(tasks),
+            "task_seconds_sum": round(sum(secs.values()), 1),
+            "measured_wall": timing["seconds"],
+            "workers": timing.get("workers"),
+            "simulated_wall": {n: round(simulate(tasks, secs, n), 1) for n in workers},
+        }
+    opts = profile_options(PROFILES["full"], Path("runs"), args.results, None, False)
+    tasks = plan(*opts, PROFILES["full"].d1_tasks, args.pairs_per_task)
+    secs = full_times(args.results, tasks)
+    by_kind: dict[str, list[float]] = {}
+    for k in tasks:
+        by_kind.setdefault(k.kind, []).append(secs[k.name])
+    report["full"] = {
+        "pairs_per_task": args.pairs_per_task,
+        "tasks": {kind: len(v) for kind, v in by_kind.items()},
+        "task_hours_by_kind": {kind: round(sum(v) / 3600, 2) for kind, v in by_kind.items()},
+        "task_hours": round(sum(secs.values()) / 3600, 2),
+        "longest_task_hours": round(max(secs.values()) / 3600, 2),
+        "simulated_wall_hours": {n: round(simulate(tasks, secs, n) / 3600, 2) for n in workers},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
