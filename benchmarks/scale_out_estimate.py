@@ -6,8 +6,9 @@ this machine, then the graph is list-scheduled on N workers (``tasks.simulate``)
 * train — the model's ``train_seconds`` in ``results/rq1.csv`` (the measured full RQ1 grid);
 * rq1 — that row's ``decompose_seconds + seconds`` (decompose, then evaluate);
 * rq2 — per pair, the measured depth-1 scratch baseline of that task and cell (``results/rq2.csv``)
-  scaled to the profile's depth by the model's measured train-time ratio and to the task's
-  default epochs, plus one decomposition + scoring of the model per task;
+  scaled to the profile's depth by the task's measured train-time ratio (depth d over depth 1,
+  pooled over the cells) and to the task's default epochs, plus one decomposition + scoring of
+  the model per task;
 * rq3 — decompose + evaluate of the two models of the family (worst and best depth);
 * d1 — a constant (it trains nothing).
 
@@ -48,6 +49,12 @@ def full_times(results: Path, tasks: list) -> dict[str, float]:
             pair.setdefault((r["task"], r["cell"]), []).append(float(r["baseline_train_seconds"]))
             epochs[(r["task"], r["cell"])] = int(r["baseline_epochs"])
 
+    def depth_ratio(t: str, d: int) -> float:
+        """Train time at depth d over depth 1, pooled over the cells: single measurements on
+        a loaded machine are too noisy to scale by."""
+        cells = [c for (t2, c, d2) in train if t2 == t and d2 == 1 and (t, c, d) in train]
+        return sum(train[(t, c, d)] for c in cells) / sum(train[(t, c, 1)] for c in cells)
+
     def evaluate(t: str, c: str, d: int, p: str, m: str) -> float:
         r = rq1[(t, c, d, p, m)]
         return float(r["decompose_seconds"]) + float(r["seconds"])
@@ -63,7 +70,7 @@ def full_times(results: Path, tasks: list) -> dict[str, float]:
             out[k.name] = evaluate(*k.params)
         elif k.kind == "rq2":
             t, c, d, pairs = k.params
-            scale = train[(t, c, d)] / train[(t, c, 1)] * TASKS[t].epochs / epochs[(t, c)]
+            scale = depth_ratio(t, d) * TASKS[t].epochs / epochs[(t, c)]
             one = statistics.fmean(pair[(t, c)]) * scale
             out[k.name] = evaluate(t, c, d, k.opts.preset, mode(t, k.opts.mode)) + len(pairs) * one
         elif k.kind == "rq3":
