@@ -353,10 +353,12 @@ def collect_cached(results_dir: Path, name: str) -> list[dict]:
 
 
 def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float | None]:
+    """The paper's (mean, median) for an I/O type and cell; "1:1-1:N"-style types are Inter."""
     if cell not in FAMILY:
         return None, None
+    kind = "Inter" if "-" in io_type else "Intra"
     for r in _rows(table):
-        if r["Type"] == "Intra" and r["I/O"] == io_type:
+        if r["Type"] == kind and r["I/O"] == io_type:
             return _num(r[f"{FAMILY[cell]} mean"]), _num(r[f"{FAMILY[cell]} median"])
     return None, None
 

@@ -82,7 +82,7 @@ def rq1_table(rows: list[dict]) -> tuple:
 def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
     from ..experiments.reuse_replace import paper_cell
 
-    table = "table3_reuse.csv" if "reuse" in title else "table4_replace.csv"
+    table = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
     body = []
     for (io, task, cell, mode, base), rs in sorted(
         _group(rows, ("io_type", "task", "cell", "mode", "baseline_kind")).items(),
@@ -257,6 +257,7 @@ def build_report(results: Path) -> tuple[Path, Path]:
     """Write results/report.md and results/report.html; returns their paths."""
     results = Path(results)
     rq1, rq2, rq3 = (_read(results / f) for f in ("rq1.csv", "rq2.csv", "rq3.csv"))
+    rq2_inter, rq3_inter = (_read(results / f) for f in ("rq2_inter.csv", "rq3_inter.csv"))
     d1 = _read(results / "d1.csv")
     if not (rq1 or rq2 or rq3):
         raise RnnmodError(f"{results} holds no results yet: run `rnnmod reproduce all` first")
@@ -269,6 +270,12 @@ def build_report(results: Path) -> tuple[Path, Path]:
     if rq3:
         tables.append(rq23_table(rq3, "RQ3 — intra replace (Table IV)",
                                  "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp."))  # fmt: skip
+    if rq2_inter:
+        tables.append(rq23_table(rq2_inter, "RQ2 — inter reuse (Table III, Inter rows)",
+                                 "A one-output module with a many-output module (paper's odds rule) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."))  # fmt: skip
+    if rq3_inter:
+        tables.append(rq23_table(rq3_inter, "RQ3 — inter replace (Table IV, Inter rows)",
+                                 "A one-output model's module replaced by a many-output model's module vs a model trained from scratch; Δ in pp."))  # fmt: skip
     if d1:
         tables.append(d1_table(d1))
     figs = figures(results, rq1, rq3)
