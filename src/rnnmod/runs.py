@@ -66,6 +66,15 @@ def save_run(
 ) -> Path:
     """Write a run directory atomically: build it under a temp name, then rename into place
     (under the output's lock, so two writers of one run directory cannot interleave)."""
+    vocab_json = {"source": vocab.to_dict(), "labels": label_names}
+    return write_run_dir(out, model, config, vocab_json, metrics, overwrite=overwrite)
+
+
+def write_run_dir(
+    out: Path, model: nn.Module, config: dict, vocab_json: dict, metrics: dict, *, overwrite: bool
+) -> Path:
+    """The four files of any run directory (classifier or translator), built under a temporary
+    name and renamed into place under the output's lock."""
     out = Path(out)
     with output_lock(out, "save run"):
         tmp = fresh_dir(out, overwrite=overwrite)
@@ -77,7 +86,7 @@ def save_run(
         )
         write_tensors(tmp / "model.safetensors", model.state_dict())
         write_json(tmp / "config.json", cfg)
-        write_json(tmp / "vocab.json", {"source": vocab.to_dict(), "labels": label_names})
+        write_json(tmp / "vocab.json", vocab_json)
         write_json(tmp / "metrics.json", metrics)
         return publish_dir(tmp, out)
 

@@ -10,19 +10,15 @@ from pathlib import Path
 
 import torch
 
-from .. import FORMAT_VERSION, __version__
+from .. import FORMAT_VERSION
 from ..data.vocab import Vocab
 from ..errors import RnnmodError
-from ..locking import output_lock
 from ..nn.seq2seq import IO_TYPE, Seq2Seq, Seq2SeqConfig
+from ..runs import write_run_dir
 from ..storage import (
-    fresh_dir,
-    publish_dir,
     read_json,
     read_tensors,
     sha256_file,
-    write_json,
-    write_tensors,
 )
 
 
@@ -70,24 +66,10 @@ def save_translation_run(
     *,
     overwrite: bool = False,
 ) -> Path:
-    out = Path(out)
-    with output_lock(out, "save run"):
-        tmp = fresh_dir(out, overwrite=overwrite)
-        cfg = dict(
-            config,
-            io_type=IO_TYPE,
-            format_version=FORMAT_VERSION,
-            rnnmod_version=__version__,
-            model=model.config_dict(),
-        )
-        write_tensors(tmp / "model.safetensors", model.state_dict())
-        write_json(tmp / "config.json", cfg)
-        write_json(
-            tmp / "vocab.json",
-            {"source": src_vocab.to_dict(), "target": tgt_vocab.to_dict(), "labels": langs},
-        )
-        write_json(tmp / "metrics.json", metrics)
-        return publish_dir(tmp, out)
+    vocab_json = {"source": src_vocab.to_dict(), "target": tgt_vocab.to_dict(), "labels": langs}
+    return write_run_dir(
+        out, model, dict(config, io_type=IO_TYPE), vocab_json, metrics, overwrite=overwrite
+    )
 
 
 def load_translation_run(path: Path, config: dict) -> TranslationRun:
