@@ -124,6 +124,31 @@ class ModuleSet:
         return [self.labels[i] for i in idx.tolist()]
 
 
+def add_source(tmp: Path, run, sources: dict, checksums: dict) -> str:
+    """Copy a module's source run into the set being built, once per model (by its sha256),
+    recording its checksums and description; returns the source id."""
+    if run.path is None:
+        raise RnnmodError("a module's source run must be saved in a run directory first")
+    full = run.model_sha256()
+    sid = full[:12]
+    if sid not in sources:
+        sdir = tmp / "sources" / sid
+        sdir.mkdir(parents=True)
+        for f in SOURCE_FILES:
+            shutil.copyfile(run.path / f, sdir / f)
+            checksums[f"sources/{sid}/{f}"] = sha256_file(sdir / f)
+        sources[sid] = {
+            "model_sha256": full,
+            "task": run.task,
+            "io_type": run.io_type,
+            "cell": run.model.cfg.cell,
+            "depth": run.model.cfg.depth,
+            "steps": run.model.steps,
+            "model_bytes": (sdir / "model.safetensors").stat().st_size,
+        }
+    return sid
+
+
 def save_moduleset(
     out: Path,
     parts: list[tuple[Run, ModuleBank]],
@@ -155,26 +180,7 @@ def _save_moduleset(
     sources, entries, checksums = {}, [], {}
     n = 0
     for run, bank in parts:
-        if run.path is None:
-            raise RnnmodError("a module's source run must be saved in a run directory first")
-        full = run.model_sha256()
-        sid = full[:12]
-        if sid not in sources:
-            sdir = tmp / "sources" / sid
-            sdir.mkdir(parents=True)
-            for f in SOURCE_FILES:
-                shutil.copyfile(run.path / f, sdir / f)
-                checksums[f"sources/{sid}/{f}"] = sha256_file(sdir / f)
-            src_bytes = (sdir / "model.safetensors").stat().st_size
-            sources[sid] = {
-                "model_sha256": full,
-                "task": run.task,
-                "io_type": run.io_type,
-                "cell": run.model.cfg.cell,
-                "depth": run.model.cfg.depth,
-                "steps": run.model.steps,
-                "model_bytes": src_bytes,
-            }
+        sid = add_source(tmp, run, sources, checksums)
         retained = bank.retained_fraction()
         for k in range(len(bank)):
             label = run.label_names[bank.class_index[k]]

@@ -9,7 +9,6 @@ embeddings and output layer are the source's. The manifest says ``io_type: "enc-
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from ..errors import RnnmodError
 from ..locking import output_lock
 from ..modules.store import (
     KIND,
-    SOURCE_FILES,
     _slug,
     _verify_checksums,
+    add_source,
     check_manifest,
     pack_mask,
     unpack_mask,
@@ -104,26 +103,8 @@ def save_translation_modules(
         sources, entries, checksums = {}, [], {}
         for n, mod in enumerate(modules):
             run = mod.run
-            if run.path is None:
-                raise RnnmodError("a module's source run must be saved in a run directory first")
-            full = run.model_sha256()
-            sid = full[:12]
-            if sid not in sources:
-                sdir = tmp / "sources" / sid
-                sdir.mkdir(parents=True)
-                for f in SOURCE_FILES:
-                    shutil.copyfile(run.path / f, sdir / f)
-                    checksums[f"sources/{sid}/{f}"] = sha256_file(sdir / f)
-                sources[sid] = {
-                    "model_sha256": full,
-                    "task": run.task,
-                    "io_type": run.io_type,
-                    "cell": run.model.cfg.cell,
-                    "depth": run.model.cfg.depth,
-                    "steps": run.model.steps,
-                    "langs": run.langs,
-                    "model_bytes": (sdir / "model.safetensors").stat().st_size,
-                }
+            sid = add_source(tmp, run, sources, checksums)
+            sources[sid].setdefault("langs", run.langs)
             rel = f"modules/{n:03d}-{_slug(mod.lang)}.safetensors"
             tensors = {f"unit_mask.{i}": pack_mask(m) for i, m in enumerate(mod.masks)}
             write_tensors(tmp / rel, tensors)
