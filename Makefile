@@ -34,6 +34,8 @@ bench: $(STAMP)  # docs/performance.md; results in benchmarks/results/
 	$(BIN)/python benchmarks/composed_inference.py --threads 1
 	$(BIN)/python benchmarks/composed_inference.py --threads 1 --mode unrolled
 	$(BIN)/python benchmarks/decompose_scaling.py --threads 1
+	if [ -d runs/tatoeba-lstm1 ]; then $(BIN)/python benchmarks/translate_decoding.py --threads 1; \
+	else echo "bench: no runs/tatoeba-lstm1 (docs/translation.md trains it): decoding benchmark skipped"; fi
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
