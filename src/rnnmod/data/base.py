@@ -89,6 +89,22 @@ class TaskData:
         )
         return self
 
+    def limit_test(self, n: int | None, seed: int = 0) -> TaskData:
+        """Keep a seeded random subset of ``n`` test examples (evaluating a large test split,
+        e.g. Brown's, on a budget); the raw texts stay aligned."""
+        if not n or n >= len(self.x_test):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        keep = torch.randperm(len(self.x_test), generator=g)[:n].sort().values
+        n_all = len(self.x_test)
+        self.x_test, self.y_test = self.x_test[keep], self.y_test[keep]
+        if "texts_test" in self.extra:
+            self.extra["texts_test"] = [self.extra["texts_test"][i] for i in keep.tolist()]
+        self.notes.append(
+            f"{self.task}: evaluated on a seeded random {n} of the {n_all} test examples"
+        )
+        return self
+
     def check(self) -> None:
         for name, t in (("train", self.x_train), ("test", self.x_test)):
             if len(t) == 0:

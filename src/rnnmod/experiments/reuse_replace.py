@@ -68,13 +68,7 @@ class RQ23Options:
 
 
 def eval_data(task: str, opts: RQ23Options) -> TaskData:
-    data = load_task(task, opts.data_dir)
-    if opts.max_test and opts.max_test < len(data.x_test):
-        g = torch.Generator().manual_seed(opts.seed)
-        keep = torch.randperm(len(data.x_test), generator=g)[: opts.max_test].sort().values
-        data.notes.append(f"evaluated on a seeded random {opts.max_test} of {len(data.x_test)}")
-        data.x_test, data.y_test = data.x_test[keep], data.y_test[keep]
-    return data
+    return load_task(task, opts.data_dir).limit_test(opts.max_test, opts.seed)
 
 
 def load_family_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ23Options) -> Run:

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from ..compose.evaluate import evaluate_bank
@@ -101,16 +100,7 @@ PAPER_DATASET = {
 
 def rq1_data(task: str, opts: RQ1Options) -> TaskData:
     """The task's data; with ``max_test``, a seeded random subset of the test split."""
-    d = load_task(task, opts.data_dir)
-    if opts.max_test and opts.max_test < len(d.x_test):
-        g = torch.Generator().manual_seed(opts.seed)
-        keep = torch.randperm(len(d.x_test), generator=g)[: opts.max_test].sort().values
-        n_all = len(d.x_test)
-        d.x_test, d.y_test = d.x_test[keep], d.y_test[keep]
-        d.notes.append(
-            f"{task}: evaluated on a seeded random {opts.max_test} of the {n_all} test examples"
-        )
-    return d
+    return load_task(task, opts.data_dir).limit_test(opts.max_test, opts.seed)
 
 
 def checked_run(path: Path, data: TaskData) -> Run:
