@@ -14,6 +14,16 @@ def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
+def _one_mode(args: argparse.Namespace) -> str | None:
+    """rq2/rq3 use one mode: the one given, or None (unrolled where it exists) by default."""
+    return None if args.modes == "rolled,unrolled" else args.modes
+
+
+def _one_preset(args: argparse.Namespace) -> str:
+    """rq2/rq3 use one preset: the first given, or ``default`` when --presets is untouched."""
+    return _csv(args.presets)[0] if args.presets != "default,paper" else "default"
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from .data import LOADERS
     from .experiments.rq1 import RQ1Options, parse_depths, run_rq1, summarize
@@ -103,8 +113,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 problems=problems,
                 cells=cells,
                 depths=parse_depths(args.depths or "1"),
-                mode=None if args.modes == "rolled,unrolled" else args.modes,
-                preset=_csv(args.presets)[0] if args.presets != "default,paper" else "default",
+                mode=_one_mode(args),
+                preset=_one_preset(args),
                 runs_dir=args.runs_dir,
                 results_dir=args.results_dir,
                 data_dir=args.data_dir,
@@ -126,8 +136,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             tasks=tasks,
             cells=cells,
             depths=parse_depths(args.depths or "1"),
-            mode=None if args.modes == "rolled,unrolled" else args.modes,
-            preset=_csv(args.presets)[0] if args.presets != "default,paper" else "default",
+            mode=_one_mode(args),
+            preset=_one_preset(args),
             runs_dir=args.runs_dir,
             results_dir=args.results_dir,
             data_dir=args.data_dir,
