@@ -77,3 +77,20 @@ def test_unsupported_banks_fall_back_to_the_engine(cell, steps, gate, reason):
     torch.testing.assert_close(
         bank.scores(model, data.x_test), bank.scores(model, data.x_test, kernel="engine")
     )
+
+
+def test_native_cache_is_not_fooled_by_a_reused_id():
+    """A cache entry under another model's id (as after that model was freed and its id
+    reused) is rebuilt, not used with the old weights."""
+    old, new = tiny_model("lstm", 1, hidden=HIDDEN, seed=1), tiny_model("lstm", 1, hidden=HIDDEN)
+    data = tiny_data()
+    bank = _bank(1)
+    stale = bank.native_for(old)
+    bank._native[id(new)] = bank._native.pop(id(old))  # the freed model's entry, new's id
+    assert bank.native_for(new) is not stale
+    torch.testing.assert_close(
+        bank.scores(new, data.x_test),
+        bank.scores(new, data.x_test, kernel="engine"),
+        atol=1e-5,
+        rtol=1e-5,
+    )

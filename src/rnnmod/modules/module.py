@@ -86,9 +86,11 @@ class ModuleBank:
         if native_unsupported(self.unit_masks, self.gate_masks, model):
             return None
         key = id(model)
-        if key not in self._native:
-            self._native[key] = build_native_bank(model, self.unit_masks, self.head_weight)
-        return self._native[key]
+        # the model is kept beside its native bank: an id() alone can be reused by a new model
+        # once the old one is freed, which would silently score with the old weights
+        if key not in self._native or self._native[key][0] is not model:
+            self._native[key] = (model, build_native_bank(model, self.unit_masks, self.head_weight))
+        return self._native[key][1]
 
     @torch.no_grad()
     def scores(
