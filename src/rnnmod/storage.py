@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -122,6 +124,21 @@ def publish_dir(tmp: Path, out: Path) -> Path:
         tmp.rename(out)
         _fsync_dir(out.parent)
     return out
+
+
+def write_csv(
+    path: Path, rows: list[dict], fields: list[str], *, round_floats: int | None = None
+) -> None:
+    """A results CSV (columns ``fields``; other keys ignored), written atomically; floats
+    rounded to ``round_floats`` digits when given."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        if round_floats is not None:
+            r = {k: (round(v, round_floats) if isinstance(v, float) else v) for k, v in r.items()}
+        w.writerow(r)
+    write_bytes_atomic(path, buf.getvalue().encode())
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -8,9 +8,7 @@ keyed by the model's hash and the settings, so an interrupted sweep resumes.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from ..decompose import decompose, preset
 from ..decompose.budget import Ranking, budget_search, validation_split
 from ..errors import RnnmodError
 from ..runs import load_run
-from ..storage import read_json, write_bytes_atomic, write_json
+from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from .rq1 import RQ1Options, _ensure_run
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -170,12 +168,7 @@ def _fmt(v, spec: str) -> str:
 
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()})
-    write_bytes_atomic(results_dir / "budget.csv", buf.getvalue().encode())
+    write_csv(results_dir / "budget.csv", rows, CSV_FIELDS, round_floats=6)
     write_bytes_atomic(results_dir / "budget.md", render_markdown(rows, wall_seconds).encode())
     try:
         plot(rows, results_dir / "budget.png")

@@ -11,8 +11,6 @@ defect's numbers can be shown beside the correct rolled evaluation.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import torch
@@ -24,7 +22,7 @@ from ..metrics.accuracy import accuracy
 from ..modules.module import positive_probability
 from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
-from ..storage import write_bytes_atomic
+from ..storage import write_bytes_atomic, write_csv
 
 
 @torch.no_grad()
@@ -65,12 +63,10 @@ def run_d1(
                 rows.append(d1_constant_prediction(load_run(path), data))
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    write_bytes_atomic(results_dir / "d1.csv", buf.getvalue().encode())
+        write_csv(results_dir / "d1.csv", rows, list(rows[0]))
+    else:
+        write_bytes_atomic(results_dir / "d1.csv", b"")
     lines = [
         "# The authors' rolled many-output evaluator (defect D1), reproduced on our models",
         "",

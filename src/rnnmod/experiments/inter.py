@@ -41,7 +41,6 @@ Every module of a run pair is scored once on the pooled test texts (cached on di
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import random
@@ -62,7 +61,7 @@ from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..nn.zoo import SeqClassifier, predict_logits
 from ..runs import Run, load_run
-from ..storage import read_json, write_bytes_atomic, write_json
+from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
 from .paper import FAMILY, _num, _rows
 
@@ -613,12 +612,8 @@ def write_inter_report(rows: list[dict], results_dir: Path, name: str) -> None:
     rq = "reuse" if name == "rq2_inter" else "replace"
     results_dir.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r})
-    tmp = results_dir / f".{name}.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, keys)
-        w.writeheader()
-        w.writerows(sorted(rows, key=lambda r: tuple(str(r.get(k)) for k in ROW_KEY)))
-    tmp.replace(results_dir / f"{name}.csv")
+    ordered = sorted(rows, key=lambda r: tuple(str(r.get(k)) for k in ROW_KEY))
+    write_csv(results_dir / f"{name}.csv", ordered, keys)
     what = (
         "inter reuse (Table III, Inter rows)"
         if rq == "reuse"

@@ -21,7 +21,6 @@ replacement is then rows of that score matrix, so no model is run per pair or pe
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import hashlib
 import statistics
@@ -41,7 +40,7 @@ from ..metrics.accuracy import accuracy
 from ..modules.module import ModuleBank, vote
 from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
-from ..storage import read_json, write_bytes_atomic, write_json
+from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
 from .paper import FAMILY, _num, _rows
 
@@ -393,11 +392,7 @@ def _f(v: float | None) -> str:
 def write_report(rows: list[dict], results_dir: Path, name: str, table: str) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict)})
-    with open(results_dir / f".{name}.csv.tmp", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, keys, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    (results_dir / f".{name}.csv.tmp").replace(results_dir / f"{name}.csv")
+    write_csv(results_dir / f"{name}.csv", rows, keys)
     what = "intra reuse (Table III)" if name == "rq2" else "intra replace (Table IV)"
     lines = [
         f"# {name.upper()}: {what}",

@@ -4,9 +4,7 @@ config hash, so an interrupted run resumes where it stopped."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from ..data.base import TaskData
 from ..decompose import decompose, preset
 from ..errors import RnnmodError
 from ..runs import Run, load_run, save_run
-from ..storage import read_json, sha256_file, write_bytes_atomic, write_json
+from ..storage import read_json, sha256_file, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
 from .paper import raw_rq1, table2_delta
 
@@ -225,12 +223,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float | None = None) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()})
-    write_bytes_atomic(results_dir / "rq1.csv", buf.getvalue().encode())
+    write_csv(results_dir / "rq1.csv", rows, CSV_FIELDS, round_floats=6)
     write_bytes_atomic(results_dir / "rq1.md", render_markdown(rows, wall_seconds).encode())
     summary = summarize(rows)
     write_json(results_dir / "rq1_summary.json", summary)
