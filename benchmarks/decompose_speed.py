@@ -20,10 +20,8 @@ module classes only and extrapolates to all of them by the number of forward pas
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import result_header  # noqa: E402
 from naive_reference import bank_masks, mask_differences, naive_decompose, samples_from  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
@@ -43,20 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("lstm", 1), ("gru", 1), ("rnn", 1), ("lstm", 4), ("gru", 4), ("rnn", 4)]
 
 
-def result_header(argv: list[str] | None) -> dict:
-    """What every result JSON starts with: the command, the date and the machine."""
-    return {
-        "benchmark": "decompose_speed",
-        "command": "benchmarks/decompose_speed.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-        },
-    }
+def finish(result: dict, out: Path) -> int:
+    """Write the result JSON; exit status 1 when any case's masks differ."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0 if result["all_identical"] else 1
 
 
 def get_model(data, cell: str, depth: int, epochs: int, runs: Path, retrain: bool):
@@ -258,17 +249,14 @@ def main_brown(args, argv) -> int:
             flush=True,
         )
     result = {
-        **result_header(argv),
+        **result_header("decompose_speed", argv),
         "task": "brown",
         "preset": args.preset,
         "naive_forward": args.naive_forward,
         "all_identical": all(c["identical"] for c in cases),
         "cases": cases,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0 if result["all_identical"] else 1
+    return finish(result, args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     result = {
-        **result_header(argv),
+        **result_header("decompose_speed", argv),
         "task": "clinc",
         "epochs": args.epochs,
         "preset": args.preset,
@@ -358,10 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "all_identical": all(c["identical"] for c in cases),
         "cases": cases,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0 if result["all_identical"] else 1
+    return finish(result, args.out)
 
 
 if __name__ == "__main__":
