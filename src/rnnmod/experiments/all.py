@@ -56,18 +56,6 @@ def profile_options(
     p: Profile, runs_dir: Path, results_dir: Path, data_dir: Path | None, progress: bool
 ) -> tuple[RQ1Options, RQ23Options, RQ23Options]:
     """The RQ1, RQ2 and RQ3 options of a profile (the sequential and the task path share them)."""
-    rq1 = RQ1Options(
-        tasks=list(p.tasks),
-        cells=list(p.cells),
-        depths=list(p.depths),
-        presets=list(p.presets),
-        runs_dir=runs_dir,
-        results_dir=results_dir,
-        data_dir=data_dir,
-        epochs=p.epochs,
-        max_test=p.max_test,
-        progress=progress,
-    )
     common = dict(
         tasks=list(p.tasks),
         cells=list(p.cells),
@@ -78,6 +66,7 @@ def profile_options(
         max_test=p.max_test,
         progress=progress,
     )
+    rq1 = RQ1Options(depths=list(p.depths), presets=list(p.presets), **common)
     rq2 = RQ23Options(depths=list(p.reuse_depths), max_pairs=p.max_pairs, **common)
     rq3 = RQ23Options(depths=list(p.depths), family_depths=p.depths, **common)
     return rq1, rq2, rq3
