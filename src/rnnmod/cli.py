@@ -50,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.quiet,
+        init=args.init,
     )
     model, metrics = train_classifier(data, tc)
     config = {
@@ -120,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=None, help="default: the paper's batch size for the task"
     )
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--init",
+        choices=["keras", "torch"],
+        default="keras",
+        help="weight initialisation: the paper's Keras defaults (Glorot kernels, orthogonal "
+        "recurrent kernels, zero biases, LSTM forget bias 1) or PyTorch's defaults",
+    )
     t.add_argument("--limit", type=int, default=None, help="cap the number of training examples")
     t.add_argument("--out", required=True, type=Path, help="run directory to write")
     t.add_argument("--overwrite", action="store_true")

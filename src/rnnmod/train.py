@@ -10,8 +10,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data.base import TASKS, TaskData
+from .errors import RnnmodError
 from .metrics.accuracy import accuracy
-from .nn.zoo import ClassifierConfig, SeqClassifier, predict_logits
+from .nn.zoo import INITS, ClassifierConfig, SeqClassifier, keras_initialise, predict_logits
 
 
 @dataclass
@@ -24,6 +25,8 @@ class TrainConfig:
     seed: int = 0
     hidden: int | None = None
     progress: bool = True
+    # "keras": the paper's Keras default initialisers (nn.zoo.keras_initialise); "torch": PyTorch's
+    init: str = "keras"
 
 
 def build_for(data: TaskData, tc: TrainConfig) -> SeqClassifier:
@@ -39,7 +42,12 @@ def build_for(data: TaskData, tc: TrainConfig) -> SeqClassifier:
         seq_len=data.x_train.shape[1],
         out_steps=data.out_steps,
     )
-    return SeqClassifier(cfg)
+    if tc.init not in INITS:
+        raise RnnmodError(f"unknown init {tc.init!r}; expected one of {', '.join(INITS)}")
+    model = SeqClassifier(cfg)
+    if tc.init == "keras":
+        keras_initialise(model)
+    return model
 
 
 def evaluate_model(model: SeqClassifier, data: TaskData) -> float:
@@ -56,7 +64,8 @@ def train_classifier(
     epochs = tc.epochs or spec.epochs
     bs = tc.batch_size or spec.batch_size
     torch.manual_seed(tc.seed)
-    model = model if model is not None else build_for(data, tc)
+    fresh = model is None
+    model = build_for(data, tc) if fresh else model
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(tc.seed)
@@ -90,6 +99,7 @@ def train_classifier(
         "train_seconds": round(train_s, 2),
         "epochs": epochs,
         "batch_size": bs,
+        "init": tc.init if fresh else "given model",
         "n_train": n,
         "n_test": len(data.x_test),
         "notes": data.notes,

@@ -42,6 +42,7 @@ from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
+from .freshness import current_rows
 from .paper import FAMILY, _num, _rows
 
 IO_ORDER = ("1:1", "M:1", "1:N", "M:N")
@@ -235,6 +236,7 @@ def reuse_rows(
             "delta_pp": 100.0 * (composed - baseline),
             "n_test": int(on.sum()),
             "model_sha256": sha,
+            "run": str(run.path),
         }
         write_json(f, row)
         rows.append(row)
@@ -281,6 +283,7 @@ def replace_rows(
     y, pad = data.y_test, data.pad_label
     labels = wbank.class_index
     before = accuracy(vote(wscores, labels), y, pad)
+    models = {str(r.path): r.model_sha256() for r in runs.values()}  # for the freshness check
     rows = []
     for k, c in enumerate(labels):
         s = wscores.clone()
@@ -304,6 +307,7 @@ def replace_rows(
                 "composed": acc,
                 "delta_pp": 100.0 * (acc - mma[worst]),
                 "monolithic_by_depth": {str(d): a for d, a in mma.items()},  # as JSON reads it
+                "models": models,
             }
         )
     write_json(f, rows)
@@ -342,7 +346,7 @@ def collect_cached(results_dir: Path, name: str) -> list[dict]:
         got = read_json(f)
         for r in got if isinstance(got, list) else [got]:
             rows[tuple(r.get(k) for k in ROW_KEY[name])] = r
-    return list(rows.values())
+    return current_rows(list(rows.values()))
 
 
 def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float | None]:
@@ -391,7 +395,8 @@ def _f(v: float | None) -> str:
 
 def write_report(rows: list[dict], results_dir: Path, name: str, table: str) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict)})
+    # the run path stays in the cache (freshness check), not in the shareable table
+    keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict) and k != "run"})
     write_csv(results_dir / f"{name}.csv", rows, keys)
     what = "intra reuse (Table III)" if name == "rq2" else "intra replace (Table IV)"
     lines = [

@@ -18,8 +18,9 @@ from ..data.base import TaskData
 from ..decompose import decompose, preset
 from ..errors import RnnmodError
 from ..runs import Run, load_run, save_run
-from ..storage import read_json, sha256_file, write_bytes_atomic, write_csv, write_json
+from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
+from .freshness import current_rows
 from .paper import raw_rq1, table2_delta
 
 
@@ -147,6 +148,7 @@ def rq1_row(run: Run, data: TaskData, pname: str, mode: str, opts: RQ1Options) -
         paper_monolithic=paper.get("MMA"),
         paper_jaccard=paper.get(f"JI {mode}"),
         train_seconds=run.metrics.get("train_seconds"),
+        init=run.metrics.get("init", "torch"),  # runs trained before the Keras init default
         run=str(run.path),
         model_sha256=sha,
         paper_dataset=PAPER_DATASET.get(run.task, run.task),
@@ -158,16 +160,8 @@ def rq1_row(run: Run, data: TaskData, pname: str, mode: str, opts: RQ1Options) -
 def collect_cached_rows(results_dir: Path) -> list[dict]:
     """Every cached result whose run directory still holds the model it was computed on, so
     that separate invocations (e.g. one per task) merge into one report."""
-    rows, current = [], {}
     files = sorted((results_dir / "rq1" / "cache").glob("*.json"), key=lambda f: f.stat().st_mtime)
-    for f in files:
-        r = read_json(f)
-        run = Path(r.get("run", ""))
-        if run not in current:
-            model = run / "model.safetensors"
-            current[run] = sha256_file(model) if model.is_file() else None
-        if r.get("model_sha256", current[run]) == current[run] and current[run] is not None:
-            rows.append(r)
+    rows = current_rows([r for r in map(read_json, files) if r.get("run")])
     latest = {(r["task"], r["cell"], r["depth"], r["preset"], r["mode"], r["run"]): r for r in rows}
     rows = list(latest.values())  # one row per model and setting: the newest result
     order = {t: i for i, t in enumerate(["mathqa", "emotions", "toxic", "clinc", "brown"])}
@@ -187,7 +181,7 @@ def collect_cached_rows(results_dir: Path) -> list[dict]:
 CSV_FIELDS = [
     "task", "io_type", "cell", "depth", "preset", "mode", "monolithic", "composed", "delta_pp",
     "paper_delta_pp", "paper_monolithic", "jaccard_legacy", "jaccard_mask", "paper_jaccard",
-    "retained_units", "n_modules", "n_test", "decompose_seconds", "seconds", "train_seconds",
+    "retained_units", "n_modules", "n_test", "decompose_seconds", "seconds", "train_seconds", "init",
     "monolithic_legacy", "composed_legacy", "delta_pp_legacy", "padding_module", "paper_dataset",
 ]  # fmt: skip
 

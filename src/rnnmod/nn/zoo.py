@@ -59,6 +59,38 @@ def make_rnn(cell: str, inp: int, hidden: int) -> nn.RNNBase:
     return nn.RNN(inp, hidden, batch_first=True, nonlinearity="tanh" if cell == "rnn" else "relu")
 
 
+INITS = ("keras", "torch")
+
+
+def keras_initialise(model: nn.Module) -> None:
+    """Re-initialise a zoo model as Keras initialises the paper's models (paper-method §2.2: the
+    layers use Keras' default initialisers): embedding U(−0.05, 0.05); recurrent kernels
+    Glorot-uniform over the whole [in, G·H] kernel, recurrent kernels orthogonal over [H, G·H];
+    zero biases with the LSTM forget bias at 1 (``unit_forget_bias``); Dense Glorot-uniform with
+    a zero bias. PyTorch's own defaults (uniform ±1/√H everywhere) train the paper's vanilla RNNs
+    markedly worse (Clinc RNN-1: 0.88 vs 0.94 test accuracy), so this is the training default."""
+    gates = {"lstm": 4, "gru": 3}
+    with torch.no_grad():
+        nn.init.uniform_(model.embedding.weight, -0.05, 0.05)
+        for rnn in model.rnns:
+            h = rnn.hidden_size
+            g = gates.get(model.cfg.cell, 1)
+            kernel = torch.empty(rnn.weight_ih_l0.shape[1], g * h)  # Keras layout [in, G·H]
+            nn.init.xavier_uniform_(kernel)
+            rnn.weight_ih_l0.copy_(kernel.t())
+            recurrent = torch.empty(h, g * h)
+            nn.init.orthogonal_(recurrent)
+            rnn.weight_hh_l0.copy_(recurrent.t())
+            rnn.bias_ih_l0.zero_()
+            rnn.bias_hh_l0.zero_()
+            if model.cfg.cell == "lstm":  # torch gate order i, f, g, o
+                rnn.bias_ih_l0[h : 2 * h] = 1.0
+        head = torch.empty(model.head.weight.shape[1], model.head.weight.shape[0])
+        nn.init.xavier_uniform_(head)
+        model.head.weight.copy_(head.t())
+        model.head.bias.zero_()
+
+
 def embed_for_stack(embedding: nn.Embedding, ids: Tensor, io_type: str, out_steps: int) -> Tensor:
     """Embed ids [B,L] into a recurrent stack's input [B,T,in]: 1:1/1:N flatten the sequence
     and repeat it ``out_steps`` times (Keras Flatten + RepeatVector); M:1/M:N feed tokens."""

@@ -1,0 +1,43 @@
+"""Reports keep only rows computed on the model a run directory holds now."""
+
+from __future__ import annotations
+
+from rnnmod.experiments.freshness import current_rows
+from rnnmod.experiments.reuse_replace import collect_cached
+from rnnmod.storage import sha256_file, write_json
+
+
+def _run(path, content: bytes):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "model.safetensors").write_bytes(content)
+    return sha256_file(path / "model.safetensors")
+
+
+def test_current_rows_drops_rows_of_a_replaced_or_missing_model(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    old = _run(a, b"old weights")
+    sha_b = _run(b, b"b weights")
+    rows = [
+        {"k": 1, "run": str(a), "model_sha256": old},
+        {"k": 2, "models": {str(a): old, str(b): sha_b}},
+        {"k": 3},  # written before runs were recorded: kept
+        {"k": 4, "run": str(tmp_path / "gone"), "model_sha256": old},
+    ]
+    assert [r["k"] for r in current_rows(rows)] == [1, 2, 3]
+    _run(a, b"retrained weights")
+    assert [r["k"] for r in current_rows(rows)] == [3]
+
+
+def test_rq2_report_forgets_pairs_of_a_retrained_model(tmp_path):
+    run = tmp_path / "runs" / "clinc-lstm1"
+    sha = _run(run, b"v1")
+    cache = tmp_path / "results" / "rq2" / "cache"
+    base = {"task": "clinc", "cell": "lstm", "depth": 1, "mode": "unrolled", "preset": "default"}
+    base |= {"baseline_kind": "scratch", "run": str(run), "model_sha256": sha}
+    for i, pair in enumerate([("a", "b"), ("a", "c")]):
+        write_json(cache / f"{i}.json", base | {"class_1": pair[0], "class_2": pair[1]})
+    assert len(collect_cached(tmp_path / "results", "rq2")) == 2
+    new = _run(run, b"v2")  # retrained; only pair (a, b) recomputed
+    write_json(cache / "2.json", base | {"class_1": "a", "class_2": "b", "model_sha256": new})
+    rows = collect_cached(tmp_path / "results", "rq2")
+    assert [(r["class_2"], r["model_sha256"]) for r in rows] == [("b", new)]
