@@ -100,6 +100,7 @@ def _decompose(args: argparse.Namespace) -> None:
         "observe_steps": args.observe_steps,
         "sampling": args.sampling,
         "min_observations": args.min_observations,
+        "ratio_rule": args.ratio_rule,
     }
     if args.paper_caps:
         overrides["paper_caps"] = True
@@ -296,6 +297,13 @@ def _register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--observe-steps", choices=("tokens", "all", "last"), default=None)
     d.add_argument("--module-output", choices=("binary", "softmax"), default=None)
     d.add_argument("--seed", type=int, default=None)
+    d.add_argument(
+        "--ratio-rule",
+        type=float,
+        default=None,
+        help="past the cap, also remove units whose d is within this ratio of the most negative "
+        "(the authors' code: 1.1, the paper preset); 0 stops at the cap (default preset)",
+    )
     d.add_argument(
         "--min-observations",
         type=int,

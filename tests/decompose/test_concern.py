@@ -13,6 +13,7 @@ from rnnmod.decompose.concern import (
     select_comparison,
     select_per_gate,
 )
+from rnnmod.errors import RnnmodError
 
 
 def _np_robust_mean(a):
@@ -75,6 +76,18 @@ def test_ratio_rule_removes_units_close_to_the_worst_past_the_cap():
     # cap 10 % of 10 = 1; −0.95 is within 1.1× of −1.0 → removed too; −0.8 is not (1.25)
     d = [-1.0, -0.95, -0.8, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
     assert _removed(d, 0.1) == [0, 1]
+
+
+def test_default_preset_stops_at_the_cap_and_paper_preset_keeps_the_ratio_rule():
+    from rnnmod.decompose.config import preset
+
+    d = torch.tensor([-1.0, -0.95, -0.8, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    stop = select_comparison(d, 0.1, ratio=preset("default").ratio_rule)
+    assert stop.nonzero().flatten().tolist() == [0]  # the paper's stated rule: at most the cap
+    paper = select_comparison(d, 0.1, ratio=preset("paper").ratio_rule)
+    assert paper.nonzero().flatten().tolist() == [0, 1]  # the authors' code: 1.1 rule past it
+    with pytest.raises(RnnmodError, match="ratio_rule"):
+        preset("default", ratio_rule=-1.0)
 
 
 def test_all_positive_d_removes_nothing_and_ties_are_stable():

@@ -41,3 +41,15 @@ def test_rq2_report_forgets_pairs_of_a_retrained_model(tmp_path):
     write_json(cache / "2.json", base | {"class_1": "a", "class_2": "b", "model_sha256": new})
     rows = collect_cached(tmp_path / "results", "rq2")
     assert [(r["class_2"], r["model_sha256"]) for r in rows] == [("b", new)]
+
+
+def test_result_caches_key_on_the_preset_configuration(monkeypatch, tmp_path):
+    from rnnmod.decompose import config
+    from rnnmod.experiments.reuse_replace import RQ23Options, pair_cache_file
+
+    opts = RQ23Options(tasks=["clinc"], cells=["lstm"], depths=[1])
+    before = pair_cache_file("sha", "rolled", 0, 1, opts, tmp_path)
+    assert config.preset_key("default") != config.preset_key("paper")
+    changed = config.preset("default", ratio_rule=1.1)  # e.g. the removal rule changes
+    monkeypatch.setattr(config, "preset", lambda name, **kw: changed)
+    assert pair_cache_file("sha", "rolled", 0, 1, opts, tmp_path) != before

@@ -89,7 +89,8 @@ def select_comparison(
     """Removal rule for logistic activations (hidden-state strategy), over the last dim of ``d``.
 
     Units sorted by d ascending (stable); remove while d + threshold < 0 until the cap; past the
-    cap still remove a unit (not the first) with d < 0 and first_d / d < ``ratio``. NaN → keep.
+    cap still remove a unit (not the first) with d < 0 and first_d / d < ``ratio`` (the authors'
+    code; ``ratio`` 0 stops at the cap, as the paper states). NaN → keep.
     Returns a bool tensor, True = removed.
     """
     n = d.shape[-1]

@@ -40,6 +40,9 @@ class DecompositionConfig:
     # §6.4-6.5 removal rule
     max_remove: float = 0.05
     paper_caps: bool = False  # use the per-script caps of §6.5 instead of max_remove
+    # past the cap, the authors' code still removes units whose d is within this ratio of the
+    # most negative d (first_d / d < ratio_rule); 0 turns it off: stop at the cap, as the paper
+    # states (§6.5). ``paper``: 1.1, ``default``: 0
     ratio_rule: float = 1.1
     tangle_threshold: float = 0.0
     relu_tangle_threshold: float = -0.5
@@ -67,6 +70,8 @@ class DecompositionConfig:
                 )
         if not 0 <= self.max_remove <= 1:
             raise RnnmodError(f"max_remove must be in [0, 1], got {self.max_remove}")
+        if self.ratio_rule < 0:
+            raise RnnmodError(f"ratio_rule must be >= 0 (0 = off), got {self.ratio_rule}")
         if self.n_positive < 1:
             raise RnnmodError("n_positive must be at least 1")
         return self
@@ -95,7 +100,8 @@ def preset(name: str = "default", **overrides) -> DecompositionConfig:
     """``paper``: first-N sampling in dataset order, rolled one-output models observe the last
     step only, 5 % cap; many-output models get a padding module, padding negatives and the
     authors' channel. ``default``: seeded stratified sampling, real-token steps observed, no
-    padding module, the padding column protected in every module's head."""
+    padding module, the padding column protected in every module's head, removal stopped at the
+    cap (no 1.1 ratio rule past it)."""
     if name == "paper":
         base = DecompositionConfig(
             preset="paper",
@@ -106,10 +112,16 @@ def preset(name: str = "default", **overrides) -> DecompositionConfig:
             channel="paper",
         )
     elif name == "default":
-        base = DecompositionConfig(preset="default", min_observations=30)
+        base = DecompositionConfig(preset="default", min_observations=30, ratio_rule=0.0)
     else:
         raise RnnmodError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
     return replace(base, **{k: v for k, v in overrides.items() if v is not None}).validate()
+
+
+def preset_key(name: str) -> str:
+    """A preset's name with its configuration hash, for result caches: a changed preset (e.g.
+    the default's removal rule) must not reuse results computed with the old one."""
+    return f"{name}@{preset(name).hash()}"
 
 
 def paper_max_remove(io_type: str, cell: str, depth: int, mode: str) -> float:

@@ -57,6 +57,7 @@ from ..data import load_task
 from ..data.base import TaskData
 from ..data.vocab import Vocab, tokenize
 from ..decompose import decompose, preset
+from ..decompose.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..nn.zoo import SeqClassifier, predict_logits
@@ -285,7 +286,8 @@ def pooled_scores(one: Side, many: Side, cache: Path, opts: InterOptions) -> Poo
     labels = [c for c in range(many.run.model.cfg.n_classes) if c != many.data.pad_label]
     many_idx = many_test_pool(many.data, labels, opts.test_cap, opts.seed)
     key = ":".join(
-        ["logits", one.run.model_sha256(), many.run.model_sha256(), opts.preset, one.mode]
+        ["logits", one.run.model_sha256(), many.run.model_sha256(), preset_key(opts.preset)]
+        + [one.mode]
         + [many.mode, str(opts.test_cap), str(opts.seed)]
         + [hashlib.sha256(many_idx.numpy().tobytes()).hexdigest()]
     )
@@ -418,7 +420,8 @@ def _cached(cache: Path, key: str) -> tuple[Path, dict | None]:
 
 
 def _combo_key(rq: str, base: dict, a: int, b: int, opts: InterOptions) -> str:
-    parts = (rq, base["model_sha256"], base["many_model_sha256"], opts.preset, base["mode"], a, b)
+    pkey = preset_key(opts.preset)
+    parts = (rq, base["model_sha256"], base["many_model_sha256"], pkey, base["mode"], a, b)
     return ":".join(str(v) for v in (*parts, opts.test_cap, opts.epochs, opts.seed))
 
 

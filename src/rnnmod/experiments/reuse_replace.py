@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ..data import load_task
 from ..data.base import TaskData
 from ..decompose import decompose, preset
+from ..decompose.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..modules.module import ModuleBank, vote
@@ -182,7 +183,8 @@ def class_pairs(n_classes: int, pad_label: int | None, opts: RQ23Options) -> lis
 
 def pair_cache_file(sha: str, mode: str, c1: int, c2: int, opts: RQ23Options, cache: Path) -> Path:
     base = "legacy-finetune" if opts.legacy_baseline else "scratch"
-    key = f"{sha}:{opts.preset}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
+    pkey = preset_key(opts.preset)
+    key = f"{sha}:{pkey}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
     return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
@@ -264,7 +266,7 @@ def run_rq2(opts: RQ23Options) -> list[dict]:
 
 def replace_cache_file(shas: list[str], opts: RQ23Options, cache: Path) -> Path:
     """The cache file of a family's rows: keyed by its models' hashes (in ``family_depths`` order)."""
-    key = f"{':'.join(shas)}:{opts.preset}:{opts.mode}:{opts.max_test}"
+    key = f"{':'.join(shas)}:{preset_key(opts.preset)}:{opts.mode}:{opts.max_test}"
     return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
