@@ -42,10 +42,15 @@ def build_for(data: TaskData, tc: TrainConfig) -> SeqClassifier:
         seq_len=data.x_train.shape[1],
         out_steps=data.out_steps,
     )
-    if tc.init not in INITS:
-        raise RnnmodError(f"unknown init {tc.init!r}; expected one of {', '.join(INITS)}")
+    return fresh_model(cfg, tc.init)
+
+
+def fresh_model(cfg: ClassifierConfig, init: str = "keras") -> SeqClassifier:
+    """A new classifier initialised the paper's way (``keras``) or PyTorch's (``torch``)."""
+    if init not in INITS:
+        raise RnnmodError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     model = SeqClassifier(cfg)
-    if tc.init == "keras":
+    if init == "keras":
         keras_initialise(model)
     return model
 

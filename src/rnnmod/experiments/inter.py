@@ -60,10 +60,10 @@ from ..decompose import decompose, preset
 from ..decompose.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
-from ..nn.zoo import SeqClassifier, predict_logits
+from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
-from ..train import TrainConfig, train_classifier
+from ..train import TrainConfig, fresh_model, train_classifier
 from .paper import FAMILY, _num, _rows
 
 # problem → (one-output task, many-output task); the key is the paper's Table III/IV I/O row
@@ -363,12 +363,15 @@ def problem_data(
     )
 
 
+BASELINE_INIT = "keras"  # scratch baselines start as every model of the zoo does (train.py)
+
+
 def baseline_accuracy(one: Side, pdata: TaskData, opts: InterOptions) -> tuple[float, dict, Tensor]:
     cfg = dataclasses.replace(
         one.run.model.cfg, vocab_size=pdata.vocab.size, n_classes=pdata.n_classes
     )
     torch.manual_seed(opts.seed)
-    model = SeqClassifier(cfg)
+    model = fresh_model(cfg, BASELINE_INIT)
     tc = TrainConfig(
         cell=cfg.cell,
         depth=cfg.depth,
@@ -422,7 +425,7 @@ def _cached(cache: Path, key: str) -> tuple[Path, dict | None]:
 def _combo_key(rq: str, base: dict, a: int, b: int, opts: InterOptions) -> str:
     pkey = preset_key(opts.preset)
     parts = (rq, base["model_sha256"], base["many_model_sha256"], pkey, base["mode"], a, b)
-    return ":".join(str(v) for v in (*parts, opts.test_cap, opts.epochs, opts.seed))
+    return ":".join(str(v) for v in (*parts, opts.test_cap, opts.epochs, opts.seed, BASELINE_INIT))
 
 
 def composed_predictions(
