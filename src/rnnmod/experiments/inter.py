@@ -363,7 +363,7 @@ def problem_data(
     )
 
 
-BASELINE_INIT = "keras"  # scratch baselines start as every model of the zoo does (train.py)
+BASELINE_INIT = TrainConfig().init  # scratch baselines start as every model of the zoo does
 
 
 def baseline_accuracy(one: Side, pdata: TaskData, opts: InterOptions) -> tuple[float, dict, Tensor]:

@@ -274,7 +274,8 @@ def replace_rows(
     task: str, cell: str, data: TaskData, opts: RQ23Options, cache: Path
 ) -> list[dict]:
     runs = {d: load_family_run(task, cell, d, data, opts) for d in opts.family_depths}
-    f = replace_cache_file([runs[d].model_sha256() for d in opts.family_depths], opts, cache)
+    shas = {d: runs[d].model_sha256() for d in opts.family_depths}  # each model hashed once
+    f = replace_cache_file(list(shas.values()), opts, cache)
     if f.is_file():
         return read_json(f)
     mma = {d: monolithic_accuracy(r, data) for d, r in runs.items()}
@@ -285,7 +286,7 @@ def replace_rows(
     y, pad = data.y_test, data.pad_label
     labels = wbank.class_index
     before = accuracy(vote(wscores, labels), y, pad)
-    models = {str(r.path): r.model_sha256() for r in runs.values()}  # for the freshness check
+    models = {str(runs[d].path): shas[d] for d in runs}  # for the freshness check
     rows = []
     for k, c in enumerate(labels):
         s = wscores.clone()
