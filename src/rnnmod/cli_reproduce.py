@@ -24,6 +24,14 @@ def _one_preset(args: argparse.Namespace) -> str:
     return _csv(args.presets)[0] if args.presets != "default,paper" else "default"
 
 
+def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: str = "rows") -> None:
+    """One JSON object with the rows (--json), else the line naming what was written."""
+    if args.json:
+        print(json.dumps({"rows": rows}, sort_keys=True))
+    else:
+        print(f"wrote {wrote} ({len(rows)} {unit})")
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from .data import LOADERS
     from .experiments.rq1 import RQ1Options, parse_depths, run_rq1, summarize
@@ -61,12 +69,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 progress=not args.quiet,
             )
         )
-        if args.json:
-            print(json.dumps({"rows": rows}, sort_keys=True))
-        else:
-            print(
-                f"wrote {args.results_dir / 'budget.csv'}, budget.md and budget.png ({len(rows)} rows)"
-            )
+        _print_rows(args, rows, f"{args.results_dir / 'budget.csv'}, budget.md and budget.png")
         return
     if args.what == "report":
         from .report.build import build_report
@@ -124,10 +127,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             ),
         )
         name = f"{args.what}_inter"
-        if args.json:
-            print(json.dumps({"rows": rows}, sort_keys=True))
-        else:
-            print(f"wrote {args.results_dir / (name + '.csv')} and .md ({len(rows)} rows)")
+        _print_rows(args, rows, f"{args.results_dir / (name + '.csv')} and .md")
         return
     if args.what in ("rq2", "rq3"):
         from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
@@ -148,10 +148,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             progress=not args.quiet,
         )
         rows = run_rq2(opts) if args.what == "rq2" else run_rq3(opts)
-        if args.json:
-            print(json.dumps({"rows": rows}, sort_keys=True))
-        else:
-            print(f"wrote {args.results_dir / (args.what + '.csv')} and .md ({len(rows)} rows)")
+        _print_rows(args, rows, f"{args.results_dir / (args.what + '.csv')} and .md")
         return
     if args.what == "d1":
         from .experiments.d1 import run_d1
@@ -164,12 +161,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             args.results_dir,
             args.data_dir,
         )
-        if args.json:
-            print(json.dumps({"rows": rows}, sort_keys=True))
-        else:
-            print(
-                f"wrote {args.results_dir / 'd1.csv'} and {args.results_dir / 'd1.md'} ({len(rows)} models)"
-            )
+        d1 = f"{args.results_dir / 'd1.csv'} and {args.results_dir / 'd1.md'}"
+        _print_rows(args, rows, d1, unit="models")
         return
     opts = RQ1Options(
         tasks=tasks,
