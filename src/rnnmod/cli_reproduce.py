@@ -123,6 +123,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 data_dir=args.data_dir,
                 max_combos=args.max_combos,
                 epochs=args.epochs,
+                rule="paper" if args.legacy_inter_rule else "calibrated",
                 progress=not args.quiet,
             ),
         )
@@ -268,6 +269,13 @@ def _register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="--inter: a seeded random subset of N (class, label) combos per model pair",
+    )
+    r.add_argument(
+        "--legacy-inter-rule",
+        action="store_true",
+        help="--inter: headline Δ from the paper's raw odds/probability comparison instead of "
+        "the calibrated rule (per-module affine maps of the log-odds fitted on the new problem's "
+        "training examples); every row reports both",
     )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")

@@ -4,6 +4,7 @@ lookup and a whole tiny grid (two runs of different I/O types on raw text)."""
 import pytest
 import torch
 
+from rnnmod.compose.calibrate import fit_calibration
 from rnnmod.experiments import inter as I
 from rnnmod.modules.module import vote
 from rnnmod.runs import load_run, save_run
@@ -154,11 +155,30 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
     ys = ((one.data.y_train, one.data.y_test), (many.data.y_train, many.data.y_test))
     _, test = I.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
     r = pooled.rows(test)
-    for rule, col in (("odds", "composed"), ("probability", "composed_probability_rule")):
+    for rule in ("odds", "probability"):
         s_b = pooled.many[rule][pooled.many_labels.index(b)][r]
         pred = I.reuse_decide(s_b, pooled.one[rule][a][r])
+        col = f"composed_{rule}_rule"
         assert rows[0][col] == pytest.approx(float((pred == test.y).float().mean()))
+    # the headline is the calibrated rule: a fit on the training part's pooled scores
+    train, _ = I.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
+    tp = I.pooled_scores(one, many, tmp_path / "results" / "inter_scores", opts, split="train")
+    s_tr = torch.stack(
+        [
+            tp.many["odds"][tp.many_labels.index(b)][tp.rows(train)],
+            tp.one["odds"][a][tp.rows(train)],
+        ]
+    )
+    cal = fit_calibration(s_tr, train.y)
+    s_te = torch.stack(
+        [pooled.many["odds"][pooled.many_labels.index(b)][r], pooled.one["odds"][a][r]]
+    )
+    acc = float((cal.predict(s_te) == test.y).float().mean())
+    assert rows[0]["rule"] == "calibrated" and rows[0]["paper_rule"] == "odds"
+    assert rows[0]["composed"] == rows[0]["composed_calibrated_rule"] == pytest.approx(acc)
     assert rows[0]["delta_pp"] == pytest.approx(100 * (rows[0]["composed"] - rows[0]["baseline"]))
+    legacy = 100 * (rows[0]["composed_odds_rule"] - rows[0]["baseline"])
+    assert rows[0]["delta_pp_paper_rule"] == pytest.approx(legacy)
     # the pooled one-output scores on its own test rows are its bank's scores on its own ids
     bank_scores = pooled.one["probability"][:, : len(one.data.y_test)]
     assert vote(bank_scores, pooled.one_labels).shape == one.data.y_test.shape
@@ -171,6 +191,11 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
     assert I.run_inter("reuse", opts) == rows
     md = (tmp_path / "results" / "rq2_inter.md").read_text()
     assert "| M:1-M:N | one+many | gru |" in md and "-3.28" in md  # paper's GRU cell
+    # --legacy-inter-rule: the paper's odds rule becomes the headline, same cached baselines
+    opts.rule = "paper"
+    paper_rows = I.run_inter("reuse", opts)
+    assert [r["composed"] for r in paper_rows] == [r["composed_odds_rule"] for r in rows]
+    assert "| odds |" in (tmp_path / "results" / "rq2_inter.md").read_text()
 
 
 def test_tiny_inter_replace(tmp_path, monkeypatch):
@@ -183,8 +208,26 @@ def test_tiny_inter_replace(tmp_path, monkeypatch):
     )  # fmt: skip
     (row,) = I.run_inter("replace", opts)
     assert row["n_test_injected"] <= 5
+    assert row["rule"] == "calibrated" and row["paper_rule"] == "odds"
+    assert 0.0 <= row["composed_calibrated_rule"] <= 1.0
     assert row["n_test"] == row["n_test_injected"] + int(
         (sides["one"].data.y_test != sides["one"].data.label_names.index(row["class"])).sum()
     )
     md = (tmp_path / "results" / "rq3_inter.md").read_text()
     assert "| 1:1-1:N | one+many |" in md and "-4.64" in md
+
+
+def test_calibrated_replace_maps_classes_to_module_positions():
+    """Replace: module b plays class f; the fit's targets are module positions, not classes."""
+    one_labels, many_labels = [0, 1, 2], [1]
+    # one-output modules score their own class 2.0 and the rest 0; module b is on a 10x scale
+    y_tr = torch.tensor([0, 2, 1, 1, 0, 2] * 20)  # class 1 = f, injected
+    idx = torch.arange(len(y_tr))
+    one = torch.stack([2.0 * (y_tr == c).float() for c in one_labels])
+    many = 10.0 + 5.0 * (y_tr == 1).float()[None]  # module b: confident everywhere
+    pooled = I.PooledScores({"odds": one, "probability": one}, {"odds": many, "probability": many},
+                            one_labels, many_labels, n_one=len(y_tr), many_idx=idx)  # fmt: skip
+    part = I.Part(torch.full_like(idx, I.ONE), idx, y_tr)
+    pred = I.composed_predictions("replace", "M:1-M:N", pooled, part, 1, 1, pooled, part)
+    assert (pred["odds"] == 1).all()  # the raw rule: b always wins
+    assert torch.equal(pred["calibrated"], y_tr)

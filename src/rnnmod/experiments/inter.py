@@ -53,6 +53,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from ..compose.calibrate import fit_calibration
 from ..data import load_task
 from ..data.base import TaskData
 from ..data.vocab import Vocab, tokenize
@@ -91,6 +92,7 @@ class InterOptions:
     max_combos: int | None = None  # a seeded random subset of the combos (same for every cell)
     epochs: int | None = None  # scratch baseline epochs (default: the one-output task's)
     seed: int = 0
+    rule: str = "calibrated"  # the headline decision: "calibrated" (ours) or "paper" (§10.2/§11.2)
     progress: bool = True
 
 
@@ -266,10 +268,13 @@ def load_side(task: str, cell: str, depth: int, opts: InterOptions) -> Side:
     return Side(run, data, mode)
 
 
-def many_test_pool(many: TaskData, labels: list[int], cap: int, seed: int) -> Tensor:
-    """Union over labels of the capped test samples (the same seeded order as reuse_parts)."""
-    order = seeded_order(len(many.y_test), seed + 3)
-    return torch.unique(torch.cat([take(containing(many.y_test, b), order, cap) for b in labels]))
+def many_pool(many: TaskData, labels: list[int], split: str, n: int, seed: int) -> Tensor:
+    """Union over labels of the many-output examples any combo of ``split`` can draw: the first
+    ``n`` rows holding each label in the seeded order of :func:`reuse_parts`/:func:`replace_parts`
+    (test: ``n`` = the cap; train: the largest one-output class, which bounds both undersamplings)."""
+    y = many.y_train if split == "train" else many.y_test
+    order = seeded_order(len(y), seed + (1 if split == "train" else 3))
+    return torch.unique(torch.cat([take(containing(y, b), order, n) for b in labels]))
 
 
 def _bank_logits(side: Side, texts: list[str], ids_own: Tensor, opts: InterOptions):
@@ -279,19 +284,30 @@ def _bank_logits(side: Side, texts: list[str], ids_own: Tensor, opts: InterOptio
     return bank, ids, bank.scores(side.run.model, ids, output="logits")
 
 
-RULES = ("probability", "odds")
+RULES = ("probability", "odds")  # the raw scores kept per module
+DECISIONS = ("calibrated", "odds", "probability")  # composed rules recorded on every row
 
 
-def pooled_scores(one: Side, many: Side, cache: Path, opts: InterOptions) -> PooledScores:
+def pooled_scores(
+    one: Side, many: Side, cache: Path, opts: InterOptions, split: str = "test"
+) -> PooledScores:
+    """Every module of both runs on the pooled examples of ``split`` (cached on disk). The
+    training pool feeds the calibrated rule (:mod:`rnnmod.compose.calibrate`)."""
     labels = [c for c in range(many.run.model.cfg.n_classes) if c != many.data.pad_label]
-    many_idx = many_test_pool(many.data, labels, opts.test_cap, opts.seed)
+    if split == "test":
+        n = opts.test_cap
+    else:
+        n = int(torch.bincount(one.data.y_train).max())
+    many_idx = many_pool(many.data, labels, split, n, opts.seed)
     key = ":".join(
         ["logits", one.run.model_sha256(), many.run.model_sha256(), preset_key(opts.preset)]
         + [one.mode]
         + [many.mode, str(opts.test_cap), str(opts.seed)]
         + [hashlib.sha256(many_idx.numpy().tobytes()).hexdigest()]
+        + ([] if split == "test" else [split])  # the test key predates the training pool
     )
     f = cache / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
+    n_one = len(one.data.y_test if split == "test" else one.data.y_train)
     if f.is_file():
         t = load_file(f)
         return PooledScores(
@@ -299,14 +315,16 @@ def pooled_scores(one: Side, many: Side, cache: Path, opts: InterOptions) -> Poo
             {r: t[f"many_{r}"] for r in RULES},
             t["one_labels"].tolist(),
             t["many_labels"].tolist(),
-            len(one.data.y_test),
+            n_one,
             t["many_idx"],
         )
-    one_texts = one.data.extra["texts_test"]
-    many_texts = [many.data.extra["texts_test"][i] for i in many_idx.tolist()]
-    b1, _, z1 = _bank_logits(one, many_texts, one.data.x_test, opts)  # [K1, P, R]
-    # many side: its own test rows in pool order (one-output texts first, then many_idx)
-    b2, ids2, z2 = _bank_logits(many, one_texts, many.data.x_test[many_idx], opts)
+    one_texts = one.data.extra[f"texts_{split}"]
+    many_texts = [many.data.extra[f"texts_{split}"][i] for i in many_idx.tolist()]
+    one_x = one.data.x_test if split == "test" else one.data.x_train
+    many_x = many.data.x_test if split == "test" else many.data.x_train
+    b1, _, z1 = _bank_logits(one, many_texts, one_x, opts)  # [K1, P, R]
+    # many side: its own rows in pool order (one-output texts first, then many_idx)
+    b2, ids2, z2 = _bank_logits(many, one_texts, many_x[many_idx], opts)
     n_m = len(many_idx)
     z2, ids2 = torch.cat([z2[:, n_m:], z2[:, :n_m]], 1), torch.cat([ids2[n_m:], ids2[:n_m]])
     real = (ids2 != 0) if many.run.io_type == "M:N" else None
@@ -323,7 +341,7 @@ def pooled_scores(one: Side, many: Side, cache: Path, opts: InterOptions) -> Poo
     tmp = f.with_suffix(".tmp")
     save_file(tensors, tmp)
     tmp.replace(f)
-    return PooledScores(s1, s2, b1.class_index, b2.class_index, len(one.data.y_test), many_idx)
+    return PooledScores(s1, s2, b1.class_index, b2.class_index, n_one, many_idx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,21 +446,68 @@ def _combo_key(rq: str, base: dict, a: int, b: int, opts: InterOptions) -> str:
     return ":".join(str(v) for v in (*parts, opts.test_cap, opts.epochs, opts.seed, BASELINE_INIT))
 
 
+def paper_rule(rq: str, problem: str) -> str:
+    """The paper's decision: odds for reuse, and for replace odds (1:1←1:N) or raw
+    probabilities (M:1←M:N) (§10.2, §11.2)."""
+    return "odds" if rq == "reuse" else REPLACE_RULE[problem]
+
+
+def module_stack(
+    pooled: PooledScores, part: Part, rule: str, rq: str, a: int, b: int
+) -> tuple[Tensor, list[int]]:
+    """Scores [K, N] of the composed model's modules on ``part``, module b first, and the class
+    each module plays (reuse: b → 0, a → 1; replace: b → a, the others their own)."""
+    r = pooled.rows(part)
+    s_many = pooled.many[rule][pooled.many_labels.index(b)][r]
+    one = pooled.one[rule]
+    if rq == "reuse":
+        return torch.stack([s_many, one[pooled.one_labels.index(a)][r]]), [0, 1]
+    others = [k for k, c in enumerate(pooled.one_labels) if c != a]
+    return torch.cat([s_many[None], one[others][:, r]]), [a] + [
+        pooled.one_labels[k] for k in others
+    ]
+
+
+def calibrated_predictions(
+    train_pooled: PooledScores,
+    train: Part,
+    pooled: PooledScores,
+    test: Part,
+    rq: str,
+    a: int,
+    b: int,
+) -> Tensor:
+    """The calibrated rule: per-module affine maps of the log-odds fitted on the new problem's
+    training examples (:func:`rnnmod.compose.calibrate.fit_calibration`), then the best module."""
+    s_train, labels = module_stack(train_pooled, train, "odds", rq, a, b)
+    position = torch.full((max(labels) + 1,), -1, dtype=torch.long)
+    position[torch.as_tensor(labels)] = torch.arange(len(labels))
+    cal = fit_calibration(s_train, position[train.y.long()])
+    s_test, _ = module_stack(pooled, test, "odds", rq, a, b)
+    return torch.as_tensor(labels)[cal.predict(s_test)]
+
+
 def composed_predictions(
-    rq: str, problem: str, pooled: PooledScores, test: Part, a: int, b: int
+    rq: str,
+    problem: str,
+    pooled: PooledScores,
+    test: Part,
+    a: int,
+    b: int,
+    train_pooled: PooledScores | None = None,
+    train: Part | None = None,
 ) -> dict[str, Tensor]:
-    """The composed model's predictions on ``test`` under both rules (the paper's first)."""
-    r = pooled.rows(test)
+    """The composed model's predictions on ``test`` under every rule: the raw ``odds`` and
+    ``probability`` comparisons and, given the training pool and part, ``calibrated``."""
     out = {}
     for rule in RULES:
-        s_many = pooled.many[rule][pooled.many_labels.index(b)][r]
-        one = pooled.one[rule]
+        s, labels = module_stack(pooled, test, rule, rq, a, b)
         if rq == "reuse":
-            out[rule] = reuse_decide(s_many, one[pooled.one_labels.index(a)][r])
+            out[rule] = reuse_decide(s[0], s[1])
         else:
-            others = [k for k, c in enumerate(pooled.one_labels) if c != a]
-            labels = [pooled.one_labels[k] for k in others]
-            out[rule] = replace_decide(s_many, one[others][:, r], labels, a)
+            out[rule] = replace_decide(s[0], s[1:], labels[1:], a)
+    if train_pooled is not None and train is not None:
+        out["calibrated"] = calibrated_predictions(train_pooled, train, pooled, test, rq, a, b)
     return out
 
 
@@ -459,9 +524,13 @@ def inter_rows(rq: str, problem: str, cell: str, depth: int, opts: InterOptions)
     grid = combos(one_labels, many_labels, opts)
     base = _row_base(rq, problem, one, many, opts)
     ys = ((o.y_train, o.y_test), (m.y_train, m.y_test))
-    rule = "odds" if rq == "reuse" else REPLACE_RULE[problem]
-    other_rule = "probability" if rule == "odds" else "odds"
-    pooled = pooled_scores(one, many, opts.results_dir / "inter_scores", opts)
+    if opts.rule not in ("calibrated", "paper"):
+        raise RnnmodError(f"unknown inter rule {opts.rule!r}; expected calibrated or paper")
+    legacy = paper_rule(rq, problem)
+    rule = legacy if opts.rule == "paper" else "calibrated"
+    score_dir = opts.results_dir / "inter_scores"
+    pooled = pooled_scores(one, many, score_dir, opts)
+    train_pooled = pooled_scores(one, many, score_dir, opts, split="train")
     rows = []
     for a, b in grid:
         key = _combo_key(rq, base, a, b, opts)
@@ -490,20 +559,23 @@ def inter_rows(rq: str, problem: str, cell: str, depth: int, opts: InterOptions)
                 "combo_seconds": round(time.perf_counter() - t0, 2),
             }
             write_json(f, trained)
-        pred = composed_predictions(rq, problem, pooled, test, a, b)
+        pred = composed_predictions(rq, problem, pooled, test, a, b, train_pooled, train)
         composed = accuracy(pred[rule], test.y)
         row = {
             **base,
             ("class_2" if rq == "reuse" else "class"): o.label_names[a],
             ("class_1" if rq == "reuse" else "replacement"): m.label_names[b],
             "rule": rule,
+            "paper_rule": legacy,
             "composed": composed,
             **{k: trained[k] for k in ("baseline", "baseline_kind", "baseline_epochs")},
             "delta_pp": 100.0 * (composed - trained["baseline"]),
-            f"composed_{other_rule}_rule": accuracy(pred[other_rule], test.y),
+            **{f"composed_{d}_rule": accuracy(pred[d], test.y) for d in DECISIONS},
+            "delta_pp_paper_rule": 100.0 * (accuracy(pred[legacy], test.y) - trained["baseline"]),
             # per source group: the many-output examples (label b / injected as f) and the rest
             "composed_many_group": accuracy(pred[rule][inj], test.y[inj]),
             "composed_one_group": accuracy(pred[rule][~inj], test.y[~inj]),
+            "composed_one_group_paper_rule": accuracy(pred[legacy][~inj], test.y[~inj]),
             **{k: trained[k] for k in ("baseline_many_group", "baseline_one_group")},
             **{k: trained[k] for k in ("baseline_vocab", "n_train", "combo_seconds")},
             "n_test": len(test),
@@ -586,10 +658,12 @@ def summarize_inter(rows: list[dict], rq: str) -> list[dict]:
     table = "table3_reuse.csv" if rq == "reuse" else "table4_replace.csv"
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["io_type"], r["task"], r["cell"], r["depth"], r["mode"]), []).append(r)
+        key = (r["io_type"], r["task"], r["cell"], r["depth"], r["mode"], r.get("rule", "?"))
+        groups.setdefault(key, []).append(r)
     out = []
-    for (io, task, cell, depth, mode), rs in sorted(groups.items()):
+    for (io, task, cell, depth, mode, rule), rs in sorted(groups.items()):
         ds = [r["delta_pp"] for r in rs]
+        legacy = [r["delta_pp_paper_rule"] for r in rs if "delta_pp_paper_rule" in r]
         pm, pmed = paper_inter_cell(table, io, cell)
         secs = statistics.fmean(r["combo_seconds"] for r in rs)
         out.append(
@@ -599,6 +673,7 @@ def summarize_inter(rows: list[dict], rq: str) -> list[dict]:
                 "cell": cell,
                 "depth": depth,
                 "mode": mode,
+                "rule": rule,
                 "n": len(ds),
                 "grid": GRID[(rq, io)],
                 "mean_composed": statistics.fmean(r["composed"] for r in rs),
@@ -606,6 +681,7 @@ def summarize_inter(rows: list[dict], rq: str) -> list[dict]:
                 "mean_delta_pp": statistics.fmean(ds),
                 "median_delta_pp": statistics.median(ds),
                 "worst_delta_pp": min(ds),
+                "mean_delta_paper_rule_pp": statistics.fmean(legacy) if legacy else None,
                 "paper_mean": pm,
                 "paper_median": pmed,
                 "seconds_per_combo": secs,
@@ -636,30 +712,38 @@ def write_inter_report(rows: list[dict], results_dir: Path, name: str) -> None:
         "n = combos measured (a seeded subset when n < grid); time = mean seconds per combo "
         "(one scratch training and the lookups), one thread.",
         "",
-        "| I/O | tasks | cell | depth | mode | n / grid | composed | baseline | mean Δ | median Δ | worst Δ | paper mean | paper median | s / combo |",
-        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "rule = the composed model's decision behind Δ: `calibrated` (ours: per-module affine maps "
+        "of the log-odds fitted on the new problem's training examples, rnnmod.compose.calibrate) "
+        "or the paper's raw `odds` / `probability` comparison; the paper's rule is always reported "
+        "beside it (Δ paper's rule).",
+        "",
+        "| I/O | tasks | cell | depth | mode | rule | n / grid | composed | baseline | mean Δ | median Δ | worst Δ | mean Δ paper's rule | paper mean | paper median | s / combo |",
+        "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summary:
         lines.append(
             f"| {s['io_type']} | {s['task']} | {s['cell']} | {s['depth']} | {s['mode']} | "
-            f"{s['n']} / {s['grid']} | {s['mean_composed']:.4f} | {s['mean_baseline']:.4f} | "
-            f"{_f(s['mean_delta_pp'])} | {_f(s['median_delta_pp'])} | {_f(s['worst_delta_pp'])} | "
+            f"{s['rule']} | {s['n']} / {s['grid']} | {s['mean_composed']:.4f} | "
+            f"{s['mean_baseline']:.4f} | {_f(s['mean_delta_pp'])} | {_f(s['median_delta_pp'])} | "
+            f"{_f(s['worst_delta_pp'])} | {_f(s['mean_delta_paper_rule_pp'])} | "
             f"{_f(s['paper_mean'])} | {_f(s['paper_median'])} | {s['seconds_per_combo']:.0f} |"
         )
     lines += [
         "",
         "Pooled over cells (the paper's text quotes these pooled means):",
         "",
-        "| I/O | n | mean Δ | median Δ | paper pooled mean | full grid (3 families) | est. hours at this speed |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| I/O | n | mean Δ | median Δ | mean Δ paper's rule | paper pooled mean | full grid (3 families) | est. hours at this speed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for io in sorted({r["io_type"] for r in rows}):
         rs = [r for r in rows if r["io_type"] == io]
         ds = [r["delta_pp"] for r in rs]
+        legacy = [r["delta_pp_paper_rule"] for r in rs if "delta_pp_paper_rule" in r]
         full = 3 * GRID[(rq, io)]
         hours = full * statistics.fmean(r["combo_seconds"] for r in rs) / 3600
         lines.append(
             f"| {io} | {len(ds)} | {_f(statistics.fmean(ds))} | {_f(statistics.median(ds))} | "
+            f"{_f(statistics.fmean(legacy) if legacy else None)} | "
             f"{_f(PAPER_OVERALL[(rq, io)])} | {full} | {hours:.1f} |"
         )
     write_bytes_atomic(results_dir / f"{name}.md", ("\n".join(lines) + "\n").encode())

@@ -83,30 +83,32 @@ def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
     from ..experiments.reuse_replace import paper_cell
 
     table = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
+    # inter rows carry the composed rule and the paper's rule's Δ beside (experiments/inter.py)
+    ruled = any(r.get("delta_pp_paper_rule") not in ("", None) for r in rows)
+    keys = ("io_type", "task", "cell", "mode", "baseline_kind") + (("rule",) if ruled else ())
     body = []
-    for (io, task, cell, mode, base), rs in sorted(
-        _group(rows, ("io_type", "task", "cell", "mode", "baseline_kind")).items(),
-        key=lambda kv: str(kv[0]),
-    ):
+    for key, rs in sorted(_group(rows, keys).items(), key=lambda kv: str(kv[0])):
+        io, task, cell, mode, base = key[:5]
         ds = [r["delta_pp"] for r in rs]
         pm, pmed = paper_cell(table, io, cell)
-        body.append(
-            [io, task, cell, mode, base or "—", str(len(rs)), _fmt(statistics.fmean(ds)),
-             _fmt(statistics.median(ds)), _fmt(min(ds)), _fmt(pm), _fmt(pmed)]
-        )  # fmt: skip
-    head = [
-        "I/O",
-        "task",
-        "cell",
-        "mode",
-        "baseline",
-        "n",
-        "mean Δ",
-        "median Δ",
-        "worst Δ",
-        "paper mean",
-        "paper median",
-    ]
+        line = [io, task, cell, mode, base or "—"] + list(key[5:])
+        line += [
+            str(len(rs)),
+            _fmt(statistics.fmean(ds)),
+            _fmt(statistics.median(ds)),
+            _fmt(min(ds)),
+        ]
+        if ruled:
+            legacy = [
+                r["delta_pp_paper_rule"]
+                for r in rs
+                if r.get("delta_pp_paper_rule") not in ("", None)
+            ]
+            line.append(_fmt(statistics.fmean(legacy)) if legacy else "—")
+        body.append(line + [_fmt(pm), _fmt(pmed)])
+    head = ["I/O", "task", "cell", "mode", "baseline"] + (["rule"] if ruled else [])
+    head += ["n", "mean Δ", "median Δ", "worst Δ"] + (["mean Δ paper's rule"] if ruled else [])
+    head += ["paper mean", "paper median"]
     return (title, head, body, note)
 
 
@@ -272,10 +274,10 @@ def build_report(results: Path) -> tuple[Path, Path]:
                                  "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp."))  # fmt: skip
     if rq2_inter:
         tables.append(rq23_table(rq2_inter, "RQ2 — inter reuse (Table III, Inter rows)",
-                                 "A one-output module with a many-output module (paper's odds rule) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."))  # fmt: skip
+                                 "A one-output module with a many-output module (rule: calibrated = per-module affine maps of the log-odds fitted on the new problem's training examples; the paper's odds rule beside) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."))  # fmt: skip
     if rq3_inter:
         tables.append(rq23_table(rq3_inter, "RQ3 — inter replace (Table IV, Inter rows)",
-                                 "A one-output model's module replaced by a many-output model's module vs a model trained from scratch; Δ in pp."))  # fmt: skip
+                                 "A one-output model's module replaced by a many-output model's module (calibrated rule; the paper's raw rule beside) vs a model trained from scratch; Δ in pp."))  # fmt: skip
     if d1:
         tables.append(d1_table(d1))
     figs = figures(results, rq1, rq3)
