@@ -39,10 +39,10 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
     tasks = _csv(args.tasks or ("clinc" if args.what == "budget" else "mathqa,clinc"))
     cells = _csv(args.cells)
-    if args.what == "rq1" and "tatoeba" in tasks:  # encoder-decoder rows: rnnmod.translate.rq1
-        from .cli_translate import reproduce_tatoeba_rq1
+    if args.what in ("rq1", "rq3") and "tatoeba" in tasks:  # encoder-decoder rows: rnnmod.translate
+        from .cli_translate import reproduce_tatoeba
 
-        reproduce_tatoeba_rq1(args, cells)
+        reproduce_tatoeba(args, cells)
         tasks = [t for t in tasks if t != "tatoeba"]
         if not tasks:
             return

@@ -228,8 +228,9 @@ def compose_translation(args: argparse.Namespace) -> None:
     )
 
 
-def reproduce_tatoeba_rq1(args: argparse.Namespace, cells: list[str]) -> None:
-    """``rnnmod reproduce rq1 --tasks tatoeba``: the encoder-decoder rows of Table II."""
+def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
+    """``rnnmod reproduce rq1|rq3 --tasks tatoeba``: the encoder-decoder rows of Table II (RQ1)
+    and of Table IV (RQ3, translation replace)."""
     from .experiments.rq1 import parse_depths
     from .translate.rq1 import TatoebaRQ1Options, run_tatoeba_rq1
 
@@ -245,16 +246,21 @@ def reproduce_tatoeba_rq1(args: argparse.Namespace, cells: list[str]) -> None:
         test_per_lang=args.max_test or 500,
         progress=not args.quiet,
     )
-    rows = run_tatoeba_rq1(opts)
+    if args.what == "rq3":
+        from .translate.replace import run_tatoeba_rq3
+
+        rows = run_tatoeba_rq3(opts)
+        line = "  {cell} {mode:9s} depth {faulty_depth} ← {best_depth} {class}: BLEU {faulty_bleu:.2f} → {composed_bleu:.2f} (Δ {delta:+.2f})"
+    else:
+        rows = run_tatoeba_rq1(opts)
+        line = "  {cell}-{depth} {preset:8s} {mode:9s} {pair}: BLEU {monolithic:.2f} → {composed:.2f} (Δ {delta:+.2f})"
     if args.json:
         print(json.dumps({"rows": rows}, sort_keys=True))
         return
-    print(f"wrote {args.results_dir / 'rq1_tatoeba.csv'} and {args.results_dir / 'rq1_tatoeba.md'}")
+    name = f"{args.what}_tatoeba"
+    print(f"wrote {args.results_dir / (name + '.csv')} and {args.results_dir / (name + '.md')}")
     for r in rows:
-        print(
-            f"  {r['cell']}-{r['depth']} {r['preset']:8s} {r['mode']:9s} {r['pair']}: BLEU "
-            f"{r['monolithic']:.2f} → {r['composed']:.2f} (Δ {r['delta']:+.2f})"
-        )
+        print(line.format(**r))
 
 
 def cmd_scenario(args: argparse.Namespace) -> None:

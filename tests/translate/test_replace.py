@@ -1,0 +1,76 @@
+"""Translation replace (RQ3 enc–dec row): the faulty model's modules with one language's module
+taken from the best model."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from rnnmod.cli import main
+from rnnmod.translate import replace as R
+from tests.translate.test_translate import write_tiny_tatoeba
+
+
+def _per(**bleu):
+    return {x: {"bleu": b, "bleu1_legacy": b / 100} for x, b in bleu.items()}
+
+
+def test_replace_rows_assemble_per_language_scores():
+    scores = {
+        "langs": ["fr", "de"],
+        "n_test": 20,
+        "faulty_monolithic": _per(fr=1.0, de=3.0),
+        "faulty_modules": _per(fr=1.5, de=2.5),
+        "best_modules": _per(fr=4.0, de=6.0),
+    }
+    run = lambda d, p: SimpleNamespace(model=SimpleNamespace(cfg=SimpleNamespace(depth=d)), path=p)  # noqa: E731
+    rows = R.replace_rows("gru", scores, run(2, "f"), run(1, "b"), "rolled")
+    by = {r["class"]: r for r in rows}
+    assert by["fr"]["composed_bleu"] == pytest.approx((4.0 + 2.5) / 2)
+    assert by["de"]["composed_bleu"] == pytest.approx((1.5 + 6.0) / 2)
+    assert by["fr"]["delta"] == pytest.approx(3.25 - 2.0)
+    assert by["de"]["delta_bleu1_legacy_points"] == pytest.approx(100 * (0.0375 - 0.02))
+    assert (
+        by["fr"]["replaced_lang_bleu_before"] == 1.5 and by["fr"]["replaced_lang_bleu_after"] == 4.0
+    )
+    assert (by["fr"]["faulty_depth"], by["fr"]["best_depth"]) == (2, 1)
+
+
+def test_reproduce_rq3_tatoeba_end_to_end(tmp_path: Path, capsys, monkeypatch):
+    write_tiny_tatoeba(tmp_path)
+    dd = ["--data-dir", str(tmp_path)]
+    runs = tmp_path / "runs"
+    for depth in (1, 2):
+        train = [
+            "--threads",
+            "1",
+            "train",
+            "--task",
+            "tatoeba",
+            "--cell",
+            "gru",
+            "--depth",
+            str(depth),
+        ]
+        train += ["--hidden", "8", "--embed-dim", "8", "--epochs", "1", "--quiet"]
+        assert main([*train, "--out", str(runs / f"tatoeba-gru{depth}"), *dd]) == 0
+    capsys.readouterr()
+    args = ["--threads", "1", "reproduce", "rq3", "--tasks", "tatoeba", "--cells", "gru"]
+    args += ["--depths", "1,2", "--modes", "rolled", "--runs-dir", str(runs)]
+    args += ["--results-dir", str(tmp_path / "results"), "--quiet", "--json", *dd]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert sorted(r["class"] for r in rows) == ["de", "fr", "it"]
+    assert {r["faulty_depth"] for r in rows} | {r["best_depth"] for r in rows} == {1, 2}
+    for r in rows:
+        assert r["delta"] == pytest.approx(r["composed_bleu"] - r["faulty_bleu"])
+    md = (tmp_path / "results" / "rq3_tatoeba.md").read_text()
+    assert "| gru | rolled | 3 |" in md and "+1.72 / +1.88" in md
+
+    def boom(*a, **k):
+        raise AssertionError("a cached family was decomposed again")
+
+    monkeypatch.setattr(R, "decompose_translator", boom)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == rows
