@@ -8,8 +8,11 @@ missing. The report (``results/report.md`` and ``report.html``) is rebuilt from 
   depth 1 with the first 3 class pairs; RQ3 worst/best among depths 1–2. Sized for CI and
   ``make demo`` on a 2-core machine (wall time recorded in ``results/all_timing.json``).
 * ``full`` — the paper's grid: all four tasks, depth 1–4, both presets and modes, every class pair
-  of the depth-4 models (the paper's RNN-4 modules), RQ3 over depths 1–4, D1 on the
-  many-output tasks. Hours on this machine; meant for a bigger one.
+  of the depth-1 models (the paper's text says RNN-4, its scripts used model1 for some cells and
+  model4 for others, paper-method §13.3; ``reproduce rq2 --depths 4`` gives the other), RQ3
+  over depths 1–4, D1 on the many-output tasks, then inter reuse and replace (every combo, depth
+  1), the Tatoeba translators (depth 1–4) with their RQ1 and translation-replace rows, and the
+  two motivating scenarios. Hours on this machine; meant for a bigger one.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ class Profile:
     cells: tuple[str, ...] = tuple(CELLS)
     epochs: int | None = None  # training and scratch-baseline epochs (None: the paper's)
     max_test: int | None = None  # evaluate on a seeded random subset of the test split
+    # stages after the grid (run_extras): inter reuse/replace of these one-output tasks
+    # (mathqa: 1:1-1:N with emotions, clinc: M:1-M:N with Brown) at inter_depths, the Tatoeba
+    # translators' RQ1 and RQ3 rows at translation_depths, and the two motivating scenarios
+    inter: tuple[str, ...] = ()
+    inter_depths: tuple[int, ...] = (1,)
+    inter_max_combos: int | None = None
+    translation_depths: tuple[int, ...] = ()
+    scenarios: tuple[str, ...] = ()
 
 
 PROFILES = {
@@ -45,11 +56,75 @@ PROFILES = {
         ("mathqa", "clinc", "emotions", "brown"),
         (1, 2, 3, 4),
         ("default", "paper"),
-        (4,),
+        (1,),
         None,
         ("emotions", "brown"),
+        inter=("mathqa", "clinc"),
+        translation_depths=(1, 2, 3, 4),
+        scenarios=("add-language", "fix-language"),
     ),
 }
+
+
+def run_extras(
+    p: Profile, runs_dir: Path, results_dir: Path, data_dir: Path | None, progress: bool
+) -> dict[str, float]:
+    """The profile's stages beyond the classifier grid, one after the other (each caches what it
+    computed, so a rerun resumes): inter reuse and replace, the Tatoeba translators' RQ1 and
+    RQ3 (translation replace) rows, the motivating scenarios. Returns wall seconds per stage."""
+    timing: dict[str, float] = {}
+    if p.inter:
+        from .inter import PROBLEMS, InterOptions, run_inter
+
+        problems = [name for name, (one, _m) in PROBLEMS.items() if one in p.inter]
+        opts = InterOptions(
+            problems=problems,
+            cells=list(p.cells),
+            depths=list(p.inter_depths),
+            runs_dir=runs_dir,
+            results_dir=results_dir,
+            data_dir=data_dir,
+            max_combos=p.inter_max_combos,
+            progress=progress,
+        )
+        for rq in ("reuse", "replace"):
+            t = time.perf_counter()
+            run_inter(rq, opts)
+            timing[f"inter {rq}"] = time.perf_counter() - t
+    if p.translation_depths:
+        from ..translate.replace import run_tatoeba_rq3
+        from ..translate.rq1 import TatoebaRQ1Options, run_tatoeba_rq1
+
+        topts = TatoebaRQ1Options(
+            cells=list(p.cells),
+            depths=list(p.translation_depths),
+            presets=list(p.presets),
+            runs_dir=runs_dir,
+            results_dir=results_dir,
+            data_dir=data_dir,
+            progress=progress,
+        )
+        t = time.perf_counter()
+        run_tatoeba_rq1(topts)
+        timing["tatoeba rq1 (incl. training)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        run_tatoeba_rq3(topts)
+        timing["tatoeba rq3"] = time.perf_counter() - t
+    for name in p.scenarios:
+        from .scenarios import ScenarioOptions, run_scenario
+
+        t = time.perf_counter()
+        run_scenario(
+            ScenarioOptions(
+                name,
+                runs_dir=runs_dir / "scenarios",
+                results_dir=results_dir,
+                data_dir=data_dir,
+                progress=progress,
+            )
+        )
+        timing[f"scenario {name}"] = time.perf_counter() - t
+    return timing
 
 
 def profile_options(
@@ -122,6 +197,7 @@ def run_all(
         t = time.perf_counter()
         run_d1(list(p.d1_tasks), list(p.cells), list(p.depths), runs_dir, results_dir, data_dir)
         timing["d1"] = time.perf_counter() - t
+    timing.update(run_extras(p, runs_dir, results_dir, data_dir, progress))
     from ..report.build import build_report
 
     build_report(results_dir)

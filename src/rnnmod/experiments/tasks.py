@@ -554,6 +554,11 @@ def run_profile(
     finally:
         backend.close()
     record_times(results_dir, tasks, out)
+    extras: dict[str, float] = {}
+    if not out.failed:  # the later stages need the trained runs; run in the driver, in order
+        from .all import run_extras
+
+        extras = run_extras(p, runs_dir, results_dir, data_dir, progress)
     write_reports(collect_cached_rows(results_dir), results_dir, time.perf_counter() - t0)
     write_report(collect_cached(results_dir, "rq2"), results_dir, "rq2", "table3_reuse.csv")
     write_report(collect_cached(results_dir, "rq3"), results_dir, "rq3", "table4_replace.csv")
@@ -585,6 +590,7 @@ def run_profile(
             "seconds": {
                 "total": round(timing["total"], 1),
                 "tasks": round(out.wall_seconds, 1),
+                **{k: round(v, 1) for k, v in extras.items()},
                 **{f"{k} (sum over tasks)": v for k, v in timing["task_seconds_by_kind"].items()},
             },
             "tasks": {
