@@ -175,6 +175,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
         return evaluate_translation(args)
     ms = load_moduleset(args.mods)
+    if args.labelled:
+        return _evaluate_labelled(ms, args)
+    if len(ms.sources) > 1:
+        raise RnnmodError(
+            f"{args.mods} holds modules of several models: evaluate it on labelled texts of its "
+            "problem (--labelled CSV with 'text' and 'label' columns)"
+        )
     res = evaluate_moduleset(ms, args.data_dir)
     if args.legacy_accuracy:
         if "composed_legacy" not in res:
@@ -208,6 +215,36 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"  note: {n}")
 
 
+def _evaluate_labelled(ms, args: argparse.Namespace) -> None:
+    """Accuracy of a module set's one-label-per-text decision on a labelled CSV."""
+    texts, want = read_labelled_csv(args.labelled)
+    unknown = sorted(set(want) - set(ms.labels))
+    if unknown:
+        raise RnnmodError(
+            f"{args.labelled}: label(s) {', '.join(map(repr, unknown[:3]))} are not modules of "
+            f"{args.mods} ({', '.join(ms.labels)})"
+        )
+    got = ms.predict_texts(texts)
+    per = {x: [g == w for g, w in zip(got, want) if w == x] for x in ms.labels}
+    res = {
+        "rule": ms.rule,
+        "n": len(texts),
+        "accuracy": sum(g == w for g, w in zip(got, want)) / len(texts),
+        "per_label": {
+            x: {"n": len(v), "accuracy": sum(v) / len(v) if v else None} for x, v in per.items()
+        },
+    }
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+        return
+    print(
+        f"{args.mods} ({ms.rule} rule) on {res['n']} labelled texts: accuracy {res['accuracy']:.4f}"
+    )
+    for x, v in res["per_label"].items():
+        acc = "—" if v["accuracy"] is None else f"{v['accuracy']:.4f}"
+        print(f"  {x:20s} {acc}  ({v['n']} texts)")
+
+
 def cmd_compose(args: argparse.Namespace) -> None:
     from .compose import compose_modulesets
     from .modules.store import load_moduleset
@@ -219,13 +256,44 @@ def cmd_compose(args: argparse.Namespace) -> None:
         return compose_translation(args)
     sets = [load_moduleset(p) for p in args.mods]
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
-    out = compose_modulesets(sets, labels, Path(args.out), overwrite=args.overwrite)
-    obj = {"out": str(out), "labels": labels}
-    print(
-        json.dumps(obj)
-        if args.json
-        else f"composed {len(labels)} modules ({', '.join(labels)}) → {out}"
+    rule = args.rule or ("calibrated" if args.calibrate else "probability")
+    calib = read_labelled_csv(args.calibrate) if args.calibrate else None
+    out = compose_modulesets(
+        sets, labels, Path(args.out), overwrite=args.overwrite, rule=rule, calibrate_on=calib
     )
+    obj = {"out": str(out), "labels": labels, "rule": rule}
+    if calib is not None:
+        obj["calibration_accuracy"] = load_moduleset(out).manifest["calibration_accuracy"]
+    if args.json:
+        print(json.dumps(obj))
+        return
+    print(f"composed {len(labels)} modules ({', '.join(labels)}) → {out} (rule: {rule})")
+    if calib is not None:
+        print(
+            f"calibrated on {len(calib[0])} labelled texts: "
+            f"{100 * obj['calibration_accuracy']:.1f} % of them right"
+        )
+
+
+def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
+    """A CSV with a header holding ``text`` and ``label`` columns → (texts, labels)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError:
+        raise RnnmodError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+    if not rows or not {"text", "label"} <= set(rows[0]):
+        raise RnnmodError(
+            f"{path}: expected a CSV with a header holding 'text' and 'label' columns"
+        )
+    bad = next((i for i, r in enumerate(rows, 2) if not r["text"] or not r["label"]), None)
+    if bad is not None:
+        raise RnnmodError(f"{path}, line {bad}: empty text or label")
+    return [r["text"] for r in rows], [r["label"].strip() for r in rows]
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -246,14 +314,23 @@ def cmd_predict(args: argparse.Namespace) -> None:
             raise RnnmodError(f"cannot read {args.file}: {e.strerror}") from None
     if not texts:
         raise RnnmodError("give text to classify as arguments or with --file")
-    scores = ms.scores_texts(texts)
-    best = scores.argmax(0)
+    if ms.many_output and ms.rule == "probability":  # a tagger's modules: a label per position
+        tags = ms.predict_tags(texts)
+        if args.json:
+            print(
+                json.dumps({"predictions": [{"text": t, "tags": g} for t, g in zip(texts, tags)]})
+            )
+        else:
+            for t, g in zip(texts, tags):
+                print(f"{' '.join(g)}\t{t}")
+        return
+    idx, score = ms.decide_texts(texts)
     rows = [
-        {"text": t, "label": ms.labels[i], "score": float(scores[i, j])}
-        for j, (t, i) in enumerate(zip(texts, best.tolist()))
+        {"text": t, "label": ms.labels[i], "score": float(s)}
+        for t, i, s in zip(texts, idx.tolist(), score.tolist())
     ]
     if args.json:
-        print(json.dumps({"predictions": rows}))
+        print(json.dumps({"predictions": rows, "rule": ms.rule}))
     else:
         for r in rows:
             print(f"{r['label']}\t{r['score']:.3f}\t{r['text']}")
@@ -262,6 +339,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 @register_command
 def _register(sub: argparse._SubParsersAction) -> None:
     from .decompose.config import MODES, PRESETS
+    from .modules.store import RULES
 
     d = sub.add_parser("decompose", help="decompose a trained run into one module per class")
     d.add_argument("run", type=Path, help="trained run directory")
@@ -359,6 +437,15 @@ def _register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="many-output models: count padding positions as the paper did (default: real tokens only)",
     )
+    e.add_argument(
+        "--labelled",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="accuracy of the set's one-label-per-text decision on these labelled texts ('text' "
+        "and 'label' columns) instead of the source model's test split: for composed models of "
+        "several models",
+    )
     _add_data_dir(e)
     e.set_defaults(func=cmd_evaluate)
 
@@ -372,6 +459,23 @@ def _register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated labels, e.g. banking,travel or 1:banking,2:travel",
     )
     c.add_argument("--out", required=True, type=Path)
+    c.add_argument(
+        "--calibrate",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="labelled texts of the new problem (CSV with 'text' and 'label' columns, labels = "
+        "module labels): fit per-module maps that make the scores of different models "
+        "comparable (rule 'calibrated'); needed to mix one-output and many-output modules well",
+    )
+    c.add_argument(
+        "--rule",
+        choices=RULES,
+        default=None,
+        help="how modules are compared: probability (default; modules of one I/O family), odds "
+        "(the paper's inter-reuse rule, one log-odds per text; a tagger's module: its max over "
+        "the tokens), calibrated (the default with --calibrate)",
+    )
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_compose)

@@ -94,13 +94,6 @@ def test_replace_decision():
     assert I.replace_decide(s_many, others, [0, 2], f=1).tolist() == [1, 0, 2, 1]
 
 
-def test_many_score_takes_the_max_over_real_positions():
-    s = torch.tensor([[[0.9, 0.2, 0.4], [0.1, 0.3, 0.2]]])  # [K=1, B=2, T=3]
-    real = torch.tensor([[False, True, True], [False, False, False]])
-    assert I.many_score(s, real).tolist() == [[pytest.approx(0.4), float("-inf")]]
-    assert I.many_score(s, None).tolist() == [[pytest.approx(0.9), pytest.approx(0.3)]]
-
-
 def test_pooled_rows_map_both_sources():
     p = I.PooledScores({}, {}, [0], [1], n_one=3, many_idx=torch.tensor([4, 7]))
     part = I.Part(torch.tensor([I.ONE, I.MANY, I.MANY]), torch.tensor([2, 7, 4]), torch.zeros(3))

@@ -54,6 +54,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..compose.calibrate import fit_calibration
+from ..compose.scores import log_odds, max_over_positions
 from ..data import load_task
 from ..data.base import TaskData
 from ..data.vocab import Vocab, tokenize
@@ -183,19 +184,11 @@ def head_scores(z: Tensor) -> dict[str, Tensor]:
     positive, and for many-output modules the protected padding slot):
 
     * ``probability``: the module's confidence, softmax over its slots (the ``binary`` output);
-    * ``odds``: the paper's odds P_pos/P_neg (§10.2), kept as its log z_pos − z_neg. With two
-      slots it is p/(1−p) of the probability, an increasing function, so both rules take the
-      same decisions; with a padding slot the odds ignore the padding mass, as the paper's heads
-      (which had no such slot) did."""
-    return {"probability": torch.softmax(z, -1)[..., 1], "odds": z[..., 1] - z[..., 0]}
-
-
-def many_score(scores: Tensor, real: Tensor | None) -> Tensor:
-    """A many-output module's score per example: the max over its real positions.
-    scores [K, B, T]; real [B, T] bool (None: every step); rows without a real position → −inf."""
-    if real is not None:
-        scores = scores.masked_fill(~real[None], float("-inf"))
-    return scores.amax(-1)
+    * ``odds``: the paper's odds P_pos/P_neg (§10.2), kept as its log z_pos − z_neg
+      (:func:`rnnmod.compose.scores.log_odds`). With two slots it is p/(1−p) of the
+      probability, an increasing function, so both rules take the same decisions; with a
+      padding slot the odds ignore the padding mass, as the paper's heads (which had none) did."""
+    return {"probability": torch.softmax(z, -1)[..., 1], "odds": log_odds(z)}
 
 
 def reuse_decide(s_many: Tensor, s_one: Tensor) -> Tensor:
@@ -329,7 +322,9 @@ def pooled_scores(
     z2, ids2 = torch.cat([z2[:, n_m:], z2[:, :n_m]], 1), torch.cat([ids2[n_m:], ids2[:n_m]])
     real = (ids2 != 0) if many.run.io_type == "M:N" else None
     s1 = head_scores(z1)
-    s2 = {r: many_score(v, real) for r, v in head_scores(z2).items()}  # [K2, P, T] → [K2, P]
+    s2 = {
+        r: max_over_positions(v, real) for r, v in head_scores(z2).items()
+    }  # [K2, P, T] → [K2, P]
     cache.mkdir(parents=True, exist_ok=True)
     tensors = {
         **{f"one_{r}": v.contiguous() for r, v in s1.items()},

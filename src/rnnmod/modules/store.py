@@ -11,6 +11,7 @@ from several sources. Everything is written under a temporary name and renamed i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -37,6 +38,7 @@ from ..storage import (
 from .module import ModuleBank
 
 KIND = "rnnmod.moduleset"
+RULES = ("probability", "odds", "calibrated")  # ModuleSet.rule
 SOURCE_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
 
@@ -118,10 +120,81 @@ class ModuleSet:
             )
         return torch.cat(parts)
 
+    @property
+    def rule(self) -> str:
+        """How the modules' answers are compared (:data:`RULES`): ``probability`` — each
+        module's own confidence, per position for many-output sets (one model, or models of one
+        I/O family); ``odds`` — one log-odds per module and text (a many-output module: its max
+        over the text's real positions), the paper's inter-reuse rule (§10.2); ``calibrated`` —
+        those log-odds through per-module affine maps fitted on labelled texts
+        (:mod:`rnnmod.compose.calibrate`). The last two give one label per text."""
+        return self.manifest.get("rule", "probability")
+
+    @property
+    def many_output(self) -> bool:
+        return not any(run.model.one_output for run in self.sources.values())
+
+    def text_scores(self, texts: list[str]) -> torch.Tensor:
+        """One log-odds per module and text → [K, B] in :attr:`labels` order."""
+        from ..compose.scores import text_scores
+
+        return torch.cat(
+            [text_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
+        )
+
+    def calibration(self):
+        """The fitted per-module maps of a ``calibrated`` set, in :attr:`labels` order."""
+        from ..compose.calibrate import Calibration
+
+        cal = self.manifest.get("calibration")
+        where = self.path / "manifest.json" if self.path else "manifest"
+        if not isinstance(cal, dict) or set(cal) != set(self.labels):
+            raise RnnmodError(
+                f"{where}: 'calibration' must map every module label to [weight, bias]"
+            )
+        pairs = [cal[x] for x in self.labels]
+        if not all(
+            isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) for v in pairs
+        ):
+            raise RnnmodError(f"{where}: 'calibration' values must be [weight, bias] numbers")
+        w, b = torch.tensor(pairs, dtype=torch.float32).T
+        return Calibration(w, b)
+
+    def decide_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The winning module per text and its score under the set's rule: the module's
+        probability (``probability``), its log-odds (``odds``) or the calibrated softmax
+        probability (``calibrated``)."""
+        if self.rule == "probability":
+            if self.many_output:
+                raise RnnmodError(
+                    "this module set answers per position (a tagger's modules): use predict_tags"
+                )
+            scores = self.scores_texts(texts)
+        elif self.rule == "odds":
+            scores = self.text_scores(texts)
+        else:
+            scores = torch.softmax(self.calibration().apply(self.text_scores(texts)), 0)
+        best, idx = scores.max(0)
+        return idx, best
+
     def predict_texts(self, texts: list[str]) -> list[str]:
-        scores = self.scores_texts(texts)
-        idx = scores.argmax(0)
+        idx, _ = self.decide_texts(texts)
         return [self.labels[i] for i in idx.tolist()]
+
+    def predict_tags(self, texts: list[str]) -> list[list[str]]:
+        """Many-output sets under the ``probability`` rule: the winning module's label at every
+        real position (M:N: the text's tokens as the model reads them, at most its sequence
+        length; 1:N: every output step)."""
+        if not self.many_output or self.rule != "probability":
+            raise RnnmodError("predict_tags needs a many-output module set voting per position")
+        run = next(iter(self.sources.values()))
+        ids = run.vocab.encode_texts(texts)
+        idx = self.scores_texts(texts).argmax(0)  # [B, T]
+        real = (ids != 0) if run.io_type == "M:N" else torch.ones_like(idx, dtype=torch.bool)
+        return [
+            [self.labels[i] for i, r in zip(row, keep) if r]
+            for row, keep in zip(idx.tolist(), real.tolist())
+        ]
 
 
 def add_source(tmp: Path, run, sources: dict, checksums: dict) -> str:
@@ -130,7 +203,10 @@ def add_source(tmp: Path, run, sources: dict, checksums: dict) -> str:
     if run.path is None:
         raise RnnmodError("a module's source run must be saved in a run directory first")
     full = run.model_sha256()
-    sid = full[:12]
+    # the model's hash, and its configuration's and vocabulary's: two runs with the same
+    # weights but another I/O type or vocabulary are two sources
+    blob = "".join(sha256_file(run.path / f) for f in ("config.json", "vocab.json"))
+    sid = hashlib.sha256((full + blob).encode()).hexdigest()[:12]
     if sid not in sources:
         sdir = tmp / "sources" / sid
         sdir.mkdir(parents=True)
@@ -235,6 +311,10 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf")
+
+
 def _safe_rel(rel: object) -> bool:
     """A relative path inside the module set (no absolute paths, no ``..``, no drive letters)."""
     if not isinstance(rel, str) or not rel or "\\" in rel or ":" in rel or "\0" in rel:
@@ -299,6 +379,11 @@ def check_manifest(man: object, where: Path) -> dict:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise bad(f"duplicate module label(s) {', '.join(map(repr, dup))}")
+    rule = man.get("rule", "probability")
+    if rule not in RULES:
+        raise bad(f"unknown rule {rule!r} (expected one of {', '.join(RULES)})")
+    if rule == "calibrated" and not isinstance(man.get("calibration"), dict):
+        raise bad("a calibrated module set needs a 'calibration' object")
     return man
 
 

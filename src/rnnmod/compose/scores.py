@@ -1,0 +1,41 @@
+"""One comparable score per module and text, for composing modules of different models.
+
+A module's score is its log-odds z_pos − z_neg from the channelled head (the paper's odds
+P_pos/P_neg of §10.2, on a log scale). A many-output module (1:N, M:N) scores a text by its
+largest log-odds over the text's real positions — "the text holds this label somewhere", the
+paper's max_t rule — so a tagger's module and a classifier's module answer the same question
+about a whole text. Each module reads the text through its own source's vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..modules.module import ModuleBank
+from ..runs import Run
+
+
+def log_odds(z: Tensor) -> Tensor:
+    """z [..., R] channelled head logits (negative, positive[, padding]) → z_pos − z_neg. The
+    padding slot of a many-output head is left out, as the paper's two-slot heads had none."""
+    return z[..., 1] - z[..., 0]
+
+
+def max_over_positions(scores: Tensor, real: Tensor | None) -> Tensor:
+    """scores [K, B, T] → [K, B]: the max over real positions (``real`` [B, T] bool; None:
+    every step); a row without a real position scores −inf."""
+    if real is not None:
+        scores = scores.masked_fill(~real[None], float("-inf"))
+    return scores.amax(-1)
+
+
+@torch.no_grad()
+def text_scores(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
+    """Every module of ``bank`` (modules of ``run``) on raw texts → log-odds [K, B]."""
+    ids = run.vocab.encode_texts(texts)
+    lo = log_odds(bank.scores(run.model, ids, output="logits"))
+    if run.model.one_output:
+        return lo
+    real = (ids != 0) if run.io_type == "M:N" else None  # M:N: one output per input token
+    return max_over_positions(lo, real)
