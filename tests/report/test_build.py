@@ -72,3 +72,30 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     img = mpimg.imread(shot)
     assert img.shape[:2] == (2000, 1200)
     assert img[..., :3].std() > 0.05  # not a blank page: text, tables and plots are drawn
+
+
+def test_report_has_the_translation_and_scenario_tables(results):
+    import json
+
+    base = {"task": "tatoeba", "cell": "lstm", "depth": 1, "preset": "default", "mode": "rolled"}
+    _csv(results / "rq1_tatoeba.csv", [
+        {**base, "pair": f"en-{x}", "delta": d, "delta_bleu1_legacy_points": 2 * d,
+         "paper_delta_bleu1_points": 0.02}
+        for x, d in (("fr", 0.3), ("de", -0.1))
+    ])  # fmt: skip
+    _csv(results / "rq3_tatoeba.csv", [
+        {"cell": "gru", "mode": "rolled", "faulty_depth": 2, "best_depth": 1, "class": x,
+         "delta": d, "delta_bleu1_legacy_points": d}
+        for x, d in (("fr", 0.5), ("de", 0.1), ("it", 0.3))
+    ])  # fmt: skip
+    row = lambda b1, b: {"bleu1_legacy": b1, "bleu": b}  # noqa: E731
+    rows = {"retrained on all languages": row(0.3, 1.0), "composed, solution 1": row(0.31, 0.9),
+            "composed, solution 2": row(0.32, 1.1)}  # fmt: skip
+    (results / "scenario_fix-language.json").write_text(json.dumps({"rows": rows}))
+    text = build_report(results)[0].read_text()
+    assert "| lstm-1 | default | rolled | 2 | +0.10 | -0.10 | +0.20 | +0.02 |" in text
+    assert "| gru | rolled | 2 ← 1 | 3 | +0.30 | +0.30 | +0.30 | +1.72 / +1.88 |" in text
+    assert (
+        "| fix-language | 30.00 | 31.00 | 32.00 | 1.00 | 0.90 | 1.10 | 20.80 | 20.89 | 21.30 |"
+        in text
+    )

@@ -1,7 +1,8 @@
 """``results/report.md`` and ``results/report.html`` from the result CSVs, with figures.
 
-Reads whatever exists of ``rq1.csv``, ``rq2.csv``, ``rq3.csv``, ``d1.csv`` and ``budget.csv``
-under the results folder (every row a measured result written by ``rnnmod reproduce``), draws
+Reads whatever exists of ``rq1.csv``, ``rq2.csv``, ``rq3.csv``, the inter rows
+(``rq2_inter.csv``, ``rq3_inter.csv``), ``d1.csv``, the translators' ``rq1_tatoeba.csv`` and
+``rq3_tatoeba.csv`` and the scenarios' ``scenario_*.json`` under the results folder (every row a measured result written by ``rnnmod reproduce``), draws
 the figures with matplotlib (the ``plot`` extra) into ``results/figures/``, and writes one
 Markdown page and one self-contained HTML page (figures inlined) with the paper's numbers beside
 ours. Nothing here computes a result: it only presents the CSVs.
@@ -124,6 +125,85 @@ def d1_table(rows: list[dict]) -> tuple:
         body,
         "The paper's rolled 1:N / M:N losses of −15 … −95 pp come from this defect (docs/results.md).",
     )
+
+
+def tatoeba_rq1_table(rows: list[dict]) -> tuple:
+    body = []
+    for (cell, depth, preset, mode), rs in sorted(
+        _group(rows, ("cell", "depth", "preset", "mode")).items(), key=lambda kv: str(kv[0])
+    ):
+        ds = [r["delta"] for r in rs]
+        paper = [
+            r["paper_delta_bleu1_points"]
+            for r in rs
+            if r.get("paper_delta_bleu1_points") not in ("", None)
+        ]
+        body.append(
+            [f"{cell}-{depth}", preset, mode, str(len(rs)), _fmt(statistics.fmean(ds)), _fmt(min(ds)),
+             _fmt(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+             _fmt(statistics.fmean(paper)) if paper else "—"]
+        )  # fmt: skip
+    return (
+        "RQ1 — encoder–decoder (Tatoeba, Table II enc–dec rows)",
+        ["model", "preset", "mode", "languages", "mean Δ BLEU", "worst Δ BLEU", "mean Δ BLEU-1 pts", "paper Δ BLEU-1 pts"],
+        body,
+        "Per target-language module vs its model; sacreBLEU on normalised text and the paper's BLEU-1 (points). Small subsampled translators (docs/results.md).",
+    )  # fmt: skip
+
+
+def tatoeba_rq3_table(rows: list[dict]) -> tuple:
+    from ..translate.replace import PAPER
+
+    body = []
+    for (cell, mode), rs in sorted(
+        _group(rows, ("cell", "mode")).items(), key=lambda kv: str(kv[0])
+    ):
+        ds = [r["delta"] for r in rs]
+        pm = PAPER.get(str(cell))
+        body.append(
+            [str(cell), mode, f"{int(rs[0]['faulty_depth'])} ← {int(rs[0]['best_depth'])}", str(len(rs)),
+             _fmt(statistics.fmean(ds)), _fmt(statistics.median(ds)),
+             _fmt(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+             "—" if pm is None else f"{pm[0]:+.2f} / {pm[1]:+.2f}"]
+        )  # fmt: skip
+    return (
+        "RQ3 — translation replace (Table IV enc–dec row)",
+        ["cell", "mode", "faulty ← best depth", "languages", "mean Δ BLEU", "median Δ BLEU", "mean Δ BLEU-1 pts", "paper mean / median"],
+        body,
+        "The worst-average-BLEU depth's language modules with one language's module from the best depth; Δ of the average BLEU over languages.",
+    )  # fmt: skip
+
+
+def scenario_table(results: Path) -> tuple | None:
+    """Table V from ``scenario_*.json`` (average legacy BLEU-1 ×100, the paper's unit)."""
+    import json
+
+    from ..experiments.paper import _rows
+
+    paper = {r["Scenario"]: r for r in _rows("table5_scenarios.csv")}
+    names = {"add-language": "Add Ukrainian", "fix-language": "Update Estonian-English translation"}
+    body = []
+    for name, title in names.items():
+        f = results / f"scenario_{name}.json"
+        if not f.is_file():
+            continue
+        rows = json.loads(f.read_text(encoding="utf-8"))["rows"]
+        ours = [rows[k]["bleu1_legacy"] * 100 for k in
+                ("retrained on all languages", "composed, solution 1", "composed, solution 2")]  # fmt: skip
+        sacre = [rows[k]["bleu"] for k in ("retrained on all languages", "composed, solution 1", "composed, solution 2")]  # fmt: skip
+        pr = paper.get(title, {})
+        body.append(
+            [name, *(f"{v:.2f}" for v in ours), *(f"{v:.2f}" for v in sacre),
+             *(str(pr.get(k, "—")) for k in ("TMA", "MA1", "MA2"))]
+        )  # fmt: skip
+    if not body:
+        return None
+    return (
+        "Scenarios (Table V)",
+        ["scenario", "retrained BLEU-1", "solution 1 BLEU-1", "solution 2 BLEU-1", "retrained BLEU", "solution 1 BLEU", "solution 2 BLEU", "paper TMA", "paper MA1", "paper MA2"],
+        body,
+        "Average over the scenario's languages of the paper's BLEU-1 (×100) and sacreBLEU; small translators (docs/results.md, Scenarios).",
+    )  # fmt: skip
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -280,6 +360,14 @@ def build_report(results: Path) -> tuple[Path, Path]:
                                  "A one-output model's module replaced by a many-output model's module (calibrated rule; the paper's raw rule beside) vs a model trained from scratch; Δ in pp."))  # fmt: skip
     if d1:
         tables.append(d1_table(d1))
+    tat1, tat3 = (_read(results / f) for f in ("rq1_tatoeba.csv", "rq3_tatoeba.csv"))
+    if tat1:
+        tables.append(tatoeba_rq1_table(tat1))
+    if tat3:
+        tables.append(tatoeba_rq3_table(tat3))
+    scen = scenario_table(results)
+    if scen:
+        tables.append(scen)
     figs = figures(results, rq1, rq3)
     tasks = sorted({r["task"] for r in rq1 + rq2 + rq3})
     notes = [TASK_NOTES[t] for t in tasks if t in TASK_NOTES]
