@@ -202,12 +202,16 @@ def test_compose_refuses_incompatible_modules(tmp_path):
         _mods(tmp_path, "b", tag6, d6),
         _mods(tmp_path, "c", tag7, d7),
     )
-    with pytest.raises(RnnmodError, match="cannot compose modules of one-output models"):
+    with pytest.raises(RnnmodError, match="cannot compare modules of one-output models"):
         compose_modulesets([m1, m6], ["1:c1", "2:c2"], tmp_path / "x")
     with pytest.raises(
         RnnmodError, match=r"many-output modules that emit different numbers of steps \(6, 7\)"
     ):
         compose_modulesets([m6, m7], ["1:c1", "2:c2"], tmp_path / "y")
+    # one label per text (the odds rule): both mixes compose
+    for sets, out in (([m1, m6], "x-odds"), ([m6, m7], "y-odds")):
+        ms = load_moduleset(compose_modulesets(sets, ["1:c1", "2:c2"], tmp_path / out, rule="odds"))
+        assert ms.rule == "odds" and len(ms.predict_texts(["w1 w2 w3"])) == 1
     other, d2 = _tiny_run(tmp_path, "other", "M:1", seed=1)
     m2 = _mods(tmp_path, "d", other, d2)
     both = load_moduleset(compose_modulesets([m1, m2], ["1:c0", "2:c1"], tmp_path / "z"))
