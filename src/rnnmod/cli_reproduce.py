@@ -204,7 +204,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "authors' defective rolled many-output evaluator on already-trained runs; budget: the "
         "retention-accuracy curve of fixed removal fractions and budgeted modules (docs/budget.md); "
         "rq2: intra reuse, every class pair's composed model vs a model trained from scratch "
-        "(Table III); rq3: intra replace, the worst depth's modules replaced by the best's (Table IV)",
+        "(Table III); rq3: intra replace, the worst depth's modules replaced by the best's (Table IV; --tasks tatoeba: per target language)",
     )
     r.add_argument("--tasks", "--task", default=None, help="default mathqa,clinc; budget: clinc")
     r.add_argument("--cells", default="lstm,gru,rnn")
@@ -228,7 +228,8 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "--profile",
         choices=("quick", "full"),
         default="quick",
-        help="all: quick (MathQA+Clinc, depth 1-2, CI-sized) or full (the paper's grid, hours)",
+        help="all: quick (MathQA+Clinc, depth 1-2, CI-sized) or full (the paper's grid, then "
+        "inter reuse/replace, the Tatoeba translators and both scenarios; hours)",
     )
     r.add_argument("--max-pairs", type=int, default=None, help="rq2: only the first N class pairs")
     r.add_argument(
