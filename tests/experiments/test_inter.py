@@ -224,3 +224,21 @@ def test_calibrated_replace_maps_classes_to_module_positions():
     pred = I.composed_predictions("replace", "M:1-M:N", pooled, part, 1, 1, pooled, part)
     assert (pred["odds"] == 1).all()  # the raw rule: b always wins
     assert torch.equal(pred["calibrated"], y_tr)
+
+
+def test_rows_of_a_retrained_run_leave_the_report(tmp_path, monkeypatch):
+    sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
+    monkeypatch.setitem(I.PROBLEMS, "M:1-M:N", ("one", "many"))
+    monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
+    opts = I.InterOptions(
+        problems=["M:1-M:N"], cells=["gru"], depths=[1], results_dir=tmp_path / "results",
+        test_cap=8, max_combos=1, epochs=1, progress=False,
+    )  # fmt: skip
+    (row,) = I.run_inter("reuse", opts)
+    assert row["models"] == {
+        str(sides["one"].run.path): sides["one"].run.model_sha256(),
+        str(sides["many"].run.path): sides["many"].run.model_sha256(),
+    }
+    assert len(I.collect_inter(tmp_path / "results", "rq2_inter")) == 1
+    (sides["many"].run.path / "model.safetensors").write_bytes(b"retrained")
+    assert I.collect_inter(tmp_path / "results", "rq2_inter") == []

@@ -66,6 +66,7 @@ from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, fresh_model, train_classifier
+from .freshness import current_rows
 from .paper import FAMILY, _num, _rows
 
 # problem → (one-output task, many-output task); the key is the paper's Table III/IV I/O row
@@ -427,6 +428,11 @@ def _row_base(rq: str, problem: str, one: Side, many: Side, opts: InterOptions) 
         "seed": opts.seed,
         "model_sha256": one.run.model_sha256(),
         "many_model_sha256": many.run.model_sha256(),
+        # run → model hash: the reports drop the row once a run holds another model (freshness)
+        "models": {
+            str(one.run.path): one.run.model_sha256(),
+            str(many.run.path): many.run.model_sha256(),
+        },
     }
 
 
@@ -633,7 +639,7 @@ def collect_inter(results_dir: Path, name: str) -> list[dict]:
     for f in files:
         r = read_json(f)
         rows[tuple(r.get(k) for k in ROW_KEY)] = r
-    return list(rows.values())
+    return current_rows(list(rows.values()))
 
 
 def paper_inter_cell(table: str, problem: str, cell: str) -> tuple[float | None, float | None]:
@@ -688,7 +694,7 @@ def summarize_inter(rows: list[dict], rq: str) -> list[dict]:
 def write_inter_report(rows: list[dict], results_dir: Path, name: str) -> None:
     rq = "reuse" if name == "rq2_inter" else "replace"
     results_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r})
+    keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict)})
     ordered = sorted(rows, key=lambda r: tuple(str(r.get(k)) for k in ROW_KEY))
     write_csv(results_dir / f"{name}.csv", ordered, keys)
     what = (

@@ -22,7 +22,7 @@ from ..storage import write_bytes_atomic
 TASK_NOTES = {
     "mathqa": "MathQA: only the test split exists here, re-split 80/20.",
     "emotions": "emotions (SemEval-2018 E-c) substitutes for the paper's toxic comments.",
-    "brown": "Brown: evaluated on a seeded 3,000 of the 14,335 test sentences (docs/results.md).",
+    "brown": "Brown: RQ1 and RQ2 evaluated on a seeded 3,000 of the 14,335 test sentences, RQ3 on all (docs/results.md).",
 }
 
 
