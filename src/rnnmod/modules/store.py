@@ -198,8 +198,8 @@ class ModuleSet:
 
 
 def add_source(tmp: Path, run, sources: dict, checksums: dict) -> str:
-    """Copy a module's source run into the set being built, once per model (by its sha256),
-    recording its checksums and description; returns the source id."""
+    """Copy a module's source run into the set being built, once per run content (model, config
+    and vocabulary hashes), recording its checksums and description; returns the source id."""
     if run.path is None:
         raise RnnmodError("a module's source run must be saved in a run directory first")
     full = run.model_sha256()
