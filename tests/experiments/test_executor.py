@@ -134,3 +134,49 @@ def test_executor_ray_without_ray_says_how_to_install(tmp_path, monkeypatch, cap
     assert main([*argv, "--results-dir", str(tmp_path / "res")]) == 2
     err = capsys.readouterr().err.strip()
     assert "pip install 'rnnmod[ray]'" in err and len(err.splitlines()) == 1
+
+
+def test_plan_adds_the_stages_after_the_grid_as_tasks(tmp_path, data_dir):
+    from rnnmod.experiments.all import profile_options
+
+    p = Profile(
+        ("mathqa", "emotions"), (1,), ("default",), (1,), None, (), cells=("gru",),
+        inter=("mathqa",), translation_depths=(1, 2), scenarios=("fix-language",),
+    )  # fmt: skip
+    opts = profile_options(p, tmp_path, tmp_path, data_dir, progress=False)
+    tasks = {t.name: t for t in T.plan(*opts, extras=p)}
+    inter = [t for t in tasks.values() if t.kind == "inter"]
+    # 6 MathQA classes x 12 emotions labels = 72 combos: 6 chunks of 12, for reuse and replace
+    assert len(inter) == 12 and {len(t.params[4]) for t in inter} == {T.COMBOS_PER_TASK}
+    first = tasks["inter reuse 1:1-1:N gru1 combos 1-12"]
+    assert first.deps == ("train mathqa-gru1", "train emotions-gru1")
+    assert sorted({c for t in inter if t.params[0] == "reuse" for c in t.params[4]}) == sorted(
+        (a, b) for a in range(6) for b in range(1, 13)
+    )
+    assert tasks["tatoeba-rq3 gru"].deps == ("tatoeba gru1", "tatoeba gru2")
+    assert tasks["scenario fix-language"].params == ("fix-language",)
+    assert not [t for t in T.plan(*opts) if t.kind in ("inter", "tatoeba", "scenario")]
+
+
+def test_extra_tasks_leave_a_marker_keyed_by_their_runs(tmp_path, monkeypatch):
+    from rnnmod.experiments import inter, scenarios
+    from rnnmod.experiments.inter import InterOptions
+
+    calls = []
+    monkeypatch.setattr(inter, "inter_rows", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(scenarios, "run_scenario", lambda o: calls.append(o.scenario))
+    for run in ("mathqa-gru1", "emotions-gru1"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "model.safetensors").write_bytes(run.encode())
+    opts = InterOptions(["1:1-1:N"], ["gru"], [1], runs_dir=tmp_path, results_dir=tmp_path / "r")
+    t = T.Task("inter", "inter x", ("reuse", "1:1-1:N", "gru", 1, ((0, 1), (2, 3))), opts)
+    assert not T.is_done(t)
+    T.execute(t)
+    assert calls[0][1] == {"only": [(0, 1), (2, 3)]} and T.is_done(t)
+    (tmp_path / "emotions-gru1" / "model.safetensors").write_bytes(b"retrained")
+    assert not T.is_done(t)  # a retrained run: the chunk is redone
+    s = T.Task("scenario", "scenario add-language", ("add-language",), opts)
+    T.execute(s)
+    assert calls[-1] == "add-language" and not T.is_done(s)  # its report is missing
+    (tmp_path / "r" / "scenario_add-language.json").write_text("{}")
+    assert T.is_done(s)

@@ -512,8 +512,16 @@ def composed_predictions(
     return out
 
 
-def inter_rows(rq: str, problem: str, cell: str, depth: int, opts: InterOptions) -> list[dict]:
-    """One row per combo. The scratch baseline (the slow part) is cached per combo under
+def inter_rows(
+    rq: str,
+    problem: str,
+    cell: str,
+    depth: int,
+    opts: InterOptions,
+    only: list[tuple[int, int]] | None = None,
+) -> list[dict]:
+    """One row per combo (``only``: just these (one-output class, many-output label) combos of
+    the grid — a task's chunk). The scratch baseline (the slow part) is cached per combo under
     ``<rq>_inter/cache``; the composed accuracies are lookups in the pooled scores (cached under
     ``inter_scores``) and are recomputed on every call; finished rows go to ``<rq>_inter/rows``."""
     one_task, many_task = PROBLEMS[problem]
@@ -523,6 +531,8 @@ def inter_rows(rq: str, problem: str, cell: str, depth: int, opts: InterOptions)
     one_labels = list(range(o.n_classes))
     many_labels = [c for c in range(m.n_classes) if c != m.pad_label]
     grid = combos(one_labels, many_labels, opts)
+    if only is not None:
+        grid = [c for c in grid if c in {tuple(x) for x in only}]
     base = _row_base(rq, problem, one, many, opts)
     ys = ((o.y_train, o.y_test), (m.y_train, m.y_test))
     if opts.rule not in ("calibrated", "paper"):

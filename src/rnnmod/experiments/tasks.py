@@ -6,7 +6,11 @@ A profile (experiments/all.py) becomes a graph of tasks, one per artifact:
 * ``rq1``    — one RQ1 row (decompose + evaluate) per model × preset × mode,
 * ``rq2``    — a chunk of class pairs of one model (composed pair vs a scratch baseline each),
 * ``rq3``    — one replacement family (a task and cell over its depths),
-* ``d1``     — the authors' rolled-evaluator defect over the many-output runs.
+* ``d1``     — the authors' rolled-evaluator defect over the many-output runs,
+
+and for the full profile's later stages (:func:`plan_extras`): ``inter`` (a chunk of inter
+reuse/replace combos), ``tatoeba`` (one translator and its RQ1 rows), ``tatoeba-rq3`` (one
+translation-replace family) and ``scenario``; the driver assembles their reports afterwards.
 
 Every evaluation task depends on the train tasks of the models it reads. Each task calls the same
 per-artifact function as the sequential commands (``rq1_row``, ``reuse_rows``, ``replace_rows``,
@@ -48,7 +52,7 @@ from ..storage import read_json, sha256_file, write_json
 from .reuse_replace import RQ23Options
 from .rq1 import RQ1Options
 
-KINDS = ("train", "rq1", "rq2", "rq3", "d1")
+KINDS = ("train", "rq1", "rq2", "rq3", "d1", "inter", "tatoeba", "tatoeba-rq3", "scenario")
 
 #: Ray resource request per task kind. All are single-threaded CPU work on this project's model
 #: sizes; a task kind that should run on an accelerator gets ``"num_gpus": 1`` here.
@@ -57,6 +61,10 @@ RESOURCES: dict[str, dict[str, float]] = {k: {"num_cpus": 1} for k in KINDS}
 #: Class pairs per rq2 task: each pair trains a baseline from scratch, and the model's module
 #: scores are computed once per task, so a few pairs amortise that without serialising much.
 PAIRS_PER_TASK = 4
+
+#: (class, label) combos per inter task: each trains that many scratch baselines and scores the
+#: run pair's modules once (cached on disk after the first task of the pair).
+COMBOS_PER_TASK = 12
 
 #: Test hook: a task whose name contains this string SIGKILLs its own worker on its first attempt.
 KILL_ENV = "RNNMOD_TEST_KILL_TASK"
@@ -87,8 +95,10 @@ def plan(
     rq3: RQ23Options,
     d1_tasks: Iterable[str] = (),
     pairs_per_task: int = PAIRS_PER_TASK,
+    extras: Any = None,
 ) -> list[Task]:
-    """The task graph of one profile's options, in an order that starts training first."""
+    """The task graph of one profile's options, in an order that starts training first;
+    ``extras`` (a Profile) adds the stages after the grid (:func:`plan_extras`)."""
     from .reuse_replace import class_pairs
     from .rq1 import rq1_settings
 
@@ -124,11 +134,62 @@ def plan(
     if d1_tasks:
         deps = tuple(train(t, c, d) for t in d1_tasks for c in rq1.cells for d in rq1.depths)
         tasks.append(Task("d1", "d1", (d1_tasks, tuple(rq1.cells), tuple(rq1.depths)), rq1, deps))
+    if extras is not None:
+        tasks += plan_extras(extras, rq1, train)
     names = {t.name for t in tasks}
     for t in tasks:  # a dependency outside the grid (e.g. reuse depth not trained) is an error
         missing = [d for d in t.deps if d not in names]
         if missing:
             raise RnnmodError(f"{t.name} needs {missing[0]}, which is not part of this grid")
+    return tasks
+
+
+def plan_extras(p: Any, rq1: RQ1Options, train: Callable[[str, str, int], str]) -> list[Task]:
+    """Tasks for a profile's stages after the grid: inter reuse/replace in chunks of
+    ``COMBOS_PER_TASK`` combos (after the two runs' train tasks), one Tatoeba translator each
+    (training and its RQ1 rows), translation replace per family, one task per scenario. The
+    driver then assembles their reports from the caches (``all.run_extras``)."""
+    from ..translate.rq1 import TatoebaRQ1Options
+    from .inter import PROBLEMS, InterOptions, combos
+
+    tasks: list[Task] = []
+    common = dict(runs_dir=rq1.runs_dir, results_dir=rq1.results_dir, data_dir=rq1.data_dir)
+    problems = [name for name, (one, _m) in PROBLEMS.items() if one in p.inter]
+    iopts = InterOptions(
+        problems=problems,
+        cells=list(p.cells),
+        depths=list(p.inter_depths),
+        max_combos=p.inter_max_combos,
+        progress=False,
+        **common,
+    )
+    for problem in problems:
+        one, many = PROBLEMS[problem]
+        (n_one, _), (n_many, pad) = _labels(one, rq1.data_dir), _labels(many, rq1.data_dir)
+        grid = combos(list(range(n_one)), [c for c in range(n_many) if c != pad], iopts)
+        for rq in ("reuse", "replace"):
+            for c in p.cells:
+                for d in p.inter_depths:
+                    for i in range(0, len(grid), COMBOS_PER_TASK):
+                        chunk = tuple(grid[i : i + COMBOS_PER_TASK])
+                        name = f"inter {rq} {problem} {c}{d} combos {i + 1}-{i + len(chunk)}"
+                        deps = (train(one, c, d), train(many, c, d))
+                        tasks.append(Task("inter", name, (rq, problem, c, d, chunk), iopts, deps))
+    if p.translation_depths:
+        topts = TatoebaRQ1Options(
+            cells=list(p.cells),
+            depths=list(p.translation_depths),
+            presets=list(p.presets),
+            progress=False,
+            **common,
+        )
+        for c in p.cells:
+            deps = tuple(f"tatoeba {c}{d}" for d in p.translation_depths)
+            for d in p.translation_depths:
+                tasks.append(Task("tatoeba", f"tatoeba {c}{d}", (c, d), topts))
+            tasks.append(Task("tatoeba-rq3", f"tatoeba-rq3 {c}", (c,), topts, deps))
+    for name in p.scenarios:
+        tasks.append(Task("scenario", f"scenario {name}", (name,), rq1))
     return tasks
 
 
@@ -261,12 +322,95 @@ def _cache(opts: RQ23Options, name: str) -> Path:
     return Path(opts.results_dir) / name / "cache"
 
 
+def _marker(t: Task, runs: Iterable[Path] = ()) -> Path:
+    """The done-marker of a task whose artifacts are many cache files: keyed by the task and the
+    hashes of the runs it reads, written after the task's function returned."""
+    hashes = [sha256_file(Path(r) / "model.safetensors") for r in runs]
+    key = hashlib.sha256(f"{t.key()}:{':'.join(hashes)}".encode()).hexdigest()[:20]
+    return Path(t.opts.results_dir) / "tasks_done" / f"{key}.json"
+
+
+def _inter_runs(t: Task) -> list[Path]:
+    from .inter import PROBLEMS
+
+    _rq, problem, cell, depth, _chunk = t.params
+    return [Path(t.opts.runs_dir) / f"{task}-{cell}{depth}" for task in PROBLEMS[problem]]
+
+
+def _do_inter(t: Task) -> None:
+    from .inter import inter_rows
+
+    rq, problem, cell, depth, chunk = t.params
+    inter_rows(rq, problem, cell, depth, t.opts, only=[tuple(c) for c in chunk])
+    write_json(_marker(t, _inter_runs(t)), {"task": t.name})
+
+
+def _done_inter(t: Task) -> bool:
+    return _marker(t, _inter_runs(t)).is_file()
+
+
+def _translator_runs(t: Task) -> list[Path]:
+    cell, *rest = t.params
+    depths = rest or t.opts.depths
+    return [Path(t.opts.runs_dir) / f"tatoeba-{cell}{d}" for d in depths]
+
+
+def _do_tatoeba(t: Task) -> None:
+    import dataclasses
+
+    from ..translate.rq1 import run_tatoeba_rq1
+
+    cell, depth = t.params
+    run_tatoeba_rq1(dataclasses.replace(t.opts, cells=[cell], depths=[depth]))
+    write_json(_marker(t, _translator_runs(t)), {"task": t.name})
+
+
+def _do_tatoeba_rq3(t: Task) -> None:
+    import dataclasses
+
+    from ..translate.replace import run_tatoeba_rq3
+
+    run_tatoeba_rq3(dataclasses.replace(t.opts, cells=[t.params[0]]))
+    write_json(_marker(t, _translator_runs(t)), {"task": t.name})
+
+
+def _done_translators(t: Task) -> bool:
+    runs = _translator_runs(t)
+    return all((r / "metrics.json").is_file() for r in runs) and _marker(t, runs).is_file()
+
+
+def _do_scenario(t: Task) -> None:
+    from .scenarios import ScenarioOptions, run_scenario
+
+    o = t.opts
+    run_scenario(
+        ScenarioOptions(
+            t.params[0],
+            runs_dir=Path(o.runs_dir) / "scenarios",
+            results_dir=Path(o.results_dir),
+            data_dir=o.data_dir,
+            progress=False,
+        )
+    )
+    write_json(_marker(t), {"task": t.name})
+
+
+def _done_scenario(t: Task) -> bool:
+    return (Path(t.opts.results_dir) / f"scenario_{t.params[0]}.json").is_file() and _marker(
+        t
+    ).is_file()
+
+
 RUN: dict[str, Callable[[Task], None]] = {
     "train": _do_train,
     "rq1": _do_rq1,
     "rq2": _do_rq2,
     "rq3": _do_rq3,
     "d1": _do_d1,
+    "inter": _do_inter,
+    "tatoeba": _do_tatoeba,
+    "tatoeba-rq3": _do_tatoeba_rq3,
+    "scenario": _do_scenario,
 }
 DONE: dict[str, Callable[[Task], bool]] = {
     "train": _done_train,
@@ -274,6 +418,10 @@ DONE: dict[str, Callable[[Task], bool]] = {
     "rq2": _done_rq2,
     "rq3": _done_rq3,
     "d1": _done_d1,
+    "inter": _done_inter,
+    "tatoeba": _done_translators,
+    "tatoeba-rq3": _done_translators,
+    "scenario": _done_scenario,
 }
 
 
@@ -549,16 +697,20 @@ def run_profile(
     rq1, rq2, rq3 = profile_options(p, runs_dir, results_dir, data_dir, progress=False)
     backend = make_backend(executor, workers, address)  # first: a missing Ray fails at once
     try:
-        tasks = plan(rq1, rq2, rq3, p.d1_tasks, pairs_per_task or PAIRS_PER_TASK)
+        tasks = plan(rq1, rq2, rq3, p.d1_tasks, pairs_per_task or PAIRS_PER_TASK, extras=p)
         out = run_tasks(tasks, backend, retries=retries, progress=progress)
     finally:
         backend.close()
     record_times(results_dir, tasks, out)
     extras: dict[str, float] = {}
-    if not out.failed:  # the later stages need the trained runs; run in the driver, in order
+    if not out.failed:  # the later stages' reports, from what their tasks cached (fast)
+        import dataclasses
+
         from .all import run_extras
 
-        extras = run_extras(p, runs_dir, results_dir, data_dir, progress)
+        extras = run_extras(
+            dataclasses.replace(p, scenarios=()), runs_dir, results_dir, data_dir, progress
+        )
     write_reports(collect_cached_rows(results_dir), results_dir, time.perf_counter() - t0)
     write_report(collect_cached(results_dir, "rq2"), results_dir, "rq2", "table3_reuse.csv")
     write_report(collect_cached(results_dir, "rq3"), results_dir, "rq3", "table4_replace.csv")
