@@ -71,7 +71,9 @@ def run_extras(
 ) -> dict[str, float]:
     """The profile's stages beyond the classifier grid, one after the other (each caches what it
     computed, so a rerun resumes): inter reuse and replace, the Tatoeba translators' RQ1 and
-    RQ3 (translation replace) rows, the motivating scenarios. Returns wall seconds per stage."""
+    RQ3 (translation replace) rows, the motivating scenarios. Returns wall seconds per stage.
+    On the task path (``--executor local|ray``) their work ran as tasks first
+    (``tasks.plan_extras``), so this only assembles the reports from the caches."""
     timing: dict[str, float] = {}
     if p.inter:
         from .inter import PROBLEMS, InterOptions, run_inter
