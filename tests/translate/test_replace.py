@@ -74,3 +74,20 @@ def test_reproduce_rq3_tatoeba_end_to_end(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setattr(R, "decompose_translator", boom)
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == rows
+
+
+def test_rq1_tatoeba_report_keeps_earlier_invocations_rows(tmp_path, capsys):
+    write_tiny_tatoeba(tmp_path)
+    base = ["--threads", "1", "reproduce", "rq1", "--tasks", "tatoeba", "--cells", "gru"]
+    base += ["--presets", "default", "--modes", "rolled", "--runs-dir", str(tmp_path / "runs")]
+    base += ["--results-dir", str(tmp_path / "res"), "--epochs", "1", "--quiet", "--json"]
+    base += ["--data-dir", str(tmp_path)]
+    for depth in ("1", "2"):
+        assert main([*base, "--depths", depth]) == 0
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert {r["depth"] for r in rows} == {int(depth)} and len(rows) == 3
+    import csv
+
+    with open(tmp_path / "res" / "rq1_tatoeba.csv", encoding="utf-8") as f:
+        got = list(csv.DictReader(f))
+    assert sorted({r["depth"] for r in got}) == ["1", "2"] and len(got) == 6
