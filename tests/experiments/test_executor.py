@@ -164,7 +164,12 @@ def test_extra_tasks_leave_a_marker_keyed_by_their_runs(tmp_path, monkeypatch):
 
     calls = []
     monkeypatch.setattr(inter, "inter_rows", lambda *a, **k: calls.append((a, k)))
-    monkeypatch.setattr(scenarios, "run_scenario", lambda o: calls.append(o.scenario))
+
+    def scenario(o):
+        o.timings["train"] = 1.0  # as the real one does
+        calls.append(o.scenario)
+
+    monkeypatch.setattr(scenarios, "run_scenario", scenario)
     for run in ("mathqa-gru1", "emotions-gru1"):
         (tmp_path / run).mkdir()
         (tmp_path / run / "model.safetensors").write_bytes(run.encode())
@@ -175,7 +180,8 @@ def test_extra_tasks_leave_a_marker_keyed_by_their_runs(tmp_path, monkeypatch):
     assert calls[0][1] == {"only": [(0, 1), (2, 3)]} and T.is_done(t)
     (tmp_path / "emotions-gru1" / "model.safetensors").write_bytes(b"retrained")
     assert not T.is_done(t)  # a retrained run: the chunk is redone
-    s = T.Task("scenario", "scenario add-language", ("add-language",), opts)
+    so = scenarios.ScenarioOptions("add-language", results_dir=tmp_path / "r")
+    s = T.Task("scenario", "scenario add-language", ("add-language",), so)
     T.execute(s)
     assert calls[-1] == "add-language" and not T.is_done(s)  # its report is missing
     (tmp_path / "r" / "scenario_add-language.json").write_text("{}")

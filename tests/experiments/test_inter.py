@@ -130,14 +130,20 @@ def _side(tmp_path, io_type, task):
     return I.Side(run, d, "unrolled")
 
 
-def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
+def _tiny_problem(tmp_path, monkeypatch, problem, cell, **kw):
+    """A tiny one-output run and a tiny tagger standing in for ``problem``'s two tasks."""
     sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
-    monkeypatch.setitem(I.PROBLEMS, "M:1-M:N", ("one", "many"))
+    monkeypatch.setitem(I.PROBLEMS, problem, ("one", "many"))
     monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
     opts = I.InterOptions(
-        problems=["M:1-M:N"], cells=["gru"], depths=[1], results_dir=tmp_path / "results",
-        test_cap=8, max_combos=2, epochs=1, progress=False,
+        problems=[problem], cells=[cell], depths=[1], results_dir=tmp_path / "results",
+        epochs=1, progress=False, **kw,
     )  # fmt: skip
+    return sides, opts
+
+
+def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
+    sides, opts = _tiny_problem(tmp_path, monkeypatch, "M:1-M:N", "gru", test_cap=8, max_combos=2)
     rows = I.run_inter("reuse", opts)
     assert len(rows) == 2 and all(r["type"] == "inter" for r in rows)
     # recompute the first combo's composed accuracy by hand from the module scores
@@ -192,13 +198,7 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
 
 
 def test_tiny_inter_replace(tmp_path, monkeypatch):
-    sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
-    monkeypatch.setitem(I.PROBLEMS, "1:1-1:N", ("one", "many"))
-    monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
-    opts = I.InterOptions(
-        problems=["1:1-1:N"], cells=["lstm"], depths=[1], results_dir=tmp_path / "results",
-        test_cap=5, max_combos=1, epochs=1, progress=False,
-    )  # fmt: skip
+    sides, opts = _tiny_problem(tmp_path, monkeypatch, "1:1-1:N", "lstm", test_cap=5, max_combos=1)
     (row,) = I.run_inter("replace", opts)
     assert row["n_test_injected"] <= 5
     assert row["rule"] == "calibrated" and row["paper_rule"] == "odds"
@@ -227,13 +227,7 @@ def test_calibrated_replace_maps_classes_to_module_positions():
 
 
 def test_rows_of_a_retrained_run_leave_the_report(tmp_path, monkeypatch):
-    sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
-    monkeypatch.setitem(I.PROBLEMS, "M:1-M:N", ("one", "many"))
-    monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
-    opts = I.InterOptions(
-        problems=["M:1-M:N"], cells=["gru"], depths=[1], results_dir=tmp_path / "results",
-        test_cap=8, max_combos=1, epochs=1, progress=False,
-    )  # fmt: skip
+    sides, opts = _tiny_problem(tmp_path, monkeypatch, "M:1-M:N", "gru", test_cap=8, max_combos=1)
     (row,) = I.run_inter("reuse", opts)
     assert row["models"] == {
         str(sides["one"].run.path): sides["one"].run.model_sha256(),

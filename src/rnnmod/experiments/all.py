@@ -66,6 +66,49 @@ PROFILES = {
 }
 
 
+def extras_options(
+    p: Profile, runs_dir: Path, results_dir: Path, data_dir: Path | None, progress: bool
+) -> tuple:
+    """The options of a profile's stages after the grid: (InterOptions or None,
+    TatoebaRQ1Options or None, ScenarioOptions per scenario); the sequential and the task path
+    share them."""
+    from ..translate.rq1 import TatoebaRQ1Options
+    from .inter import PROBLEMS, InterOptions
+    from .scenarios import ScenarioOptions
+
+    common = dict(runs_dir=runs_dir, results_dir=results_dir, data_dir=data_dir)
+    inter = None
+    if p.inter:
+        inter = InterOptions(
+            problems=[name for name, (one, _m) in PROBLEMS.items() if one in p.inter],
+            cells=list(p.cells),
+            depths=list(p.inter_depths),
+            max_combos=p.inter_max_combos,
+            progress=progress,
+            **common,
+        )
+    translation = None
+    if p.translation_depths:
+        translation = TatoebaRQ1Options(
+            cells=list(p.cells),
+            depths=list(p.translation_depths),
+            presets=list(p.presets),
+            progress=progress,
+            **common,
+        )
+    scenarios = [
+        ScenarioOptions(
+            name,
+            runs_dir=runs_dir / "scenarios",
+            results_dir=results_dir,
+            data_dir=data_dir,
+            progress=progress,
+        )
+        for name in p.scenarios
+    ]
+    return inter, translation, scenarios
+
+
 def run_extras(
     p: Profile, runs_dir: Path, results_dir: Path, data_dir: Path | None, progress: bool
 ) -> dict[str, float]:
@@ -74,58 +117,31 @@ def run_extras(
     RQ3 (translation replace) rows, the motivating scenarios. Returns wall seconds per stage.
     On the task path (``--executor local|ray``) their work ran as tasks first
     (``tasks.plan_extras``), so this only assembles the reports from the caches."""
+    inter, translation, scenarios = extras_options(p, runs_dir, results_dir, data_dir, progress)
     timing: dict[str, float] = {}
-    if p.inter:
-        from .inter import PROBLEMS, InterOptions, run_inter
+    if inter is not None:
+        from .inter import run_inter
 
-        problems = [name for name, (one, _m) in PROBLEMS.items() if one in p.inter]
-        opts = InterOptions(
-            problems=problems,
-            cells=list(p.cells),
-            depths=list(p.inter_depths),
-            runs_dir=runs_dir,
-            results_dir=results_dir,
-            data_dir=data_dir,
-            max_combos=p.inter_max_combos,
-            progress=progress,
-        )
         for rq in ("reuse", "replace"):
             t = time.perf_counter()
-            run_inter(rq, opts)
+            run_inter(rq, inter)
             timing[f"inter {rq}"] = time.perf_counter() - t
-    if p.translation_depths:
+    if translation is not None:
         from ..translate.replace import run_tatoeba_rq3
-        from ..translate.rq1 import TatoebaRQ1Options, run_tatoeba_rq1
+        from ..translate.rq1 import run_tatoeba_rq1
 
-        topts = TatoebaRQ1Options(
-            cells=list(p.cells),
-            depths=list(p.translation_depths),
-            presets=list(p.presets),
-            runs_dir=runs_dir,
-            results_dir=results_dir,
-            data_dir=data_dir,
-            progress=progress,
-        )
         t = time.perf_counter()
-        run_tatoeba_rq1(topts)
+        run_tatoeba_rq1(translation)
         timing["tatoeba rq1 (incl. training)"] = time.perf_counter() - t
         t = time.perf_counter()
-        run_tatoeba_rq3(topts)
+        run_tatoeba_rq3(translation)
         timing["tatoeba rq3"] = time.perf_counter() - t
-    for name in p.scenarios:
-        from .scenarios import ScenarioOptions, run_scenario
+    for so in scenarios:
+        from .scenarios import run_scenario
 
         t = time.perf_counter()
-        run_scenario(
-            ScenarioOptions(
-                name,
-                runs_dir=runs_dir / "scenarios",
-                results_dir=results_dir,
-                data_dir=data_dir,
-                progress=progress,
-            )
-        )
-        timing[f"scenario {name}"] = time.perf_counter() - t
+        run_scenario(so)
+        timing[f"scenario {so.scenario}"] = time.perf_counter() - t
     return timing
 
 

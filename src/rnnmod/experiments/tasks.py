@@ -149,47 +149,32 @@ def plan_extras(p: Any, rq1: RQ1Options, train: Callable[[str, str, int], str]) 
     ``COMBOS_PER_TASK`` combos (after the two runs' train tasks), one Tatoeba translator each
     (training and its RQ1 rows), translation replace per family, one task per scenario. The
     driver then assembles their reports from the caches (``all.run_extras``)."""
-    from ..translate.rq1 import TatoebaRQ1Options
-    from .inter import PROBLEMS, InterOptions, combos
+    from .all import extras_options
+    from .inter import PROBLEMS, combos
 
     tasks: list[Task] = []
-    common = dict(runs_dir=rq1.runs_dir, results_dir=rq1.results_dir, data_dir=rq1.data_dir)
-    problems = [name for name, (one, _m) in PROBLEMS.items() if one in p.inter]
-    iopts = InterOptions(
-        problems=problems,
-        cells=list(p.cells),
-        depths=list(p.inter_depths),
-        max_combos=p.inter_max_combos,
-        progress=False,
-        **common,
+    iopts, topts, sopts = extras_options(
+        p, Path(rq1.runs_dir), Path(rq1.results_dir), rq1.data_dir, progress=False
     )
-    for problem in problems:
+    for problem in iopts.problems if iopts else []:
         one, many = PROBLEMS[problem]
         (n_one, _), (n_many, pad) = _labels(one, rq1.data_dir), _labels(many, rq1.data_dir)
         grid = combos(list(range(n_one)), [c for c in range(n_many) if c != pad], iopts)
         for rq in ("reuse", "replace"):
-            for c in p.cells:
-                for d in p.inter_depths:
+            for c in iopts.cells:
+                for d in iopts.depths:
                     for i in range(0, len(grid), COMBOS_PER_TASK):
                         chunk = tuple(grid[i : i + COMBOS_PER_TASK])
                         name = f"inter {rq} {problem} {c}{d} combos {i + 1}-{i + len(chunk)}"
                         deps = (train(one, c, d), train(many, c, d))
                         tasks.append(Task("inter", name, (rq, problem, c, d, chunk), iopts, deps))
-    if p.translation_depths:
-        topts = TatoebaRQ1Options(
-            cells=list(p.cells),
-            depths=list(p.translation_depths),
-            presets=list(p.presets),
-            progress=False,
-            **common,
-        )
-        for c in p.cells:
-            deps = tuple(f"tatoeba {c}{d}" for d in p.translation_depths)
-            for d in p.translation_depths:
-                tasks.append(Task("tatoeba", f"tatoeba {c}{d}", (c, d), topts))
-            tasks.append(Task("tatoeba-rq3", f"tatoeba-rq3 {c}", (c,), topts, deps))
-    for name in p.scenarios:
-        tasks.append(Task("scenario", f"scenario {name}", (name,), rq1))
+    for c in topts.cells if topts else []:
+        deps = tuple(f"tatoeba {c}{d}" for d in topts.depths)
+        for d in topts.depths:
+            tasks.append(Task("tatoeba", f"tatoeba {c}{d}", (c, d), topts))
+        tasks.append(Task("tatoeba-rq3", f"tatoeba-rq3 {c}", (c,), topts, deps))
+    for so in sopts:
+        tasks.append(Task("scenario", f"scenario {so.scenario}", (so.scenario,), so))
     return tasks
 
 
@@ -380,19 +365,13 @@ def _done_translators(t: Task) -> bool:
 
 
 def _do_scenario(t: Task) -> None:
-    from .scenarios import ScenarioOptions, run_scenario
+    import dataclasses
 
-    o = t.opts
-    run_scenario(
-        ScenarioOptions(
-            t.params[0],
-            runs_dir=Path(o.runs_dir) / "scenarios",
-            results_dir=Path(o.results_dir),
-            data_dir=o.data_dir,
-            progress=False,
-        )
-    )
-    write_json(_marker(t), {"task": t.name})
+    from .scenarios import run_scenario
+
+    marker = _marker(t)  # before the run: ScenarioOptions collects its timings as it goes
+    run_scenario(dataclasses.replace(t.opts, timings={}))
+    write_json(marker, {"task": t.name})
 
 
 def _done_scenario(t: Task) -> bool:
