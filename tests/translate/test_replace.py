@@ -24,7 +24,11 @@ def test_replace_rows_assemble_per_language_scores():
         "faulty_modules": _per(fr=1.5, de=2.5),
         "best_modules": _per(fr=4.0, de=6.0),
     }
-    run = lambda d, p: SimpleNamespace(model=SimpleNamespace(cfg=SimpleNamespace(depth=d)), path=p)  # noqa: E731
+
+    def run(d, p):
+        cfg = SimpleNamespace(depth=d)
+        return SimpleNamespace(model=SimpleNamespace(cfg=cfg), path=p, model_sha256=lambda: p * 2)
+
     rows = R.replace_rows("gru", scores, run(2, "f"), run(1, "b"), "rolled")
     by = {r["class"]: r for r in rows}
     assert by["fr"]["composed_bleu"] == pytest.approx((4.0 + 2.5) / 2)
@@ -35,6 +39,13 @@ def test_replace_rows_assemble_per_language_scores():
         by["fr"]["replaced_lang_bleu_before"] == 1.5 and by["fr"]["replaced_lang_bleu_after"] == 4.0
     )
     assert (by["fr"]["faulty_depth"], by["fr"]["best_depth"]) == (2, 1)
+    assert by["de"]["models"] == {"f": "ff", "b": "bb"}
+
+
+def _sha(run):
+    from rnnmod.storage import sha256_file
+
+    return sha256_file(Path(run) / "model.safetensors")
 
 
 def test_reproduce_rq3_tatoeba_end_to_end(tmp_path: Path, capsys, monkeypatch):
@@ -67,6 +78,10 @@ def test_reproduce_rq3_tatoeba_end_to_end(tmp_path: Path, capsys, monkeypatch):
         assert r["delta"] == pytest.approx(r["composed_bleu"] - r["faulty_bleu"])
     md = (tmp_path / "results" / "rq3_tatoeba.md").read_text()
     assert "| gru | rolled | 3 |" in md and "+1.72 / +1.88" in md
+    assert all(
+        r["models"] == {r["faulty_run"]: _sha(r["faulty_run"]), r["best_run"]: _sha(r["best_run"])}
+        for r in rows
+    )
 
     def boom(*a, **k):
         raise AssertionError("a cached family was decomposed again")

@@ -10,7 +10,8 @@ best model's module l on l and the faulty model's modules elsewhere. Each family
 one evaluation of the faulty model, of its modules and of the best model's modules; every
 replacement is assembled from those per-language scores (sacreBLEU and the paper's BLEU-1).
 Cached per (faulty model, best model, decomposition config, test size) under
-``results/rq3/cache/tatoeba``; written to ``results/rq3_tatoeba.{csv,md}``.
+``results/rq3/cache/tatoeba``; the report ``results/rq3_tatoeba.{csv,md}`` holds every cached
+family (the newest per cell and mode).
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ def replace_rows(
             "n_test": scores["n_test"],
             "faulty_run": str(faulty.path),
             "best_run": str(best.path),
+            # run → model hash: the report drops the row once either run is retrained
+            "models": {
+                str(faulty.path): faulty.model_sha256(),
+                str(best.path): best.model_sha256(),
+            },
         }
         row["delta"] = row["composed_bleu"] - row["faulty_bleu"]
         row["delta_bleu1_legacy_points"] = 100 * (
@@ -131,19 +137,31 @@ def run_tatoeba_rq3(opts: TatoebaRQ1Options) -> list[dict]:
                 [faulty.model_sha256(), best.model_sha256(), cfg.hash(), str(opts.test_per_lang)]
             )
             f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-            if f.is_file():
-                scores = read_json(f)
-            else:
-                scores = family_scores(faulty, best, mode, opts)
-                write_json(f, scores)
-            rows += replace_rows(cell, scores, faulty, best, mode)
-    write_reports(rows, opts.results_dir, time.perf_counter() - start)
+            got = read_json(f) if f.is_file() else {}
+            if "rows" not in got:
+                scores = got or family_scores(faulty, best, mode, opts)
+                got = {"scores": scores, "rows": replace_rows(cell, scores, faulty, best, mode)}
+                write_json(f, got)
+            rows += got["rows"]
+    write_reports(collect_cached(cache), opts.results_dir, time.perf_counter() - start)
     return rows
+
+
+def collect_cached(cache: Path) -> list[dict]:
+    """Every cached family's rows, earlier invocations' too (the newest per cell, mode and
+    language), minus rows of a run that has been retrained since."""
+    from ..experiments.freshness import current_rows
+
+    rows: dict[tuple, dict] = {}
+    for f in sorted(cache.glob("*.json"), key=lambda f: f.stat().st_mtime):
+        for r in read_json(f).get("rows", []):
+            rows[(r["cell"], r["mode"], r["class"])] = r
+    return sorted(current_rows(list(rows.values())), key=lambda r: (r["cell"], r["mode"]))
 
 
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r})
+    keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict)})
     write_csv(results_dir / "rq3_tatoeba.csv", rows, keys)
     lines = [
         "# RQ3 — translation replace (Tatoeba, the enc–dec row of Table IV)",
