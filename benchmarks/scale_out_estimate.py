@@ -13,8 +13,8 @@ this machine, then the graph is list-scheduled on N workers (``tasks.simulate``)
 * d1 — a constant (it trains nothing);
 * the stages after the grid (``tasks.plan_extras``): an inter chunk, the measured mean seconds per
   combo (``results/rq2_inter.csv``, ``rq3_inter.csv``) times its combos plus a minute of
-  scoring; a translator, its measured training time (``results/rq1_tatoeba.csv``, depth 1–2;
-  depth 3–4 and the vanilla cell extrapolated from those) plus its RQ1 rows; translation replace
+  scoring; a translator, its measured training time (``results/rq1_tatoeba.csv``; LSTM and GRU
+  depth 3–4 extrapolated from each cell's depth 1–2) plus its RQ1 rows; translation replace
   and the scenarios, their measured seconds.
 
 ``--quick DIR`` also simulates the quick profile from the per-task times one measured run of it
@@ -102,7 +102,15 @@ def extra_task_times(results: Path, tasks: list) -> dict[str, float]:
         for r in _csv(results / "rq1_tatoeba.csv"):
             train[(r["cell"], int(r["depth"]))] = float(r["train_seconds"])
     by_depth = {d: statistics.fmean(v for (_c, d2), v in train.items() if d2 == d) for d in (1, 2)}
-    step = by_depth[2] - by_depth[1]  # per extra layer, measured between depth 1 and 2
+
+    def train_time(c: str, d: int) -> float:
+        """Measured, else the cell's own depth-1 time plus its depth-1-to-2 step per extra layer
+        (the mean over the measured cells when the cell has none)."""
+        if (c, d) in train:
+            return train[(c, d)]
+        one, two = (train.get((c, k), by_depth[k]) for k in (1, 2))
+        return one + (two - one) * (d - 1)
+
     # decompose + BLEU of one (model, preset, mode): docs/results.md measured 16 in 650 s;
     # translation replace: 66 s for 2 families x 2 modes
     evaluate, replace = 650 / 16, 66 / 4
@@ -116,8 +124,7 @@ def extra_task_times(results: Path, tasks: list) -> dict[str, float]:
             out[k.name] = (60.0 if first else 15.0) + len(chunk) * inter_secs[(rq, problem)]
         elif k.kind == "tatoeba":
             c, d = k.params
-            t = train.get((c, d), by_depth[1] + step * (d - 1))
-            out[k.name] = t + len(k.opts.presets) * len(k.opts.modes) * evaluate
+            out[k.name] = train_time(c, d) + len(k.opts.presets) * len(k.opts.modes) * evaluate
         elif k.kind == "tatoeba-rq3":
             out[k.name] = len(k.opts.modes) * replace
         elif k.kind == "scenario":
