@@ -16,6 +16,15 @@ from .errors import RnnmodError
 def _export_whole(args: argparse.Namespace) -> None:
     """The composed model (all modules, or --label) as ONNX and/or TorchScript."""
     labels = [args.label] if args.label else None
+    if labels is None and (Path(args.mods) / "manifest.json").is_file():
+        from .modules.store import verify_moduleset
+
+        rule = verify_moduleset(args.mods).get("rule", "probability")
+        if rule != "probability":
+            raise RnnmodError(
+                f"{args.mods} decides by the {rule} rule over per-text scores, which an exported "
+                "graph does not carry: export its modules one by one (--label) or use the set"
+            )
     done = []
     if args.onnx:
         from .interop.onnx_export import export_onnx

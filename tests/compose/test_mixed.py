@@ -120,3 +120,13 @@ def test_manifest_rule_is_validated(two_sets):
     with pytest.raises(RnnmodError, match="needs a 'calibration'"):
         check_manifest({**man, "rule": "calibrated"}, one / "manifest.json")
     assert torch.is_tensor(load_moduleset(one).text_scores(["w1 w2"]))
+
+
+def test_a_set_with_a_text_level_rule_is_not_exported_whole(two_sets, capsys):
+    root, one, many, f, _t, _l = two_sets
+    out = root / "cal-export"
+    args = ["compose", str(one), str(many), "--labels", "1:c1,2:c2", "--out", str(out)]
+    assert main([*args, "--calibrate", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(out), "--onnx", str(root / "x.onnx")]) == 2
+    assert "calibrated rule" in capsys.readouterr().err and not (root / "x.onnx").exists()
