@@ -13,9 +13,9 @@ this machine, then the graph is list-scheduled on N workers (``tasks.simulate``)
 * d1 — a constant (it trains nothing);
 * the stages after the grid (``tasks.plan_extras``): an inter chunk, the measured mean seconds per
   combo (``results/rq2_inter.csv``, ``rq3_inter.csv``) times its combos plus a minute of
-  scoring; a translator, its measured training time (``results/rq1_tatoeba.csv``; LSTM and GRU
-  depth 3–4 extrapolated from each cell's depth 1–2) plus its RQ1 rows; translation replace
-  and the scenarios, their measured seconds.
+  scoring; a translator, its measured training time (``results/rq1_tatoeba.csv``; a missing
+  depth extrapolated from the cell's depth 1–2) plus its RQ1 rows; translation replace and the
+  scenarios, their measured seconds.
 
 ``--quick DIR`` also simulates the quick profile from the per-task times one measured run of it
 wrote (``DIR/task_times.json``), to compare the simulation with that run's measured wall time.
