@@ -53,3 +53,21 @@ def test_result_caches_key_on_the_preset_configuration(monkeypatch, tmp_path):
     changed = config.preset("default", ratio_rule=1.1)  # e.g. the removal rule changes
     monkeypatch.setattr(config, "preset", lambda name, **kw: changed)
     assert pair_cache_file("sha", "rolled", 0, 1, opts, tmp_path) != before
+
+
+def test_latest_rows_keeps_the_newest_per_key_in_write_order(tmp_path):
+    import os
+
+    from rnnmod.experiments.freshness import latest_rows
+
+    folder = tmp_path / "cache"
+    write_json(folder / "b.json", [{"k": 1, "v": "old"}, {"k": 2, "v": "x"}])
+    write_json(folder / "a.json", {"rows": [{"k": 1, "v": "new"}]})
+    os.utime(folder / "b.json", (1, 1))  # b was written first, a later (name order is reversed)
+    rows = latest_rows(folder, ("k",), rows_of=lambda g: g if isinstance(g, list) else g["rows"])
+    assert sorted((r["k"], r["v"]) for r in rows) == [(1, "new"), (2, "x")]
+    other = tmp_path / "other"  # the default: each file a row or a list of rows
+    write_json(other / "c.json", {"k": 3})
+    write_json(other / "d.json", [{"k": 4}, {"k": 5}])
+    assert sorted(r["k"] for r in latest_rows(other, ("k",))) == [3, 4, 5]
+    assert latest_rows(tmp_path / "none", ("k",)) == []

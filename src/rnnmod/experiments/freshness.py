@@ -7,9 +7,10 @@ reports would also keep the old model's rows wherever the new run did not recomp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from ..storage import sha256_file
+from ..storage import read_json, sha256_file
 
 
 def row_models(row: dict) -> dict[str, str]:
@@ -36,3 +37,21 @@ def current_rows(rows: list[dict]) -> list[dict]:
         if all(now[run] == sha for run, sha in models.items()):
             kept.append(r)
     return kept
+
+
+def _as_rows(got: object) -> list[dict]:
+    return got if isinstance(got, list) else [got]  # type: ignore[list-item]
+
+
+def latest_rows(
+    folder: Path, key: tuple[str, ...], rows_of: Callable[[object], list[dict]] = _as_rows
+) -> list[dict]:
+    """The result rows cached as JSON files in ``folder`` (each file a row or a list of rows, or
+    what ``rows_of`` takes out of it): the newest per ``key`` — files read in the order they were
+    written — minus rows whose run now holds another model, so a report covers every invocation
+    so far and only current models."""
+    rows: dict[tuple, dict] = {}
+    for f in sorted(Path(folder).glob("*.json"), key=lambda f: f.stat().st_mtime):
+        for r in rows_of(read_json(f)):
+            rows[tuple(r.get(k) for k in key)] = r
+    return current_rows(list(rows.values()))

@@ -66,7 +66,7 @@ from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, fresh_model, train_classifier
-from .freshness import current_rows
+from .freshness import latest_rows
 from .paper import FAMILY, _num, _rows
 
 # problem → (one-output task, many-output task); the key is the paper's Table III/IV I/O row
@@ -644,12 +644,7 @@ PAPER_OVERALL.update({("replace", "1:1-1:N"): -4.64, ("replace", "M:1-M:N"): -9.
 
 
 def collect_inter(results_dir: Path, name: str) -> list[dict]:
-    rows: dict[tuple, dict] = {}
-    files = sorted((results_dir / name / "rows").glob("*.json"), key=lambda f: f.stat().st_mtime)
-    for f in files:
-        r = read_json(f)
-        rows[tuple(r.get(k) for k in ROW_KEY)] = r
-    return current_rows(list(rows.values()))
+    return latest_rows(results_dir / name / "rows", ROW_KEY)
 
 
 def paper_inter_cell(table: str, problem: str, cell: str) -> tuple[float | None, float | None]:

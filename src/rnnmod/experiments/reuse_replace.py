@@ -43,7 +43,7 @@ from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
-from .freshness import current_rows
+from .freshness import latest_rows
 from .paper import FAMILY, _num, _rows
 
 IO_ORDER = ("1:1", "M:1", "1:N", "M:N")
@@ -343,13 +343,7 @@ ROW_KEY = {
 def collect_cached(results_dir: Path, name: str) -> list[dict]:
     """Every cached row of earlier invocations too (the newest per key), so reports cover all
     tasks run so far, not just this invocation's."""
-    rows: dict[tuple, dict] = {}
-    files = sorted((results_dir / name / "cache").glob("*.json"), key=lambda f: f.stat().st_mtime)
-    for f in files:
-        got = read_json(f)
-        for r in got if isinstance(got, list) else [got]:
-            rows[tuple(r.get(k) for k in ROW_KEY[name])] = r
-    return current_rows(list(rows.values()))
+    return latest_rows(results_dir / name / "cache", ROW_KEY[name])
 
 
 def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float | None]:

@@ -36,7 +36,6 @@ from .store import Route
 
 # the paper's Table IV enc-dec replace cells (BLEU, mean / median), §13.4
 PAPER = {"lstm": (0.30, 0.16), "gru": (1.72, 1.88), "rnn": (0.92, 0.96)}
-METRICS = ("bleu", "bleu1_legacy")
 
 
 def _mean(per: dict[str, dict], metric: str) -> float:
@@ -70,6 +69,8 @@ def replace_rows(
     """One row per replaced language: the composed model's average (sacreBLEU and BLEU-1) minus
     the faulty model's average."""
     mono = scores["faulty_monolithic"]
+    # run → model hash: the report drops the rows once either run is retrained
+    models = {str(faulty.path): faulty.model_sha256(), str(best.path): best.model_sha256()}
     rows = []
     for lang in scores["langs"]:
         per = {
@@ -94,11 +95,7 @@ def replace_rows(
             "n_test": scores["n_test"],
             "faulty_run": str(faulty.path),
             "best_run": str(best.path),
-            # run → model hash: the report drops the row once either run is retrained
-            "models": {
-                str(faulty.path): faulty.model_sha256(),
-                str(best.path): best.model_sha256(),
-            },
+            "models": dict(models),
         }
         row["delta"] = row["composed_bleu"] - row["faulty_bleu"]
         row["delta_bleu1_legacy_points"] = 100 * (
@@ -150,13 +147,10 @@ def run_tatoeba_rq3(opts: TatoebaRQ1Options) -> list[dict]:
 def collect_cached(cache: Path) -> list[dict]:
     """Every cached family's rows, earlier invocations' too (the newest per cell, mode and
     language), minus rows of a run that has been retrained since."""
-    from ..experiments.freshness import current_rows
+    from ..experiments.freshness import latest_rows
 
-    rows: dict[tuple, dict] = {}
-    for f in sorted(cache.glob("*.json"), key=lambda f: f.stat().st_mtime):
-        for r in read_json(f).get("rows", []):
-            rows[(r["cell"], r["mode"], r["class"])] = r
-    return sorted(current_rows(list(rows.values())), key=lambda r: (r["cell"], r["mode"]))
+    rows = latest_rows(cache, ("cell", "mode", "class"), rows_of=lambda got: got.get("rows", []))
+    return sorted(rows, key=lambda r: (r["cell"], r["mode"]))
 
 
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> None:

@@ -145,13 +145,9 @@ def collect_cached(cache: Path) -> list[dict]:
     """Every cached row, earlier invocations' too (the newest per model, preset, mode and
     language), minus rows of a run that has been retrained since: the report covers everything
     measured so far, as the classifiers' RQ1 report does."""
-    from ..experiments.freshness import current_rows
+    from ..experiments.freshness import latest_rows
 
-    rows: dict[tuple, dict] = {}
-    for f in sorted(cache.glob("*.json"), key=lambda f: f.stat().st_mtime):
-        for r in read_json(f):
-            rows[tuple(r.get(k) for k in ROW_KEY)] = r
-    out = current_rows(list(rows.values()))
+    out = latest_rows(cache, ROW_KEY)
     return sorted(out, key=lambda r: (r["cell"], r["depth"], r["preset"], r["mode"], r["pair"]))
 
 
