@@ -186,7 +186,8 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
         raise AssertionError("a cached combo was trained again")
 
     monkeypatch.setattr(I, "baseline_accuracy", boom)
-    monkeypatch.setattr(I, "decompose", boom)  # pooled scores are cached too
+    monkeypatch.setattr(I, "decompose", boom)  # pooled scores are cached too (on disk:
+    monkeypatch.setattr(I, "_BANKS", {})  # not just the banks this process decomposed)
     assert I.run_inter("reuse", opts) == rows
     md = (tmp_path / "results" / "rq2_inter.md").read_text()
     assert "| M:1-M:N | one+many | gru |" in md and "-3.28" in md  # paper's GRU cell
@@ -236,3 +237,13 @@ def test_rows_of_a_retrained_run_leave_the_report(tmp_path, monkeypatch):
     assert len(I.collect_inter(tmp_path / "results", "rq2_inter")) == 1
     (sides["many"].run.path / "model.safetensors").write_bytes(b"retrained")
     assert I.collect_inter(tmp_path / "results", "rq2_inter") == []
+
+
+def test_the_test_and_training_pools_decompose_each_run_once(tmp_path, monkeypatch):
+    sides, opts = _tiny_problem(tmp_path, monkeypatch, "M:1-M:N", "gru", test_cap=8, max_combos=1)
+    calls = []
+    real = I.decompose
+    monkeypatch.setattr(I, "decompose", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(I, "_BANKS", {})
+    I.run_inter("reuse", opts)
+    assert len(calls) == 2  # one bank per run, shared by the test and the training pool

@@ -30,6 +30,12 @@ def max_over_positions(scores: Tensor, real: Tensor | None) -> Tensor:
     return scores.amax(-1)
 
 
+def real_positions(io_type: str, ids: Tensor) -> Tensor | None:
+    """Which output steps of a many-output model are real for these inputs: an M:N tagger has one
+    output per input token, so its non-padding tokens; a 1:N model's every step (None)."""
+    return (ids != 0) if io_type == "M:N" else None
+
+
 @torch.no_grad()
 def text_scores(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
     """Every module of ``bank`` (modules of ``run``) on raw texts → log-odds [K, B]."""
@@ -37,5 +43,4 @@ def text_scores(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
     lo = log_odds(bank.scores(run.model, ids, output="logits"))
     if run.model.one_output:
         return lo
-    real = (ids != 0) if run.io_type == "M:N" else None  # M:N: one output per input token
-    return max_over_positions(lo, real)
+    return max_over_positions(lo, real_positions(run.io_type, ids))

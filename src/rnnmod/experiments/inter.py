@@ -54,7 +54,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..compose.calibrate import fit_calibration
-from ..compose.scores import log_odds, max_over_positions
+from ..compose.scores import log_odds, max_over_positions, real_positions
 from ..data import load_task
 from ..data.base import TaskData
 from ..data.vocab import Vocab, tokenize
@@ -62,6 +62,7 @@ from ..decompose import decompose, preset
 from ..decompose.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
+from ..modules.module import ModuleBank
 from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
@@ -266,14 +267,20 @@ def many_pool(many: TaskData, labels: list[int], split: str, n: int, seed: int) 
     """Union over labels of the many-output examples any combo of ``split`` can draw: the first
     ``n`` rows holding each label in the seeded order of :func:`reuse_parts`/:func:`replace_parts`
     (test: ``n`` = the cap; train: the largest one-output class, which bounds both undersamplings)."""
-    y = many.y_train if split == "train" else many.y_test
+    y = getattr(many, f"y_{split}")
     order = seeded_order(len(y), seed + (1 if split == "train" else 3))
     return torch.unique(torch.cat([take(containing(y, b), order, n) for b in labels]))
 
 
+_BANKS: dict[tuple, ModuleBank] = {}  # per process: the test and the training pool share them
+
+
 def _bank_logits(side: Side, texts: list[str], ids_own: Tensor, opts: InterOptions):
-    cfg = preset(opts.preset, mode=side.mode)
-    bank = decompose(side.run.model, side.data, cfg, progress=False).bank
+    key = (str(side.run.path), side.run.model_sha256(), preset_key(opts.preset), side.mode)
+    if key not in _BANKS:
+        cfg = preset(opts.preset, mode=side.mode)
+        _BANKS[key] = decompose(side.run.model, side.data, cfg, progress=False).bank
+    bank = _BANKS[key]
     ids = torch.cat([ids_own, side.run.vocab.encode_texts(texts)]) if texts else ids_own
     return bank, ids, bank.scores(side.run.model, ids, output="logits")
 
@@ -301,7 +308,7 @@ def pooled_scores(
         + ([] if split == "test" else [split])  # the test key predates the training pool
     )
     f = cache / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
-    n_one = len(one.data.y_test if split == "test" else one.data.y_train)
+    n_one = len(getattr(one.data, f"y_{split}"))
     if f.is_file():
         t = load_file(f)
         return PooledScores(
@@ -314,14 +321,13 @@ def pooled_scores(
         )
     one_texts = one.data.extra[f"texts_{split}"]
     many_texts = [many.data.extra[f"texts_{split}"][i] for i in many_idx.tolist()]
-    one_x = one.data.x_test if split == "test" else one.data.x_train
-    many_x = many.data.x_test if split == "test" else many.data.x_train
+    one_x, many_x = (getattr(side.data, f"x_{split}") for side in (one, many))
     b1, _, z1 = _bank_logits(one, many_texts, one_x, opts)  # [K1, P, R]
     # many side: its own rows in pool order (one-output texts first, then many_idx)
     b2, ids2, z2 = _bank_logits(many, one_texts, many_x[many_idx], opts)
     n_m = len(many_idx)
     z2, ids2 = torch.cat([z2[:, n_m:], z2[:, :n_m]], 1), torch.cat([ids2[n_m:], ids2[:n_m]])
-    real = (ids2 != 0) if many.run.io_type == "M:N" else None
+    real = real_positions(many.run.io_type, ids2)
     s1 = head_scores(z1)
     s2 = {
         r: max_over_positions(v, real) for r, v in head_scores(z2).items()
@@ -415,6 +421,7 @@ def combos(one_labels: list[int], many_labels: list[int], opts: InterOptions) ->
 
 def _row_base(rq: str, problem: str, one: Side, many: Side, opts: InterOptions) -> dict:
     c = one.run.model.cfg
+    sha_one, sha_many = one.run.model_sha256(), many.run.model_sha256()
     return {
         "rq": rq,
         "type": "inter",
@@ -426,13 +433,10 @@ def _row_base(rq: str, problem: str, one: Side, many: Side, opts: InterOptions) 
         "preset": opts.preset,
         "test_cap": opts.test_cap,
         "seed": opts.seed,
-        "model_sha256": one.run.model_sha256(),
-        "many_model_sha256": many.run.model_sha256(),
+        "model_sha256": sha_one,
+        "many_model_sha256": sha_many,
         # run → model hash: the reports drop the row once a run holds another model (freshness)
-        "models": {
-            str(one.run.path): one.run.model_sha256(),
-            str(many.run.path): many.run.model_sha256(),
-        },
+        "models": {str(one.run.path): sha_one, str(many.run.path): sha_many},
     }
 
 
@@ -532,7 +536,8 @@ def inter_rows(
     many_labels = [c for c in range(m.n_classes) if c != m.pad_label]
     grid = combos(one_labels, many_labels, opts)
     if only is not None:
-        grid = [c for c in grid if c in {tuple(x) for x in only}]
+        chunk = {tuple(x) for x in only}
+        grid = [c for c in grid if c in chunk]
     base = _row_base(rq, problem, one, many, opts)
     ys = ((o.y_train, o.y_test), (m.y_train, m.y_test))
     if opts.rule not in ("calibrated", "paper"):

@@ -187,10 +187,13 @@ class ModuleSet:
         length; 1:N: every output step)."""
         if not self.many_output or self.rule != "probability":
             raise RnnmodError("predict_tags needs a many-output module set voting per position")
+        from ..compose.scores import real_positions
+
         run = next(iter(self.sources.values()))
         ids = run.vocab.encode_texts(texts)
         idx = self.scores_texts(texts).argmax(0)  # [B, T]
-        real = (ids != 0) if run.io_type == "M:N" else torch.ones_like(idx, dtype=torch.bool)
+        real = real_positions(run.io_type, ids)
+        real = torch.ones_like(idx, dtype=torch.bool) if real is None else real
         return [
             [self.labels[i] for i, r in zip(row, keep) if r]
             for row, keep in zip(idx.tolist(), real.tolist())
