@@ -21,6 +21,17 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
     )
 
 
+def read_text_arg(path: Path | str) -> str:
+    """A text file named on the command line (``--file``, ``--calibrate``, ``--labelled``), with
+    one-line errors for a missing or non-UTF-8 file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RnnmodError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+
+
 def _emit(args: argparse.Namespace, obj: dict, human: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(obj, sort_keys=True))

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import _add_data_dir, register_command
+from .cli import _add_data_dir, read_text_arg, register_command
 from .errors import RnnmodError
 
 
@@ -248,6 +248,7 @@ def _evaluate_labelled(ms, args: argparse.Namespace) -> None:
 def cmd_compose(args: argparse.Namespace) -> None:
     from .compose import compose_modulesets
     from .modules.store import load_moduleset
+    from .storage import read_json
     from .translate.store import is_translation_set
 
     if any(is_translation_set(Path(p)) for p in args.mods):
@@ -263,7 +264,7 @@ def cmd_compose(args: argparse.Namespace) -> None:
     )
     obj = {"out": str(out), "labels": labels, "rule": rule}
     if calib is not None:
-        obj["calibration_accuracy"] = load_moduleset(out).manifest["calibration_accuracy"]
+        obj["calibration_accuracy"] = read_json(Path(out) / "manifest.json")["calibration_accuracy"]
     if args.json:
         print(json.dumps(obj))
         return
@@ -278,14 +279,9 @@ def cmd_compose(args: argparse.Namespace) -> None:
 def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
     """A CSV with a header holding ``text`` and ``label`` columns → (texts, labels)."""
     import csv
+    import io
 
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except UnicodeDecodeError:
-        raise RnnmodError(f"{path}: not UTF-8 text") from None
-    except OSError as e:
-        raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+    rows = list(csv.DictReader(io.StringIO(read_text_arg(path), newline="")))
     if not rows or not {"text", "label"} <= set(rows[0]):
         raise RnnmodError(
             f"{path}: expected a CSV with a header holding 'text' and 'label' columns"
@@ -302,16 +298,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     ms = load_moduleset(args.mods)
     texts = list(args.text)
     if args.file:
-        try:
-            texts += [
-                line.rstrip("\n")
-                for line in Path(args.file).read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
-        except UnicodeDecodeError:
-            raise RnnmodError(f"{args.file}: not UTF-8 text") from None
-        except OSError as e:
-            raise RnnmodError(f"cannot read {args.file}: {e.strerror}") from None
+        texts += [line for line in read_text_arg(args.file).splitlines() if line.strip()]
     if not texts:
         raise RnnmodError("give text to classify as arguments or with --file")
     if ms.many_output and ms.rule == "probability":  # a tagger's modules: a label per position

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _add_data_dir, register_command
+from .cli import _add_data_dir, read_text_arg, register_command
 from .errors import RnnmodError
 
 
@@ -314,10 +314,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
     tr = open_translator(Path(source))
     check_lang(args.to, tr.langs, source)
     if args.file:
-        try:
-            texts += Path(args.file).read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise RnnmodError(f"{args.file}: not UTF-8 text") from None
+        texts += read_text_arg(args.file).splitlines()
     if not texts:
         raise RnnmodError("give sentences to translate as arguments or with --file")
     out = translate_texts(tr.route, texts, [args.to] * len(texts), warn=True)
