@@ -30,3 +30,19 @@ def test_run_extras_runs_every_stage_of_the_profile_in_order(tmp_path: Path, mon
     calls.clear()
     assert A.run_extras(A.PROFILES["quick"], tmp_path, tmp_path, None, False) == {}
     assert calls == []
+
+
+def test_run_all_times_every_stage_in_order(tmp_path: Path, monkeypatch):
+    calls = []
+    for name in ("run_rq1", "run_rq2", "run_rq3"):
+        monkeypatch.setattr(A, name, lambda o, name=name: calls.append(name))
+    monkeypatch.setattr(A, "run_d1", lambda *a: calls.append(("run_d1", a[0])))
+    monkeypatch.setattr(A, "run_extras", lambda *a: calls.append("extras") or {"inter reuse": 1.0})
+    from rnnmod.report import build
+
+    monkeypatch.setattr(build, "build_report", lambda r: calls.append("report"))
+    timing = A.run_all(A.PROFILES["full"], runs_dir=tmp_path / "runs", results_dir=tmp_path)
+    assert calls == ["run_rq1", "run_rq2", "run_rq3", ("run_d1", ["emotions", "brown"]),
+                     "extras", "report"]  # fmt: skip
+    assert set(timing) == {"rq1 (incl. training)", "rq2", "rq3", "d1", "inter reuse", "total"}
+    assert (tmp_path / "all_timing.json").is_file()

@@ -109,6 +109,13 @@ def extras_options(
     return inter, translation, scenarios
 
 
+def _timed(timing: dict[str, float], name: str, fn, *args) -> None:
+    """Run ``fn(*args)`` and record its wall seconds under ``name``."""
+    t = time.perf_counter()
+    fn(*args)
+    timing[name] = time.perf_counter() - t
+
+
 def run_extras(
     p: Profile, runs_dir: Path, results_dir: Path, data_dir: Path | None, progress: bool
 ) -> dict[str, float]:
@@ -123,25 +130,17 @@ def run_extras(
         from .inter import run_inter
 
         for rq in ("reuse", "replace"):
-            t = time.perf_counter()
-            run_inter(rq, inter)
-            timing[f"inter {rq}"] = time.perf_counter() - t
+            _timed(timing, f"inter {rq}", run_inter, rq, inter)
     if translation is not None:
         from ..translate.replace import run_tatoeba_rq3
         from ..translate.rq1 import run_tatoeba_rq1
 
-        t = time.perf_counter()
-        run_tatoeba_rq1(translation)
-        timing["tatoeba rq1 (incl. training)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        run_tatoeba_rq3(translation)
-        timing["tatoeba rq3"] = time.perf_counter() - t
+        _timed(timing, "tatoeba rq1 (incl. training)", run_tatoeba_rq1, translation)
+        _timed(timing, "tatoeba rq3", run_tatoeba_rq3, translation)
     for so in scenarios:
         from .scenarios import run_scenario
 
-        t = time.perf_counter()
-        run_scenario(so)
-        timing[f"scenario {so.scenario}"] = time.perf_counter() - t
+        _timed(timing, f"scenario {so.scenario}", run_scenario, so)
     return timing
 
 
@@ -205,16 +204,11 @@ def run_all(
     rq1, rq2, rq3 = profile_options(p, runs_dir, results_dir, data_dir, progress)
     run_rq1(rq1)
     timing["rq1 (incl. training)"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    run_rq2(rq2)
-    timing["rq2"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run_rq3(rq3)
-    timing["rq3"] = time.perf_counter() - t
+    _timed(timing, "rq2", run_rq2, rq2)
+    _timed(timing, "rq3", run_rq3, rq3)
     if p.d1_tasks:
-        t = time.perf_counter()
-        run_d1(list(p.d1_tasks), list(p.cells), list(p.depths), runs_dir, results_dir, data_dir)
-        timing["d1"] = time.perf_counter() - t
+        d1_args = (list(p.d1_tasks), list(p.cells), list(p.depths), runs_dir, results_dir, data_dir)
+        _timed(timing, "d1", run_d1, *d1_args)
     timing.update(run_extras(p, runs_dir, results_dir, data_dir, progress))
     from ..report.build import build_report
 
