@@ -93,3 +93,14 @@ def test_help_explains_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("train", "decompose", "evaluate", "compose", "predict", "reproduce"):
         assert cmd in out
+
+
+def test_legacy_rule_flag_and_its_old_name_switch_the_headline(monkeypatch):
+    """`--legacy-rule` (and the older `--legacy-inter-rule`) hand rq3 the paper's vote."""
+    from rnnmod.experiments import reuse_replace
+
+    seen = []
+    monkeypatch.setattr(reuse_replace, "run_rq3", lambda opts: seen.append(opts.rule) or [])
+    for flag in ([], ["--legacy-rule"], ["--legacy-inter-rule"]):
+        assert main(["reproduce", "rq3", "--tasks", "clinc", "--quiet", *flag]) == 0
+    assert seen == ["calibrated", "paper", "paper"]

@@ -191,7 +191,7 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
     assert I.run_inter("reuse", opts) == rows
     md = (tmp_path / "results" / "rq2_inter.md").read_text()
     assert "| M:1-M:N | one+many | gru |" in md and "-3.28" in md  # paper's GRU cell
-    # --legacy-inter-rule: the paper's odds rule becomes the headline, same cached baselines
+    # --legacy-rule: the paper's odds rule becomes the headline, same cached baselines
     opts.rule = "paper"
     paper_rows = I.run_inter("reuse", opts)
     assert [r["composed"] for r in paper_rows] == [r["composed_odds_rule"] for r in rows]

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from rnnmod.compose.calibrate import fit_calibration
 from rnnmod.experiments import reuse_replace as rr
 from rnnmod.modules.module import vote
 from rnnmod.runs import load_run, save_run
@@ -92,8 +93,53 @@ def test_replace_swaps_one_module_of_the_worst_model(tmp_path):
     s = ws.clone()
     s[2] = bs[2]
     acc = float((vote(s, [0, 1, 2, 3]) == data.y_test).float().mean())
-    assert rows[2]["composed"] == pytest.approx(acc)
-    assert rows[2]["delta_pp"] == pytest.approx(100 * (acc - mma[worst]))
+    # the paper's rule: every module votes with its confidence
+    assert rows[2]["composed_paper_rule"] == pytest.approx(acc)
+    assert rows[2]["delta_pp_paper_rule"] == pytest.approx(100 * (acc - mma[worst]))
+    # the headline: calibrated log-odds, module 2 (and its calibration) from the best model
+    fit_ids, fit_y = rr.calibration_sample(data)
+    odds = {}
+    for d in (worst, best):
+        bank = rr.decompose(runs[d].model, data, rr.preset("default", mode="unrolled")).bank
+        odds[d] = [
+            rr.log_odds(bank.scores(runs[d].model, x, output="logits"))
+            for x in (data.x_test, fit_ids)
+        ]
+    test, fit = (rr._swap(odds[worst][i], odds[best][i], 2) for i in (0, 1))
+    cal = fit_calibration(fit, fit_y)
+    acc_cal = float((cal.predict(test) == data.y_test).float().mean())
+    assert rows[2]["rule"] == "calibrated" and rows[2]["composed"] == pytest.approx(acc_cal)
+    assert rows[2]["delta_pp"] == pytest.approx(100 * (acc_cal - mma[worst]))
+    assert rows[2]["calibration_examples"] == len(data.x_train)  # tiny: all of them
     rr.write_report(rows, tmp_path / "results", "rq3", "table4_replace.csv")
     md = (tmp_path / "results" / "rq3.md").read_text()
-    assert "| M:1 | tiny | gru |" in md and "paper mean" in md
+    assert "| M:1 | tiny | gru | unrolled | — | calibrated |" in md and "paper mean" in md
+    assert "(paper) |" in md  # the paper's rule's mean beside
+
+
+def test_replace_legacy_rule_makes_the_paper_vote_the_headline(tmp_path):
+    data = tiny_data("M:N")
+    for depth in (1, 2, 3, 4):
+        _run(tmp_path, data, depth=depth, seed=depth, io_type="M:N")
+    cal = rr.replace_rows("tiny", "gru", data, _opts(tmp_path), tmp_path / "cache")
+    paper = rr.replace_rows("tiny", "gru", data, _opts(tmp_path, rule="paper"), tmp_path / "cache")
+    for c, p in zip(cal, paper, strict=True):
+        assert p["rule"] == "paper" and p["composed"] == c["composed_paper_rule"]
+        assert p["composed_calibrated_rule"] == c["composed"]
+        assert p["faulty_composed"] == c["faulty_composed_paper_rule"]
+    with pytest.raises(rr.RnnmodError, match="unknown replace rule"):
+        rr.replace_rows("tiny", "gru", data, _opts(tmp_path, rule="odds"), tmp_path / "cache")
+
+
+def test_calibrated_vote_fits_only_positions_whose_label_has_a_module():
+    # two modules (labels 3 and 5) over [B=40, T=2] positions; label 0 is padding, never fitted
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (40, 2), generator=g) * 2 + 3  # 3 or 5
+    y[:, 1] = 0  # the second step is padding
+    s = torch.randn(2, 40, 2, generator=g)
+    odds = torch.stack([s[0] + 4 * (y == 3), 0.2 * s[1] - 6 + 5 * (y == 5)])  # module 5: off-scale
+    odds[:, :, 1] = 1e4  # garbage at padding positions must not move the fit
+    pred = rr.calibrated_vote(odds, y, odds, [3, 5])
+    assert pred.shape == y.shape
+    assert (pred[:, 0] == y[:, 0]).float().mean() > 0.9
+    assert (rr.vote(odds[:, :, 0], [3, 5]) == y[:, 0]).float().mean() < 0.7  # raw scores lose

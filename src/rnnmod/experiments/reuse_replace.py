@@ -12,7 +12,11 @@ merged into one "other" class, so it learns exactly the decision asked of it.
 lowest monolithic accuracy and the *best* the one with the highest; for each class c the faulty
 model's modules with module c replaced by the best model's, evaluated on the whole test split;
 Δ = composed − faulty monolithic accuracy (§11.1). Modules of both models score the same token ids
-(same vocabulary, checked) and vote on their binary confidence.
+(same vocabulary, checked). A replaced set holds modules of two models, so by default their scores
+are made comparable as for inter reuse (:mod:`rnnmod.compose.calibrate`): each module's log-odds
+gets an affine map fitted on a seeded sample of the task's training examples (taggers: their real
+positions), 2 numbers per module, weights untouched. Every row also reports the paper's rule
+(each module votes with its binary confidence, §11.1); ``rule="paper"`` makes that the headline.
 
 Every module's scores are computed once per model on the whole test split; a pair or a
 replacement is then rows of that score matrix, so no model is run per pair or per class.
@@ -32,13 +36,15 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..compose.calibrate import fit_calibration
+from ..compose.scores import log_odds
 from ..data import load_task
 from ..data.base import TaskData
 from ..decompose import decompose, preset
 from ..decompose.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
-from ..modules.module import ModuleBank, vote
+from ..modules.module import ModuleBank, positive_probability, vote
 from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
@@ -47,6 +53,9 @@ from .freshness import latest_rows
 from .paper import FAMILY, _num, _rows
 
 IO_ORDER = ("1:1", "M:1", "1:N", "M:N")
+REPLACE_RULES = ("calibrated", "paper")
+# seeded training examples (taggers: sentences) a replaced set's calibration is fitted on
+CALIBRATION_EXAMPLES = 4000
 
 
 @dataclass
@@ -64,6 +73,7 @@ class RQ23Options:
     epochs: int | None = None  # scratch baseline epochs (default: the task's training epochs)
     legacy_baseline: bool = False
     family_depths: tuple[int, ...] = (1, 2, 3, 4)  # replace: the depths worst/best come from
+    rule: str = "calibrated"  # replace: the headline decision rule (REPLACE_RULES)
     seed: int = 0
     progress: bool = True
 
@@ -92,6 +102,57 @@ def module_scores(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBa
     cfg = preset(opts.preset, mode=mode_for(run, opts))
     bank = decompose(run.model, data, cfg, progress=False).bank
     return bank, bank.scores(run.model, data.x_test, output=cfg.module_output)
+
+
+def calibration_sample(data: TaskData, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """The seeded training examples a replaced set's calibration is fitted on (ids, labels)."""
+    n = len(data.x_train)
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(n, generator=g)[:CALIBRATION_EXAMPLES].sort().values
+    return data.x_train[keep], data.y_train[keep]
+
+
+@dataclass
+class ReplaceScores:
+    """One model's modules on the test split (confidence for the paper's vote, log-odds for the
+    calibrated rule) and on the calibration sample (log-odds)."""
+
+    bank: ModuleBank
+    test_prob: Tensor  # [K, B(, T)]
+    test_odds: Tensor
+    fit_odds: Tensor
+
+    def tensors(self) -> tuple[Tensor, Tensor, Tensor]:
+        return self.test_prob, self.test_odds, self.fit_odds
+
+
+def _swap(mine: Tensor, theirs: Tensor, k: int) -> Tensor:
+    """``mine`` with module k's row taken from ``theirs``."""
+    out = mine.clone()
+    out[k] = theirs[k]
+    return out
+
+
+def replace_scores(run: Run, data: TaskData, fit_ids: Tensor, opts: RQ23Options) -> ReplaceScores:
+    cfg = preset(opts.preset, mode=mode_for(run, opts))
+    bank = decompose(run.model, data, cfg, progress=False).bank
+    z = bank.scores(run.model, data.x_test, output="logits")
+    prob = positive_probability(z, cfg.module_output, run.model.cfg.n_classes)
+    fit = log_odds(bank.scores(run.model, fit_ids, output="logits"))
+    return ReplaceScores(bank, prob, log_odds(z), fit)
+
+
+def calibrated_vote(fit_odds: Tensor, fit_y: Tensor, odds: Tensor, labels: list[int]) -> Tensor:
+    """Fit per-module affine maps on the labelled positions of the calibration sample (those whose
+    label has a module) and predict the test split's labels [B(, T)] with them."""
+    lab = torch.as_tensor(labels)
+    where = torch.full((max(max(labels), int(fit_y.max())) + 1,), -1, dtype=torch.long)
+    where[lab] = torch.arange(len(labels))
+    target = where[fit_y]
+    on = target >= 0
+    cal = fit_calibration(fit_odds[:, on], target[on])
+    k = odds.shape[0]
+    return lab[cal.predict(odds.reshape(k, -1))].reshape(odds.shape[1:])
 
 
 def monolithic_accuracy(run: Run, data: TaskData) -> float:
@@ -267,12 +328,15 @@ def run_rq2(opts: RQ23Options) -> list[dict]:
 def replace_cache_file(shas: list[str], opts: RQ23Options, cache: Path) -> Path:
     """The cache file of a family's rows: keyed by its models' hashes (in ``family_depths`` order)."""
     key = f"{':'.join(shas)}:{preset_key(opts.preset)}:{opts.mode}:{opts.max_test}"
+    key += f":{opts.rule}:{CALIBRATION_EXAMPLES}:{opts.seed}"
     return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
 def replace_rows(
     task: str, cell: str, data: TaskData, opts: RQ23Options, cache: Path
 ) -> list[dict]:
+    if opts.rule not in REPLACE_RULES:
+        raise RnnmodError(f"unknown replace rule {opts.rule!r} (one of {', '.join(REPLACE_RULES)})")
     runs = {d: load_family_run(task, cell, d, data, opts) for d in opts.family_depths}
     shas = {d: runs[d].model_sha256() for d in opts.family_depths}  # each model hashed once
     f = replace_cache_file(list(shas.values()), opts, cache)
@@ -280,18 +344,24 @@ def replace_rows(
         return read_json(f)
     mma = {d: monolithic_accuracy(r, data) for d, r in runs.items()}
     worst, best = min(mma, key=mma.get), max(mma, key=mma.get)
-    (wbank, wscores), (bbank, bscores) = (module_scores(runs[d], data, opts) for d in (worst, best))
-    if wbank.class_index != bbank.class_index:
+    fit_ids, fit_y = calibration_sample(data, opts.seed)
+    w, b = (replace_scores(runs[d], data, fit_ids, opts) for d in (worst, best))
+    if w.bank.class_index != b.bank.class_index:
         raise RnnmodError(f"{task} {cell}: the faulty and best models have different modules")
     y, pad = data.y_test, data.pad_label
-    labels = wbank.class_index
-    before = accuracy(vote(wscores, labels), y, pad)
+    labels = w.bank.class_index
+
+    def both(prob: Tensor, odds: Tensor, fit: Tensor) -> dict[str, float]:
+        paper = accuracy(vote(prob, labels), y, pad)
+        calibrated = accuracy(calibrated_vote(fit, fit_y, odds, labels), y, pad)
+        return {"paper": paper, "calibrated": calibrated}
+
+    before = both(*w.tensors())
+    legacy = "calibrated" if opts.rule == "paper" else "paper"  # the rule beside the headline
     models = {str(runs[d].path): shas[d] for d in runs}  # for the freshness check
     rows = []
     for k, c in enumerate(labels):
-        s = wscores.clone()
-        s[k] = bscores[k]
-        acc = accuracy(vote(s, labels), y, pad)
+        acc = both(*(_swap(mine, theirs, k) for mine, theirs in zip(w.tensors(), b.tensors())))
         rows.append(
             {
                 "rq": "replace",
@@ -303,12 +373,17 @@ def replace_rows(
                 "best_depth": best,
                 "mode": mode_for(runs[worst], opts),
                 "preset": opts.preset,
+                "rule": opts.rule,
                 "class": runs[worst].label_names[c],
                 "faulty_monolithic": mma[worst],
                 "best_monolithic": mma[best],
-                "faulty_composed": before,
-                "composed": acc,
-                "delta_pp": 100.0 * (acc - mma[worst]),
+                "faulty_composed": before[opts.rule],
+                "composed": acc[opts.rule],
+                "delta_pp": 100.0 * (acc[opts.rule] - mma[worst]),
+                f"faulty_composed_{legacy}_rule": before[legacy],
+                f"composed_{legacy}_rule": acc[legacy],
+                f"delta_pp_{legacy}_rule": 100.0 * (acc[legacy] - mma[worst]),
+                "calibration_examples": len(fit_ids),
                 "monolithic_by_depth": {str(d): a for d, a in mma.items()},  # as JSON reads it
                 "models": models,
             }
@@ -357,15 +432,25 @@ def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float
     return None, None
 
 
+def _beside(r: dict) -> tuple[str, float] | None:
+    """A replace row's Δ under the rule beside its headline (rule name, Δ), if it has one."""
+    for rule in REPLACE_RULES:
+        if f"delta_pp_{rule}_rule" in r:
+            return rule, r[f"delta_pp_{rule}_rule"]
+    return None
+
+
 def summarize(rows: list[dict], table: str) -> list[dict]:
-    groups: dict[tuple, list[float]] = {}
+    groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = (r["type"], r["io_type"], r["task"], r["cell"], r["mode"], r.get("baseline_kind"))
-        groups.setdefault(key, []).append(r["delta_pp"])
+        groups.setdefault(key, []).append(r)
     out = []
-    for (kind, io, task, cell, mode, base), ds in sorted(
+    for (kind, io, task, cell, mode, base), rs in sorted(
         groups.items(), key=lambda kv: (IO_ORDER.index(kv[0][1]), kv[0][3], str(kv[0][5]))
     ):
+        ds = [r["delta_pp"] for r in rs]
+        beside = [b for b in map(_beside, rs) if b is not None]
         pm, pmed = paper_cell(table, io, cell)
         out.append(
             {
@@ -375,10 +460,13 @@ def summarize(rows: list[dict], table: str) -> list[dict]:
                 "cell": cell,
                 "mode": mode,
                 "baseline": base or "",
+                "rule": "/".join(sorted({r["rule"] for r in rs if "rule" in r})),
                 "n": len(ds),
                 "mean_delta_pp": statistics.fmean(ds),
                 "median_delta_pp": statistics.median(ds),
                 "worst_delta_pp": min(ds),
+                "beside_rule": "/".join(sorted({b[0] for b in beside})),
+                "mean_delta_beside_pp": statistics.fmean(b[1] for b in beside) if beside else None,
                 "paper_mean": pm,
                 "paper_median": pmed,
             }
@@ -402,13 +490,24 @@ def write_report(rows: list[dict], results_dir: Path, name: str, table: str) -> 
         "Δ in percentage points; paper = the published table cell for the same I/O type and cell.",
         "Emotions (1:N) substitutes for the paper's toxic comments; MathQA is re-split from its test split.",
         "",
-        "| I/O | task | cell | mode | baseline | n | mean Δ | median Δ | worst Δ | paper mean | paper median |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    if name == "rq3":
+        lines[-1:-1] = [
+            "Rule: `calibrated` — the modules' log-odds through per-module affine maps fitted on "
+            f"{CALIBRATION_EXAMPLES} seeded training examples (a replaced set mixes two models); "
+            "`paper` — each module votes with its confidence (§11.1). Both are measured on every row.",
+        ]
+    lines += [
+        "| I/O | task | cell | mode | baseline | rule | n | mean Δ | median Δ | worst Δ "
+        "| mean Δ, other rule | paper mean | paper median |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summarize(rows, table):
+        other = f"{_f(s['mean_delta_beside_pp'])} ({s['beside_rule']})" if s["beside_rule"] else "—"
         lines.append(
-            f"| {s['io_type']} | {s['task']} | {s['cell']} | {s['mode']} | {s['baseline'] or '—'} | {s['n']} | "
+            f"| {s['io_type']} | {s['task']} | {s['cell']} | {s['mode']} | {s['baseline'] or '—'} | "
+            f"{s['rule'] or '—'} | {s['n']} | "
             f"{_f(s['mean_delta_pp'])} | {_f(s['median_delta_pp'])} | {_f(s['worst_delta_pp'])} | "
-            f"{_f(s['paper_mean'])} | {_f(s['paper_median'])} |"
+            f"{other} | {_f(s['paper_mean'])} | {_f(s['paper_median'])} |"
         )
     write_bytes_atomic(results_dir / f"{name}.md", ("\n".join(lines) + "\n").encode())
