@@ -51,6 +51,17 @@ def cmd_data_check(args: argparse.Namespace) -> None:
             print(f"      {problem}")
 
 
+def cmd_data_export(args: argparse.Namespace) -> None:
+    from .data import load_task
+    from .data.export import labelled_rows
+    from .storage import write_csv
+
+    data = load_task(args.task, _data_dir(args))
+    header, rows = labelled_rows(data, args.split, args.limit, args.seed)
+    write_csv(args.out, [dict(zip(header, r)) for r in rows], header)
+    print(f"{len(rows)} {args.task} {args.split} examples ({', '.join(header)}) → {args.out}")
+
+
 def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
     """Options of the user-file tasks and the paper's preprocessing, on ``rnnmod train``.
 
@@ -133,3 +144,23 @@ def register_data(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(func=cmd_data_check)
+
+    e = dsub.add_parser(
+        "export",
+        help="write a task's split as a labelled CSV (for compose --calibrate, evaluate --labelled)",
+        description="Write a task's train or test split as the CSV that `rnnmod compose "
+        "--calibrate` and `rnnmod evaluate --labelled` read: text,label for one-output tasks, "
+        "text,tags (one tag per token the model reads) for taggers.",
+    )
+    e.add_argument("task", help="a named task (clinc, mathqa, brown, ...)")
+    e.add_argument("--split", choices=("train", "test"), default="test")
+    e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    e.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
+    )
+    e.set_defaults(func=cmd_data_export)

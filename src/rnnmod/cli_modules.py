@@ -216,20 +216,39 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _evaluate_labelled(ms, args: argparse.Namespace) -> None:
-    """Accuracy of a module set's one-label-per-text decision on a labelled CSV."""
+    """Accuracy of a module set's decision on a labelled CSV: per text, or per token for a
+    tagger set and tagged texts."""
     texts, want = read_labelled_csv(args.labelled)
-    unknown = sorted(set(want) - set(ms.labels))
+    tagged = isinstance(want[0], list)
+    if tagged != ms.per_position:
+        raise RnnmodError(
+            f"{args.mods} answers {'per token' if ms.per_position else 'once per text'}: give "
+            f"{args.labelled} {'a tags' if ms.per_position else 'a label'} column"
+        )
+    gold = [t for tags in want for t in tags] if tagged else want
+    unknown = sorted(set(gold) - set(ms.labels))
     if unknown:
         raise RnnmodError(
             f"{args.labelled}: label(s) {', '.join(map(repr, unknown[:3]))} are not modules of "
             f"{args.mods} ({', '.join(ms.labels)})"
         )
-    got = ms.predict_texts(texts)
-    per = {x: [g == w for g, w in zip(got, want) if w == x] for x in ms.labels}
+    if tagged:
+        from .compose.compose import tag_targets
+
+        run = next(iter(ms.sources.values()))
+        y = tag_targets(run, texts, want, ms.labels)
+        idx = ms.decide_positions(texts)
+        on = y >= 0
+        pairs = [(ms.labels[g], ms.labels[w]) for g, w in zip(idx[on].tolist(), y[on].tolist())]
+    else:
+        pairs = list(zip(ms.predict_texts(texts), want))
+    per = {x: [g == w for g, w in pairs if w == x] for x in ms.labels}
+    unit = "tokens" if tagged else "texts"
     res = {
         "rule": ms.rule,
-        "n": len(texts),
-        "accuracy": sum(g == w for g, w in zip(got, want)) / len(texts),
+        "n": len(pairs),
+        "unit": unit,
+        "accuracy": sum(g == w for g, w in pairs) / len(pairs),
         "per_label": {
             x: {"n": len(v), "accuracy": sum(v) / len(v) if v else None} for x, v in per.items()
         },
@@ -238,11 +257,11 @@ def _evaluate_labelled(ms, args: argparse.Namespace) -> None:
         print(json.dumps(res, sort_keys=True))
         return
     print(
-        f"{args.mods} ({ms.rule} rule) on {res['n']} labelled texts: accuracy {res['accuracy']:.4f}"
+        f"{args.mods} ({ms.rule} rule) on {res['n']} labelled {unit}: accuracy {res['accuracy']:.4f}"
     )
     for x, v in res["per_label"].items():
         acc = "—" if v["accuracy"] is None else f"{v['accuracy']:.4f}"
-        print(f"  {x:20s} {acc}  ({v['n']} texts)")
+        print(f"  {x:20s} {acc}  ({v['n']} {unit})")
 
 
 def cmd_compose(args: argparse.Namespace) -> None:
@@ -264,32 +283,43 @@ def cmd_compose(args: argparse.Namespace) -> None:
     )
     obj = {"out": str(out), "labels": labels, "rule": rule}
     if calib is not None:
-        obj["calibration_accuracy"] = read_json(Path(out) / "manifest.json")["calibration_accuracy"]
+        man = read_json(Path(out) / "manifest.json")
+        obj["calibration_accuracy"] = man["calibration_accuracy"]
+        if "calibration_positions" in man:
+            obj["calibration_positions"] = man["calibration_positions"]
     if args.json:
         print(json.dumps(obj))
         return
     print(f"composed {len(labels)} modules ({', '.join(labels)}) → {out} (rule: {rule})")
     if calib is not None:
-        print(
-            f"calibrated on {len(calib[0])} labelled texts: "
-            f"{100 * obj['calibration_accuracy']:.1f} % of them right"
-        )
+        what = f"{len(calib[0])} labelled texts"
+        if "calibration_positions" in obj:
+            what = f"the {obj['calibration_positions']} tokens of {len(calib[0])} tagged texts"
+        print(f"calibrated on {what}: {100 * obj['calibration_accuracy']:.1f} % of them right")
 
 
-def read_labelled_csv(path: Path) -> tuple[list[str], list[str]]:
-    """A CSV with a header holding ``text`` and ``label`` columns → (texts, labels)."""
+def read_labelled_csv(path: Path) -> tuple[list[str], list[str] | list[list[str]]]:
+    """A CSV with a header holding ``text`` and ``label`` columns → (texts, labels); with
+    ``text`` and ``tags`` (space-separated, one per token) → (texts, tag lists)."""
     import csv
     import io
 
     rows = list(csv.DictReader(io.StringIO(read_text_arg(path), newline="")))
-    if not rows or not {"text", "label"} <= set(rows[0]):
+    cols = set(rows[0]) if rows else set()
+    kind = "label" if "label" in cols else "tags"
+    if "text" not in cols or not cols & {"label", "tags"}:
         raise RnnmodError(
-            f"{path}: expected a CSV with a header holding 'text' and 'label' columns"
+            f"{path}: expected a CSV with a header holding 'text' and 'label' columns (or 'text' and 'tags')"
         )
-    bad = next((i for i, r in enumerate(rows, 2) if not r["text"] or not r["label"]), None)
+    bad = next(
+        (i for i, r in enumerate(rows, 2) if not r["text"] or not (r[kind] or "").strip()), None
+    )
     if bad is not None:
-        raise RnnmodError(f"{path}, line {bad}: empty text or label")
-    return [r["text"] for r in rows], [r["label"].strip() for r in rows]
+        raise RnnmodError(f"{path}, line {bad}: empty text or {kind}")
+    texts = [r["text"] for r in rows]
+    if kind == "tags":
+        return texts, [r["tags"].split() for r in rows]
+    return texts, [r["label"].strip() for r in rows]
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -301,7 +331,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         texts += [line for line in read_text_arg(args.file).splitlines() if line.strip()]
     if not texts:
         raise RnnmodError("give text to classify as arguments or with --file")
-    if ms.many_output and ms.rule == "probability":  # a tagger's modules: a label per position
+    if ms.per_position:  # a tagger's modules: a label per position
         tags = ms.predict_tags(texts)
         if args.json:
             print(
@@ -429,9 +459,9 @@ def _register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="CSV",
-        help="accuracy of the set's one-label-per-text decision on these labelled texts ('text' "
-        "and 'label' columns) instead of the source model's test split: for composed models of "
-        "several models",
+        help="accuracy on these labelled texts instead of the source model's test split, for "
+        "composed models of several models: 'text' and 'label' columns (one label per text), or "
+        "'text' and 'tags' (space-separated, one per token: a tagger set's token accuracy)",
     )
     _add_data_dir(e)
     e.set_defaults(func=cmd_evaluate)
@@ -453,7 +483,9 @@ def _register(sub: argparse._SubParsersAction) -> None:
         metavar="CSV",
         help="labelled texts of the new problem (CSV with 'text' and 'label' columns, labels = "
         "module labels): fit per-module maps that make the scores of different models "
-        "comparable (rule 'calibrated'); needed to mix one-output and many-output modules well",
+        "comparable (rule 'calibrated'); needed to mix one-output and many-output modules well. "
+        "Taggers' modules (e.g. one module of a better tagger replacing a faulty one's): 'text' "
+        "and 'tags' columns, one tag per token, and the set tags token by token",
     )
     c.add_argument(
         "--rule",

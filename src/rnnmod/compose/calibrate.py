@@ -29,10 +29,12 @@ class Calibration:
     bias: Tensor  # [K]
 
     def apply(self, scores: Tensor) -> Tensor:
-        return self.weight[:, None] * _clean(scores) + self.bias[:, None]
+        """Scores [K, ...] (per example, or per example and position) → calibrated, same shape."""
+        shape = (-1,) + (1,) * (scores.dim() - 1)
+        return self.weight.view(shape) * _clean(scores) + self.bias.view(shape)
 
     def predict(self, scores: Tensor) -> Tensor:
-        """The position (0..K−1) of the winning module per example."""
+        """The position (0..K−1) of the winning module per example (and position)."""
         return self.apply(scores).argmax(0)
 
 

@@ -29,7 +29,7 @@ def compose_modulesets(
     *,
     overwrite: bool = False,
     rule: str = "probability",
-    calibrate_on: tuple[list[str], list[str]] | None = None,
+    calibrate_on: tuple[list[str], list[str] | list[list[str]]] | None = None,
 ) -> Path:
     """Pick modules by label and save them as one composed module set.
 
@@ -37,7 +37,9 @@ def compose_modulesets(
     (modules of one I/O family); ``odds`` and ``calibrated`` give one label per text and may mix
     one-output and many-output modules (a tagger's module then answers "the text holds this
     tag"). ``calibrated`` fits per-module maps of the log-odds on ``calibrate_on`` = (texts,
-    labels), labelled texts of the new problem (docs/results.md, inter reuse)."""
+    labels), labelled texts of the new problem (docs/results.md, inter reuse); with a list of
+    tags per text instead of a label, a tagger's modules (M:N) are calibrated and decide token
+    by token (e.g. a faulty tagger's modules with one module of a better tagger)."""
     if not labels:
         raise RnnmodError("choose at least two labels to compose (--labels a,b)")
     if rule not in RULES:
@@ -107,26 +109,77 @@ def compose_modulesets(
     return save_moduleset(out, parts, extra, overwrite=overwrite)
 
 
-def fit_parts(parts: list[tuple], texts: list[str], targets: list[str]) -> dict:
-    """Fit the calibrated rule's per-module maps on labelled texts → the manifest's fields."""
-    from .calibrate import fit_calibration
-    from .scores import text_scores
-
-    names = [run.label_names[c] for run, bank in parts for c in bank.class_index]
-    missing = sorted(set(names) - set(targets))
-    unknown = sorted(set(targets) - set(names))
+def _check_targets(names: list[str], targets: set[str], what: str) -> None:
+    unknown = sorted(targets - set(names))
     if unknown:
         raise RnnmodError(
-            f"calibration label(s) {', '.join(map(repr, unknown[:3]))} are not composed modules ({', '.join(names)})"
+            f"calibration {what}(s) {', '.join(map(repr, unknown[:3]))} are not composed modules ({', '.join(names)})"
         )
+    missing = sorted(set(names) - targets)
     if missing:
-        raise RnnmodError(f"no calibration text for module(s) {', '.join(map(repr, missing))}")
-    scores = torch.cat([text_scores(run, bank, texts) for run, bank in parts])
-    y = torch.tensor([names.index(t) for t in targets])
+        where = "text" if what == "label" else "token"
+        raise RnnmodError(f"no calibration {where} for module(s) {', '.join(map(repr, missing))}")
+
+
+def fit_parts(parts: list[tuple], texts: list[str], targets: list) -> dict:
+    """Fit the calibrated rule's per-module maps on labelled texts (a label per text) or tagged
+    texts (a tag per token) → the manifest's fields."""
+    from .calibrate import fit_calibration
+    from .scores import position_scores, text_scores
+
+    names = [run.label_names[c] for run, bank in parts for c in bank.class_index]
+    per_position = bool(targets) and isinstance(targets[0], list)
+    if per_position:
+        run = reads_tokens_alike([r for r, _ in parts])
+        _check_targets(names, {t for tags in targets for t in tags}, "tag")
+        y = tag_targets(run, texts, targets, names)
+        on = y >= 0
+        scores = torch.cat([position_scores(r, bank, texts) for r, bank in parts])[:, on]
+        y = y[on]
+    else:
+        _check_targets(names, set(targets), "label")
+        scores = torch.cat([text_scores(run, bank, texts) for run, bank in parts])
+        y = torch.tensor([names.index(t) for t in targets])
     cal = fit_calibration(scores, y)
     accuracy = float((cal.predict(scores) == y).float().mean())
-    return {
+    fields = {
         "calibration": {x: [float(w), float(b)] for x, w, b in zip(names, cal.weight, cal.bias)},
         "calibration_examples": len(texts),
         "calibration_accuracy": round(accuracy, 6),
     }
+    if per_position:
+        fields.update(calibration_level="positions", calibration_positions=len(y))
+    return fields
+
+
+def reads_tokens_alike(runs: list) -> object:
+    """The one way all these taggers read a text (so their output steps are the same tokens);
+    refuses models that are not M:N taggers or that tokenise, pad or cut differently."""
+    if any(r.io_type != "M:N" for r in runs):
+        raise RnnmodError(
+            "tags per token calibrate taggers' modules (M:N) only; give one label per text instead"
+        )
+    ways = {(r.vocab.tokenizer, r.vocab.seq_len, r.vocab.padding, r.vocab.truncating) for r in runs}
+    if len(ways) > 1:
+        raise RnnmodError(
+            "these taggers read text differently (tokenizer, sequence length or padding), so "
+            "their outputs are not the same tokens: they cannot be compared token by token"
+        )
+    return runs[0]
+
+
+def tag_targets(
+    run, texts: list[str], tag_lists: list[list[str]], names: list[str]
+) -> torch.Tensor:
+    """Each token's module position [B, T] aligned with ``run``'s output steps (−1: padding),
+    via the same tokenizer, padding and truncation as the text itself."""
+    from ..data.vocab import tokenize
+
+    tokens = tokenize(texts, run.vocab.tokenizer)
+    for i, (tok, tags) in enumerate(zip(tokens, tag_lists, strict=True), 1):
+        if len(tok) != len(tags) or len(run.vocab.ids(tok)) != len(tok):
+            raise RnnmodError(
+                f"tagged text {i}: {len(tags)} tags for {len(tok)} tokens as the model reads them "
+                f"({' '.join(tok[:8])}{' …' if len(tok) > 8 else ''})"
+            )
+    return run.vocab.pad([[names.index(t) + 1 for t in tags] for tags in tag_lists]) - 1

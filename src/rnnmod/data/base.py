@@ -37,6 +37,13 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
+def seeded_subset(total: int, n: int, seed: int = 0) -> Tensor:
+    """``n`` of ``total`` indices, drawn at random with ``seed``, in ascending order (the one
+    rule for "a seeded subset" of a split: training/test limits, calibration samples, exports)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(total, generator=g)[:n].sort().values
+
+
 @dataclass
 class TaskData:
     """Id tensors of one task, ready for training and decomposition.
@@ -76,11 +83,7 @@ class TaskData:
         """Keep a seeded random subset of ``n`` training examples (files are often sorted by label)."""
         if n is None or n >= len(self.x_train):
             return self
-        keep = (
-            torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))[:n]
-            .sort()
-            .values
-        )
+        keep = seeded_subset(len(self.x_train), n, seed)
         self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
         if "texts_train" in self.extra:
             self.extra["texts_train"] = [self.extra["texts_train"][i] for i in keep.tolist()]
@@ -94,8 +97,7 @@ class TaskData:
         e.g. Brown's, on a budget); the raw texts stay aligned."""
         if not n or n >= len(self.x_test):
             return self
-        g = torch.Generator().manual_seed(seed)
-        keep = torch.randperm(len(self.x_test), generator=g)[:n].sort().values
+        keep = seeded_subset(len(self.x_test), n, seed)
         n_all = len(self.x_test)
         self.x_test, self.y_test = self.x_test[keep], self.y_test[keep]
         if "texts_test" in self.extra:

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from ..compose.calibrate import fit_calibration
 from ..compose.scores import log_odds
 from ..data import load_task
-from ..data.base import TaskData
+from ..data.base import TaskData, seeded_subset
 from ..decompose import decompose, preset
 from ..decompose.config import preset_key
 from ..errors import RnnmodError
@@ -106,9 +106,7 @@ def module_scores(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBa
 
 def calibration_sample(data: TaskData, seed: int = 0) -> tuple[Tensor, Tensor]:
     """The seeded training examples a replaced set's calibration is fitted on (ids, labels)."""
-    n = len(data.x_train)
-    g = torch.Generator().manual_seed(seed)
-    keep = torch.randperm(n, generator=g)[:CALIBRATION_EXAMPLES].sort().values
+    keep = seeded_subset(len(data.x_train), CALIBRATION_EXAMPLES, seed)
     return data.x_train[keep], data.y_train[keep]
 
 
@@ -150,9 +148,7 @@ def calibrated_vote(fit_odds: Tensor, fit_y: Tensor, odds: Tensor, labels: list[
     where[lab] = torch.arange(len(labels))
     target = where[fit_y]
     on = target >= 0
-    cal = fit_calibration(fit_odds[:, on], target[on])
-    k = odds.shape[0]
-    return lab[cal.predict(odds.reshape(k, -1))].reshape(odds.shape[1:])
+    return lab[fit_calibration(fit_odds[:, on], target[on]).predict(odds)]
 
 
 def monolithic_accuracy(run: Run, data: TaskData) -> float:

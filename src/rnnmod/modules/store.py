@@ -160,15 +160,22 @@ class ModuleSet:
         w, b = torch.tensor(pairs, dtype=torch.float32).T
         return Calibration(w, b)
 
+    @property
+    def per_position(self) -> bool:
+        """Whether the set answers per output position (a tagger's modules under the
+        ``probability`` rule, or calibrated on tagged texts) rather than once per text."""
+        level = self.manifest.get("calibration_level", "texts")
+        return self.many_output and (self.rule == "probability" or level == "positions")
+
     def decide_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """The winning module per text and its score under the set's rule: the module's
         probability (``probability``), its log-odds (``odds``) or the calibrated softmax
         probability (``calibrated``)."""
+        if self.per_position:
+            raise RnnmodError(
+                "this module set answers per position (a tagger's modules): use predict_tags"
+            )
         if self.rule == "probability":
-            if self.many_output:
-                raise RnnmodError(
-                    "this module set answers per position (a tagger's modules): use predict_tags"
-                )
             scores = self.scores_texts(texts)
         elif self.rule == "odds":
             scores = self.text_scores(texts)
@@ -181,18 +188,29 @@ class ModuleSet:
         idx, _ = self.decide_texts(texts)
         return [self.labels[i] for i in idx.tolist()]
 
-    def predict_tags(self, texts: list[str]) -> list[list[str]]:
-        """Many-output sets under the ``probability`` rule: the winning module's label at every
-        real position (M:N: the text's tokens as the model reads them, at most its sequence
-        length; 1:N: every output step)."""
-        if not self.many_output or self.rule != "probability":
+    def decide_positions(self, texts: list[str]) -> torch.Tensor:
+        """The winning module (0..K−1) at every output step [B, T] of a :attr:`per_position`
+        set: each module's own confidence, or its calibrated log-odds."""
+        if not self.per_position:
             raise RnnmodError("predict_tags needs a many-output module set voting per position")
+        if self.rule == "probability":
+            return self.scores_texts(texts).argmax(0)
+        from ..compose.scores import position_scores
+
+        odds = torch.cat(
+            [position_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
+        )
+        return self.calibration().predict(odds)
+
+    def predict_tags(self, texts: list[str]) -> list[list[str]]:
+        """Many-output sets voting per position: the winning module's label at every real
+        position (M:N: the text's tokens as the model reads them, at most its sequence length;
+        1:N: every output step)."""
         from ..compose.scores import real_positions
 
+        idx = self.decide_positions(texts)  # [B, T]
         run = next(iter(self.sources.values()))
-        ids = run.vocab.encode_texts(texts)
-        idx = self.scores_texts(texts).argmax(0)  # [B, T]
-        real = real_positions(run.io_type, ids)
+        real = real_positions(run.io_type, run.vocab.encode_texts(texts))
         real = torch.ones_like(idx, dtype=torch.bool) if real is None else real
         return [
             [self.labels[i] for i, r in zip(row, keep) if r]
@@ -387,6 +405,9 @@ def check_manifest(man: object, where: Path) -> dict:
         raise bad(f"unknown rule {rule!r} (expected one of {', '.join(RULES)})")
     if rule == "calibrated" and not isinstance(man.get("calibration"), dict):
         raise bad("a calibrated module set needs a 'calibration' object")
+    level = man.get("calibration_level", "texts")
+    if level not in ("texts", "positions") or (level == "positions" and rule != "calibrated"):
+        raise bad(f"invalid 'calibration_level' {level!r} (texts, or positions when calibrated)")
     return man
 
 

@@ -1,0 +1,41 @@
+"""A task's split as a labelled CSV — the file `rnnmod compose --calibrate` and `rnnmod evaluate
+--labelled` read: ``text,label`` for one-output tasks, ``text,tags`` (one tag per token, as the
+model reads the text) for taggers."""
+
+from __future__ import annotations
+
+from ..errors import RnnmodError
+from .base import TaskData, seeded_subset
+
+
+def labelled_rows(
+    data: TaskData, split: str, limit: int | None = None, seed: int = 0
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """(header, rows) of ``split`` ("train" or "test"), optionally a seeded subset of ``limit``
+    examples (the same subset as ``reproduce rq3``'s calibration sample for equal n and seed).
+    A tagger's text is cut to the tokens the model reads (its sequence length)."""
+    if data.io_type == "1:N":
+        raise RnnmodError(
+            f"{data.task} is a 1:N task: its labels are output steps, neither one label per text "
+            "nor one tag per token"
+        )
+    texts = data.extra.get(f"texts_{split}")
+    if texts is None:
+        raise RnnmodError(f"{data.task} keeps no raw texts of its {split} split to export")
+    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    keep = range(len(x)) if limit is None else seeded_subset(len(x), limit, seed).tolist()
+    names = data.label_names
+    if data.io_type != "M:N":
+        return ["text", "label"], [(texts[i], names[int(y[i])]) for i in keep]
+    rows = []
+    seq_len, cut_front = data.vocab.seq_len, data.vocab.truncating == "pre"
+    for i in keep:
+        words = texts[i].split()
+        words = words[-seq_len:] if cut_front else words[:seq_len]
+        tags = [names[t] for t, w in zip(y[i].tolist(), x[i].tolist()) if w != 0]
+        if len(tags) != len(words):
+            raise RnnmodError(
+                f"{data.task} {split} example {i}: {len(tags)} tags, {len(words)} words"
+            )
+        rows.append((" ".join(words), " ".join(tags)))
+    return ["text", "tags"], rows
