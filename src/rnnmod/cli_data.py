@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import register_command
+from .cli import _add_data_dir, register_command
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -117,12 +117,7 @@ def register_data(sub: argparse._SubParsersAction) -> None:
         choices=[*DATASETS, "all"],
         help="dataset to download ('all': every downloadable one)",
     )
-    f.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
-    )
+    _add_data_dir(f)
     f.add_argument(
         "--base-url",
         default=None,
@@ -136,12 +131,7 @@ def register_data(sub: argparse._SubParsersAction) -> None:
     c = dsub.add_parser(
         "check", help="report per task whether its files are complete, present or missing"
     )
-    c.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
-    )
+    _add_data_dir(c)
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(func=cmd_data_check)
 
@@ -157,10 +147,5 @@ def register_data(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    e.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
-    )
+    _add_data_dir(e)
     e.set_defaults(func=cmd_data_export)

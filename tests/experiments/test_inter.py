@@ -247,3 +247,10 @@ def test_the_test_and_training_pools_decompose_each_run_once(tmp_path, monkeypat
     monkeypatch.setattr(I, "_BANKS", {})
     I.run_inter("reuse", opts)
     assert len(calls) == 2  # one bank per run, shared by the test and the training pool
+
+
+def test_scratch_baseline_records_its_fresh_init(tmp_path):
+    side = _side(tmp_path, "M:1", "one")
+    opts = I.InterOptions(problems=[], cells=[], depths=[], epochs=1, progress=False)
+    acc, metrics, _pred = I.baseline_accuracy(side, side.data, opts)
+    assert 0 <= acc <= 1 and metrics["init"] == "keras"  # not "given model"

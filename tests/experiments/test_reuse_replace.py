@@ -70,6 +70,24 @@ def test_legacy_baseline_fine_tunes_the_trained_model(tmp_path):
     assert 0 <= acc <= 1 and metrics["epochs"] == 5 and metrics["batch_size"] == 32
 
 
+def test_legacy_baseline_head_is_a_fresh_keras_dense(tmp_path, monkeypatch):
+    data = tiny_data("M:1")
+    run = _run(tmp_path, data)
+    seen = {}
+
+    def capture(pdata, tc, model):
+        seen["head"] = model.head.weight.detach().clone(), model.head.bias.detach().clone()
+        return model, {"epochs": tc.epochs}
+
+    monkeypatch.setattr(rr, "train_classifier", capture)
+    rr.baseline_accuracy(run, rr.pair_data(data, 0, 1), _opts(tmp_path, legacy_baseline=True))
+    w, b = seen["head"]
+    h = run.model.cfg.hidden
+    bound = (6 / (h + 2)) ** 0.5  # Glorot-uniform over [in, out]; PyTorch's would be 1/sqrt(h)
+    assert w.shape == (2, h) and bool((b == 0).all())
+    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 1 / h**0.5
+
+
 def test_tagger_pairs_score_only_their_positions(tmp_path):
     data = tiny_data("M:N")
     run = _run(tmp_path, data, io_type="M:N")

@@ -401,6 +401,7 @@ def baseline_accuracy(one: Side, pdata: TaskData, opts: InterOptions) -> tuple[f
         progress=False,
     )
     model, metrics = train_classifier(pdata, tc, model=model)
+    metrics["init"] = BASELINE_INIT  # a fresh model handed in, not a trained one fine-tuned
     pred = predict_logits(model, pdata.x_test).argmax(-1)
     return accuracy(pred, pdata.y_test), metrics, pred
 

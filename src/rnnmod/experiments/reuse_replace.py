@@ -45,7 +45,7 @@ from ..decompose.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..modules.module import ModuleBank, positive_probability, vote
-from ..nn.zoo import predict_logits
+from ..nn.zoo import keras_dense_, predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from ..train import TrainConfig, train_classifier
@@ -205,7 +205,7 @@ def baseline_accuracy(run: Run, pdata: TaskData, opts: RQ23Options) -> tuple[flo
             raise RnnmodError("--legacy-baseline applies to one-output models (1:1, M:1)")
         model = copy.deepcopy(run.model)
         torch.manual_seed(opts.seed)
-        model.head = nn.Linear(cfg.hidden, 2)
+        model.head = keras_dense_(nn.Linear(cfg.hidden, 2))  # a fresh Keras Dense, as §10.1
         model.cfg = dataclasses.replace(cfg, n_classes=2)
         tc = TrainConfig(
             cell=cfg.cell, depth=cfg.depth, epochs=5, batch_size=32, seed=opts.seed, progress=False
@@ -242,6 +242,8 @@ def pair_cache_file(sha: str, mode: str, c1: int, c2: int, opts: RQ23Options, ca
     base = "legacy-finetune" if opts.legacy_baseline else "scratch"
     pkey = preset_key(opts.preset)
     key = f"{sha}:{pkey}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
+    if opts.legacy_baseline:
+        key += ":keras-head"  # the fine-tuned head's init (PyTorch's before session 5)
     return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 

@@ -85,10 +85,18 @@ def keras_initialise(model: nn.Module) -> None:
             rnn.bias_hh_l0.zero_()
             if model.cfg.cell == "lstm":  # torch gate order i, f, g, o
                 rnn.bias_ih_l0[h : 2 * h] = 1.0
-        head = torch.empty(model.head.weight.shape[1], model.head.weight.shape[0])
-        nn.init.xavier_uniform_(head)
-        model.head.weight.copy_(head.t())
-        model.head.bias.zero_()
+        keras_dense_(model.head)
+
+
+def keras_dense_(layer: nn.Linear) -> nn.Linear:
+    """A Dense layer's Keras default initialisation, in place: Glorot-uniform kernel (over
+    Keras' [in, out] layout), zero bias."""
+    with torch.no_grad():
+        kernel = torch.empty(layer.weight.shape[1], layer.weight.shape[0])
+        nn.init.xavier_uniform_(kernel)
+        layer.weight.copy_(kernel.t())
+        layer.bias.zero_()
+    return layer
 
 
 def embed_for_stack(embedding: nn.Embedding, ids: Tensor, io_type: str, out_steps: int) -> Tensor:
