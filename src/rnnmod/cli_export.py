@@ -22,8 +22,8 @@ def _export_whole(args: argparse.Namespace) -> None:
         rule = verify_moduleset(args.mods).get("rule", "probability")
         if rule != "probability":
             raise RnnmodError(
-                f"{args.mods} decides by the {rule} rule over per-text scores, which an exported "
-                "graph does not carry: export its modules one by one (--label) or use the set"
+                f"{args.mods} decides by the {rule} rule, which an exported graph does not "
+                "carry: export its modules one by one (--label) or use the set"
             )
     done = []
     if args.onnx:
