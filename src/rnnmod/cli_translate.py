@@ -358,21 +358,41 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "scenario",
         help="the paper's motivating scenarios: add-language (Ukrainian) or fix-language (Estonian-English)",
     )
-    s.add_argument("name", choices=("add-language", "fix-language"))
-    s.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn", "rnn-relu"))
-    s.add_argument("--depth", type=int, default=1, choices=(1, 2, 3, 4))
-    s.add_argument("--mode", default="rolled", choices=("rolled", "unrolled"))
-    s.add_argument("--epochs", type=int, default=3)
-    s.add_argument("--hidden", type=int, default=256)
+    s.add_argument(
+        "name",
+        choices=("add-language", "fix-language"),
+        help="add-language: give an en→fr/de/it translator Ukrainian from another model's module; "
+        "fix-language: replace the weak English module of an et→en/de/it translator "
+        "(docs/translation.md, paper-method §12)",
+    )
+    s.add_argument(
+        "--cell", default="lstm", choices=("lstm", "gru", "rnn", "rnn-relu"), help="default lstm"
+    )
+    s.add_argument("--depth", type=int, default=1, choices=(1, 2, 3, 4), help="default 1")
+    s.add_argument(
+        "--mode", default="rolled", choices=("rolled", "unrolled"), help="modules (default rolled)"
+    )
+    s.add_argument("--epochs", type=int, default=3, help="training epochs per model (default 3)")
+    s.add_argument("--hidden", type=int, default=256, help="recurrent units (default 256)")
     s.add_argument(
         "--max-train-per-lang",
         type=int,
         default=4000,
         help="training pairs per target language (seeded subset; default 4000)",
     )
-    s.add_argument("--runs-dir", type=Path, default=Path("runs/scenarios"))
-    s.add_argument("--results-dir", type=Path, default=Path("results"))
-    s.add_argument("--quiet", action="store_true")
-    s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs/scenarios"),
+        help="where the scenario's models are trained (reused when present)",
+    )
+    s.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path("results"),
+        help="writes scenario_<name>.{md,json} there",
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _add_data_dir(s)
     s.set_defaults(func=cmd_scenario)

@@ -168,6 +168,9 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert (
         tmp_path / "runs" / "fix-language" / "composed-solution1-rolled" / "manifest.json"
     ).is_file()
+    # the trained models are reused, but only with the settings they were trained with
+    assert main([*args, "--data-dir", str(tmp_path), "--epochs", "2"]) == 2
+    assert "was trained with other settings (epochs 1 → 2)" in capsys.readouterr().err
 
 
 def test_composing_modules_of_different_source_languages_is_refused(tmp_path: Path) -> None:

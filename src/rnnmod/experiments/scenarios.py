@@ -27,7 +27,7 @@ from ..data.generic import Pair, TranslationPairs, read_lines
 from ..decompose import preset
 from ..errors import RnnmodError
 from ..runs import load_run
-from ..storage import write_bytes_atomic, write_json
+from ..storage import read_json, write_bytes_atomic, write_json
 
 SPLIT_SEED = 19
 TEST_PER_LANG = 500  # the first 500 test pairs per language, as the authors' evaluators
@@ -132,10 +132,21 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
 
     sc = SCENARIOS[opts.scenario]
     path = opts.runs_dir / opts.scenario / f"{name}-{opts.cell}{opts.depth}"
+    max_vocab = extra.pop("max_vocab", None) or opts.max_vocab
+    settings = {"epochs": opts.epochs, "hidden": opts.hidden, "seed": opts.seed}
+    settings |= {"max_train_per_lang": opts.max_train_per_lang, "max_vocab": max_vocab}
     if (path / "metrics.json").is_file():
+        saved = read_json(path / "config.json").get("train_settings")
+        if saved is not None and saved != settings:  # runs of before session 5 have none
+            diff = ", ".join(
+                f"{k} {saved.get(k)} → {v}" for k, v in settings.items() if saved.get(k) != v
+            )
+            raise RnnmodError(
+                f"{path} was trained with other settings ({diff}): give another --runs-dir "
+                "or delete it"
+            )
         return path
     t0 = time.perf_counter()
-    max_vocab = extra.pop("max_vocab", None) or opts.max_vocab
     dopts = {"scenario": sc.name, "langs": langs, "split": "lines", **extra}
     pairs = scenario_pairs(dopts, opts.data_dir)
     cap = None if opts.max_train_per_lang is None else opts.max_train_per_lang * len(langs)
@@ -153,7 +164,7 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     )
     model, metrics = train_seq2seq(data, tc)
     config = {"task": f"tatoeba-{sc.name}", "cell": opts.cell, "depth": opts.depth}
-    config |= {"seed": opts.seed, "data_options": dopts}
+    config |= {"seed": opts.seed, "data_options": dopts, "train_settings": settings}
     save_translation_run(
         path, model, config, data.src_vocab, data.tgt_vocab, data.langs, metrics, overwrite=True
     )
