@@ -98,10 +98,15 @@ def mode_for(run: Run, opts: RQ23Options) -> str:
     return opts.mode or ("rolled" if run.io_type == "1:1" else "unrolled")
 
 
-def module_scores(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBank, Tensor]:
+def module_bank(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBank, str]:
+    """The run's modules (the options' preset and mode) and the preset's module output."""
     cfg = preset(opts.preset, mode=mode_for(run, opts))
-    bank = decompose(run.model, data, cfg, progress=False).bank
-    return bank, bank.scores(run.model, data.x_test, output=cfg.module_output)
+    return decompose(run.model, data, cfg, progress=False).bank, cfg.module_output
+
+
+def module_scores(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBank, Tensor]:
+    bank, output = module_bank(run, data, opts)
+    return bank, bank.scores(run.model, data.x_test, output=output)
 
 
 def calibration_sample(data: TaskData, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -132,10 +137,9 @@ def _swap(mine: Tensor, theirs: Tensor, k: int) -> Tensor:
 
 
 def replace_scores(run: Run, data: TaskData, fit_ids: Tensor, opts: RQ23Options) -> ReplaceScores:
-    cfg = preset(opts.preset, mode=mode_for(run, opts))
-    bank = decompose(run.model, data, cfg, progress=False).bank
+    bank, output = module_bank(run, data, opts)
     z = bank.scores(run.model, data.x_test, output="logits")
-    prob = positive_probability(z, cfg.module_output, run.model.cfg.n_classes)
+    prob = positive_probability(z, output, run.model.cfg.n_classes)
     fit = log_odds(bank.scores(run.model, fit_ids, output="logits"))
     return ReplaceScores(bank, prob, log_odds(z), fit)
 
