@@ -475,7 +475,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="comma-separated labels, e.g. banking,travel or 1:banking,2:travel",
     )
-    c.add_argument("--out", required=True, type=Path)
+    c.add_argument("--out", required=True, type=Path, help="module set directory to write")
     c.add_argument(
         "--calibrate",
         type=Path,
@@ -495,8 +495,8 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "(the paper's inter-reuse rule, one log-odds per text; a tagger's module: its max over "
         "the tokens), calibrated (the default with --calibrate)",
     )
-    c.add_argument("--overwrite", action="store_true")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(func=cmd_compose)
 
     p = sub.add_parser("predict", help="classify raw text with a module set or composed model")
