@@ -485,7 +485,8 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "module labels): fit per-module maps that make the scores of different models "
         "comparable (rule 'calibrated'); needed to mix one-output and many-output modules well. "
         "Taggers' modules (e.g. one module of a better tagger replacing a faulty one's): 'text' "
-        "and 'tags' columns, one tag per token, and the set tags token by token",
+        "and 'tags' columns, one tag per token, and the set tags token by token. "
+        "`rnnmod data export TASK --split train` writes either kind",
     )
     c.add_argument(
         "--rule",
