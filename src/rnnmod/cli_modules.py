@@ -180,7 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if len(ms.sources) > 1:
         raise RnnmodError(
             f"{args.mods} holds modules of several models: evaluate it on labelled texts of its "
-            "problem (--labelled CSV with 'text' and 'label' columns)"
+            "problem (--labelled CSV with 'text' and 'label' columns, or 'text' and 'tags' for taggers)"
         )
     res = evaluate_moduleset(ms, args.data_dir)
     if args.legacy_accuracy:

@@ -74,6 +74,8 @@ def test_replaced_tagger_module_is_calibrated_and_tags_token_by_token(tagged, ca
     assert main(["predict", str(out), texts[0], "--json"]) == 0
     got = json.loads(capsys.readouterr().out)["predictions"][0]
     assert got["tags"] == want[0]
+    assert main(["evaluate", str(out)]) == 2  # two source models: no single test split
+    assert "'text' and 'tags' for taggers" in capsys.readouterr().err
     assert main(["evaluate", str(out), "--labelled", str(f), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["unit"] == "tokens" and res["n"] == n_tokens
