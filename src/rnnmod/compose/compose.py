@@ -9,6 +9,7 @@ import torch
 from ..errors import RnnmodError
 from ..modules.store import RULES, ModuleSet, save_moduleset
 from ..nn.zoo import ONE_OUTPUT
+from ..runs import Run
 
 
 def _parse_choice(choice: str, n_sets: int) -> tuple[int | None, str]:
@@ -152,7 +153,7 @@ def fit_parts(parts: list[tuple], texts: list[str], targets: list) -> dict:
     return fields
 
 
-def reads_tokens_alike(runs: list) -> object:
+def reads_tokens_alike(runs: list[Run]) -> Run:
     """The one way all these taggers read a text (so their output steps are the same tokens);
     refuses models that are not M:N taggers or that tokenise, pad or cut differently."""
     if any(r.io_type != "M:N" for r in runs):
@@ -169,7 +170,7 @@ def reads_tokens_alike(runs: list) -> object:
 
 
 def tag_targets(
-    run, texts: list[str], tag_lists: list[list[str]], names: list[str]
+    run: Run, texts: list[str], tag_lists: list[list[str]], names: list[str]
 ) -> torch.Tensor:
     """Each token's module position [B, T] aligned with ``run``'s output steps (−1: padding),
     via the same tokenizer, padding and truncation as the text itself."""

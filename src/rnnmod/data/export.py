@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..errors import RnnmodError
 from .base import TaskData, seeded_subset
+from .vocab import tokenize
 
 
 def labelled_rows(
@@ -29,8 +30,8 @@ def labelled_rows(
         return ["text", "label"], [(texts[i], names[int(y[i])]) for i in keep]
     rows = []
     seq_len, cut_front = data.vocab.seq_len, data.vocab.truncating == "pre"
-    for i in keep:
-        words = texts[i].split()
+    # the model's own tokenizer, so the exported words are the tokens its output steps tag
+    for i, words in zip(keep, tokenize([texts[i] for i in keep], data.vocab.tokenizer)):
         words = words[-seq_len:] if cut_front else words[:seq_len]
         tags = [names[t] for t, w in zip(y[i].tolist(), x[i].tolist()) if w != 0]
         if len(tags) != len(words):
