@@ -104,3 +104,22 @@ def test_legacy_rule_flag_and_its_old_name_switch_the_headline(monkeypatch):
     for flag in ([], ["--legacy-rule"], ["--legacy-inter-rule"]):
         assert main(["reproduce", "rq3", "--tasks", "clinc", "--quiet", *flag]) == 0
     assert seen == ["calibrated", "paper", "paper"]
+
+
+def test_inter_flag_hands_the_shared_options_to_inter(monkeypatch, tmp_path):
+    """`reproduce rq2|rq3 --inter` runs the inter experiment with the options intra shares."""
+    from rnnmod.experiments import inter
+
+    seen = []
+    monkeypatch.setattr(inter, "run_inter", lambda kind, opts: seen.append((kind, opts)) or [])
+    args = ["--tasks", "clinc", "--cells", "gru", "--max-combos", "5", "--epochs", "3"]
+    out = ["--results-dir", str(tmp_path), "--quiet"]
+    assert main(["reproduce", "rq3", "--inter", *args, *out, "--legacy-rule"]) == 0
+    assert main(["reproduce", "rq2", "--inter", *args, *out]) == 0
+    (k3, o3), (k2, o2) = seen
+    assert (k3, k2) == ("replace", "reuse")
+    assert o3.problems == o2.problems == ["M:1-M:N"]
+    assert o3.cells == ["gru"] and o3.max_combos == 5 and o3.epochs == 3
+    assert (o3.rule, o2.rule) == ("paper", "calibrated")
+    assert o3.results_dir == tmp_path and o3.progress is False
+    assert main(["reproduce", "rq2", "--inter", "--tasks", "emotions", *out]) == 2

@@ -104,37 +104,9 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 f"{args.results_dir / 'report.md'}, {args.results_dir / 'report.html'}"
             )
         return
-    if args.what in ("rq2", "rq3") and args.inter:
-        from .experiments.inter import PROBLEMS, InterOptions, run_inter
-
-        problems = [p for p, (one, _many) in PROBLEMS.items() if one in tasks]
-        if not problems:
-            raise RnnmodError("--inter needs --tasks mathqa (1:1-1:N) and/or clinc (M:1-M:N)")
-        rows = run_inter(
-            "reuse" if args.what == "rq2" else "replace",
-            InterOptions(
-                problems=problems,
-                cells=cells,
-                depths=parse_depths(args.depths or "1"),
-                mode=_one_mode(args),
-                preset=_one_preset(args),
-                runs_dir=args.runs_dir,
-                results_dir=args.results_dir,
-                data_dir=args.data_dir,
-                max_combos=args.max_combos,
-                epochs=args.epochs,
-                rule="paper" if args.legacy_rule else "calibrated",
-                progress=not args.quiet,
-            ),
-        )
-        name = f"{args.what}_inter"
-        _print_rows(args, rows, f"{args.results_dir / (name + '.csv')} and .md")
-        return
     if args.what in ("rq2", "rq3"):
-        from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
-
-        opts = RQ23Options(
-            tasks=tasks,
+        # the options intra and inter reuse/replace share
+        common = dict(
             cells=cells,
             depths=parse_depths(args.depths or "1"),
             mode=_one_mode(args),
@@ -142,15 +114,33 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             runs_dir=args.runs_dir,
             results_dir=args.results_dir,
             data_dir=args.data_dir,
-            max_test=args.max_test,
-            max_pairs=args.max_pairs,
             epochs=args.epochs,
-            legacy_baseline=args.legacy_baseline,
             rule="paper" if args.legacy_rule else "calibrated",
             progress=not args.quiet,
         )
-        rows = run_rq2(opts) if args.what == "rq2" else run_rq3(opts)
-        _print_rows(args, rows, f"{args.results_dir / (args.what + '.csv')} and .md")
+        name = f"{args.what}_inter" if args.inter else args.what
+        if args.inter:
+            from .experiments.inter import PROBLEMS, InterOptions, run_inter
+
+            problems = [p for p, (one, _many) in PROBLEMS.items() if one in tasks]
+            if not problems:
+                raise RnnmodError("--inter needs --tasks mathqa (1:1-1:N) and/or clinc (M:1-M:N)")
+            rows = run_inter(
+                "reuse" if args.what == "rq2" else "replace",
+                InterOptions(problems=problems, max_combos=args.max_combos, **common),
+            )
+        else:
+            from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
+
+            opts = RQ23Options(
+                tasks=tasks,
+                max_test=args.max_test,
+                max_pairs=args.max_pairs,
+                legacy_baseline=args.legacy_baseline,
+                **common,
+            )
+            rows = run_rq2(opts) if args.what == "rq2" else run_rq3(opts)
+        _print_rows(args, rows, f"{args.results_dir / (name + '.csv')} and .md")
         return
     if args.what == "d1":
         from .experiments.d1 import run_d1

@@ -26,8 +26,23 @@ from .storage import (
 RUN_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
 
+class RunDirectory:
+    """What every run (classifier or translator) says of itself: its task and its weights' hash."""
+
+    config: dict
+    path: Path | None
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
+
+    def model_sha256(self) -> str:
+        assert self.path is not None
+        return sha256_file(self.path / "model.safetensors")
+
+
 @dataclass
-class Run:
+class Run(RunDirectory):
     """A trained model plus everything needed to feed it raw text."""
 
     model: SeqClassifier
@@ -38,20 +53,12 @@ class Run:
     path: Path | None = None
 
     @property
-    def task(self) -> str:
-        return self.config["task"]
-
-    @property
     def io_type(self) -> str:
         return self.model.cfg.io_type
 
     @property
     def pad_label(self) -> int | None:
         return self.config.get("pad_label")
-
-    def model_sha256(self) -> str:
-        assert self.path is not None
-        return sha256_file(self.path / "model.safetensors")
 
 
 def save_run(

@@ -14,16 +14,15 @@ from .. import FORMAT_VERSION
 from ..data.vocab import Vocab
 from ..errors import RnnmodError
 from ..nn.seq2seq import IO_TYPE, Seq2Seq, Seq2SeqConfig
-from ..runs import write_run_dir
+from ..runs import RunDirectory, write_run_dir
 from ..storage import (
     read_json,
     read_tensors,
-    sha256_file,
 )
 
 
 @dataclass
-class TranslationRun:
+class TranslationRun(RunDirectory):
     """A trained translator plus its vocabularies; ``label_names`` are the target languages."""
 
     model: Seq2Seq
@@ -33,10 +32,6 @@ class TranslationRun:
     label_names: list[str]
     metrics: dict = field(default_factory=dict)
     path: Path | None = None
-
-    @property
-    def task(self) -> str:
-        return self.config["task"]
 
     @property
     def io_type(self) -> str:
@@ -49,10 +44,6 @@ class TranslationRun:
     @property
     def langs(self) -> list[str]:
         return self.label_names
-
-    def model_sha256(self) -> str:
-        assert self.path is not None
-        return sha256_file(self.path / "model.safetensors")
 
 
 def save_translation_run(
