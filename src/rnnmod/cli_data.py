@@ -138,12 +138,19 @@ def register_data(sub: argparse._SubParsersAction) -> None:
     e = dsub.add_parser(
         "export",
         help="write a task's split as a labelled CSV (for compose --calibrate, evaluate --labelled)",
-        description="Write a task's train or test split as the CSV that `rnnmod compose "
+        description="Write a task's train, validation (Clinc) or test split as the CSV that "
+        "`rnnmod compose "
         "--calibrate` and `rnnmod evaluate --labelled` read: text,label for one-output tasks, "
         "text,tags (one tag per token the model reads) for taggers.",
     )
     e.add_argument("task", help="a named task (clinc, mathqa, brown, ...)")
-    e.add_argument("--split", choices=("train", "test"), default="test")
+    e.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        default="test",
+        help="val: the validation split where the task has one (Clinc) — held-out texts to "
+        "calibrate on (default: test)",
+    )
     e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", type=Path, required=True, help="CSV file to write")

@@ -137,6 +137,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 max_test=args.max_test,
                 max_pairs=args.max_pairs,
                 legacy_baseline=args.legacy_baseline,
+                calibrate_on=args.calibrate_on,
                 **common,
             )
             rows = run_rq2(opts) if args.what == "rq2" else run_rq3(opts)
@@ -272,6 +273,15 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "intra replace: each module votes with its confidence) instead of the calibrated rule "
         "(per-module affine maps of the log-odds fitted on training examples — modules of two "
         "models are made comparable); every row reports both",
+    )
+    r.add_argument(
+        "--calibrate-on",
+        choices=("train", "val"),  # experiments.reuse_replace.CALIBRATION_SPLITS
+        default="val",
+        help="rq3: fit the calibrated rule on held-out texts, the validation split, where the "
+        "task has one (default; Clinc — the other tasks have none and use training examples, "
+        "each row's calibration_split says which) or always on training examples (train, "
+        "what earlier versions did)",
     )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")

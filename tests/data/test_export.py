@@ -62,3 +62,14 @@ def test_one_to_many_tasks_have_nothing_to_export(data_dir):
 
     with pytest.raises(RnnmodError, match="1:N task"):
         labelled_rows(tiny_data("1:N"), "test")
+
+
+def test_validation_split_where_the_task_has_one(clinc_default, brown):
+    header, rows = labelled_rows(clinc_default, "val", limit=5)
+    keep = seeded_subset(len(clinc_default.x_val), 5)
+    assert clinc_default.vocab.encode_texts([t for t, _ in rows]).equal(clinc_default.x_val[keep])
+    assert [lab for _, lab in rows] == [
+        clinc_default.label_names[y] for y in clinc_default.y_val[keep]
+    ]
+    with pytest.raises(RnnmodError, match="no validation split"):
+        labelled_rows(brown, "val")

@@ -1,5 +1,7 @@
 """RQ2 intra reuse and RQ3 intra replace on tiny runs: relabelling, scores, caching, reports."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -161,3 +163,27 @@ def test_calibrated_vote_fits_only_positions_whose_label_has_a_module():
     assert pred.shape == y.shape
     assert (pred[:, 0] == y[:, 0]).float().mean() > 0.9
     assert (rr.vote(odds[:, :, 0], [3, 5]) == y[:, 0]).float().mean() < 0.7  # raw scores lose
+
+
+def test_replace_calibrates_on_the_validation_split_where_the_task_has_one(tmp_path):
+    data = tiny_data("M:1")
+    for depth in (1, 2, 3, 4):
+        _run(tmp_path, data, depth=depth, seed=depth)
+    cache = tmp_path / "cache"
+    train = rr.replace_rows("tiny", "gru", data, _opts(tmp_path), cache)
+    # no validation split: --calibrate-on val falls back to training texts (the same cache row)
+    assert rr.replace_rows("tiny", "gru", data, _opts(tmp_path, calibrate_on="val"), cache) == train
+    assert {r["calibration_split"] for r in train} == {"train"}
+    n = len(data.x_test) // 2
+    with_val = dataclasses.replace(data, x_val=data.x_test[:n], y_val=data.y_test[:n])
+    ids, y = rr.calibration_sample(with_val, split="val")
+    assert torch.equal(ids, with_val.x_val) and torch.equal(y, with_val.y_val)
+    val = rr.replace_rows("tiny", "gru", with_val, _opts(tmp_path, calibrate_on="val"), cache)
+    assert {r["calibration_split"] for r in val} == {"val"}
+    assert all(r["calibration_examples"] == n for r in val)
+    assert [r["composed_paper_rule"] for r in val] == [r["composed_paper_rule"] for r in train]
+    assert len(list(cache.glob("*.json"))) == 2  # its own cache entry
+    on_train = _opts(tmp_path, calibrate_on="train")
+    assert rr.replace_rows("tiny", "gru", with_val, on_train, cache) == train
+    with pytest.raises(rr.RnnmodError, match="unknown calibration split"):
+        rr.calibration_sample(data, split="test")

@@ -92,7 +92,12 @@ def load_clinc(
         vocab=vocab,
         label_names=label_names,
         notes=["Clinc OOS in-scope, 10 domain labels (same data as the paper)", note],
-        extra={"legacy_vocab": legacy_vocab, "texts_train": tr_text, "texts_test": te_text},
+        extra={
+            "legacy_vocab": legacy_vocab,
+            "texts_train": tr_text,
+            "texts_test": te_text,
+            **({"texts_val": va_text} if has_val else {}),
+        },
         x_val=vocab.encode_tokens(tokenize(va_text, vocab.tokenizer)) if has_val else None,
         y_val=torch.tensor(va_y) if has_val else None,
     )

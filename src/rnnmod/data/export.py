@@ -12,7 +12,7 @@ from .vocab import tokenize
 def labelled_rows(
     data: TaskData, split: str, limit: int | None = None, seed: int = 0
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """(header, rows) of ``split`` ("train" or "test"), optionally a seeded subset of ``limit``
+    """(header, rows) of ``split`` ("train", "val" where the task has one, or "test"), optionally a seeded subset of ``limit``
     examples (the same subset as ``reproduce rq3``'s calibration sample for equal n and seed).
     A tagger's text is cut to the tokens the model reads (its sequence length)."""
     if data.io_type == "1:N":
@@ -20,10 +20,16 @@ def labelled_rows(
             f"{data.task} is a 1:N task: its labels are output steps, neither one label per text "
             "nor one tag per token"
         )
+    if split == "val" and data.x_val is None:
+        raise RnnmodError(f"{data.task} has no validation split (export train or test)")
     texts = data.extra.get(f"texts_{split}")
     if texts is None:
         raise RnnmodError(f"{data.task} keeps no raw texts of its {split} split to export")
-    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    x, y = {
+        "train": (data.x_train, data.y_train),
+        "val": (data.x_val, data.y_val),
+        "test": (data.x_test, data.y_test),
+    }[split]
     keep = range(len(x)) if limit is None else seeded_subset(len(x), limit, seed).tolist()
     names = data.label_names
     if data.io_type != "M:N":

@@ -56,6 +56,9 @@ IO_ORDER = ("1:1", "M:1", "1:N", "M:N")
 REPLACE_RULES = ("calibrated", "paper")
 # seeded training examples (taggers: sentences) a replaced set's calibration is fitted on
 CALIBRATION_EXAMPLES = 4000
+# where that sample comes from: the validation split where the task has one (Clinc: texts the
+# models never saw), else the training split; each row says which it used
+CALIBRATION_SPLITS = ("train", "val")
 
 
 @dataclass
@@ -74,6 +77,7 @@ class RQ23Options:
     legacy_baseline: bool = False
     family_depths: tuple[int, ...] = (1, 2, 3, 4)  # replace: the depths worst/best come from
     rule: str = "calibrated"  # replace: the headline decision rule (REPLACE_RULES)
+    calibrate_on: str = "val"  # replace: the split the calibration sample comes from
     seed: int = 0
     progress: bool = True
 
@@ -109,10 +113,26 @@ def module_scores(run: Run, data: TaskData, opts: RQ23Options) -> tuple[ModuleBa
     return bank, bank.scores(run.model, data.x_test, output=output)
 
 
-def calibration_sample(data: TaskData, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """The seeded training examples a replaced set's calibration is fitted on (ids, labels)."""
-    keep = seeded_subset(len(data.x_train), CALIBRATION_EXAMPLES, seed)
-    return data.x_train[keep], data.y_train[keep]
+def calibration_split(data: TaskData, split: str = "train") -> str:
+    """The split a replaced set's calibration is fitted on: ``val`` only where the task has one."""
+    if split not in CALIBRATION_SPLITS:
+        raise RnnmodError(
+            f"unknown calibration split {split!r}; expected one of {', '.join(CALIBRATION_SPLITS)}"
+        )
+    return "val" if split == "val" and data.x_val is not None else "train"
+
+
+def calibration_sample(
+    data: TaskData, seed: int = 0, split: str = "train"
+) -> tuple[Tensor, Tensor]:
+    """The seeded examples (ids, labels) of :func:`calibration_split` a replaced set's
+    calibration is fitted on: texts the models were not trained on, where the task allows."""
+    if calibration_split(data, split) == "val":
+        x, y = data.x_val, data.y_val
+    else:
+        x, y = data.x_train, data.y_train
+    keep = seeded_subset(len(x), CALIBRATION_EXAMPLES, seed)
+    return x[keep], y[keep]
 
 
 @dataclass
@@ -327,10 +347,14 @@ def run_rq2(opts: RQ23Options) -> list[dict]:
 # intra replace
 
 
-def replace_cache_file(shas: list[str], opts: RQ23Options, cache: Path) -> Path:
+def replace_cache_file(
+    shas: list[str], opts: RQ23Options, cache: Path, split: str = "train"
+) -> Path:
     """The cache file of a family's rows: keyed by its models' hashes (in ``family_depths`` order)."""
     key = f"{':'.join(shas)}:{preset_key(opts.preset)}:{opts.mode}:{opts.max_test}"
     key += f":{opts.rule}:{CALIBRATION_EXAMPLES}:{opts.seed}"
+    if split != "train":  # (training-split keys stay those of earlier versions)
+        key += f":{split}"
     return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
@@ -341,12 +365,13 @@ def replace_rows(
         raise RnnmodError(f"unknown replace rule {opts.rule!r} (one of {', '.join(REPLACE_RULES)})")
     runs = {d: load_family_run(task, cell, d, data, opts) for d in opts.family_depths}
     shas = {d: runs[d].model_sha256() for d in opts.family_depths}  # each model hashed once
-    f = replace_cache_file(list(shas.values()), opts, cache)
+    split = calibration_split(data, opts.calibrate_on)
+    f = replace_cache_file(list(shas.values()), opts, cache, split)
     if f.is_file():
         return read_json(f)
     mma = {d: monolithic_accuracy(r, data) for d, r in runs.items()}
     worst, best = min(mma, key=mma.get), max(mma, key=mma.get)
-    fit_ids, fit_y = calibration_sample(data, opts.seed)
+    fit_ids, fit_y = calibration_sample(data, opts.seed, split)
     w, b = (replace_scores(runs[d], data, fit_ids, opts) for d in (worst, best))
     if w.bank.class_index != b.bank.class_index:
         raise RnnmodError(f"{task} {cell}: the faulty and best models have different modules")
@@ -386,6 +411,7 @@ def replace_rows(
                 f"composed_{legacy}_rule": acc[legacy],
                 f"delta_pp_{legacy}_rule": 100.0 * (acc[legacy] - mma[worst]),
                 "calibration_examples": len(fit_ids),
+                "calibration_split": split,
                 "monolithic_by_depth": {str(d): a for d, a in mma.items()},  # as JSON reads it
                 "models": models,
             }
@@ -496,7 +522,8 @@ def write_report(rows: list[dict], results_dir: Path, name: str, table: str) -> 
     if name == "rq3":
         lines[-1:-1] = [
             "Rule: `calibrated` — the modules' log-odds through per-module affine maps fitted on "
-            f"{CALIBRATION_EXAMPLES} seeded training examples (a replaced set mixes two models); "
+            f"up to {CALIBRATION_EXAMPLES} seeded examples of the split in the rows' "
+            "`calibration_split` (a replaced set mixes two models); "
             "`paper` — each module votes with its confidence (§11.1). Both are measured on every row.",
         ]
     lines += [
