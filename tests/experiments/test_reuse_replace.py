@@ -187,3 +187,10 @@ def test_replace_calibrates_on_the_validation_split_where_the_task_has_one(tmp_p
     assert rr.replace_rows("tiny", "gru", with_val, on_train, cache) == train
     with pytest.raises(rr.RnnmodError, match="unknown calibration split"):
         rr.calibration_sample(data, split="test")
+
+
+def test_the_baseline_column_says_how_long_the_baselines_trained():
+    rows = [{"baseline_kind": "scratch", "baseline_epochs": e} for e in (10, "2", 10)]
+    assert rr.baseline_label(rows[:1]) == "scratch, 10 ep"
+    assert rr.baseline_label(rows) == "scratch, 2/10 ep"  # a group measured against both
+    assert rr.baseline_label([{"class": "NOUN"}]) == ""  # replace rows have no baseline

@@ -468,13 +468,25 @@ def _beside(r: dict) -> tuple[str, float] | None:
     return None
 
 
+def baseline_label(rows: list[dict]) -> str:
+    """What the rows' Δ is measured against, with the baseline's epochs: "scratch, 10 ep"
+    (a grid's baselines may be trained for fewer epochs than the paper's to save CPU time)."""
+    kinds = sorted({str(r.get("baseline_kind")) for r in rows if r.get("baseline_kind")})
+    if not kinds:
+        return ""
+    epochs = sorted(
+        {int(r["baseline_epochs"]) for r in rows if r.get("baseline_epochs") not in (None, "")}
+    )
+    return "/".join(kinds) + (f", {'/'.join(map(str, epochs))} ep" if epochs else "")
+
+
 def summarize(rows: list[dict], table: str) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = (r["type"], r["io_type"], r["task"], r["cell"], r["mode"], r.get("baseline_kind"))
         groups.setdefault(key, []).append(r)
     out = []
-    for (kind, io, task, cell, mode, base), rs in sorted(
+    for (kind, io, task, cell, mode, _base), rs in sorted(
         groups.items(), key=lambda kv: (IO_ORDER.index(kv[0][1]), kv[0][3], str(kv[0][5]))
     ):
         ds = [r["delta_pp"] for r in rs]
@@ -487,7 +499,7 @@ def summarize(rows: list[dict], table: str) -> list[dict]:
                 "task": task,
                 "cell": cell,
                 "mode": mode,
-                "baseline": base or "",
+                "baseline": baseline_label(rs),
                 "rule": "/".join(sorted({r["rule"] for r in rs if "rule" in r})),
                 "n": len(ds),
                 "mean_delta_pp": statistics.fmean(ds),

@@ -81,7 +81,7 @@ def rq1_table(rows: list[dict]) -> tuple:
 
 
 def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
-    from ..experiments.reuse_replace import paper_cell
+    from ..experiments.reuse_replace import baseline_label, paper_cell
 
     table = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
     # inter rows carry the composed rule and the paper's rule's Δ beside (experiments/inter.py)
@@ -89,10 +89,10 @@ def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
     keys = ("io_type", "task", "cell", "mode", "baseline_kind") + (("rule",) if ruled else ())
     body = []
     for key, rs in sorted(_group(rows, keys).items(), key=lambda kv: str(kv[0])):
-        io, task, cell, mode, base = key[:5]
+        io, task, cell, mode = key[:4]
         ds = [r["delta_pp"] for r in rs]
         pm, pmed = paper_cell(table, io, cell)
-        line = [io, task, cell, mode, base or "—"] + list(key[5:])
+        line = [io, task, cell, mode, baseline_label(rs) or "—"] + list(key[5:])
         line += [
             str(len(rs)),
             _fmt(statistics.fmean(ds)),
