@@ -14,8 +14,9 @@ model's modules with module c replaced by the best model's, evaluated on the who
 Δ = composed − faulty monolithic accuracy (§11.1). Modules of both models score the same token ids
 (same vocabulary, checked). A replaced set holds modules of two models, so by default their scores
 are made comparable as for inter reuse (:mod:`rnnmod.compose.calibrate`): each module's log-odds
-gets an affine map fitted on a seeded sample of the task's training examples (taggers: their real
-positions), 2 numbers per module, weights untouched. Every row also reports the paper's rule
+gets an affine map fitted on a seeded sample of the task's validation split where it has one
+(Clinc), else of its training examples (taggers: their real positions), 2 numbers per module,
+weights untouched. Every row also reports the paper's rule
 (each module votes with its binary confidence, §11.1); ``rule="paper"`` makes that the headline.
 
 Every module's scores are computed once per model on the whole test split; a pair or a
@@ -54,7 +55,7 @@ from .paper import FAMILY, _num, _rows
 
 IO_ORDER = ("1:1", "M:1", "1:N", "M:N")
 REPLACE_RULES = ("calibrated", "paper")
-# seeded training examples (taggers: sentences) a replaced set's calibration is fitted on
+# seeded examples (taggers: sentences) a replaced set's calibration is fitted on, at most
 CALIBRATION_EXAMPLES = 4000
 # where that sample comes from: the validation split where the task has one (Clinc: texts the
 # models never saw), else the training split; each row says which it used

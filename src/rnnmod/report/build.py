@@ -351,7 +351,7 @@ def build_report(results: Path) -> tuple[Path, Path]:
                                  "Composed 2-class model vs the same architecture trained on the two classes; Δ in pp."))  # fmt: skip
     if rq3:
         tables.append(rq23_table(rq3, "RQ3 — intra replace (Table IV)",
-                                 "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp."))  # fmt: skip
+                                 "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp. Rule: calibrated = per-module affine maps of the log-odds fitted on the task's validation split where it has one (Clinc), else on training examples; the paper's vote beside."))  # fmt: skip
     if rq2_inter:
         tables.append(rq23_table(rq2_inter, "RQ2 — inter reuse (Table III, Inter rows)",
                                  "A one-output module with a many-output module (rule: calibrated = per-module affine maps of the log-odds fitted on the new problem's training examples; the paper's odds rule beside) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."))  # fmt: skip
