@@ -59,8 +59,13 @@ def test_replaced_tagger_module_is_calibrated_and_tags_token_by_token(tagged, ca
     assert ms.manifest["calibration_level"] == "positions"
     n_tokens = sum(map(len, tags))
     assert ms.manifest["calibration_positions"] == n_tokens
+    assert ms.labels == ["c1", "c2", "c3"]  # the order chosen, the two sources interleaved
     # by hand: calibrated log-odds of every module at every step, argmax, real tokens only
-    odds = torch.cat([position_scores(ms.sources[s], b, texts) for s, b in ms.banks.items()])
+    per_label = {}
+    for s, b in ms.banks.items():
+        for k, c in enumerate(b.class_index):
+            per_label[ms.sources[s].label_names[c]] = position_scores(ms.sources[s], b, texts)[k]
+    odds = torch.stack([per_label[x] for x in ms.labels])
     idx = ms.calibration().predict(odds)
     ids = next(iter(ms.sources.values())).vocab.encode_texts(texts)
     want = [

@@ -105,3 +105,22 @@ def test_compose_subset_and_errors(saved, tmp_path):
         compose_modulesets([ms, ms], ["c1"], tmp_path / "y")
     two = compose_modulesets([ms, comp], ["1:c0", "2:c1"], tmp_path / "z")
     assert load_moduleset(two).labels == ["c0", "c1"]
+
+
+def test_a_composed_set_keeps_the_label_order_chosen(saved, tmp_path):
+    """Modules of two sources, interleaved: the set lists them in --labels order, and every score
+    row (and the vote) belongs to the label at that position."""
+    run, data, _dec, mods = saved
+    other = load_run(save_run(tmp_path / "run2", tiny_model("gru", depth=2, seed=5), run.config,
+                              data.vocab, data.label_names, {}))  # fmt: skip
+    bank2 = decompose(other.model, data, preset("default", mode="unrolled"), progress=False).bank
+    mods2 = save_moduleset(tmp_path / "mods2", [(other, bank2)], {"mode": "unrolled"})
+    a, b = load_moduleset(mods), load_moduleset(mods2)
+    out = compose_modulesets([a, b], ["2:c2", "1:c0", "2:c3", "1:c1"], tmp_path / "mix")
+    ms = load_moduleset(out)
+    assert ms.labels == ["c2", "c0", "c3", "c1"]
+    texts = [" ".join(data.vocab.tokens[i] for i in r if i) for r in data.x_test[:20].tolist()]
+    own = {"a": a.scores_texts(texts), "b": b.scores_texts(texts)}
+    want = torch.stack([own["b"][2], own["a"][0], own["b"][3], own["a"][1]])
+    assert torch.equal(ms.scores_texts(texts), want)
+    assert ms.predict_texts(texts) == [ms.labels[i] for i in want.argmax(0).tolist()]

@@ -70,8 +70,10 @@ def compose_modulesets(
                 f"module sets use different module outputs ({', '.join(sorted(outputs))}); scores would not be comparable"
             )
     picked: dict[tuple[int, str], list[int]] = {}
+    order = []  # the chosen labels in the order given: the composed set's label order
     for choice in labels:
         which, label = _parse_choice(choice, len(sets))
+        order.append(label)
         hits = [
             (i, s)
             for i, s in enumerate(sets)
@@ -107,7 +109,7 @@ def compose_modulesets(
         extra["rule"] = rule
     if calibrate_on is not None:
         extra.update(fit_parts(parts, *calibrate_on))
-    return save_moduleset(out, parts, extra, overwrite=overwrite)
+    return save_moduleset(out, parts, extra, overwrite=overwrite, label_order=order)
 
 
 def _check_targets(names: list[str], targets: set[str], what: str) -> None:

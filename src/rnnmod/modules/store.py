@@ -93,10 +93,18 @@ class ModuleSet:
     sources: dict[str, Run]
     banks: dict[str, ModuleBank]
     entries: list[dict] = field(default_factory=list)
+    # row of :meth:`_in_label_order`'s input (the banks' modules, source by source) for each entry
+    rows: list[int] | None = None
 
     @property
     def labels(self) -> list[str]:
         return [e["label"] for e in self.entries]
+
+    def _in_label_order(self, per_bank: list[torch.Tensor]) -> torch.Tensor:
+        """The banks' score rows (source by source) → [K, …] in :attr:`labels` order (a composed
+        set keeps the order its labels were chosen in, modules of several sources interleaved)."""
+        scores = torch.cat(per_bank)
+        return scores if self.rows is None else scores[self.rows]
 
     @property
     def single_source(self) -> Run:
@@ -118,7 +126,7 @@ class ModuleSet:
             parts.append(
                 bank.scores(run.model, run.vocab.encode_texts(texts), output=self.module_output)
             )
-        return torch.cat(parts)
+        return self._in_label_order(parts)
 
     @property
     def rule(self) -> str:
@@ -138,7 +146,7 @@ class ModuleSet:
         """One log-odds per module and text → [K, B] in :attr:`labels` order."""
         from ..compose.scores import text_scores
 
-        return torch.cat(
+        return self._in_label_order(
             [text_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
         )
 
@@ -197,7 +205,7 @@ class ModuleSet:
             return self.scores_texts(texts).argmax(0)
         from ..compose.scores import position_scores
 
-        odds = torch.cat(
+        odds = self._in_label_order(
             [position_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
         )
         return self.calibration().predict(odds)
@@ -253,8 +261,10 @@ def save_moduleset(
     *,
     overwrite: bool = False,
     timings: dict | None = None,
+    label_order: list[str] | None = None,
 ) -> Path:
-    """Write modules of one or more sources (each part: a source run and its bank).
+    """Write modules of one or more sources (each part: a source run and its bank); the
+    manifest lists them in ``label_order`` if given (a composed set: the order chosen).
 
     Everything but ``timings.json`` (the optional ``timings``: wall-clock seconds, which differ
     from run to run) is a function of the inputs: the same modules give the same bytes.
@@ -262,7 +272,7 @@ def save_moduleset(
     """
     out = Path(out)
     with output_lock(out, "save module set"):
-        return _save_moduleset(out, parts, manifest_extra, overwrite, timings)
+        return _save_moduleset(out, parts, manifest_extra, overwrite, timings, label_order)
 
 
 def _save_moduleset(
@@ -271,6 +281,7 @@ def _save_moduleset(
     manifest_extra: dict,
     overwrite: bool,
     timings: dict | None,
+    label_order: list[str] | None = None,
 ) -> Path:
     tmp = fresh_dir(out, overwrite=overwrite)
     (tmp / "modules").mkdir()
@@ -302,6 +313,8 @@ def _save_moduleset(
                 }
             )
             n += 1
+    if label_order:
+        entries.sort(key=lambda e: label_order.index(e["label"]))
     labels = [e["label"] for e in entries]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -469,8 +482,10 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
             )
         per_source[e["source"]].append(e)
     banks = {sid: _load_bank(path, sources[sid], es) for sid, es in per_source.items() if es}
-    ordered = [e for sid in banks for e in per_source[sid]]
-    return ModuleSet(path, man, sources, banks, ordered)
+    by_bank = [id(e) for sid in banks for e in per_source[sid]]
+    rows = [by_bank.index(id(e)) for e in entries]
+    rows = None if rows == sorted(rows) else rows  # a decomposed set: already in bank order
+    return ModuleSet(path, man, sources, banks, entries, rows)
 
 
 def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
