@@ -194,3 +194,23 @@ def test_the_baseline_column_says_how_long_the_baselines_trained():
     assert rr.baseline_label(rows[:1]) == "scratch, 10 ep"
     assert rr.baseline_label(rows) == "scratch, 2/10 ep"  # a group measured against both
     assert rr.baseline_label([{"class": "NOUN"}]) == ""  # replace rows have no baseline
+
+
+def test_summary_groups_by_rule_and_puts_inter_rows_last():
+    """One summary serves rq2.md, rq3.md and the report: intra I/O types in the paper's order,
+    inter problems after them, one line per decision rule, the other rule's mean beside."""
+
+    def row(io, rule, d, beside):
+        r = {"type": "x", "io_type": io, "task": "t", "cell": "lstm", "mode": "m"}
+        return {**r, "rule": rule, "delta_pp": d, "delta_pp_paper_rule": beside}
+
+    rows = [row("M:1-M:N", "calibrated", -1.0, -3.0), row("M:N", "calibrated", 1.0, "")]
+    rows += [row("1:1", "odds", 2.0, 0.5), row("1:1", "calibrated", 4.0, 1.0)]
+    got = [(s["io_type"], s["rule"], s["mean_delta_pp"], s["mean_delta_beside_pp"])
+           for s in rr.summarize(rows, "table3_reuse.csv")]  # fmt: skip
+    assert got == [
+        ("1:1", "calibrated", 4.0, 1.0),
+        ("1:1", "odds", 2.0, 0.5),
+        ("M:N", "calibrated", 1.0, None),  # an empty CSV cell is no Δ beside
+        ("M:1-M:N", "calibrated", -1.0, -3.0),
+    ]

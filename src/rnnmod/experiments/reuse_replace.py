@@ -464,8 +464,9 @@ def paper_cell(table: str, io_type: str, cell: str) -> tuple[float | None, float
 def _beside(r: dict) -> tuple[str, float] | None:
     """A replace row's Δ under the rule beside its headline (rule name, Δ), if it has one."""
     for rule in REPLACE_RULES:
-        if f"delta_pp_{rule}_rule" in r:
-            return rule, r[f"delta_pp_{rule}_rule"]
+        v = r.get(f"delta_pp_{rule}_rule")
+        if v not in (None, ""):  # (rows read back from a CSV hold every column, some empty)
+            return rule, float(v)
     return None
 
 
@@ -481,14 +482,21 @@ def baseline_label(rows: list[dict]) -> str:
     return "/".join(kinds) + (f", {'/'.join(map(str, epochs))} ep" if epochs else "")
 
 
+def _io_rank(io: str) -> int:
+    return IO_ORDER.index(io) if io in IO_ORDER else len(IO_ORDER)  # inter ("M:1-M:N") last
+
+
 def summarize(rows: list[dict], table: str) -> list[dict]:
+    """Mean, median and worst Δ per (type, I/O, task, cell, mode, baseline, rule), the rule
+    beside's mean and the paper's cell: the one summary behind rq2.md, rq3.md and the report."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = (r["type"], r["io_type"], r["task"], r["cell"], r["mode"], r.get("baseline_kind"))
-        groups.setdefault(key, []).append(r)
+        groups.setdefault((*key, r.get("rule") or ""), []).append(r)
     out = []
-    for (kind, io, task, cell, mode, _base), rs in sorted(
-        groups.items(), key=lambda kv: (IO_ORDER.index(kv[0][1]), kv[0][3], str(kv[0][5]))
+    for (kind, io, task, cell, mode, _base, rule), rs in sorted(
+        groups.items(),
+        key=lambda kv: (_io_rank(kv[0][1]), kv[0][1], kv[0][2], kv[0][3], str(kv[0][5]), kv[0][6]),
     ):
         ds = [r["delta_pp"] for r in rs]
         beside = [b for b in map(_beside, rs) if b is not None]
@@ -501,7 +509,7 @@ def summarize(rows: list[dict], table: str) -> list[dict]:
                 "cell": cell,
                 "mode": mode,
                 "baseline": baseline_label(rs),
-                "rule": "/".join(sorted({r["rule"] for r in rs if "rule" in r})),
+                "rule": rule,
                 "n": len(ds),
                 "mean_delta_pp": statistics.fmean(ds),
                 "median_delta_pp": statistics.median(ds),

@@ -81,34 +81,25 @@ def rq1_table(rows: list[dict]) -> tuple:
 
 
 def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
-    from ..experiments.reuse_replace import baseline_label, paper_cell
+    """Intra or inter reuse/replace rows, summarised as `rnnmod reproduce` summarises them."""
+    from ..experiments.reuse_replace import summarize
 
     table = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
-    # inter rows carry the composed rule and the paper's rule's Δ beside (experiments/inter.py)
-    ruled = any(r.get("delta_pp_paper_rule") not in ("", None) for r in rows)
-    keys = ("io_type", "task", "cell", "mode", "baseline_kind") + (("rule",) if ruled else ())
+    summary = summarize(rows, table)
+    # inter and replace rows carry the composed rule and the other rule's Δ beside
+    ruled = any(s["rule"] or s["beside_rule"] for s in summary)
     body = []
-    for key, rs in sorted(_group(rows, keys).items(), key=lambda kv: str(kv[0])):
-        io, task, cell, mode = key[:4]
-        ds = [r["delta_pp"] for r in rs]
-        pm, pmed = paper_cell(table, io, cell)
-        line = [io, task, cell, mode, baseline_label(rs) or "—"] + list(key[5:])
-        line += [
-            str(len(rs)),
-            _fmt(statistics.fmean(ds)),
-            _fmt(statistics.median(ds)),
-            _fmt(min(ds)),
-        ]
+    for s in summary:
+        line = [s["io_type"], s["task"], s["cell"], s["mode"], s["baseline"] or "—"]
+        line += [s["rule"] or "—"] if ruled else []
+        line += [str(s["n"]), _fmt(s["mean_delta_pp"]), _fmt(s["median_delta_pp"])]
+        line += [_fmt(s["worst_delta_pp"])]
         if ruled:
-            legacy = [
-                r["delta_pp_paper_rule"]
-                for r in rs
-                if r.get("delta_pp_paper_rule") not in ("", None)
-            ]
-            line.append(_fmt(statistics.fmean(legacy)) if legacy else "—")
-        body.append(line + [_fmt(pm), _fmt(pmed)])
+            beside = s["mean_delta_beside_pp"]
+            line.append("—" if beside is None else f"{_fmt(beside)} ({s['beside_rule']})")
+        body.append(line + [_fmt(s["paper_mean"]), _fmt(s["paper_median"])])
     head = ["I/O", "task", "cell", "mode", "baseline"] + (["rule"] if ruled else [])
-    head += ["n", "mean Δ", "median Δ", "worst Δ"] + (["mean Δ paper's rule"] if ruled else [])
+    head += ["n", "mean Δ", "median Δ", "worst Δ"] + (["mean Δ, other rule"] if ruled else [])
     head += ["paper mean", "paper median"]
     return (title, head, body, note)
 
