@@ -139,8 +139,7 @@ def register_data(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write a task's split as a labelled CSV (for compose --calibrate, evaluate --labelled)",
         description="Write a task's train, validation (Clinc) or test split as the CSV that "
-        "`rnnmod compose "
-        "--calibrate` and `rnnmod evaluate --labelled` read: text,label for one-output tasks, "
+        "`rnnmod compose --calibrate` and `rnnmod evaluate --labelled` read: text,label for one-output tasks, "
         "text,tags (one tag per token the model reads) for taggers.",
     )
     e.add_argument("task", help="a named task (clinc, mathqa, brown, ...)")

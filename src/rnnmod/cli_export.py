@@ -84,12 +84,11 @@ def cmd_export(args: argparse.Namespace) -> None:
         )
     ms = load_moduleset(args.mods)
     mod = export_module(ms, args.label, compact=args.compact)
-    entry = ms.entries[ms.labels.index(args.label)]
-    run, bank = ms.sources[entry["source"]], ms.banks[entry["source"]]
+    sid, k = ms.locate(args.label)
+    run, bank = ms.sources[sid], ms.banks[sid]
     # self-check on seeded random inputs: the export must score exactly as the fused bank does
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, run.model.cfg.vocab_size, (256, run.model.cfg.seq_len), generator=g)
-    k = [e["label"] for e in ms.entries if e["source"] == entry["source"]].index(args.label)
     diff = float((mod.scores(ids) - bank.select([k]).scores(run.model, ids)[0]).abs().max())
     if diff > 1e-4:
         raise RnnmodError(f"exported module differs from the masked module by {diff:.2e}")

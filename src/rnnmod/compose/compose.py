@@ -87,10 +87,8 @@ def compose_modulesets(
                 f"label {label!r} exists in several module sets; write N:{label} with N the set's position (1-based)"
             )
         i, s = hits[0]
-        pos = s.labels.index(label)
-        e = s.entries[pos]
-        bank_pos = [j for j, x in enumerate(s.entries) if x["source"] == e["source"]].index(pos)
-        picked.setdefault((i, e["source"]), []).append(bank_pos)
+        sid, bank_pos = s.locate(label)
+        picked.setdefault((i, sid), []).append(bank_pos)
     parts = []
     for (i, sid), positions in picked.items():
         s = sets[i]

@@ -12,8 +12,9 @@ from .vocab import tokenize
 def labelled_rows(
     data: TaskData, split: str, limit: int | None = None, seed: int = 0
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """(header, rows) of ``split`` ("train", "val" where the task has one, or "test"), optionally a seeded subset of ``limit``
-    examples (the same subset as ``reproduce rq3``'s calibration sample for equal n and seed).
+    """(header, rows) of ``split`` ("train", "val" where the task has one, or "test"),
+    optionally a seeded subset of ``limit`` examples (the same subset as ``reproduce rq3``'s
+    calibration sample of that split for equal n and seed).
     A tagger's text is cut to the tokens the model reads (its sequence length)."""
     if data.io_type == "1:N":
         raise RnnmodError(

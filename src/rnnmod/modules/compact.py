@@ -111,16 +111,8 @@ def _layer_masks(masks: list[Tensor] | None, k: int, label: str) -> list[Tensor]
 def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> ExportedModule:
     """Module ``label`` of a module set as a standalone model whose :meth:`ExportedModule.scores`
     equal the module's fused-bank scores (tests check 1e-5 for every cell kind, depth 1–4)."""
-    try:
-        pos = ms.labels.index(label)
-    except ValueError:
-        raise RnnmodError(
-            f"no module {label!r} in {ms.path}; labels: {', '.join(ms.labels)}"
-        ) from None
-    entry = ms.entries[pos]
-    sid = entry["source"]
+    sid, k = ms.locate(label)
     bank, run = ms.banks[sid], ms.sources[sid]
-    k = [e["label"] for e in ms.entries if e["source"] == sid].index(label)
     model = run.model
     mcfg = model.cfg
     if not model.native:

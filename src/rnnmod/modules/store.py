@@ -100,6 +100,16 @@ class ModuleSet:
     def labels(self) -> list[str]:
         return [e["label"] for e in self.entries]
 
+    def locate(self, label: str) -> tuple[str, int]:
+        """The source holding module ``label`` and the module's position in that source's bank
+        (a source's entries keep their bank order, whatever the set's label order)."""
+        if label not in self.labels:
+            raise RnnmodError(
+                f"no module {label!r} in {self.path}; labels: {', '.join(self.labels)}"
+            )
+        sid = self.entries[self.labels.index(label)]["source"]
+        return sid, [e["label"] for e in self.entries if e["source"] == sid].index(label)
+
     def _in_label_order(self, per_bank: list[torch.Tensor]) -> torch.Tensor:
         """The banks' score rows (source by source) → [K, …] in :attr:`labels` order (a composed
         set keeps the order its labels were chosen in, modules of several sources interleaved)."""
