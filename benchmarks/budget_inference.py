@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, result_header, write_result  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
-from rnnmod.decompose import decompose, preset  # noqa: E402
-from rnnmod.decompose.budget import Ranking, budget_search, validation_split  # noqa: E402
+from rnnmod.decomposition import decompose, preset  # noqa: E402
+from rnnmod.decomposition.budget import Ranking, budget_search, validation_split  # noqa: E402
 from rnnmod.metrics.cost import composed_cost  # noqa: E402
 from rnnmod.modules.compact import export_module  # noqa: E402
 from rnnmod.modules.store import load_moduleset, save_moduleset  # noqa: E402

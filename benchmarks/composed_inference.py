@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, clinc_run, result_header, write_result  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
-from rnnmod.decompose import decompose, preset  # noqa: E402
+from rnnmod.decomposition import decompose, preset  # noqa: E402
 from rnnmod.modules.compact import export_module  # noqa: E402
 from rnnmod.modules.store import load_moduleset, save_moduleset  # noqa: E402
 from rnnmod.runs import load_run  # noqa: E402

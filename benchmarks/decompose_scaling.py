@@ -33,7 +33,7 @@ from decompose_speed import best_of  # noqa: E402
 from rnnmod.data import load_task  # noqa: E402
 from rnnmod.data.base import TaskData  # noqa: E402
 from rnnmod.data.vocab import Vocab  # noqa: E402
-from rnnmod.decompose import decompose, preset  # noqa: E402
+from rnnmod.decomposition import decompose, preset  # noqa: E402
 from rnnmod.nn.zoo import build_classifier  # noqa: E402
 from rnnmod.runs import load_run  # noqa: E402
 
@@ -41,7 +41,7 @@ MEMORY_CHILD = r"""
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[3]))
 from rnnmod.data import load_task
-from rnnmod.decompose import decompose, preset
+from rnnmod.decomposition import decompose, preset
 from rnnmod.runs import load_run
 
 def status(key):

@@ -34,9 +34,9 @@ from common import result_header  # noqa: E402
 from naive_reference import bank_masks, mask_differences, naive_decompose, samples_from  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
-from rnnmod.decompose import decompose, preset  # noqa: E402
+from rnnmod.decomposition import decompose, preset  # noqa: E402
 from rnnmod.runs import load_run, save_run  # noqa: E402
-from rnnmod.train import TrainConfig, train_classifier  # noqa: E402
+from rnnmod.training import TrainConfig, train_classifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("lstm", 1), ("gru", 1), ("rnn", 1), ("lstm", 4), ("gru", 4), ("rnn", 4)]
@@ -80,14 +80,14 @@ def statistics_breakdown(model, data, cfg) -> dict:
     """Time the parts of decompose's "statistics" stage by calling its building blocks in the
     same order: index grids, gathering each class's observations, the robust means (§6.3) and
     the selection (§6.4). Hidden-state strategy, logistic cells."""
-    from rnnmod.decompose import concern
-    from rnnmod.decompose.observe import (
+    from rnnmod.decomposition import concern
+    from rnnmod.decomposition.observe import (
         drop_padding,
         gather_observations,
         record_states,
         selection_grid,
     )
-    from rnnmod.decompose.sampling import sample_one_output
+    from rnnmod.decomposition.sampling import sample_one_output
 
     n_classes = model.cfg.n_classes
     sm = sample_one_output(

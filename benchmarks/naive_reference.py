@@ -29,8 +29,8 @@ import torch
 
 from rnnmod.data.base import TaskData
 from rnnmod.data.vocab import Vocab
-from rnnmod.decompose.config import DecompositionConfig, effective_max_remove
-from rnnmod.decompose.sampling import ClassSamples
+from rnnmod.decomposition.config import DecompositionConfig, effective_max_remove
+from rnnmod.decomposition.sampling import ClassSamples
 from rnnmod.nn.zoo import ONE_OUTPUT, SeqClassifier, build_classifier
 
 GATES = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}
@@ -202,7 +202,7 @@ class RecordedStates:
     ``decompose`` observes), looked up per example. Not naive; used to tell rounding from rules."""
 
     def __init__(self, model: SeqClassifier, ids: torch.Tensor, index: list[int], gates: bool):
-        from rnnmod.decompose.observe import record_states
+        from rnnmod.decomposition.observe import record_states
 
         self.row = {i: r for r, i in enumerate(index)}
         self.states = [s.numpy() for s in record_states(model, ids[index], gates=gates)]
@@ -275,7 +275,7 @@ def unit_statistics(
 def decompose_rate_dtype() -> type:
     """The precision of ``decompose``'s activation rates, asked from the installed code
     (float32 up to commit bae35e1; float64 after it rounds Python-style)."""
-    from rnnmod.decompose.concern import active_rate as torch_active_rate
+    from rnnmod.decomposition.concern import active_rate as torch_active_rate
 
     rate = torch_active_rate(torch.ones(1, 1, 1), torch.ones(1, 1, dtype=torch.bool))
     return np.float64 if rate.dtype == torch.float64 else np.float32
@@ -678,7 +678,7 @@ def sweep(seeds: int = 8) -> dict:
     """Compare naive and ``decompose`` masks over random synthetic cases; classify every
     mismatch by whether it survives the same rules on ``decompose``'s own batched states
     (``recorded``) and with ``decompose``'s precision as well (``precision``)."""
-    from rnnmod.decompose import decompose, preset
+    from rnnmod.decomposition import decompose, preset
     from rnnmod.nn.cells import CELL_KINDS
 
     # keep only the authors' empty-group fallback where the config has a minimum group size

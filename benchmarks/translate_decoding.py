@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from rnnmod.decompose import preset
+    from rnnmod.decomposition import preset
     from rnnmod.runs import load_run
     from rnnmod.translate.data import end_token, start_token
     from rnnmod.translate.decode import Route, translate_texts

@@ -19,7 +19,7 @@ import sys
 import torch
 
 from rnnmod.data import load_task
-from rnnmod.decompose import decompose, preset
+from rnnmod.decomposition import decompose, preset
 from rnnmod.modules import vote
 from rnnmod.runs import load_run
 

@@ -13,7 +13,7 @@ import os
 import torch
 
 from rnnmod.data import load_task
-from rnnmod.decompose import decompose, preset
+from rnnmod.decomposition import decompose, preset
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.modules import vote
 from rnnmod.nn.zoo import predict_logits

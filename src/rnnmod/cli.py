@@ -43,7 +43,7 @@ def _emit(args: argparse.Namespace, obj: dict, human: str) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from .data import load_task
     from .runs import save_run
-    from .train import TrainConfig, train_classifier
+    from .training import TrainConfig, train_classifier
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:

@@ -58,7 +58,7 @@ def _budget_request(args: argparse.Namespace) -> dict | None:
     """``--budget TOL`` and its options as budgeted_decompose keywords (docs/budget.md)."""
     if getattr(args, "budget", None) is None:
         return None
-    from .decompose.budget import parse_tolerance
+    from .decomposition.budget import parse_tolerance
 
     return {
         "tolerance_pp": parse_tolerance(args.budget),
@@ -77,8 +77,8 @@ def _same_budget(out: Path, budget: dict | None) -> bool:
 
 
 def _decompose(args: argparse.Namespace) -> None:
-    from .compose.evaluate import load_data_for
-    from .decompose import decompose, preset
+    from .composition.evaluate import load_data_for
+    from .decomposition import decompose, preset
     from .modules.store import save_moduleset
     from .runs import load_run
     from .storage import recover_dir
@@ -126,7 +126,7 @@ def _decompose(args: argparse.Namespace) -> None:
     if budget is None:
         dec = decompose(run.model, data, cfg, progress=not args.quiet)
     else:
-        from .decompose.budget import budgeted_decompose
+        from .decomposition.budget import budgeted_decompose
 
         dec, budget_summary = budgeted_decompose(
             run.model, data, cfg, progress=not args.quiet, **budget
@@ -166,7 +166,7 @@ def _decompose(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .compose.evaluate import evaluate_moduleset
+    from .composition.evaluate import evaluate_moduleset
     from .modules.store import load_moduleset
     from .translate.store import is_translation_set
 
@@ -233,7 +233,7 @@ def _evaluate_labelled(ms, args: argparse.Namespace) -> None:
             f"{args.mods} ({', '.join(ms.labels)})"
         )
     if tagged:
-        from .compose.compose import tag_targets
+        from .composition.compose import tag_targets
 
         run = next(iter(ms.sources.values()))
         y = tag_targets(run, texts, want, ms.labels)
@@ -265,7 +265,7 @@ def _evaluate_labelled(ms, args: argparse.Namespace) -> None:
 
 
 def cmd_compose(args: argparse.Namespace) -> None:
-    from .compose import compose_modulesets
+    from .composition import compose_modulesets
     from .modules.store import load_moduleset
     from .storage import read_json
     from .translate.store import is_translation_set
@@ -355,7 +355,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 @register_command
 def _register(sub: argparse._SubParsersAction) -> None:
-    from .decompose.config import MODES, PRESETS
+    from .decomposition.config import MODES, PRESETS
     from .modules.store import RULES
 
     d = sub.add_parser("decompose", help="decompose a trained run into one module per class")

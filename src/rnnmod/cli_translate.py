@@ -91,7 +91,7 @@ def decompose_translation(args: argparse.Namespace, run, out: Path) -> None:
     import sys
     import time
 
-    from .decompose import preset
+    from .decomposition import preset
     from .translate.decompose import N_POSITIVE, decompose_translator
     from .translate.evaluate import data_for_run
     from .translate.store import save_translation_modules
@@ -187,7 +187,7 @@ def evaluate_translation(args: argparse.Namespace) -> None:
 def compose_translation(args: argparse.Namespace) -> None:
     """``rnnmod compose`` of translation module sets: pick language modules (``lang`` or
     ``N:lang``) from one or more sets into one translator that routes by language."""
-    from .compose.compose import _parse_choice
+    from .composition.compose import _parse_choice
     from .translate.store import (
         is_translation_set,
         load_translation_modules,

@@ -29,9 +29,9 @@ from naive_reference import (  # noqa: E402
 
 from rnnmod.data.base import TaskData  # noqa: E402
 from rnnmod.data.vocab import Vocab  # noqa: E402
-from rnnmod.decompose import DecompositionConfig, decompose  # noqa: E402
-from rnnmod.decompose import preset as _preset  # noqa: E402
-from rnnmod.decompose.sampling import sample_one_output  # noqa: E402
+from rnnmod.decomposition import DecompositionConfig, decompose  # noqa: E402
+from rnnmod.decomposition import preset as _preset  # noqa: E402
+from rnnmod.decomposition.sampling import sample_one_output  # noqa: E402
 from rnnmod.nn.cells import CELL_KINDS  # noqa: E402
 from rnnmod.nn.zoo import build_classifier  # noqa: E402
 

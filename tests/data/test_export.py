@@ -6,7 +6,7 @@ import csv
 import pytest
 
 from rnnmod.cli import main
-from rnnmod.compose.compose import tag_targets
+from rnnmod.composition.compose import tag_targets
 from rnnmod.data.base import seeded_subset
 from rnnmod.data.export import labelled_rows
 from rnnmod.errors import RnnmodError

@@ -44,7 +44,7 @@ def test_rq2_report_forgets_pairs_of_a_retrained_model(tmp_path):
 
 
 def test_result_caches_key_on_the_preset_configuration(monkeypatch, tmp_path):
-    from rnnmod.decompose import config
+    from rnnmod.decomposition import config
     from rnnmod.experiments.reuse_replace import RQ23Options, pair_cache_file
 
     opts = RQ23Options(tasks=["clinc"], cells=["lstm"], depths=[1])

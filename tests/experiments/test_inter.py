@@ -4,7 +4,7 @@ lookup and a whole tiny grid (two runs of different I/O types on raw text)."""
 import pytest
 import torch
 
-from rnnmod.compose.calibrate import fit_calibration
+from rnnmod.composition.calibrate import fit_calibration
 from rnnmod.experiments import inter as I
 from rnnmod.modules.module import vote
 from rnnmod.runs import load_run, save_run

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from rnnmod.compose.calibrate import fit_calibration
+from rnnmod.composition.calibrate import fit_calibration
 from rnnmod.experiments import reuse_replace as rr
 from rnnmod.modules.module import vote
 from rnnmod.runs import load_run, save_run

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 import rnnmod
-from rnnmod.compose import compose_modulesets
+from rnnmod.composition import compose_modulesets
 from rnnmod.data.base import TaskData
 from rnnmod.data.vocab import Vocab
-from rnnmod.decompose import decompose, preset
+from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
 from rnnmod.interop import save_model_run
 from rnnmod.modules import vote

@@ -128,7 +128,7 @@ def test_functional_single_chain(tmp_path):
 
 def test_imported_model_decomposes_on_the_engine(tmp_path):
     """Keras semantics run through the cell engine everywhere, decomposition included."""
-    from rnnmod.decompose import decompose, preset
+    from rnnmod.decomposition import decompose, preset
     from rnnmod.modules import vote
 
     kf = KerasFile(seed=4)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnnmod.cli import main
-from rnnmod.decompose import decompose, preset
+from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
 from rnnmod.interop import export_onnx, import_keras, save_model_run
 from rnnmod.modules.store import load_moduleset, save_moduleset

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnmod.compose import compose_modulesets
-from rnnmod.compose.evaluate import evaluate_bank
-from rnnmod.decompose import decompose, preset
+from rnnmod.composition import compose_modulesets
+from rnnmod.composition.evaluate import evaluate_bank
+from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
 from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..compose.evaluate import evaluate_bank
+from ..composition.evaluate import evaluate_bank
 from ..data import load_task
-from ..decompose import decompose, preset
-from ..decompose.budget import Ranking, budget_search, validation_split
+from ..decomposition import decompose, preset
+from ..decomposition.budget import Ranking, budget_search, validation_split
 from ..errors import RnnmodError
 from ..runs import load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json

@@ -17,7 +17,7 @@ import torch
 
 from ..data import load_task
 from ..data.base import TaskData
-from ..decompose.channel import channel_heads
+from ..decomposition.channel import channel_heads
 from ..metrics.accuracy import accuracy
 from ..modules.module import positive_probability
 from ..nn.zoo import predict_logits

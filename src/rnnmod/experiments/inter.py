@@ -53,20 +53,20 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..compose.calibrate import fit_calibration
-from ..compose.scores import log_odds, max_over_positions, real_positions
+from ..composition.calibrate import fit_calibration
+from ..composition.scores import log_odds, max_over_positions, real_positions
 from ..data import load_task
 from ..data.base import TaskData
 from ..data.vocab import Vocab, tokenize
-from ..decompose import decompose, preset
-from ..decompose.config import preset_key
+from ..decomposition import decompose, preset
+from ..decomposition.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..modules.module import ModuleBank
 from ..nn.zoo import predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
-from ..train import TrainConfig, fresh_model, train_classifier
+from ..training import TrainConfig, fresh_model, train_classifier
 from .freshness import latest_rows
 from .paper import FAMILY, _num, _rows
 
@@ -187,7 +187,7 @@ def head_scores(z: Tensor) -> dict[str, Tensor]:
 
     * ``probability``: the module's confidence, softmax over its slots (the ``binary`` output);
     * ``odds``: the paper's odds P_pos/P_neg (§10.2), kept as its log z_pos − z_neg
-      (:func:`rnnmod.compose.scores.log_odds`). With two slots it is p/(1−p) of the
+      (:func:`rnnmod.composition.scores.log_odds`). With two slots it is p/(1−p) of the
       probability, an increasing function, so both rules take the same decisions; with a
       padding slot the odds ignore the padding mass, as the paper's heads (which had none) did."""
     return {"probability": torch.softmax(z, -1)[..., 1], "odds": log_odds(z)}
@@ -293,7 +293,7 @@ def pooled_scores(
     one: Side, many: Side, cache: Path, opts: InterOptions, split: str = "test"
 ) -> PooledScores:
     """Every module of both runs on the pooled examples of ``split`` (cached on disk). The
-    training pool feeds the calibrated rule (:mod:`rnnmod.compose.calibrate`)."""
+    training pool feeds the calibrated rule (:mod:`rnnmod.composition.calibrate`)."""
     labels = [c for c in range(many.run.model.cfg.n_classes) if c != many.data.pad_label]
     if split == "test":
         n = opts.test_cap
@@ -484,7 +484,7 @@ def calibrated_predictions(
     b: int,
 ) -> Tensor:
     """The calibrated rule: per-module affine maps of the log-odds fitted on the new problem's
-    training examples (:func:`rnnmod.compose.calibrate.fit_calibration`), then the best module."""
+    training examples (:func:`rnnmod.composition.calibrate.fit_calibration`), then the best module."""
     s_train, labels = module_stack(train_pooled, train, "odds", rq, a, b)
     position = torch.full((max(labels) + 1,), -1, dtype=torch.long)
     position[torch.as_tensor(labels)] = torch.arange(len(labels))
@@ -725,7 +725,7 @@ def write_inter_report(rows: list[dict], results_dir: Path, name: str) -> None:
         "(one scratch training and the lookups), one thread.",
         "",
         "rule = the composed model's decision behind Δ: `calibrated` (ours: per-module affine maps "
-        "of the log-odds fitted on the new problem's training examples, rnnmod.compose.calibrate) "
+        "of the log-odds fitted on the new problem's training examples, rnnmod.composition.calibrate) "
         "or the paper's raw `odds` / `probability` comparison; the paper's rule is always reported "
         "beside it (Δ paper's rule).",
         "",

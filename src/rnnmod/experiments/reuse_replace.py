@@ -13,7 +13,7 @@ lowest monolithic accuracy and the *best* the one with the highest; for each cla
 model's modules with module c replaced by the best model's, evaluated on the whole test split;
 Δ = composed − faulty monolithic accuracy (§11.1). Modules of both models score the same token ids
 (same vocabulary, checked). A replaced set holds modules of two models, so by default their scores
-are made comparable as for inter reuse (:mod:`rnnmod.compose.calibrate`): each module's log-odds
+are made comparable as for inter reuse (:mod:`rnnmod.composition.calibrate`): each module's log-odds
 gets an affine map fitted on a seeded sample of the task's validation split where it has one
 (Clinc), else of its training examples (taggers: their real positions), 2 numbers per module,
 weights untouched. Every row also reports the paper's rule
@@ -37,19 +37,19 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..compose.calibrate import fit_calibration
-from ..compose.scores import log_odds
+from ..composition.calibrate import fit_calibration
+from ..composition.scores import log_odds
 from ..data import load_task
 from ..data.base import TaskData, seeded_subset
-from ..decompose import decompose, preset
-from ..decompose.config import preset_key
+from ..decomposition import decompose, preset
+from ..decomposition.config import preset_key
 from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..modules.module import ModuleBank, positive_probability, vote
 from ..nn.zoo import keras_dense_, predict_logits
 from ..runs import Run, load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
-from ..train import TrainConfig, train_classifier
+from ..training import TrainConfig, train_classifier
 from .freshness import latest_rows
 from .paper import FAMILY, _num, _rows
 

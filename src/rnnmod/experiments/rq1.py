@@ -12,14 +12,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..compose.evaluate import evaluate_bank
+from ..composition.evaluate import evaluate_bank
 from ..data import load_task
 from ..data.base import TaskData
-from ..decompose import decompose, preset
+from ..decomposition import decompose, preset
 from ..errors import RnnmodError
 from ..runs import Run, load_run, save_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
-from ..train import TrainConfig, train_classifier
+from ..training import TrainConfig, train_classifier
 from .freshness import current_rows
 from .paper import raw_rq1, table2_delta
 

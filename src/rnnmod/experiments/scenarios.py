@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..data.base import default_data_dir
 from ..data.generic import Pair, TranslationPairs, read_lines
-from ..decompose import preset
+from ..decomposition import preset
 from ..errors import RnnmodError
 from ..runs import load_run
 from ..storage import read_json, write_bytes_atomic, write_json

@@ -56,7 +56,7 @@ def save_model_run(
     vocabulary and labels are the task's, ``config.json`` records where the model came from.
     """
     from ..runs import save_run
-    from ..train import evaluate_model
+    from ..training import evaluate_model
 
     check_fits_data(model, data)
     start = time.perf_counter()

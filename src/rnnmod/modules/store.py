@@ -145,7 +145,7 @@ class ModuleSet:
         I/O family); ``odds`` — one log-odds per module and text (a many-output module: its max
         over the text's real positions), the paper's inter-reuse rule (§10.2); ``calibrated`` —
         those log-odds through per-module affine maps fitted on labelled texts
-        (:mod:`rnnmod.compose.calibrate`). The last two give one label per text."""
+        (:mod:`rnnmod.composition.calibrate`). The last two give one label per text."""
         return self.manifest.get("rule", "probability")
 
     @property
@@ -154,7 +154,7 @@ class ModuleSet:
 
     def text_scores(self, texts: list[str]) -> torch.Tensor:
         """One log-odds per module and text → [K, B] in :attr:`labels` order."""
-        from ..compose.scores import text_scores
+        from ..composition.scores import text_scores
 
         return self._in_label_order(
             [text_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
@@ -162,7 +162,7 @@ class ModuleSet:
 
     def calibration(self):
         """The fitted per-module maps of a ``calibrated`` set, in :attr:`labels` order."""
-        from ..compose.calibrate import Calibration
+        from ..composition.calibrate import Calibration
 
         cal = self.manifest.get("calibration")
         where = self.path / "manifest.json" if self.path else "manifest"
@@ -213,7 +213,7 @@ class ModuleSet:
             raise RnnmodError("predict_tags needs a many-output module set voting per position")
         if self.rule == "probability":
             return self.scores_texts(texts).argmax(0)
-        from ..compose.scores import position_scores
+        from ..composition.scores import position_scores
 
         odds = self._in_label_order(
             [position_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
@@ -224,7 +224,7 @@ class ModuleSet:
         """Many-output sets voting per position: the winning module's label at every real
         position (M:N: the text's tokens as the model reads them, at most its sequence length;
         1:N: every output step)."""
-        from ..compose.scores import real_positions
+        from ..composition.scores import real_positions
 
         idx = self.decide_positions(texts)  # [B, T]
         run = next(iter(self.sources.values()))

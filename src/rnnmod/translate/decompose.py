@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..decompose.config import DecompositionConfig
-from ..decompose.decomposer import select_units
-from ..decompose.observe import drop_padding, selection_grid
-from ..decompose.sampling import ClassSamples, sample_one_output
+from ..decomposition.config import DecompositionConfig
+from ..decomposition.decomposer import select_units
+from ..decomposition.observe import drop_padding, selection_grid
+from ..decomposition.sampling import ClassSamples, sample_one_output
 from .data import TranslationData
 from .runs import TranslationRun
 from .store import LangModule

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from rnnmod.decompose import decompose, preset
-from rnnmod.decompose.budget import (
+from rnnmod.decomposition import decompose, preset
+from rnnmod.decomposition.budget import (
     Ranking,
     bisect_largest_feasible,
     budget_search,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rnnmod.decompose import decompose, preset
-from rnnmod.decompose.channel import channel_heads, positive_probability
+from rnnmod.decomposition import decompose, preset
+from rnnmod.decomposition.channel import channel_heads, positive_probability
 from rnnmod.errors import RnnmodError
 from rnnmod.modules import vote
 from rnnmod.nn.cells import CELL_KINDS

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnmod.decompose.concern import (
+from rnnmod.decomposition.concern import (
     active_rate,
     robust_mean_abs,
     select_active_rate,
@@ -79,7 +79,7 @@ def test_ratio_rule_removes_units_close_to_the_worst_past_the_cap():
 
 
 def test_default_preset_stops_at_the_cap_and_paper_preset_keeps_the_ratio_rule():
-    from rnnmod.decompose.config import preset
+    from rnnmod.decomposition.config import preset
 
     d = torch.tensor([-1.0, -0.95, -0.8, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
     stop = select_comparison(d, 0.1, ratio=preset("default").ratio_rule)

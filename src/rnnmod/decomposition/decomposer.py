@@ -44,7 +44,7 @@ class Decomposition:
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # per layer, the concern statistic d = stat_pos − stat_neg [K, S, W] the selection ranked
-    # (NaN for a thin group); rnnmod.decompose.budget reuses it for other removal fractions
+    # (NaN for a thin group); rnnmod.decomposition.budget reuses it for other removal fractions
     concern: list[torch.Tensor] = field(default_factory=list)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnnmod.cli import main
-from rnnmod.decompose import decompose, preset
+from rnnmod.decomposition import decompose, preset
 from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run
 from tests.helpers import tiny_data, tiny_model

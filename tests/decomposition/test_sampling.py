@@ -1,6 +1,6 @@
 import torch
 
-from rnnmod.decompose.sampling import largest_remainder, sample_one_output
+from rnnmod.decomposition.sampling import largest_remainder, sample_one_output
 
 
 def test_first_n_follows_dataset_order():

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmod.compose.evaluate import evaluate_bank
-from rnnmod.decompose import decompose, preset
-from rnnmod.decompose.sampling import sample_per_step
+from rnnmod.composition.evaluate import evaluate_bank
+from rnnmod.decomposition import decompose, preset
+from rnnmod.decomposition.sampling import sample_per_step
 from rnnmod.modules import vote
 from rnnmod.nn.cells import CELL_KINDS, LayerWeights, canonical_mask, run_stack
 from rnnmod.runs import Run

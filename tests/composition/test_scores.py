@@ -1,10 +1,10 @@
-"""Comparable per-text module scores (rnnmod.compose.scores)."""
+"""Comparable per-text module scores (rnnmod.composition.scores)."""
 
 import pytest
 import torch
 
-from rnnmod.compose.scores import log_odds, max_over_positions, text_scores
-from rnnmod.decompose import decompose, preset
+from rnnmod.composition.scores import log_odds, max_over_positions, text_scores
+from rnnmod.decomposition import decompose, preset
 from tests.helpers import tiny_data, tiny_model
 
 

@@ -1,9 +1,9 @@
-"""Score calibration of modules from different models (rnnmod.compose.calibrate)."""
+"""Score calibration of modules from different models (rnnmod.composition.calibrate)."""
 
 import pytest
 import torch
 
-from rnnmod.compose.calibrate import Calibration, fit_calibration
+from rnnmod.composition.calibrate import Calibration, fit_calibration
 
 
 def _two_scales(n: int = 400, seed: int = 0):

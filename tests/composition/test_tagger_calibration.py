@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from rnnmod.cli import main
-from rnnmod.compose.scores import position_scores
-from rnnmod.decompose import decompose, preset
+from rnnmod.composition.scores import position_scores
+from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
 from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnmod.errors import RnnmodError
-from rnnmod.train import TrainConfig, build_for, train_classifier
+from rnnmod.training import TrainConfig, build_for, train_classifier
 from tests.helpers import tiny_data
 
 
