@@ -28,7 +28,7 @@ from ..errors import RnnmodError
 from ..runs import load_run
 from ..storage import read_json, write_bytes_atomic, write_csv, write_json
 from .decode import bleu_report
-from .decomposition import N_POSITIVE, decompose_translator
+from .decompose import N_POSITIVE, decompose_translator
 from .evaluate import data_for_run, test_pairs
 from .rq1 import TatoebaRQ1Options
 from .runs import TranslationRun

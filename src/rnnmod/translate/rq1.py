@@ -19,11 +19,11 @@ from ..experiments.paper import table2_delta_row
 from ..runs import load_run
 from ..storage import read_json, write_bytes_atomic, write_json
 from .data import build_translation_data
-from .decomposition import N_POSITIVE, decompose_translator
+from .decompose import N_POSITIVE, decompose_translator
 from .evaluate import data_for_run, evaluate_translator, pairs_for
 from .runs import TranslationRun, save_translation_run
 from .store import Route, Translator
-from .training import Seq2SeqTrainConfig, train_seq2seq
+from .train import Seq2SeqTrainConfig, train_seq2seq
 
 # Affordable defaults on a 2-core CPU (docs/translation.md): a seeded 24,000-pair subset of the
 # 106,564 training pairs, 3 epochs, 8,000-word vocabularies, 256 units.
