@@ -41,54 +41,46 @@ def _emit(args: argparse.Namespace, obj: dict, human: str) -> None:
 
 # ---------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> None:
-    from .data import load_task
-    from .runs import save_run
-    from .training import TrainConfig, train_classifier
+    from .api import train
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
-    if args.task == "tatoeba":  # encoder-decoder translators: rnnmod.cli_translate
-        from .cli_translate import train_translation
-
-        return train_translation(args)
-    data = load_task(args.task, args.data_dir, **_task_options(args))
-    data.limit_train(args.limit, seed=args.seed)
-    tc = TrainConfig(
-        cell=args.cell,
-        depth=args.depth,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        progress=not args.quiet,
-        init=args.init,
+    options = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k, None) is not None}
+    options.update(
+        {
+            k: getattr(args, k)
+            for k in _TASK_OPTIONS.get(args.task, _CLASSIFIER_OPTIONS)
+            if hasattr(args, k)
+        }
     )
-    model, metrics = train_classifier(data, tc)
-    config = {
-        "task": data.task,
-        "io_type": data.io_type,
-        "cell": args.cell,
-        "depth": args.depth,
-        "seed": args.seed,
-        "pad_label": data.pad_label,
-        "data_options": _task_options(args),
-        "limit": args.limit,
-    }
-    save_run(out, model, config, data.vocab, data.label_names, metrics, overwrite=args.overwrite)
-    _emit(
-        args,
-        {"out": str(out), **metrics},
-        f"{data.task} {args.cell}-{args.depth}: test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.1f} s) → {out}",
-    )
+    if args.task == "tatoeba":
+        options["langs"] = _langs(args.langs)
+    run = train(args.task, out=out, overwrite=args.overwrite, progress=not args.quiet, **options)
+    m = run.metrics
+    if "test_bleu" in m:
+        per = ", ".join(f"{k} {v['bleu']:.2f}" for k, v in m["per_language"].items())
+        human = (
+            f"{run.task} {args.cell}-{args.depth}: test BLEU {m['test_bleu']:.2f} ({per}), "
+            f"legacy BLEU-1 {m['test_bleu1_legacy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
+        )
+    else:
+        human = f"{run.task} {args.cell}-{args.depth}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
+    _emit(args, {"out": str(out), **m}, human)
 
 
-def _task_options(args: argparse.Namespace) -> dict:
-    opts = {}
-    for k in ("legacy_vocab", "file", "text_column", "label_column"):
-        v = getattr(args, k, None)
-        if v not in (None, False):
-            opts[k] = str(v) if isinstance(v, Path) else v
-    return opts
+_TRAIN_OPTIONS = ("cell", "depth", "epochs", "batch_size", "seed", "limit", "data_dir")
+_CLASSIFIER_OPTIONS = ("init", "legacy_vocab", "file", "text_column", "label_column")
+_TRANSLATOR_OPTIONS = ("hidden", "embed_dim", "max_vocab", "test_per_lang")
+#: the train options each task's model takes beyond the common ones
+_TASK_OPTIONS = {"tatoeba": _TRANSLATOR_OPTIONS}
+
+
+def _langs(s: str) -> list[str]:
+    langs = [x.strip() for x in s.split(",") if x.strip()]
+    if len(langs) < 1 or len(set(langs)) != len(langs):
+        raise RnnmodError(f"--langs needs distinct language codes, got {s!r}")
+    return langs
 
 
 def _parse_depth(s: str) -> int:

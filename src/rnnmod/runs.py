@@ -12,7 +12,7 @@ from . import FORMAT_VERSION, __version__
 from .data.vocab import Vocab
 from .errors import RnnmodError
 from .locking import output_lock
-from .nn.zoo import ClassifierConfig, SeqClassifier
+from .nn.families import ModelFamily, family_of
 from .storage import (
     fresh_dir,
     publish_dir,
@@ -26,39 +26,45 @@ from .storage import (
 RUN_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
 
-class RunDirectory:
-    """What every run (classifier or translator) says of itself: its task and its weights' hash."""
-
-    config: dict
-    path: Path | None
-
-    @property
-    def task(self) -> str:
-        return self.config["task"]
-
-    def model_sha256(self) -> str:
-        assert self.path is not None
-        return sha256_file(self.path / "model.safetensors")
-
-
 @dataclass
-class Run(RunDirectory):
-    """A trained model plus everything needed to feed it raw text."""
+class Run:
+    """A trained model plus everything needed to feed it raw text: a classifier or tagger
+    (``vocab``, one label per class) or a translator (``vocab`` of the source language,
+    ``target_vocab``, one label per target language)."""
 
-    model: SeqClassifier
+    model: nn.Module
     config: dict
     vocab: Vocab
     label_names: list[str]
     metrics: dict = field(default_factory=dict)
     path: Path | None = None
+    target_vocab: Vocab | None = None
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
 
     @property
     def io_type(self) -> str:
         return self.model.cfg.io_type
 
     @property
+    def kind(self) -> str:
+        """The model kind (:data:`rnnmod.nn.families.FAMILIES`): classifier or translator."""
+        return family_of(self.io_type).kind
+
+    @property
     def pad_label(self) -> int | None:
         return self.config.get("pad_label")
+
+    @property
+    def langs(self) -> list[str]:
+        """A translator's target languages (its labels)."""
+        return self.label_names
+
+    def model_sha256(self) -> str:
+        assert self.path is not None
+        return sha256_file(self.path / "model.safetensors")
 
 
 def save_run(
@@ -69,19 +75,19 @@ def save_run(
     label_names: list[str],
     metrics: dict,
     *,
+    target_vocab: Vocab | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a run directory atomically: build it under a temp name, then rename into place
     (under the output's lock, so two writers of one run directory cannot interleave)."""
     vocab_json = {"source": vocab.to_dict(), "labels": label_names}
-    return write_run_dir(out, model, config, vocab_json, metrics, overwrite=overwrite)
-
-
-def write_run_dir(
-    out: Path, model: nn.Module, config: dict, vocab_json: dict, metrics: dict, *, overwrite: bool
-) -> Path:
-    """The four files of any run directory (classifier or translator), built under a temporary
-    name and renamed into place under the output's lock."""
+    if target_vocab is not None:
+        vocab_json = {
+            "source": vocab.to_dict(),
+            "target": target_vocab.to_dict(),
+            "labels": label_names,
+        }
+        config = dict(config, io_type=model.cfg.io_type)
     out = Path(out)
     with output_lock(out, "save run"):
         tmp = fresh_dir(out, overwrite=overwrite)
@@ -98,7 +104,19 @@ def write_run_dir(
         return publish_dir(tmp, out)
 
 
-_MODEL_INTS = ("depth", "vocab_size", "embed_dim", "hidden", "n_classes", "seq_len", "out_steps")
+_MODEL_INTS = (
+    "depth",
+    "vocab_size",
+    "embed_dim",
+    "hidden",
+    "n_classes",
+    "seq_len",
+    "out_steps",
+    "src_vocab_size",
+    "tgt_vocab_size",
+    "src_len",
+    "tgt_len",
+)
 
 
 def _is_int(v: object) -> bool:
@@ -109,8 +127,9 @@ def _is_count(v: object) -> bool:
     return _is_int(v) and v >= 1
 
 
-def _model_config(config: object, where: Path) -> ClassifierConfig:
-    """The run's ``config.json``, checked: a dict from this or an older rnnmod, a valid model."""
+def _model_config(config: object, where: Path) -> tuple[ModelFamily, object]:
+    """The run's ``config.json``, checked: a dict from this or an older rnnmod, a valid model of
+    one of the zoo's families."""
     if not isinstance(config, dict):
         raise RnnmodError(f"{where}: expected a JSON object")
     version = config.get("format_version", 0)
@@ -122,6 +141,10 @@ def _model_config(config: object, where: Path) -> ClassifierConfig:
         )
     if not isinstance(config.get("task"), str):
         raise RnnmodError(f"{where}: missing or invalid 'task'")
+    try:
+        family = family_of(config.get("io_type"))
+    except ValueError as e:
+        raise RnnmodError(f"{where}: {e}") from None
     m = config.get("model")
     if not isinstance(m, dict):
         raise RnnmodError(f"{where}: missing or invalid model config 'model'")
@@ -129,24 +152,25 @@ def _model_config(config: object, where: Path) -> ClassifierConfig:
     if bad:
         raise RnnmodError(f"{where}: invalid model config ({bad[0]} must be a positive integer)")
     try:
-        mcfg = ClassifierConfig(**m)
+        mcfg = family.config(**m)
         mcfg.validate()
     except (TypeError, ValueError) as e:
         raise RnnmodError(f"{where}: invalid model config ({e})") from None
     if not isinstance(config.get("data_options", {}), dict):
         raise RnnmodError(f"{where}: 'data_options' must be an object")
     pad = config.get("pad_label")
-    if pad is not None and not (_is_int(pad) and 0 <= pad < mcfg.n_classes):
+    n_classes = getattr(mcfg, "n_classes", 0)
+    if pad is not None and not (_is_int(pad) and 0 <= pad < n_classes):
         raise RnnmodError(f"{where}: 'pad_label' must be a class index of the model, got {pad!r}")
-    return mcfg
+    return family, mcfg
 
 
-def _check_state(state: dict, mcfg: ClassifierConfig, where: Path) -> None:
+def _check_state(state: dict, family: ModelFamily, mcfg: object, where: Path) -> None:
     """Tensor names and shapes against the config, on the meta device: nothing is allocated,
     so a hand-edited config with huge sizes is refused instead of exhausting memory."""
     try:
         with torch.device("meta"):
-            own = SeqClassifier(mcfg).state_dict()
+            own = family.model(mcfg).state_dict()
     except (TypeError, ValueError, RuntimeError) as e:
         raise RnnmodError(f"{where.parent / 'config.json'}: invalid model config ({e})") from None
     extra = sorted(set(state) - set(own))
@@ -169,35 +193,33 @@ def _check_state(state: dict, mcfg: ClassifierConfig, where: Path) -> None:
             )
 
 
-def _vocab_and_labels(voc: object, mcfg: ClassifierConfig, where: Path) -> tuple[Vocab, list[str]]:
-    if not isinstance(voc, dict) or "source" not in voc or "labels" not in voc:
-        raise RnnmodError(f"{where}: expected a JSON object with 'source' and 'labels'")
+def _vocabularies(
+    voc: object, family: ModelFamily, mcfg, where: Path
+) -> tuple[Vocab, Vocab | None, list[str]]:
+    keys = ("source", "target", "labels") if family.target_vocab else ("source", "labels")
+    if not isinstance(voc, dict) or not set(keys) <= set(voc):
+        raise RnnmodError(
+            f"{where}: expected a JSON object with {', '.join(repr(k) for k in keys)}"
+        )
     try:
         vocab = Vocab.from_dict(voc["source"])
+        target = Vocab.from_dict(voc["target"]) if family.target_vocab else None
     except RnnmodError as e:
         raise RnnmodError(f"{where}: {e}") from None
     labels = voc["labels"]
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise RnnmodError(f"{where}: 'labels' must be a list of strings")
-    if len(labels) != mcfg.n_classes:
-        raise RnnmodError(
-            f"{where}: {len(labels)} label names for a model with {mcfg.n_classes} classes"
-        )
     if len(set(labels)) != len(labels):
         raise RnnmodError(f"{where}: label names must be distinct")
-    if vocab.size > mcfg.vocab_size:
-        raise RnnmodError(
-            f"{where}: the vocabulary has {vocab.size} ids but the model embeds only {mcfg.vocab_size}"
-        )
-    if vocab.seq_len != mcfg.seq_len:
-        raise RnnmodError(
-            f"{where}: the vocabulary pads text to {vocab.seq_len} tokens but the model reads {mcfg.seq_len}"
-        )
-    return vocab, list(labels)
+    problem = mcfg.vocabulary_problem(vocab, target, labels)
+    if problem:
+        raise RnnmodError(f"{where}: {problem}")
+    return vocab, target, list(labels)
 
 
 def load_run(path: Path | str) -> Run:
-    """Load and check a run directory; every inconsistency is a one-line :class:`RnnmodError`."""
+    """Load and check a run directory of any model family; every inconsistency is a one-line
+    :class:`RnnmodError`."""
     path = Path(path)
     if not path.is_dir():
         raise RnnmodError(f"run directory {path} does not exist")
@@ -205,18 +227,16 @@ def load_run(path: Path | str) -> Run:
     if missing:
         raise RnnmodError(f"{path} is not a complete run directory (missing {', '.join(missing)})")
     config = read_json(path / "config.json")
-    if isinstance(config, dict) and config.get("io_type") == "enc-dec":
-        from .translate.runs import load_translation_run
-
-        return load_translation_run(path, config)  # type: ignore[return-value]
-    mcfg = _model_config(config, path / "config.json")
+    family, mcfg = _model_config(config, path / "config.json")
     state = read_tensors(path / "model.safetensors")
-    _check_state(state, mcfg, path / "model.safetensors")
-    vocab, labels = _vocab_and_labels(read_json(path / "vocab.json"), mcfg, path / "vocab.json")
+    _check_state(state, family, mcfg, path / "model.safetensors")
+    vocab, target, labels = _vocabularies(
+        read_json(path / "vocab.json"), family, mcfg, path / "vocab.json"
+    )
     metrics = read_json(path / "metrics.json")
     if not isinstance(metrics, dict):
         raise RnnmodError(f"{path / 'metrics.json'}: expected a JSON object")
-    model = SeqClassifier(mcfg)
+    model = family.model(mcfg)
     model.load_state_dict(state)
     model.eval()
-    return Run(model, config, vocab, labels, metrics, path)
+    return Run(model, config, vocab, labels, metrics, path, target)

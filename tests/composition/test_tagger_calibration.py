@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from rnnmod.cli import main
-from rnnmod.composition.scores import position_scores
 from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
+from rnnmod.modules.scores import position_scores
 from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run
 from tests.helpers import tiny_data, tiny_model

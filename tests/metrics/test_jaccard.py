@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rnnmod.metrics.accuracy import accuracy
-from rnnmod.metrics.jaccard import _value_jaccard, jaccard_legacy, jaccard_mask
+from rnnmod.metrics.jaccard import jaccard_legacy, jaccard_mask, value_jaccard
 from rnnmod.modules.module import ModuleBank, vote
 from tests.helpers import tiny_model
 
@@ -13,11 +13,11 @@ def _bank(model, keep):
     return ModuleBank(list(range(c)), torch.zeros(c, 2, h), torch.zeros(c, 2), unit_masks=keep)
 
 
-def test_value_jaccard_formula():
+def testvalue_jaccard_formula():
     a = np.array([1.0, 2.0, 3.0, 4.0])
     b = np.array([1.0, 2.0, 0.0, 0.0])
-    assert _value_jaccard(a, b) == pytest.approx(2 / (4 + 4 - 2))
-    assert _value_jaccard(a, a) == 1.0
+    assert value_jaccard(a, b) == pytest.approx(2 / (4 + 4 - 2))
+    assert value_jaccard(a, a) == 1.0
 
 
 def test_mask_jaccard_is_one_without_removal_and_counts_positions():

@@ -10,7 +10,8 @@ from rnnmod.composition import compose_modulesets
 from rnnmod.composition.evaluate import evaluate_bank
 from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
-from rnnmod.modules.store import load_moduleset, pack_mask, save_moduleset, unpack_mask
+from rnnmod.modules.masks import pack_mask, unpack_mask
+from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run
 from tests.helpers import tiny_data, tiny_model
 

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from rnnmod.cli import main
 from rnnmod.errors import RnnmodError
-from rnnmod.modules.store import pack_mask
+from rnnmod.modules.masks import pack_mask
 from rnnmod.storage import sha256_file, write_tensors
 
 
@@ -384,7 +384,7 @@ def test_bad_module_set(case, mods_dir, capsys):
 def test_stray_mask_bits_are_refused():
     """Bits set beyond the model's width (hidden 8 → exactly one byte, so use a 12-unit mask
     packed in two bytes with bits 12-15 set) are refused, not silently dropped."""
-    from rnnmod.modules.store import unpack_mask
+    from rnnmod.modules.masks import unpack_mask
 
     packed = pack_mask(torch.ones(2, 12, dtype=torch.bool))
     packed[:, 1] |= 0xF0

@@ -20,7 +20,8 @@ from rnnmod.data.emotions import EMOTIONS, read_ec
 from rnnmod.data.generic import read_conll, read_lines
 from rnnmod.data.vocab import Vocab
 from rnnmod.errors import RnnmodError
-from rnnmod.modules.store import check_manifest, load_moduleset, pack_mask, unpack_mask
+from rnnmod.modules.masks import pack_mask, unpack_mask
+from rnnmod.modules.store import check_manifest, load_moduleset
 from rnnmod.runs import load_run
 from rnnmod.storage import read_json, read_tensors
 

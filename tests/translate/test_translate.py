@@ -173,17 +173,19 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert "was trained with other settings (epochs 1 → 2)" in capsys.readouterr().err
 
 
-def test_composing_modules_of_different_source_languages_is_refused(tmp_path: Path) -> None:
+def test_composing_modules_of_different_source_languages_is_refused() -> None:
     from types import SimpleNamespace
 
     from rnnmod.errors import RnnmodError
-    from rnnmod.translate.store import LangModule, save_translation_modules
+    from rnnmod.kinds.translator import TRANSLATOR
 
-    def mod(lang: str, source: str) -> LangModule:
+    def translator_set(source: str) -> SimpleNamespace:
         run = SimpleNamespace(config={"data_options": {"source": source}})
-        return LangModule(lang, run, [torch.ones(1, 8, dtype=torch.bool)], {})  # type: ignore[arg-type]
+        return SimpleNamespace(sources={"s": run})
 
     with pytest.raises(RnnmodError, match="different source languages"):
-        save_translation_modules(tmp_path / "x", [mod("fr", "en"), mod("en", "et")], {})
-    with pytest.raises(RnnmodError, match="one module per language"):
-        save_translation_modules(tmp_path / "x", [mod("fr", "en"), mod("fr", "en")], {})
+        TRANSLATOR.check_composable(
+            [translator_set("en"), translator_set("et")], "probability", False
+        )
+    with pytest.raises(RnnmodError, match="route each sentence by its target language"):
+        TRANSLATOR.check_composable([translator_set("en")], "odds", False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ def compose_modulesets(
     overwrite: bool = False,
     rule: str = "probability",
     calibrate_on: tuple[list[str], list[str] | list[list[str]]] | None = None,
+    manifest_extra: Callable[[list], dict] | None = None,
 ) -> Path:
     """Pick modules by label and save them as one composed module set.
 
@@ -107,6 +109,8 @@ def compose_modulesets(
         extra["rule"] = rule
     if calibrate_on is not None:
         extra.update(fit_parts(parts, *calibrate_on))
+    if manifest_extra is not None:  # what the model kind adds (rnnmod.kinds)
+        extra.update(manifest_extra(parts))
     return save_moduleset(out, parts, extra, overwrite=overwrite, label_order=order)
 
 
@@ -125,8 +129,8 @@ def _check_targets(names: list[str], targets: set[str], what: str) -> None:
 def fit_parts(parts: list[tuple], texts: list[str], targets: list) -> dict:
     """Fit the calibrated rule's per-module maps on labelled texts (a label per text) or tagged
     texts (a tag per token) → the manifest's fields."""
-    from .calibrate import fit_calibration
-    from .scores import position_scores, text_scores
+    from ..modules.calibrate import fit_calibration
+    from ..modules.scores import position_scores, text_scores
 
     names = [run.label_names[c] for run, bank in parts for c in bank.class_index]
     per_position = bool(targets) and isinstance(targets[0], list)

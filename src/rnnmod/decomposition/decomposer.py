@@ -35,17 +35,21 @@ from .sampling import ClassSamples, sample_one_output, sample_per_step
 
 @dataclass
 class Decomposition:
-    """All modules of one model (class order) plus what produced them."""
+    """All modules of one model (class order) plus what produced them: a
+    :class:`~rnnmod.modules.module.ModuleBank` (classifiers) or a
+    :class:`~rnnmod.modules.decoder_bank.DecoderMaskBank` (translators)."""
 
     bank: ModuleBank
     config: DecompositionConfig
     max_remove: float
-    samples: ClassSamples
+    samples: ClassSamples | None
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # per layer, the concern statistic d = stat_pos − stat_neg [K, S, W] the selection ranked
     # (NaN for a thin group); rnnmod.decomposition.budget reuses it for other removal fractions
     concern: list[torch.Tensor] = field(default_factory=list)
+    # the run decomposed (set by rnnmod.decompose; save_modules stores it as the modules' source)
+    source: object = None
 
 
 def check_supported(model: SeqClassifier, cfg: DecompositionConfig) -> None:

@@ -3,6 +3,8 @@
 * :func:`jaccard_legacy` — the authors' value-based index over input kernels and the head, kept
   for comparability: |set(A) ∩ set(B)| / (len A + len B − |set(A) ∩ set(B)|). Zeroed weights
   collapse into one value, so it mostly measures the fraction of surviving values.
+* :func:`decoder_jaccard` — both indices of a translator's language module, over the decoder
+  and the output layer (encoder and embeddings are the model's).
 * :func:`jaccard_mask` — positional: parameter positions a module still uses over the model's
   positions (a module's positions are a subset of the model's, so ∩ = kept, ∪ = all).
 """
@@ -14,10 +16,11 @@ import torch
 
 from ..modules.module import ModuleBank
 from ..nn.cells import N_GATES
+from ..nn.seq2seq import Seq2Seq
 from ..nn.zoo import SeqClassifier
 
 
-def _value_jaccard(a: np.ndarray, b: np.ndarray, a_values: np.ndarray | None = None) -> float:
+def value_jaccard(a: np.ndarray, b: np.ndarray, a_values: np.ndarray | None = None) -> float:
     """``a_values`` = ``np.unique(a)`` when the caller compares one ``a`` with many ``b``."""
     a_values = np.unique(a) if a_values is None else a_values
     inter = np.intersect1d(a_values, np.unique(b), assume_unique=True).size
@@ -63,7 +66,7 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
                 ch[0] = bank.head_weight[k, 2]
             ch = ch * last_keep.unsqueeze(0)
             parts.append(ch.numpy().ravel())
-            values.append(_value_jaccard(a, np.concatenate(parts), a_values))
+            values.append(value_jaccard(a, np.concatenate(parts), a_values))
     return float(np.mean(values)) if values else 1.0
 
 
@@ -97,3 +100,41 @@ def jaccard_mask(model: SeqClassifier, bank: ModuleBank) -> float:
     kept += c * prev_kept + c
     total = total + c * h + c
     return float((kept / total).mean())
+
+
+@torch.no_grad()
+def decoder_jaccard(model: Seq2Seq, masks: list[torch.Tensor]) -> tuple[float, float]:
+    """(legacy, mask) Jaccard of a language module (§9) over the parts it changes: the decoder's
+    recurrent layers and the output layer (encoder and embeddings are the model's). Legacy: the
+    authors' value-based index over the decoder input kernels and the output layer; mask: kept
+    parameter positions / all positions. Unrolled modules: mean over decoder steps."""
+    g, h = N_GATES[model.cfg.cell], model.cfg.hidden
+    kernels = [w.weight_ih.detach() for w in model.decoder_weights()]
+    head = model.head.weight.detach()
+    a = np.concatenate([k.numpy().ravel() for k in kernels] + [head.numpy().ravel()])
+    a_values = np.unique(a)
+    v_out, inp0 = head.shape[0], model.cfg.embed_dim
+    steps = max(m.shape[0] for m in masks)
+    legacy, positional = [], []
+    total = sum(g * h * ((inp0 if i == 0 else h) + h + 2) for i in range(len(masks)))
+    total += v_out * h + v_out
+    seen: dict[bytes, float] = {}  # steps with the same masks share the (costly) value index
+    for s in range(steps):
+        keeps = [m[min(s, m.shape[0] - 1)] for m in masks]
+        key = b"".join(k.numpy().tobytes() for k in keeps)
+        if key not in seen:
+            parts = [
+                (k * keep.repeat(g).unsqueeze(1)).numpy().ravel()
+                for k, keep in zip(kernels, keeps, strict=True)
+            ]
+            parts.append((head * keeps[-1].unsqueeze(0)).numpy().ravel())
+            seen[key] = value_jaccard(a, np.concatenate(parts), a_values)
+        legacy.append(seen[key])
+        kept, prev = 0.0, float(inp0)
+        for keep in keeps:
+            rows = g * float(keep.sum())
+            kept += rows * prev + rows * float(keep.sum()) + 2 * rows
+            prev = float(keep.sum())
+        kept += v_out * prev + v_out
+        positional.append(kept / total)
+    return float(np.mean(legacy)), float(np.mean(positional))

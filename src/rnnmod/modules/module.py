@@ -8,12 +8,18 @@ the cell engine once over K copies of the batch (the fused module bank).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from ..errors import RnnmodError
+from ..nn.cells import N_GATES
 from ..nn.zoo import SeqClassifier
+from ..storage import read_tensors
+from .masks import pack_mask, unpack_mask
 from .native_bank import NativeBank, build_native_bank, native_unsupported
 
 # Rows (modules × examples) per pass: past a few hundred rows the per-step tensors leave the
@@ -79,6 +85,100 @@ class ModuleBank:
         kept = sum(m.float().sum((1, 2)) for m in masks)
         total = sum(m[0].numel() for m in masks)
         return kept / total
+
+    def module_tensors(self, k: int) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """Module ``k`` as a module file holds it: its channelled head and bit-packed masks."""
+        tensors = {"head.weight": self.head_weight[k], "head.bias": self.head_bias[k]}
+        meta = {}
+        for kind, masks in (("unit_mask", self.unit_masks), ("gate_mask", self.gate_masks)):
+            for layer, m in enumerate(masks or []):
+                tensors[f"{kind}.{layer}"] = pack_mask(m[k])
+                meta[f"{kind}.{layer}"] = json.dumps(list(m[k].shape))
+        return tensors, meta
+
+    @classmethod
+    def read(cls, path: Path, run, entries: list[dict]) -> ModuleBank:
+        """The modules ``entries`` of source ``run`` from a module set at ``path``: channelled
+        heads and unit or gate masks, checked against the source model."""
+        model = run.model
+        hidden, depth, steps = model.cfg.hidden, model.cfg.depth, model.steps
+        heads_w, heads_b, units, gates = [], [], [], []
+        allowed = {"head.weight", "head.bias"} | {
+            f"{kind}.{layer}" for kind in ("unit_mask", "gate_mask") for layer in range(depth)
+        }
+        for e in entries:
+            f = path / e["file"]
+            ci = e["class_index"]
+            if not 0 <= ci < model.cfg.n_classes:
+                raise RnnmodError(
+                    f"{path / 'manifest.json'}: module {e.get('label')!r} has a class index the source model does not have"
+                )
+            if run.label_names[ci] != e["label"]:
+                raise RnnmodError(
+                    f"{path / 'manifest.json'}: module {e['label']!r} points at class {ci}, which the source model calls {run.label_names[ci]!r}"
+                )
+            t = read_tensors(f)
+            extra = sorted(set(t) - allowed)
+            if extra:
+                raise RnnmodError(
+                    f"{f}: unexpected tensor(s) {', '.join(extra[:3])} for a {depth}-layer {model.cfg.cell} module"
+                )
+            rows = t["head.weight"].shape[0] if "head.weight" in t else 0
+            if (
+                rows not in (2, 3)
+                or tuple(t["head.weight"].shape) != (rows, hidden)
+                or tuple(t.get("head.bias", torch.empty(0)).shape) != (rows,)
+                or (heads_w and rows != heads_w[0].shape[0])
+            ):
+                raise RnnmodError(
+                    f"{f}: missing or misshaped channelled head (expected [2 or 3, {hidden}] and a matching bias)"
+                )
+            if t["head.weight"].dtype != torch.float32 or t["head.bias"].dtype != torch.float32:
+                raise RnnmodError(f"{f}: the channelled head must be float32")
+            heads_w.append(t["head.weight"])
+            heads_b.append(t["head.bias"])
+            for kind, store in (("unit_mask", units), ("gate_mask", gates)):
+                keys = [f"{kind}.{layer}" for layer in range(depth)]
+                if not any(k in t for k in keys):
+                    store.append(None)
+                    continue
+                width = hidden * (1 if kind == "unit_mask" else N_GATES[model.cfg.cell])
+                layers = []
+                for k in keys:
+                    if k not in t:
+                        raise RnnmodError(f"{f}: missing tensor {k!r}")
+                    try:
+                        m = unpack_mask(t[k], width)
+                    except RnnmodError as err:
+                        raise RnnmodError(f"{f}: {k}: {err}") from None
+                    if m.shape[0] not in (1, steps):
+                        raise RnnmodError(
+                            f"{f}: {k} has masks for {m.shape[0]} steps but the source model runs {steps} steps"
+                        )
+                    layers.append(m)
+                store.append(layers)
+
+        def stack(store):
+            if all(s is None for s in store):
+                return None
+            if any(s is None for s in store):
+                raise RnnmodError(f"{path}: modules of one source mix mask kinds")
+            s_max = max(layer.shape[0] for s in store for layer in s)
+            return [
+                torch.stack([s[layer].expand(s_max, -1) for s in store]) for layer in range(depth)
+            ]
+
+        return cls(
+            class_index=[int(e["class_index"]) for e in entries],
+            head_weight=torch.stack(heads_w),
+            head_bias=torch.stack(heads_b),
+            unit_masks=stack(units),
+            gate_masks=stack(gates),
+            info=[
+                {k: e[k] for k in ("n_positive", "n_negative", "warnings") if k in e}
+                for e in entries
+            ],
+        )
 
     def native_for(self, model: SeqClassifier) -> NativeBank | None:
         """The bank as augmented native layers (built once per source model), or None when

@@ -12,76 +12,35 @@ from several sources. Everything is written under a temporary name and renamed i
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import torch
 
 from .. import FORMAT_VERSION, __version__
 from ..errors import RnnmodError
 from ..locking import output_lock
-from ..nn.cells import N_GATES
 from ..runs import Run, load_run
 from ..storage import (
     fresh_dir,
     publish_dir,
     read_json,
-    read_tensors,
     sha256_file,
     write_json,
     write_tensors,
 )
+from .decoder_bank import DecoderMaskBank
+from .masks import slug
 from .module import ModuleBank
+
+#: The module bank of each model kind: how its modules are held, stored and read.
+BANKS = {"classifier": ModuleBank, "translator": DecoderMaskBank}
 
 KIND = "rnnmod.moduleset"
 RULES = ("probability", "odds", "calibrated")  # ModuleSet.rule
 SOURCE_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "class"
-
-
-def pack_mask(mask: torch.Tensor) -> torch.Tensor:
-    """bool [S, W] → uint8 [S, ceil(W/8)] (little bit order)."""
-    return torch.from_numpy(np.packbits(mask.numpy().astype(np.uint8), axis=-1, bitorder="little"))
-
-
-def unpack_mask(packed: torch.Tensor, width: int) -> torch.Tensor:
-    """uint8 [S, ceil(W/8)] → bool [S, W]; anything else (wrong type, rank or byte count, bits
-    set beyond W) is refused: a mask of another width belongs to another model."""
-    if not isinstance(packed, torch.Tensor) or packed.dtype != torch.uint8 or packed.dim() != 2:
-        what = (
-            f"{str(packed.dtype).removeprefix('torch.')} {list(packed.shape)}"
-            if isinstance(packed, torch.Tensor)
-            else type(packed).__name__
-        )
-        raise RnnmodError(f"a packed mask must be a 2-D uint8 tensor, got {what}")
-    if width < 1:
-        raise RnnmodError(f"a mask needs at least one unit, got width {width}")
-    nbytes = (width + 7) // 8
-    if packed.shape[-1] != nbytes:
-        raise RnnmodError(
-            f"a packed mask of {width} units takes {nbytes} byte(s) per step, got {packed.shape[-1]}"
-        )
-    bits = np.unpackbits(packed.numpy(), axis=-1, bitorder="little")
-    if bits[:, width:].any():
-        raise RnnmodError(f"a packed mask of {width} units has bits set beyond unit {width}")
-    return torch.from_numpy(bits[:, :width].astype(bool))
-
-
-def module_tensors(bank: ModuleBank, k: int) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    tensors = {"head.weight": bank.head_weight[k], "head.bias": bank.head_bias[k]}
-    meta = {}
-    for kind, masks in (("unit_mask", bank.unit_masks), ("gate_mask", bank.gate_masks)):
-        for layer, m in enumerate(masks or []):
-            tensors[f"{kind}.{layer}"] = pack_mask(m[k])
-            meta[f"{kind}.{layer}"] = json.dumps(list(m[k].shape))
-    return tensors, meta
 
 
 @dataclass
@@ -99,6 +58,15 @@ class ModuleSet:
     @property
     def labels(self) -> list[str]:
         return [e["label"] for e in self.entries]
+
+    @property
+    def kind(self) -> str:
+        """The model kind of the sources (one kind per set: compose refuses a mix)."""
+        return next(iter(self.sources.values())).kind
+
+    def retained_fraction(self) -> torch.Tensor:
+        """Per module, in :attr:`labels` order, the fraction of its units kept."""
+        return self._in_label_order([b.retained_fraction() for b in self.banks.values()])
 
     def locate(self, label: str) -> tuple[str, int]:
         """The source holding module ``label`` and the module's position in that source's bank
@@ -145,7 +113,7 @@ class ModuleSet:
         I/O family); ``odds`` — one log-odds per module and text (a many-output module: its max
         over the text's real positions), the paper's inter-reuse rule (§10.2); ``calibrated`` —
         those log-odds through per-module affine maps fitted on labelled texts
-        (:mod:`rnnmod.composition.calibrate`). The last two give one label per text."""
+        (:mod:`rnnmod.modules.calibrate`). The last two give one label per text."""
         return self.manifest.get("rule", "probability")
 
     @property
@@ -154,7 +122,7 @@ class ModuleSet:
 
     def text_scores(self, texts: list[str]) -> torch.Tensor:
         """One log-odds per module and text → [K, B] in :attr:`labels` order."""
-        from ..composition.scores import text_scores
+        from .scores import text_scores
 
         return self._in_label_order(
             [text_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
@@ -162,7 +130,7 @@ class ModuleSet:
 
     def calibration(self):
         """The fitted per-module maps of a ``calibrated`` set, in :attr:`labels` order."""
-        from ..composition.calibrate import Calibration
+        from .calibrate import Calibration
 
         cal = self.manifest.get("calibration")
         where = self.path / "manifest.json" if self.path else "manifest"
@@ -213,7 +181,7 @@ class ModuleSet:
             raise RnnmodError("predict_tags needs a many-output module set voting per position")
         if self.rule == "probability":
             return self.scores_texts(texts).argmax(0)
-        from ..composition.scores import position_scores
+        from .scores import position_scores
 
         odds = self._in_label_order(
             [position_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
@@ -224,7 +192,7 @@ class ModuleSet:
         """Many-output sets voting per position: the winning module's label at every real
         position (M:N: the text's tokens as the model reads them, at most its sequence length;
         1:N: every output step)."""
-        from ..composition.scores import real_positions
+        from .scores import real_positions
 
         idx = self.decide_positions(texts)  # [B, T]
         run = next(iter(self.sources.values()))
@@ -302,8 +270,8 @@ def _save_moduleset(
         retained = bank.retained_fraction()
         for k in range(len(bank)):
             label = run.label_names[bank.class_index[k]]
-            rel = f"modules/{n:03d}-{_slug(label)}.safetensors"
-            tensors, meta = module_tensors(bank, k)
+            rel = f"modules/{n:03d}-{slug(label)}.safetensors"
+            tensors, meta = bank.module_tensors(k)
             write_tensors(tmp / rel, tensors, metadata=meta)
             checksums[rel] = sha256_file(tmp / rel)
             info = bank.info[k] if bank.info else {}
@@ -474,11 +442,6 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
             hint = f" (an interrupted write left the previous version at .{path.name}.old; rerun the command)"
         raise RnnmodError(f"module set {path} does not exist{hint}")
     man = check_manifest(read_json(path / "manifest.json"), path / "manifest.json")
-    if man.get("io_type") == "enc-dec":
-        raise RnnmodError(
-            f"{path} holds translation modules: use rnnmod translate, evaluate or compose "
-            "(docs/translation.md)"
-        )
     entries: list = man["modules"]
     sources_meta: dict = man["sources"]
     if verify:
@@ -491,87 +454,12 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
                 f"{path / 'manifest.json'}: module {e.get('label')!r} names an unknown source"
             )
         per_source[e["source"]].append(e)
-    banks = {sid: _load_bank(path, sources[sid], es) for sid, es in per_source.items() if es}
+    banks = {
+        sid: BANKS[sources[sid].kind].read(path, sources[sid], es)
+        for sid, es in per_source.items()
+        if es
+    }
     by_bank = [id(e) for sid in banks for e in per_source[sid]]
     rows = [by_bank.index(id(e)) for e in entries]
     rows = None if rows == sorted(rows) else rows  # a decomposed set: already in bank order
     return ModuleSet(path, man, sources, banks, entries, rows)
-
-
-def _load_bank(path: Path, run: Run, entries: list[dict]) -> ModuleBank:
-    model = run.model
-    hidden, depth, steps = model.cfg.hidden, model.cfg.depth, model.steps
-    heads_w, heads_b, units, gates = [], [], [], []
-    allowed = {"head.weight", "head.bias"} | {
-        f"{kind}.{layer}" for kind in ("unit_mask", "gate_mask") for layer in range(depth)
-    }
-    for e in entries:
-        f = path / e["file"]
-        ci = e["class_index"]
-        if not 0 <= ci < model.cfg.n_classes:
-            raise RnnmodError(
-                f"{path / 'manifest.json'}: module {e.get('label')!r} has a class index the source model does not have"
-            )
-        if run.label_names[ci] != e["label"]:
-            raise RnnmodError(
-                f"{path / 'manifest.json'}: module {e['label']!r} points at class {ci}, which the source model calls {run.label_names[ci]!r}"
-            )
-        t = read_tensors(f)
-        extra = sorted(set(t) - allowed)
-        if extra:
-            raise RnnmodError(
-                f"{f}: unexpected tensor(s) {', '.join(extra[:3])} for a {depth}-layer {model.cfg.cell} module"
-            )
-        rows = t["head.weight"].shape[0] if "head.weight" in t else 0
-        if (
-            rows not in (2, 3)
-            or tuple(t["head.weight"].shape) != (rows, hidden)
-            or tuple(t.get("head.bias", torch.empty(0)).shape) != (rows,)
-            or (heads_w and rows != heads_w[0].shape[0])
-        ):
-            raise RnnmodError(
-                f"{f}: missing or misshaped channelled head (expected [2 or 3, {hidden}] and a matching bias)"
-            )
-        if t["head.weight"].dtype != torch.float32 or t["head.bias"].dtype != torch.float32:
-            raise RnnmodError(f"{f}: the channelled head must be float32")
-        heads_w.append(t["head.weight"])
-        heads_b.append(t["head.bias"])
-        for kind, store in (("unit_mask", units), ("gate_mask", gates)):
-            keys = [f"{kind}.{layer}" for layer in range(depth)]
-            if not any(k in t for k in keys):
-                store.append(None)
-                continue
-            width = hidden * (1 if kind == "unit_mask" else N_GATES[model.cfg.cell])
-            layers = []
-            for k in keys:
-                if k not in t:
-                    raise RnnmodError(f"{f}: missing tensor {k!r}")
-                try:
-                    m = unpack_mask(t[k], width)
-                except RnnmodError as err:
-                    raise RnnmodError(f"{f}: {k}: {err}") from None
-                if m.shape[0] not in (1, steps):
-                    raise RnnmodError(
-                        f"{f}: {k} has masks for {m.shape[0]} steps but the source model runs {steps} steps"
-                    )
-                layers.append(m)
-            store.append(layers)
-
-    def stack(store):
-        if all(s is None for s in store):
-            return None
-        if any(s is None for s in store):
-            raise RnnmodError(f"{path}: modules of one source mix mask kinds")
-        s_max = max(layer.shape[0] for s in store for layer in s)
-        return [torch.stack([s[layer].expand(s_max, -1) for s in store]) for layer in range(depth)]
-
-    return ModuleBank(
-        class_index=[int(e["class_index"]) for e in entries],
-        head_weight=torch.stack(heads_w),
-        head_bias=torch.stack(heads_b),
-        unit_masks=stack(units),
-        gate_masks=stack(gates),
-        info=[
-            {k: e[k] for k in ("n_positive", "n_negative", "warnings") if k in e} for e in entries
-        ],
-    )

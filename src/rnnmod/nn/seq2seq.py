@@ -53,6 +53,16 @@ class Seq2SeqConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
 
+    def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
+        """Why source/target vocabularies and target languages cannot feed this model, or None."""
+        if not labels:
+            return "'labels' must list the target languages"
+        if target is None:
+            return "a translator needs a 'target' vocabulary"
+        if source.size > self.src_vocab_size or target.size > self.tgt_vocab_size:
+            return "vocabulary larger than the model's embeddings"
+        return None
+
 
 def _lengths(ids: Tensor) -> Tensor:
     """Real tokens per row of post-padded ids; an empty row reads one padding step."""
@@ -82,6 +92,10 @@ class Seq2Seq(nn.Module):
     @property
     def io_type(self) -> str:
         return IO_TYPE
+
+    @property
+    def one_output(self) -> bool:
+        return False
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)

@@ -50,6 +50,19 @@ class ClassifierConfig:
         if self.gate_activation not in ("sigmoid", "hard_sigmoid"):
             raise ValueError(f"unknown gate activation {self.gate_activation!r}")
 
+    def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
+        """Why vocabularies (``source`` with ``size`` and ``seq_len``; no ``target``) and label
+        names cannot feed this model, or None."""
+        if len(labels) != self.n_classes:
+            return f"{len(labels)} label names for a model with {self.n_classes} classes"
+        if source.size > self.vocab_size:
+            return (
+                f"the vocabulary has {source.size} ids but the model embeds only {self.vocab_size}"
+            )
+        if source.seq_len != self.seq_len:
+            return f"the vocabulary pads text to {source.seq_len} tokens but the model reads {self.seq_len}"
+        return None
+
 
 def make_rnn(cell: str, inp: int, hidden: int) -> nn.RNNBase:
     if cell == "lstm":

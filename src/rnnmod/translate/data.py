@@ -10,11 +10,14 @@ Both vocabularies are fitted on the training pairs (id 0 = padding, 1 = unknown)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from ..data.base import default_data_dir
 from ..data.generic import Pair, TranslationPairs
+from ..data.tatoeba import load_tatoeba_pairs
 from ..data.vocab import KERAS_FILTERS, Vocab, keras_text_to_words
 from ..errors import RnnmodError
 
@@ -63,6 +66,11 @@ class TranslationData:
     @property
     def tgt_out(self) -> Tensor:
         return self.tgt_train[:, 1:]
+
+    @property
+    def x_train(self) -> Tensor:
+        """Source ids of the training pairs (what decomposition observes, with ``tgt_in``)."""
+        return self.src_train
 
     @property
     def y_train(self) -> Tensor:
@@ -150,3 +158,37 @@ def test_by_language(pairs: list[Pair], langs: list[str], per_lang: int | None) 
             out.append(p)
             count[p.lang] += 1
     return out
+
+
+def pairs_for(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
+    """A run's pairs: its ``data_options`` name the Tatoeba folder, files and languages (or the
+    line-level split of a scenario's model)."""
+    if opts.get("split") == "lines":
+        from ..data.tatoeba import scenario_pairs
+
+        return scenario_pairs(opts, data_dir)
+    return load_tatoeba_pairs(
+        data_dir or default_data_dir(),
+        opts.get("langs", ["fr", "de", "it"]),
+        opts.get("split_seed", 19),
+        subdir=opts.get("subdir", "main"),
+        source=opts.get("source", "en"),
+        suffix=opts.get("suffix", "_train"),
+    )
+
+
+def data_for_run(run, data_dir: Path | str | None) -> TranslationData:
+    """The data a translation run was trained on (same pairs, subset and vocabularies)."""
+    opts = run.config.get("data_options", {})
+    return build_translation_data(
+        pairs_for(opts, data_dir),
+        max_train=opts.get("max_train"),
+        seed=opts.get("subset_seed", 0),
+        vocabs=(run.vocab, run.target_vocab),
+        task=run.task,
+    )
+
+
+def test_pairs(run, data_dir: Path | str | None, langs: list[str], n: int | None) -> list[Pair]:
+    """The first ``n`` test pairs per language of the run's test split."""
+    return test_by_language(pairs_for(run.config.get("data_options", {}), data_dir).test, langs, n)

@@ -1,1 +1,0 @@
-"""Reproduction experiments (RQ1-RQ3) and the paper's published numbers."""

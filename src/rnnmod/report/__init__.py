@@ -1,1 +1,0 @@
-"""The reproduction report (Markdown + self-contained HTML with figures)."""
