@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from rnnmod.composition.calibrate import fit_calibration
+from rnnmod.modules.calibrate import fit_calibration
 from rnnmod.experiments import inter as I
 
 cell, prob, rq = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -1,0 +1,381 @@
+"""``results/report.md`` and ``results/report.html`` from the result CSVs, with figures.
+
+Reads whatever exists of ``rq1.csv``, ``rq2.csv``, ``rq3.csv``, the inter rows
+(``rq2_inter.csv``, ``rq3_inter.csv``), ``d1.csv``, the translators' ``rq1_tatoeba.csv`` and
+``rq3_tatoeba.csv`` and the scenarios' ``scenario_*.json`` under the results folder (every row a measured result written by ``rnnmod reproduce``), draws
+the figures with matplotlib (the ``plot`` extra) into ``results/figures/``, and writes one
+Markdown page and one self-contained HTML page (figures inlined) with the paper's numbers beside
+ours. Nothing here computes a result: it only presents the CSVs.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import statistics
+from pathlib import Path
+
+from rnnmod.errors import RnnmodError
+from rnnmod.storage import write_bytes_atomic
+
+TASK_NOTES = {
+    "mathqa": "MathQA: only the test split exists here, re-split 80/20.",
+    "emotions": "emotions (SemEval-2018 E-c) substitutes for the paper's toxic comments.",
+    "brown": "Brown: RQ1 and RQ2 evaluated on a seeded 3,000 of the 14,335 test sentences, RQ3 on all (docs/results.md).",
+}
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = float(v) if v not in ("", None) and k not in ("depth",) else v
+            except ValueError:
+                pass
+    return rows
+
+
+def _fmt(v, spec: str = "+.2f") -> str:
+    return "—" if v in (None, "") else format(float(v), spec)
+
+
+def _group(rows: list[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return out
+
+
+# -- tables: (title, header, rows of strings, note) ------------------------------------------
+
+
+def rq1_table(rows: list[dict]) -> tuple:
+    body = []
+    for (task, preset, mode), rs in _group(rows, ("task", "preset", "mode")).items():
+        ds = [r["delta_pp"] for r in rs]
+        paper = [r["paper_delta_pp"] for r in rs if r.get("paper_delta_pp") not in ("", None)]
+        body.append(
+            [
+                task,
+                preset,
+                mode,
+                str(len(rs)),
+                _fmt(statistics.fmean(ds)),
+                _fmt(statistics.median(ds)),
+                _fmt(min(ds)),
+                _fmt(statistics.fmean(paper)) if paper else "—",
+            ]
+        )
+    head = ["task", "preset", "mode", "models", "mean Δ", "median Δ", "worst Δ", "paper mean Δ"]
+    return (
+        "RQ1 — cost of decomposition (Table II)",
+        head,
+        body,
+        "Δ = composed − monolithic accuracy, pp.",
+    )
+
+
+def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
+    """Intra or inter reuse/replace rows, summarised as `rnnmod reproduce` summarises them."""
+    from .reuse_replace import summarize
+
+    table = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
+    summary = summarize(rows, table)
+    # inter and replace rows carry the composed rule and the other rule's Δ beside
+    ruled = any(s["rule"] or s["beside_rule"] for s in summary)
+    body = []
+    for s in summary:
+        line = [s["io_type"], s["task"], s["cell"], s["mode"], s["baseline"] or "—"]
+        line += [s["rule"] or "—"] if ruled else []
+        line += [str(s["n"]), _fmt(s["mean_delta_pp"]), _fmt(s["median_delta_pp"])]
+        line += [_fmt(s["worst_delta_pp"])]
+        if ruled:
+            beside = s["mean_delta_beside_pp"]
+            line.append("—" if beside is None else f"{_fmt(beside)} ({s['beside_rule']})")
+        body.append(line + [_fmt(s["paper_mean"]), _fmt(s["paper_median"])])
+    head = ["I/O", "task", "cell", "mode", "baseline"] + (["rule"] if ruled else [])
+    head += ["n", "mean Δ", "median Δ", "worst Δ"] + (["mean Δ, other rule"] if ruled else [])
+    head += ["paper mean", "paper median"]
+    return (title, head, body, note)
+
+
+def d1_table(rows: list[dict]) -> tuple:
+    body = [
+        [r["task"], r["cell"], str(r["depth"]), str(r["constant_class"]),
+         _fmt(r["delta_pp_legacy_d1"])]
+        for r in rows
+    ]  # fmt: skip
+    return (
+        "D1 — the authors' rolled many-output evaluator (modules with zeroed weights)",
+        ["task", "cell", "depth", "constant prediction", "Δ reproduced (pp)"],
+        body,
+        "The paper's rolled 1:N / M:N losses of −15 … −95 pp come from this defect (docs/results.md).",
+    )
+
+
+def tatoeba_rq1_table(rows: list[dict]) -> tuple:
+    body = []
+    for (cell, depth, preset, mode), rs in sorted(
+        _group(rows, ("cell", "depth", "preset", "mode")).items(), key=lambda kv: str(kv[0])
+    ):
+        ds = [r["delta"] for r in rs]
+        paper = [
+            r["paper_delta_bleu1_points"]
+            for r in rs
+            if r.get("paper_delta_bleu1_points") not in ("", None)
+        ]
+        body.append(
+            [f"{cell}-{depth}", preset, mode, str(len(rs)), _fmt(statistics.fmean(ds)), _fmt(min(ds)),
+             _fmt(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+             _fmt(statistics.fmean(paper)) if paper else "—"]
+        )  # fmt: skip
+    return (
+        "RQ1 — encoder–decoder (Tatoeba, Table II enc–dec rows)",
+        ["model", "preset", "mode", "languages", "mean Δ BLEU", "worst Δ BLEU", "mean Δ BLEU-1 pts", "paper Δ BLEU-1 pts"],
+        body,
+        "Per target-language module vs its model; sacreBLEU on normalised text and the paper's BLEU-1 (points). Small subsampled translators (docs/results.md).",
+    )  # fmt: skip
+
+
+def tatoeba_rq3_table(rows: list[dict]) -> tuple:
+    from .tatoeba_rq3 import PAPER
+
+    body = []
+    for (cell, mode), rs in sorted(
+        _group(rows, ("cell", "mode")).items(), key=lambda kv: str(kv[0])
+    ):
+        ds = [r["delta"] for r in rs]
+        pm = PAPER.get(str(cell))
+        body.append(
+            [str(cell), mode, f"{int(rs[0]['faulty_depth'])} ← {int(rs[0]['best_depth'])}", str(len(rs)),
+             _fmt(statistics.fmean(ds)), _fmt(statistics.median(ds)),
+             _fmt(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+             "—" if pm is None else f"{pm[0]:+.2f} / {pm[1]:+.2f}"]
+        )  # fmt: skip
+    return (
+        "RQ3 — translation replace (Table IV enc–dec row)",
+        ["cell", "mode", "faulty ← best depth", "languages", "mean Δ BLEU", "median Δ BLEU", "mean Δ BLEU-1 pts", "paper mean / median"],
+        body,
+        "The worst-average-BLEU depth's language modules with one language's module from the best depth; Δ of the average BLEU over languages.",
+    )  # fmt: skip
+
+
+def scenario_table(results: Path) -> tuple | None:
+    """Table V from ``scenario_*.json`` (average legacy BLEU-1 ×100, the paper's unit)."""
+    import json
+
+    from .paper import _rows
+
+    paper = {r["Scenario"]: r for r in _rows("table5_scenarios.csv")}
+    names = {"add-language": "Add Ukrainian", "fix-language": "Update Estonian-English translation"}
+    body = []
+    for name, title in names.items():
+        f = results / f"scenario_{name}.json"
+        if not f.is_file():
+            continue
+        rows = json.loads(f.read_text(encoding="utf-8"))["rows"]
+        ours = [rows[k]["bleu1_legacy"] * 100 for k in
+                ("retrained on all languages", "composed, solution 1", "composed, solution 2")]  # fmt: skip
+        sacre = [rows[k]["bleu"] for k in ("retrained on all languages", "composed, solution 1", "composed, solution 2")]  # fmt: skip
+        pr = paper.get(title, {})
+        body.append(
+            [name, *(f"{v:.2f}" for v in ours), *(f"{v:.2f}" for v in sacre),
+             *(str(pr.get(k, "—")) for k in ("TMA", "MA1", "MA2"))]
+        )  # fmt: skip
+    if not body:
+        return None
+    return (
+        "Scenarios (Table V)",
+        ["scenario", "retrained BLEU-1", "solution 1 BLEU-1", "solution 2 BLEU-1", "retrained BLEU", "solution 1 BLEU", "solution 2 BLEU", "paper TMA", "paper MA1", "paper MA2"],
+        body,
+        "Average over the scenario's languages of the paper's BLEU-1 (×100) and sacreBLEU; small translators (docs/results.md, Scenarios).",
+    )  # fmt: skip
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RnnmodError(
+            "the report's figures need matplotlib: pip install 'rnnmod[plot]'"
+        ) from None
+    return plt
+
+
+def figures(results: Path, rq1: list[dict], rq3: list[dict]) -> list[tuple[str, Path]]:
+    """Δ per model (RQ1), accuracy vs retained units (RQ1), per-class replace gains (RQ3)."""
+    plt = _plt()
+    out_dir = results / "figures"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    default = [r for r in rq1 if r.get("preset") == "default"]
+    if default:
+        tasks = sorted({r["task"] for r in default})
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            for j, mode in enumerate(("rolled", "unrolled")):
+                rs = sorted(
+                    (r for r in default if r["task"] == task and r["mode"] == mode),
+                    key=lambda r: (r["cell"], int(r["depth"])),
+                )
+                if not rs:
+                    continue
+                xs = [i + 0.4 * j for i in range(len(rs))]
+                ax.bar(xs, [r["delta_pp"] for r in rs], width=0.4, label=f"ours, {mode}")
+                paper = [
+                    (x, r["paper_delta_pp"]) for x, r in zip(xs, rs) if r["paper_delta_pp"] != ""
+                ]
+                if paper:
+                    ax.scatter(*zip(*paper), marker="_", s=120, color="k", zorder=3,
+                               label="paper" if j == 0 else None)  # fmt: skip
+                ax.set_xticks(range(len(rs)), [f"{r['cell']}{r['depth']}" for r in rs],
+                              rotation=90, fontsize=7)  # fmt: skip
+            ours = [r["delta_pp"] for r in default if r["task"] == task]
+            low = min(ours) - 1
+            if ax.get_ylim()[0] < low:  # the paper's rolled D1 losses would flatten our bars
+                ax.set_ylim(low, max(max(ours), 0) + 0.5)
+                ax.text(0.02, 0.02, "paper values below the axis: see D1", transform=ax.transAxes,
+                        fontsize=6)  # fmt: skip
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_title(task)
+            ax.set_ylabel("Δ composed − monolithic (pp)")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        made.append(
+            (
+                "RQ1: Δ per model (default preset), paper's Δ as black ticks",
+                _save(fig, out_dir / "rq1_delta.png", plt),
+            )
+        )
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for task in tasks:
+            rs = [r for r in default if r["task"] == task]
+            ax.scatter(
+                [r["retained_units"] for r in rs], [r["delta_pp"] for r in rs], label=task, s=14
+            )
+        ax.set_xlabel("retained units (mean over modules)")
+        ax.set_ylabel("Δ (pp)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        made.append(
+            ("RQ1: accuracy cost vs retained units", _save(fig, out_dir / "rq1_retained.png", plt))
+        )
+    if rq3:
+        fams = _group(rq3, ("task", "cell"))
+        fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(fams) + 2), 3.6))
+        for i, (_key, rs) in enumerate(sorted(fams.items())):
+            gains = [100 * (r["composed"] - r["faulty_composed"]) for r in rs]
+            ax.scatter([i] * len(gains), gains, s=12)
+        ax.set_xticks(range(len(fams)), [f"{t}\n{c}" for t, c in sorted(fams)], fontsize=7)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylabel("gain of one replacement (pp)")
+        fig.tight_layout()
+        made.append(
+            (
+                "RQ3: per-class gain of replacing one module of the faulty model by the best model's",
+                _save(fig, out_dir / "rq3_gains.png", plt),
+            )
+        )
+    return made
+
+
+def _save(fig, path: Path, plt) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _md_table(t: tuple) -> str:
+    title, head, body, note = t
+    lines = [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines + ["", note, ""])
+
+
+def _html_table(t: tuple) -> str:
+    title, head, body, note = t
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    trs = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body
+    )
+    return (
+        f"<h2>{html.escape(title)}</h2><table><thead><tr>{th}</tr></thead>"
+        f"<tbody>{trs}</tbody></table><p class=note>{html.escape(note)}</p>"
+    )
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0;font-size:14px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:13px}
+img{max-width:100%;border:1px solid #eee}"""
+
+
+def build_report(results: Path) -> tuple[Path, Path]:
+    """Write results/report.md and results/report.html; returns their paths."""
+    results = Path(results)
+    rq1, rq2, rq3 = (_read(results / f) for f in ("rq1.csv", "rq2.csv", "rq3.csv"))
+    rq2_inter, rq3_inter = (_read(results / f) for f in ("rq2_inter.csv", "rq3_inter.csv"))
+    d1 = _read(results / "d1.csv")
+    if not (rq1 or rq2 or rq3):
+        raise RnnmodError(f"{results} holds no results yet: run `rnnmod reproduce all` first")
+    tables = []
+    if rq1:
+        tables.append(rq1_table(rq1))
+    if rq2:
+        tables.append(rq23_table(rq2, "RQ2 — intra reuse (Table III)",
+                                 "Composed 2-class model vs the same architecture trained on the two classes; Δ in pp."))  # fmt: skip
+    if rq3:
+        tables.append(rq23_table(rq3, "RQ3 — intra replace (Table IV)",
+                                 "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp. Rule: calibrated = per-module affine maps of the log-odds fitted on the task's validation split where it has one (Clinc), else on training examples; the paper's vote beside."))  # fmt: skip
+    if rq2_inter:
+        tables.append(rq23_table(rq2_inter, "RQ2 — inter reuse (Table III, Inter rows)",
+                                 "A one-output module with a many-output module (rule: calibrated = per-module affine maps of the log-odds fitted on the new problem's training examples; the paper's odds rule beside) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."))  # fmt: skip
+    if rq3_inter:
+        tables.append(rq23_table(rq3_inter, "RQ3 — inter replace (Table IV, Inter rows)",
+                                 "A one-output model's module replaced by a many-output model's module (calibrated rule; the paper's raw rule beside) vs a model trained from scratch; Δ in pp."))  # fmt: skip
+    if d1:
+        tables.append(d1_table(d1))
+    tat1, tat3 = (_read(results / f) for f in ("rq1_tatoeba.csv", "rq3_tatoeba.csv"))
+    if tat1:
+        tables.append(tatoeba_rq1_table(tat1))
+    if tat3:
+        tables.append(tatoeba_rq3_table(tat3))
+    scen = scenario_table(results)
+    if scen:
+        tables.append(scen)
+    figs = figures(results, rq1, rq3)
+    tasks = sorted({r["task"] for r in rq1 + rq2 + rq3})
+    notes = [TASK_NOTES[t] for t in tasks if t in TASK_NOTES]
+    md = ["# rnnmod — reproduction report", "", *[f"* {n}" for n in notes], ""]
+    md += [_md_table(t) for t in tables]
+    md += [f"![{cap}](figures/{p.name})\n\n*{cap}*\n" for cap, p in figs]
+    md_path, html_path = results / "report.md", results / "report.html"
+    write_bytes_atomic(md_path, "\n".join(md).encode())
+    body = "".join(_html_table(t) for t in tables)
+    for cap, p in figs:
+        b64 = base64.b64encode(p.read_bytes()).decode()
+        body += f'<figure><img alt="{html.escape(cap)}" src="data:image/png;base64,{b64}"><figcaption>{html.escape(cap)}</figcaption></figure>'
+    page = (
+        f"<!doctype html><html><head><meta charset=utf-8><title>rnnmod report</title>"
+        f"<style>{CSS}</style></head><body><h1>rnnmod — reproduction report</h1><ul>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        + f"</ul>{body}</body></html>"
+    )
+    write_bytes_atomic(html_path, page.encode())
+    return md_path, html_path
