@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rnnmod.data import load_task
-from rnnmod.data.legacy import keras_vocab, nltk381_word_tokenize, sklearn_split, tfds_order
+from rnnmod.data.legacy import keras_vocab, sklearn_split, tfds_order
+from rnnmod.data.nltk381 import nltk381_word_tokenize
 from rnnmod.data.vocab import Vocab, keras_text_to_words, pad_id_rows
 
 

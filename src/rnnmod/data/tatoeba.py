@@ -1,15 +1,15 @@
-"""Tatoeba English → French/German/Italian pairs for the encoder–decoder task (paper-method §3.6).
-
-Only the pairs for now: the translation models (and their TextVectorization-style vocabularies)
-come with the translation issue, so ``tatoeba`` is not a ``rnnmod train`` task yet.
-"""
+"""Tatoeba sentence pairs for the encoder–decoder task: English → French/German/Italian
+(paper-method §3.6) and the line-level splits of the motivating scenarios' files (§12)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RnnmodError
+from .base import default_data_dir
 from .generic import Pair, TranslationPairs, read_lines, split_pairs
 
 TATOEBA_LANGS = ("fr", "de", "it")
@@ -54,3 +54,71 @@ def load_tatoeba_pairs(
         list(langs),
         [f"Tatoeba {subdir}: {len(src)} aligned lines x {len(langs)} languages, seed {seed}"],
     )
+
+
+@dataclass(frozen=True)
+class ScenarioFiles:
+    """The aligned files of one of the paper's motivating scenarios (paper-method §12):
+    ``tatoeba/<subdir>/{source,lang}<suffix>.txt``."""
+
+    subdir: str
+    source: str
+    suffix: str
+
+
+SCENARIO_FILES = {
+    "add-language": ScenarioFiles("add_language", "en", "_ua_train_original"),
+    "fix-language": ScenarioFiles("fix_language", "et", "_et_train"),
+}
+SCENARIO_SPLIT_SEED = 19
+
+
+def _read_aligned(root: Path, source: str, suffix: str, langs: list[str]) -> tuple[list, dict]:
+    src = read_lines(root / f"{source}{suffix}.txt", f"the {source} sentences")
+    tgt = {}
+    for lang in langs:
+        lines = read_lines(root / f"{lang}{suffix}.txt", f"the {lang} sentences")
+        if len(lines) != len(src):
+            raise RnnmodError(f"{root / f'{lang}{suffix}.txt'}: not aligned with the source file")
+        tgt[lang] = lines
+    return src, tgt
+
+
+def scenario_pairs(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
+    """Pairs of a scenario model (``data_options`` of its run, ``split`` = ``lines``): the
+    scenario's aligned lines split by **line** (seed 19, 15 % test, 15 % validation), so no
+    source test sentence is in any model's training pairs whatever its languages;
+    ``extra_suffix`` adds every pair of another aligned file set (``extra_langs``) to training. A
+    training pair whose source sentence is also a test or validation sentence is dropped."""
+    name = opts["scenario"]
+    files = SCENARIO_FILES[name]
+    root = Path(data_dir or default_data_dir()) / "tatoeba" / files.subdir
+    langs = list(opts["langs"])
+    src, tgt = _read_aligned(root, files.source, files.suffix, langs)
+    order = list(range(len(src)))
+    random.Random(SCENARIO_SPLIT_SEED).shuffle(order)
+    k = int(0.15 * len(src))
+    test_lines, val_lines, train_lines = order[:k], order[k : 2 * k], order[2 * k :]
+
+    def pairs(lines: list[int]) -> list[Pair]:
+        return [Pair(src[i], tgt[x][i], x) for i in lines for x in langs]
+
+    held = {src[i] for i in test_lines + val_lines}
+    train = [p for p in pairs(train_lines) if p.source not in held]  # repeated sentences too
+    notes = [
+        f"scenario {name}: {len(src)} aligned {files.source} lines split by line (seed "
+        f"{SCENARIO_SPLIT_SEED}): {len(train_lines)} train, {k} validation, {k} test lines"
+    ]
+    extra = opts.get("extra_suffix")
+    if extra:
+        ex_langs = opts.get("extra_langs", langs)
+        esrc, etgt = _read_aligned(root, files.source, extra, ex_langs)
+        add = [
+            Pair(s, etgt[x][i], x) for i, s in enumerate(esrc) for x in ex_langs if s not in held
+        ]
+        train += add
+        notes.append(
+            f"plus {len(add)} pairs of {files.source}{extra}.txt (held-out sources dropped)"
+        )
+    random.Random(SCENARIO_SPLIT_SEED).shuffle(train)
+    return TranslationPairs(train, pairs(val_lines), pairs(test_lines), langs, notes)

@@ -47,7 +47,7 @@ def clinc_tokenize(text: str) -> list[str]:
 
 def clinc_tokenize_nltk381(text: str) -> list[str]:
     """Clinc cleaning + the NLTK 3.8.1 word tokenizer the paper's arrays were built with."""
-    from .legacy import nltk381_word_tokenize
+    from .nltk381 import nltk381_word_tokenize
 
     return nltk381_word_tokenize(clinc_clean(text))
 
