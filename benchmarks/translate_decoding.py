@@ -46,11 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from rnnmod.decomposition import preset
+    from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
     from rnnmod.runs import load_run
-    from rnnmod.translate.data import end_token, start_token
+    from rnnmod.translate.data import data_for_run, end_token, start_token, test_pairs
     from rnnmod.translate.decode import Route, translate_texts
-    from rnnmod.translate.decompose import N_POSITIVE, decompose_translator
-    from rnnmod.translate.evaluate import data_for_run, test_pairs
 
     run = load_run(args.run)
     test = test_pairs(run, args.data_dir, run.langs, args.per_lang)
@@ -61,9 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     mono = Route(run.model, run.vocab, run.target_vocab)
     cases = {"monolithic": lambda _lang: mono}
     for mode in ("rolled", "unrolled"):
-        dec = decompose_translator(run, data, preset("default", mode=mode, n_positive=N_POSITIVE))
+        cfg = preset("default", mode=mode, n_positive=N_POSITIVE)
+        bank = TRANSLATOR.decompose(run, data, cfg).bank
         routes = {
-            m.lang: Route(run.model, run.vocab, run.target_vocab, m.masks) for m in dec.modules
+            run.langs[c]: Route(run.model, run.vocab, run.target_vocab, m)
+            for c, m in zip(bank.class_index, bank.masks, strict=True)
         }
         cases[f"composed {mode}"] = routes.__getitem__
     for name, route in cases.items():

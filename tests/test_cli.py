@@ -97,10 +97,10 @@ def test_help_explains_commands(capsys):
 
 def test_legacy_rule_flag_and_its_old_name_switch_the_headline(monkeypatch):
     """`--legacy-rule` (and the older `--legacy-inter-rule`) hand rq3 the paper's vote."""
-    from rnnmod.experiments import reuse_replace
+    from rnnmod_repro import intra_replace
 
     seen = []
-    monkeypatch.setattr(reuse_replace, "run_rq3", lambda opts: seen.append(opts.rule) or [])
+    monkeypatch.setattr(intra_replace, "run_rq3", lambda opts: seen.append(opts.rule) or [])
     for flag in ([], ["--legacy-rule"], ["--legacy-inter-rule"]):
         assert main(["reproduce", "rq3", "--tasks", "clinc", "--quiet", *flag]) == 0
     assert seen == ["calibrated", "paper", "paper"]
@@ -108,7 +108,7 @@ def test_legacy_rule_flag_and_its_old_name_switch_the_headline(monkeypatch):
 
 def test_inter_flag_hands_the_shared_options_to_inter(monkeypatch, tmp_path):
     """`reproduce rq2|rq3 --inter` runs the inter experiment with the options intra shares."""
-    from rnnmod.experiments import inter
+    from rnnmod_repro import inter
 
     seen = []
     monkeypatch.setattr(inter, "run_inter", lambda kind, opts: seen.append((kind, opts)) or [])

@@ -1,4 +1,10 @@
-"""``rnnmod reproduce rq1``."""
+"""The reproduction's command line: ``rnnmod reproduce`` and ``rnnmod scenario``.
+
+The core command line passes these two commands through (:mod:`rnnmod.cli_plugins`): it hands
+:func:`run` the command's name and the arguments after it, after applying its own global
+options (``--threads``, ``--debug``). Errors are raised as :class:`rnnmod.errors.RnnmodError`,
+which the core prints as ``rnnmod: error: <one line>`` with exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,31 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _add_data_dir, register_command
-from .errors import RnnmodError
+from rnnmod.errors import RnnmodError
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
+    )
+
+
+def parse_depths(s: str) -> list[int]:
+    """A ``--depths`` value (``1-4``, ``1,3``) as the list of depths it names."""
+    out: list[int] = []
+    for part in s.split(","):
+        a, _, b = part.partition("-")
+        try:
+            lo, hi = int(a), int(b or a)
+        except ValueError:
+            raise RnnmodError(f"invalid depth list {s!r}; use e.g. 1-4 or 1,3") from None
+        out += list(range(lo, hi + 1))
+    if not out or any(not 1 <= d <= 4 for d in out):
+        raise RnnmodError(f"depths must be within 1-4, got {s!r}")
+    return out
 
 
 def _csv(s: str) -> list[str]:
@@ -33,15 +62,14 @@ def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: st
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from .data import LOADERS
-    from .experiments.rq1 import RQ1Options, parse_depths, run_rq1, summarize
-    from .nn.cells import CELL_KINDS
+    from rnnmod.data import LOADERS
+    from rnnmod.nn.cells import CELL_KINDS
+
+    from .rq1_cost import RQ1Options, run_rq1, summarize
 
     tasks = _csv(args.tasks or ("clinc" if args.what == "budget" else "mathqa,clinc"))
     cells = _csv(args.cells)
     if args.what in ("rq1", "rq3") and "tatoeba" in tasks:  # encoder-decoder rows: rnnmod.translate
-        from .cli_translate import reproduce_tatoeba
-
         reproduce_tatoeba(args, cells)
         tasks = [t for t in tasks if t != "tatoeba"]
         if not tasks:
@@ -53,7 +81,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         if c not in CELL_KINDS:
             raise RnnmodError(f"unknown cell {c!r}; expected one of {', '.join(CELL_KINDS)}")
     if args.what == "budget":
-        from .experiments.budget import BudgetOptions, run_budget
+        from .retention_curve import BudgetOptions, run_budget
 
         if len(tasks) != 1:
             raise RnnmodError("reproduce budget takes one task (--task clinc)")
@@ -72,7 +100,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         _print_rows(args, rows, f"{args.results_dir / 'budget.csv'}, budget.md and budget.png")
         return
     if args.what == "report":
-        from .report.build import build_report
+        from .report import build_report
 
         md, page = build_report(args.results_dir)
         print(
@@ -82,7 +110,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         )
         return
     if args.what == "all":
-        from .experiments.all import run_all
+        from .profile import run_all
 
         timing = run_all(
             args.profile,
@@ -120,7 +148,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         )
         name = f"{args.what}_inter" if args.inter else args.what
         if args.inter:
-            from .experiments.inter import PROBLEMS, InterOptions, run_inter
+            from .inter import run_inter
+            from .inter_problems import PROBLEMS, InterOptions
 
             problems = [p for p, (one, _many) in PROBLEMS.items() if one in tasks]
             if not problems:
@@ -130,7 +159,9 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 InterOptions(problems=problems, max_combos=args.max_combos, **common),
             )
         else:
-            from .experiments.reuse_replace import RQ23Options, run_rq2, run_rq3
+            from .intra_models import RQ23Options
+            from .intra_replace import run_rq3
+            from .intra_reuse import run_rq2
 
             opts = RQ23Options(
                 tasks=tasks,
@@ -144,7 +175,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         _print_rows(args, rows, f"{args.results_dir / (name + '.csv')} and .md")
         return
     if args.what == "d1":
-        from .experiments.d1 import run_d1
+        from .defective_evaluator import run_d1
 
         rows = run_d1(
             tasks,
@@ -182,13 +213,68 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         )
 
 
-@register_command
-def _register(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser(
-        "reproduce",
-        help="reproduce the paper's experiments: rq1 (Table II), rq2 reuse (Table III), rq3 replace "
-        "(Table IV), d1 (the authors' rolled evaluator defect), all (everything + the HTML report)",
+def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
+    """``rnnmod reproduce rq1|rq3 --tasks tatoeba``: the encoder-decoder rows of Table II (RQ1)
+    and of Table IV (RQ3, translation replace)."""
+    from .tatoeba_rq1 import TatoebaRQ1Options, run_tatoeba_rq1
+
+    opts = TatoebaRQ1Options(
+        cells=cells,
+        depths=parse_depths(args.depths or "1,2"),
+        modes=_csv(args.modes),
+        presets=_csv(args.presets),
+        runs_dir=args.runs_dir,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        test_per_lang=args.max_test or 500,
+        progress=not args.quiet,
     )
+    if args.what == "rq3":
+        from .tatoeba_rq3 import run_tatoeba_rq3
+
+        rows = run_tatoeba_rq3(opts)
+        line = "  {cell} {mode:9s} depth {faulty_depth} ← {best_depth} {class}: BLEU {faulty_bleu:.2f} → {composed_bleu:.2f} (Δ {delta:+.2f})"
+    else:
+        rows = run_tatoeba_rq1(opts)
+        line = "  {cell}-{depth} {preset:8s} {mode:9s} {pair}: BLEU {monolithic:.2f} → {composed:.2f} (Δ {delta:+.2f})"
+    if args.json:
+        print(json.dumps({"rows": rows}, sort_keys=True))
+        return
+    name = f"{args.what}_tatoeba"
+    print(f"wrote {args.results_dir / (name + '.csv')} and {args.results_dir / (name + '.md')}")
+    for r in rows:
+        print(line.format(**r))
+
+
+def cmd_scenario(args: argparse.Namespace) -> None:
+    from .scenarios import ScenarioOptions, run_scenario
+
+    res = run_scenario(
+        ScenarioOptions(
+            scenario=args.name,
+            cell=args.cell,
+            depth=args.depth,
+            mode=args.mode,
+            runs_dir=args.runs_dir,
+            results_dir=args.results_dir,
+            data_dir=args.data_dir,
+            epochs=args.epochs,
+            hidden=args.hidden,
+            max_train_per_lang=args.max_train_per_lang,
+            progress=not args.quiet,
+        )
+    )
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+        return
+    md = args.results_dir / f"scenario_{res['scenario']}.md"
+    print(md.read_text(encoding="utf-8"))
+    print(f"wrote {md} and {md.with_suffix('.json')}")
+
+
+def reproduce_parser() -> argparse.ArgumentParser:
+    r = argparse.ArgumentParser(prog="rnnmod reproduce")
     r.add_argument(
         "what",
         choices=("all", "rq1", "rq2", "rq3", "d1", "budget", "report"),
@@ -276,7 +362,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument(
         "--calibrate-on",
-        choices=("train", "val"),  # experiments.reuse_replace.CALIBRATION_SPLITS
+        choices=("train", "val"),  # intra_models.CALIBRATION_SPLITS
         default="val",
         help="rq3: fit the calibrated rule on held-out texts, the validation split, where the "
         "task has one (default; Clinc — the other tasks have none and use training examples, "
@@ -285,5 +371,63 @@ def _register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")
-    _add_data_dir(r)
+    add_data_dir(r)
     r.set_defaults(func=cmd_reproduce)
+    return r
+
+
+def scenario_parser() -> argparse.ArgumentParser:
+    s = argparse.ArgumentParser(prog="rnnmod scenario")
+    s.add_argument(
+        "name",
+        choices=("add-language", "fix-language"),
+        help="add-language: give an en→fr/de/it translator Ukrainian from another model's module; "
+        "fix-language: replace the weak English module of an et→en/de/it translator "
+        "(docs/translation.md, paper-method §12)",
+    )
+    s.add_argument(
+        "--cell", default="lstm", choices=("lstm", "gru", "rnn", "rnn-relu"), help="default lstm"
+    )
+    s.add_argument("--depth", type=int, default=1, choices=(1, 2, 3, 4), help="default 1")
+    s.add_argument(
+        "--mode", default="rolled", choices=("rolled", "unrolled"), help="modules (default rolled)"
+    )
+    s.add_argument("--epochs", type=int, default=3, help="training epochs per model (default 3)")
+    s.add_argument("--hidden", type=int, default=256, help="recurrent units (default 256)")
+    s.add_argument(
+        "--max-train-per-lang",
+        type=int,
+        default=4000,
+        help="training pairs per target language (seeded subset; default 4000)",
+    )
+    s.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs/scenarios"),
+        help="where the scenario's models are trained (reused when present)",
+    )
+    s.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path("results"),
+        help="writes scenario_<name>.{md,json} there",
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_data_dir(s)
+    s.set_defaults(func=cmd_scenario)
+    return s
+
+
+PARSERS = {"reproduce": reproduce_parser, "scenario": scenario_parser}
+
+
+def run(command: str, argv: list[str]) -> None:
+    """Run ``rnnmod <command> <argv...>`` (``reproduce`` or ``scenario``): parse ``argv`` with the
+    command's parser (``--help`` and argparse's usage errors exit as argparse does), then run it.
+    An argument no option takes is an :class:`~rnnmod.errors.RnnmodError`, as every other
+    error, which the core command line prints as one line."""
+    args, extra = PARSERS[command]().parse_known_args(argv)
+    if extra:
+        raise RnnmodError(f"unrecognized arguments: {' '.join(extra)}")
+    args.func(args)

@@ -1,4 +1,4 @@
-"""Reproduce the authors' rolled many-output evaluation defect (paper-method §0.1, §14 D1).
+"""The authors' rolled many-output evaluation defect D1, reproduced (paper-method §0.1, §14 D1).
 
 Their rolled 1:N / M:N evaluators ran every module with its embedding and recurrent weights left
 at zero (`initModularLayers` without `repopulateModularWeights`). With zero weights every hidden
@@ -22,7 +22,9 @@ from rnnmod.metrics.accuracy import accuracy
 from rnnmod.modules.module import positive_probability
 from rnnmod.nn.zoo import predict_logits
 from rnnmod.runs import Run, load_run
-from rnnmod.storage import write_bytes_atomic, write_csv
+
+from .rq1_cost import run_dir
+from .tables import Col, table, write_tables
 
 
 @torch.no_grad()
@@ -56,29 +58,28 @@ def run_d1(
         data = None
         for cell in cells:
             for depth in depths:
-                path = Path(runs_dir) / f"{task}-{cell}{depth}"
+                path = run_dir(runs_dir, task, cell, depth)
                 if not (path / "metrics.json").is_file():
                     continue
                 data = data or load_task(task, data_dir)
                 rows.append(d1_constant_prediction(load_run(path), data))
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    if rows:
-        write_csv(results_dir / "d1.csv", rows, list(rows[0]))
-    else:
-        write_bytes_atomic(results_dir / "d1.csv", b"")
     lines = [
         "# The authors' rolled many-output evaluator (defect D1), reproduced on our models",
         "",
         "Modules run with zero embedding and recurrent weights ⇒ constant prediction. Accuracy counts padding (legacy).",
         "",
-        "| task | model | constant class | its share of positions | monolithic (legacy) | 'composed' (D1) | Δ pp |",
-        "|---|---|---|---|---|---|---|",
+        *table(COLUMNS, rows),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['task']} | {r['cell']}-{r['depth']} | {r['constant_class']} | {r['class_share']:.4f} | "
-            f"{r['monolithic_legacy']:.4f} | {r['composed_legacy_d1']:.4f} | {r['delta_pp_legacy_d1']:+.2f} |"
-        )
-    write_bytes_atomic(results_dir / "d1.md", ("\n".join(lines) + "\n").encode())
+    write_tables(Path(results_dir), "d1", rows, list(rows[0]) if rows else None, lines)
     return rows
+
+
+COLUMNS = [
+    Col("task", "{task}"),
+    Col("model", "{cell}-{depth}"),
+    Col("constant class", "{constant_class}"),
+    Col("its share of positions", "{class_share:.4f}"),
+    Col("monolithic (legacy)", "{monolithic_legacy:.4f}"),
+    Col("'composed' (D1)", "{composed_legacy_d1:.4f}"),
+    Col("Δ pp", "{delta_pp_legacy_d1:+.2f}"),
+]

@@ -1,4 +1,5 @@
-"""``rnnmod reproduce all --profile quick|full``: RQ1, RQ2, RQ3 (and D1) in one resumable command.
+"""The profiles of ``rnnmod reproduce all --profile quick|full`` and their sequential run: RQ1, RQ2,
+RQ3 (and D1) in one resumable command.
 
 Every stage caches what it computed (trained runs in ``--runs-dir``, result rows under
 ``results/<rq>/cache``), so a rerun — or a run resumed after an interruption — only does what is
@@ -22,9 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnmod.storage import write_json
-from .d1 import run_d1
-from .reuse_replace import RQ23Options, run_rq2, run_rq3
-from .rq1 import RQ1Options, run_rq1
+
+from .defective_evaluator import run_d1
+from .intra_models import RQ23Options
+from .intra_replace import run_rq3
+from .intra_reuse import run_rq2
+from .rq1_cost import RQ1Options, run_rq1
 
 CELLS = ["lstm", "gru", "rnn"]
 
@@ -72,9 +76,9 @@ def extras_options(
     """The options of a profile's stages after the grid: (InterOptions or None,
     TatoebaRQ1Options or None, ScenarioOptions per scenario); the sequential and the task path
     share them."""
-    from .tatoeba_rq1 import TatoebaRQ1Options
-    from .inter import PROBLEMS, InterOptions
+    from .inter_problems import PROBLEMS, InterOptions
     from .scenarios import ScenarioOptions
+    from .tatoeba_rq1 import TatoebaRQ1Options
 
     common = dict(runs_dir=runs_dir, results_dir=results_dir, data_dir=data_dir)
     inter = None
@@ -123,7 +127,7 @@ def run_extras(
     computed, so a rerun resumes): inter reuse and replace, the Tatoeba translators' RQ1 and
     RQ3 (translation replace) rows, the motivating scenarios. Returns wall seconds per stage.
     On the task path (``--executor local|ray``) their work ran as tasks first
-    (``tasks.plan_extras``), so this only assembles the reports from the caches."""
+    (``task_graph.plan_extras``), so this only assembles the reports from the caches."""
     inter, translation, scenarios = extras_options(p, runs_dir, results_dir, data_dir, progress)
     timing: dict[str, float] = {}
     if inter is not None:
@@ -132,8 +136,8 @@ def run_extras(
         for rq in ("reuse", "replace"):
             _timed(timing, f"inter {rq}", run_inter, rq, inter)
     if translation is not None:
-        from .tatoeba_rq3 import run_tatoeba_rq3
         from .tatoeba_rq1 import run_tatoeba_rq1
+        from .tatoeba_rq3 import run_tatoeba_rq3
 
         _timed(timing, "tatoeba rq1 (incl. training)", run_tatoeba_rq1, translation)
         _timed(timing, "tatoeba rq3", run_tatoeba_rq3, translation)
@@ -181,10 +185,10 @@ def run_all(
 
     ``executor``: ``sequential`` runs the stages one after the other in this process;
     ``local`` (a process pool) and ``ray`` run the grid as independent tasks
-    (experiments/tasks.py, docs/scale-out.md) and give the same tables."""
+    (:mod:`.task_graph`, docs/scale-out.md) and give the same tables."""
     p = PROFILES[profile] if isinstance(profile, str) else profile
     if executor != "sequential":
-        from .tasks import run_profile
+        from .task_profile import run_profile
 
         return run_profile(
             p,

@@ -2,10 +2,11 @@
 
 Reads whatever exists of ``rq1.csv``, ``rq2.csv``, ``rq3.csv``, the inter rows
 (``rq2_inter.csv``, ``rq3_inter.csv``), ``d1.csv``, the translators' ``rq1_tatoeba.csv`` and
-``rq3_tatoeba.csv`` and the scenarios' ``scenario_*.json`` under the results folder (every row a measured result written by ``rnnmod reproduce``), draws
-the figures with matplotlib (the ``plot`` extra) into ``results/figures/``, and writes one
-Markdown page and one self-contained HTML page (figures inlined) with the paper's numbers beside
-ours. Nothing here computes a result: it only presents the CSVs.
+``rq3_tatoeba.csv`` and the scenarios' ``scenario_*.json`` under the results folder (every row
+a measured result written by ``rnnmod reproduce``), draws the figures with matplotlib (the
+``plot`` extra) into ``results/figures/``, and writes one Markdown page and one self-contained
+HTML page (figures inlined) with the paper's numbers beside ours. Nothing here computes a
+result: it only presents the CSVs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from pathlib import Path
 
 from rnnmod.errors import RnnmodError
 from rnnmod.storage import write_bytes_atomic
+
+from .paper import TATOEBA_REPLACE, paper_rows
+from .reuse_replace_summary import summarize, summary_columns
+from .tables import Col, group_by, markdown_table, num
 
 TASK_NOTES = {
     "mathqa": "MathQA: only the test split exists here, re-split 80/20.",
@@ -40,23 +45,12 @@ def _read(path: Path) -> list[dict]:
     return rows
 
 
-def _fmt(v, spec: str = "+.2f") -> str:
-    return "—" if v in (None, "") else format(float(v), spec)
-
-
-def _group(rows: list[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:
-    out: dict[tuple, list[dict]] = {}
-    for r in rows:
-        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
-    return out
-
-
 # -- tables: (title, header, rows of strings, note) ------------------------------------------
 
 
 def rq1_table(rows: list[dict]) -> tuple:
     body = []
-    for (task, preset, mode), rs in _group(rows, ("task", "preset", "mode")).items():
+    for (task, preset, mode), rs in group_by(rows, ("task", "preset", "mode")).items():
         ds = [r["delta_pp"] for r in rs]
         paper = [r["paper_delta_pp"] for r in rs if r.get("paper_delta_pp") not in ("", None)]
         body.append(
@@ -65,10 +59,10 @@ def rq1_table(rows: list[dict]) -> tuple:
                 preset,
                 mode,
                 str(len(rs)),
-                _fmt(statistics.fmean(ds)),
-                _fmt(statistics.median(ds)),
-                _fmt(min(ds)),
-                _fmt(statistics.fmean(paper)) if paper else "—",
+                num(statistics.fmean(ds)),
+                num(statistics.median(ds)),
+                num(min(ds)),
+                num(statistics.fmean(paper)) if paper else "—",
             ]
         )
     head = ["task", "preset", "mode", "models", "mean Δ", "median Δ", "worst Δ", "paper mean Δ"]
@@ -82,38 +76,26 @@ def rq1_table(rows: list[dict]) -> tuple:
 
 def rq23_table(rows: list[dict], title: str, note: str) -> tuple:
     """Intra or inter reuse/replace rows, summarised as `rnnmod reproduce` summarises them."""
-    from .reuse_replace import summarize
-
-    table = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
-    summary = summarize(rows, table)
+    table_name = "table3_reuse.csv" if "reuse" in title.lower() else "table4_replace.csv"
+    summary = summarize(rows, table_name)
     # inter and replace rows carry the composed rule and the other rule's Δ beside
     ruled = any(s["rule"] or s["beside_rule"] for s in summary)
-    body = []
-    for s in summary:
-        line = [s["io_type"], s["task"], s["cell"], s["mode"], s["baseline"] or "—"]
-        line += [s["rule"] or "—"] if ruled else []
-        line += [str(s["n"]), _fmt(s["mean_delta_pp"]), _fmt(s["median_delta_pp"])]
-        line += [_fmt(s["worst_delta_pp"])]
-        if ruled:
-            beside = s["mean_delta_beside_pp"]
-            line.append("—" if beside is None else f"{_fmt(beside)} ({s['beside_rule']})")
-        body.append(line + [_fmt(s["paper_mean"]), _fmt(s["paper_median"])])
-    head = ["I/O", "task", "cell", "mode", "baseline"] + (["rule"] if ruled else [])
-    head += ["n", "mean Δ", "median Δ", "worst Δ"] + (["mean Δ, other rule"] if ruled else [])
-    head += ["paper mean", "paper median"]
-    return (title, head, body, note)
+    return (title, *_cells(summary_columns(ruled), summary), note)
+
+
+D1_COLUMNS = [
+    Col("task", "{task}"),
+    Col("cell", "{cell}"),
+    Col("depth", "{depth}"),
+    Col("constant prediction", "{constant_class}"),
+    Col("Δ reproduced (pp)", lambda r: num(r["delta_pp_legacy_d1"])),
+]
 
 
 def d1_table(rows: list[dict]) -> tuple:
-    body = [
-        [r["task"], r["cell"], str(r["depth"]), str(r["constant_class"]),
-         _fmt(r["delta_pp_legacy_d1"])]
-        for r in rows
-    ]  # fmt: skip
     return (
         "D1 — the authors' rolled many-output evaluator (modules with zeroed weights)",
-        ["task", "cell", "depth", "constant prediction", "Δ reproduced (pp)"],
-        body,
+        *_cells(D1_COLUMNS, rows),
         "The paper's rolled 1:N / M:N losses of −15 … −95 pp come from this defect (docs/results.md).",
     )
 
@@ -121,7 +103,7 @@ def d1_table(rows: list[dict]) -> tuple:
 def tatoeba_rq1_table(rows: list[dict]) -> tuple:
     body = []
     for (cell, depth, preset, mode), rs in sorted(
-        _group(rows, ("cell", "depth", "preset", "mode")).items(), key=lambda kv: str(kv[0])
+        group_by(rows, ("cell", "depth", "preset", "mode")).items(), key=lambda kv: str(kv[0])
     ):
         ds = [r["delta"] for r in rs]
         paper = [
@@ -130,9 +112,9 @@ def tatoeba_rq1_table(rows: list[dict]) -> tuple:
             if r.get("paper_delta_bleu1_points") not in ("", None)
         ]
         body.append(
-            [f"{cell}-{depth}", preset, mode, str(len(rs)), _fmt(statistics.fmean(ds)), _fmt(min(ds)),
-             _fmt(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
-             _fmt(statistics.fmean(paper)) if paper else "—"]
+            [f"{cell}-{depth}", preset, mode, str(len(rs)), num(statistics.fmean(ds)), num(min(ds)),
+             num(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+             num(statistics.fmean(paper)) if paper else "—"]
         )  # fmt: skip
     return (
         "RQ1 — encoder–decoder (Tatoeba, Table II enc–dec rows)",
@@ -143,18 +125,16 @@ def tatoeba_rq1_table(rows: list[dict]) -> tuple:
 
 
 def tatoeba_rq3_table(rows: list[dict]) -> tuple:
-    from .tatoeba_rq3 import PAPER
-
     body = []
     for (cell, mode), rs in sorted(
-        _group(rows, ("cell", "mode")).items(), key=lambda kv: str(kv[0])
+        group_by(rows, ("cell", "mode")).items(), key=lambda kv: str(kv[0])
     ):
         ds = [r["delta"] for r in rs]
-        pm = PAPER.get(str(cell))
+        pm = TATOEBA_REPLACE.get(str(cell))
         body.append(
             [str(cell), mode, f"{int(rs[0]['faulty_depth'])} ← {int(rs[0]['best_depth'])}", str(len(rs)),
-             _fmt(statistics.fmean(ds)), _fmt(statistics.median(ds)),
-             _fmt(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+             num(statistics.fmean(ds)), num(statistics.median(ds)),
+             num(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
              "—" if pm is None else f"{pm[0]:+.2f} / {pm[1]:+.2f}"]
         )  # fmt: skip
     return (
@@ -169,9 +149,7 @@ def scenario_table(results: Path) -> tuple | None:
     """Table V from ``scenario_*.json`` (average legacy BLEU-1 ×100, the paper's unit)."""
     import json
 
-    from .paper import _rows
-
-    paper = {r["Scenario"]: r for r in _rows("table5_scenarios.csv")}
+    paper = {r["Scenario"]: r for r in paper_rows("table5_scenarios.csv")}
     names = {"add-language": "Add Ukrainian", "fix-language": "Update Estonian-English translation"}
     body = []
     for name, title in names.items():
@@ -272,7 +250,7 @@ def figures(results: Path, rq1: list[dict], rq3: list[dict]) -> list[tuple[str, 
             ("RQ1: accuracy cost vs retained units", _save(fig, out_dir / "rq1_retained.png", plt))
         )
     if rq3:
-        fams = _group(rq3, ("task", "cell"))
+        fams = group_by(rq3, ("task", "cell"))
         fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(fams) + 2), 3.6))
         for i, (_key, rs) in enumerate(sorted(fams.items())):
             gains = [100 * (r["composed"] - r["faulty_composed"]) for r in rs]
@@ -301,11 +279,14 @@ def _save(fig, path: Path, plt) -> Path:
 # -- rendering -------------------------------------------------------------------------------
 
 
+def _cells(cols: list[Col], rows: list) -> tuple[list[str], list[list[str]]]:
+    """The header and the cells of a table of ``rows`` (the Markdown and HTML pages share them)."""
+    return [c.head for c in cols], [[c.text(r) for c in cols] for r in rows]
+
+
 def _md_table(t: tuple) -> str:
     title, head, body, note = t
-    lines = [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines + ["", note, ""])
+    return "\n".join([f"## {title}", "", *markdown_table(head, body), "", note, ""])
 
 
 def _html_table(t: tuple) -> str:

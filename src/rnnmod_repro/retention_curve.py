@@ -22,8 +22,10 @@ from rnnmod.decomposition import decompose, preset
 from rnnmod.decomposition.budget import Ranking, budget_search, validation_split
 from rnnmod.errors import RnnmodError
 from rnnmod.runs import load_run
-from rnnmod.storage import read_json, write_bytes_atomic, write_csv, write_json
-from .rq1 import RQ1Options, _ensure_run
+from rnnmod.storage import read_json, write_json
+
+from .rq1_cost import RQ1Options, ensure_run
+from .tables import Col, table, write_tables
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 BUDGETS = ((1.0, "ovr"), (1.0, "vote"), (0.2, "vote"))
@@ -144,7 +146,7 @@ def run_budget(opts: BudgetOptions) -> list[dict]:
     combos = [(c, d) for c in opts.cells for d in opts.depths]
     start = time.perf_counter()
     for cell, depth in tqdm(combos, desc="budget", disable=not opts.progress, unit="model"):
-        run = load_run(_ensure_run(opts.task, cell, depth, data, rq1))
+        run = load_run(ensure_run(opts.task, cell, depth, data, rq1))
         if run.vocab.tokens != data.vocab.tokens:
             raise RnnmodError(f"{run.path} was trained with another vocabulary than the data give")
         key = hashlib.sha256(f"{run.model_sha256()}:{settings}".encode()).hexdigest()[:20]
@@ -162,14 +164,9 @@ def run_budget(opts: BudgetOptions) -> list[dict]:
     return rows
 
 
-def _fmt(v, spec: str) -> str:
-    return "" if v is None else format(v, spec)
-
-
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> None:
-    results_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(results_dir / "budget.csv", rows, CSV_FIELDS, round_floats=6)
-    write_bytes_atomic(results_dir / "budget.md", render_markdown(rows, wall_seconds).encode())
+    write_tables(results_dir, "budget", rows, CSV_FIELDS, render_markdown(rows, wall_seconds),
+                 round_floats=6)  # fmt: skip
     try:
         plot(rows, results_dir / "budget.png")
     except ImportError:
@@ -184,26 +181,34 @@ def _label(r: dict) -> str:
     return "5 % cap rule (paper)"
 
 
-def render_markdown(rows: list[dict], wall_seconds: float) -> str:
-    lines = [
+def _validation(r: dict) -> str:
+    if r.get("val_unpruned") is None:
+        return ""
+    return f"{r['val_unpruned']:.4f} → {r['val_budgeted']:.4f}"
+
+
+COLUMNS = [
+    Col("model", "{cell}-{depth}"),
+    Col("setting", _label),
+    Col("retained (mean, min–max)", "{retained_units:.1%} ({retained_min:.0%}–{retained_max:.0%})"),
+    Col("per layer", "{retained_per_layer}"),
+    Col("composed", "{composed:.4f}"),
+    Col("Δ pp", "{delta_pp:+.2f}"),
+    Col("cost", "{cost_relative:.1%}"),
+    Col("val (unpruned → budgeted)", _validation),
+]
+
+
+def render_markdown(rows: list[dict], wall_seconds: float) -> list[str]:
+    return [
         "# Retention–accuracy curve (Δ = composed − monolithic test accuracy, pp)",
         "",
         "Cost = MACs of the composed model / (modules × monolithic MACs) (docs/budget.md).",
         "",
-        "| model | setting | retained (mean, min–max) | per layer | composed | Δ pp | cost | val (unpruned → budgeted) |",
-        "|---|---|---|---|---|---|---|---|",
+        *table(COLUMNS, rows),
+        "",
+        f"Wall time of this invocation: {wall_seconds:.0f} s (cached models reused).",
     ]
-    for r in rows:
-        val = ""
-        if r.get("val_unpruned") is not None:
-            val = f"{r['val_unpruned']:.4f} → {r['val_budgeted']:.4f}"
-        lines.append(
-            f"| {r['cell']}-{r['depth']} | {_label(r)} | {r['retained_units']:.1%} "
-            f"({r['retained_min']:.0%}–{r['retained_max']:.0%}) | {r['retained_per_layer']} | "
-            f"{r['composed']:.4f} | {r['delta_pp']:+.2f} | {r['cost_relative']:.1%} | {val} |"
-        )
-    lines += ["", f"Wall time of this invocation: {wall_seconds:.0f} s (cached models reused)."]
-    return "\n".join(lines) + "\n"
 
 
 CELL_COLORS = {"lstm": "tab:blue", "gru": "tab:orange", "rnn": "tab:green", "rnn-relu": "tab:red"}

@@ -17,28 +17,24 @@ scenario's languages (fix-language: the base pairs plus the ``_s2`` English pair
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnmod.data.base import default_data_dir
-from rnnmod.data.generic import Pair, TranslationPairs, read_lines
+from rnnmod.data.tatoeba import SCENARIO_FILES, scenario_pairs
 from rnnmod.decomposition import preset
 from rnnmod.errors import RnnmodError
 from rnnmod.runs import load_run
-from rnnmod.storage import read_json, write_bytes_atomic, write_json
+from rnnmod.storage import read_json, write_json
 
-SPLIT_SEED = 19
+from .tables import MISSING, Col, table, write_markdown
+
 TEST_PER_LANG = 500  # the first 500 test pairs per language, as the authors' evaluators
 
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
-    subdir: str
-    source: str
-    suffix: str
+    name: str  # its files: rnnmod.data.tatoeba.SCENARIO_FILES[name]
     original: list[str]
     solution1: list[str]
     solution2: list[str]
@@ -46,65 +42,18 @@ class Scenario:
     solution2_suffix: str | None = None
     solution1_max_vocab: int | None = None
 
+    @property
+    def source(self) -> str:
+        return SCENARIO_FILES[self.name].source
+
 
 SCENARIOS = {
-    "add-language": Scenario(
-        "add-language", "add_language", "en", "_ua_train_original",
-        ["fr", "de", "it"], ["de", "ua"], ["ua"], "ua",
-    ),
+    "add-language": Scenario("add-language", ["fr", "de", "it"], ["de", "ua"], ["ua"], "ua"),
     "fix-language": Scenario(
-        "fix-language", "fix_language", "et", "_et_train",
-        ["en", "de", "it"], ["en", "it"], ["en"], "en",
+        "fix-language", ["en", "de", "it"], ["en", "it"], ["en"], "en",
         solution2_suffix="_et_train_s2", solution1_max_vocab=2000,
     ),
 }  # fmt: skip
-
-
-def _read(root: Path, source: str, suffix: str, langs: list[str]) -> tuple[list[str], dict]:
-    src = read_lines(root / f"{source}{suffix}.txt", f"the {source} sentences")
-    tgt = {}
-    for lang in langs:
-        lines = read_lines(root / f"{lang}{suffix}.txt", f"the {lang} sentences")
-        if len(lines) != len(src):
-            raise RnnmodError(f"{root / f'{lang}{suffix}.txt'}: not aligned with the source file")
-        tgt[lang] = lines
-    return src, tgt
-
-
-def scenario_pairs(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
-    """Pairs of a scenario model (``data_options`` of its run): a line-level split of the base
-    files; ``extra_suffix`` adds every pair of another aligned file set to training. A training pair
-    whose source sentence is also a test or validation sentence is dropped."""
-    sc = SCENARIOS[opts["scenario"]]
-    root = Path(data_dir or default_data_dir()) / "tatoeba" / sc.subdir
-    langs = list(opts["langs"])
-    base_langs = langs
-    src, tgt = _read(root, sc.source, sc.suffix, base_langs)
-    order = list(range(len(src)))
-    random.Random(SPLIT_SEED).shuffle(order)
-    k = int(0.15 * len(src))
-    test_lines, val_lines, train_lines = order[:k], order[k : 2 * k], order[2 * k :]
-
-    def pairs(lines: list[int]) -> list[Pair]:
-        return [Pair(src[i], tgt[x][i], x) for i in lines for x in base_langs]
-
-    held = {src[i] for i in test_lines + val_lines}
-    train = [p for p in pairs(train_lines) if p.source not in held]  # repeated sentences too
-    notes = [
-        f"scenario {sc.name}: {len(src)} aligned {sc.source} lines split by line (seed "
-        f"{SPLIT_SEED}): {len(train_lines)} train, {k} validation, {k} test lines"
-    ]
-    extra = opts.get("extra_suffix")
-    if extra:
-        ex_langs = opts.get("extra_langs", base_langs)
-        esrc, etgt = _read(root, sc.source, extra, ex_langs)
-        add = [
-            Pair(s, etgt[x][i], x) for i, s in enumerate(esrc) for x in ex_langs if s not in held
-        ]
-        train += add
-        notes.append(f"plus {len(add)} pairs of {sc.source}{extra}.txt (held-out sources dropped)")
-    random.Random(SPLIT_SEED).shuffle(train)
-    return TranslationPairs(train, pairs(val_lines), pairs(test_lines), langs, notes)
 
 
 @dataclass
@@ -126,8 +75,8 @@ class ScenarioOptions:
 
 
 def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
+    from rnnmod.runs import save_run
     from rnnmod.translate.data import build_translation_data
-    from rnnmod.translate.runs import save_translation_run
     from rnnmod.translate.train import Seq2SeqTrainConfig, train_seq2seq
 
     sc = SCENARIOS[opts.scenario]
@@ -137,7 +86,7 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     settings |= {"max_train_per_lang": opts.max_train_per_lang, "max_vocab": max_vocab}
     if (path / "metrics.json").is_file():
         saved = read_json(path / "config.json").get("train_settings")
-        if saved is not None and saved != settings:  # runs of before session 5 have none
+        if saved is not None and saved != settings:  # runs that recorded no settings pass
             diff = ", ".join(
                 f"{k} {saved.get(k)} → {v}" for k, v in settings.items() if saved.get(k) != v
             )
@@ -165,33 +114,42 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     model, metrics = train_seq2seq(data, tc)
     config = {"task": f"tatoeba-{sc.name}", "cell": opts.cell, "depth": opts.depth}
     config |= {"seed": opts.seed, "data_options": dopts, "train_settings": settings}
-    save_translation_run(
-        path, model, config, data.src_vocab, data.tgt_vocab, data.langs, metrics, overwrite=True
+    save_run(
+        path,
+        model,
+        config,
+        data.src_vocab,
+        data.langs,
+        metrics,
+        target_vocab=data.tgt_vocab,
+        overwrite=True,
     )
     opts.timings[f"train {name}"] = round(time.perf_counter() - t0, 1)
     return path
 
 
 def _modules(run_path: Path, opts: ScenarioOptions) -> dict:
-    from rnnmod.translate.decompose import N_POSITIVE, decompose_translator
-    from rnnmod.translate.evaluate import data_for_run
+    from rnnmod.kinds.translator import N_POSITIVE
+    from rnnmod.translate.data import data_for_run
+
+    from .language_modules import decompose_languages
 
     t0 = time.perf_counter()
     run = load_run(run_path)
     cfg = preset("default", mode=opts.mode, n_positive=N_POSITIVE)
-    dec = decompose_translator(run, data_for_run(run, opts.data_dir), cfg)  # type: ignore[arg-type]
+    mods = decompose_languages(run, data_for_run(run, opts.data_dir), cfg)
     opts.timings[f"decompose {run_path.name}"] = round(time.perf_counter() - t0, 1)
-    return {m.lang: m for m in dec.modules}
+    return {m.lang: m for m in mods}
 
 
 def run_scenario(opts: ScenarioOptions) -> dict:
     """Train (or reuse) every model, decompose, compose both solutions, evaluate all on the
     common test lines, write ``results/scenario_<name>.{json,md}`` and the composed module sets
     under ``<runs_dir>/<scenario>/``."""
-    from rnnmod.translate.data import test_by_language
+    from rnnmod.translate.data import pairs_for, test_by_language
     from rnnmod.translate.decode import Route, bleu_report
-    from rnnmod.translate.evaluate import pairs_for
-    from rnnmod.translate.store import save_translation_modules
+
+    from .language_modules import save_language_modules
 
     if opts.scenario not in SCENARIOS:
         raise RnnmodError(f"unknown scenario {opts.scenario!r}; available: {', '.join(SCENARIOS)}")
@@ -221,7 +179,7 @@ def run_scenario(opts: ScenarioOptions) -> dict:
         "solution2": keep + [sol2_mods[sc.target]],
     }
     for name, mods in composed.items():
-        save_translation_modules(
+        save_language_modules(
             base / f"composed-{name}-{opts.mode}",
             mods,
             {"task": f"tatoeba-{sc.name}", "mode": opts.mode, "composed_from": name},
@@ -239,9 +197,7 @@ def run_scenario(opts: ScenarioOptions) -> dict:
         return run, (lambda _lang: r)
 
     def modular(mods: list):
-        routes = {
-            m.lang: Route(m.run.model, m.run.vocab, m.run.target_vocab, m.masks) for m in mods
-        }
+        routes = {m.lang: m.route for m in mods}
         return lambda lang: routes[lang]
 
     def report(route_for, langs: list[str]) -> dict:
@@ -277,34 +233,39 @@ def run_scenario(opts: ScenarioOptions) -> dict:
     }
     opts.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(opts.results_dir / f"scenario_{sc.name}.json", result)
-    write_bytes_atomic(opts.results_dir / f"scenario_{sc.name}.md", render(result).encode())
+    write_markdown(opts.results_dir / f"scenario_{sc.name}.md", render(result))
     return result
 
 
-def render(res: dict) -> str:
+def render(res: dict) -> list[str]:
+    """The scenario's page: BLEU per target language of every model, composed and monolithic."""
     langs = res["languages"]
-    head = (
-        "| model | " + " | ".join(langs) + " | mean | BLEU-1 (legacy) per language | mean BLEU-1 |"
-    )
-    lines = [
+
+    def bleu(lang: str):
+        return lambda r: (
+            f"{r['per_language'][lang]['bleu']:.2f}" if lang in r["per_language"] else MISSING
+        )
+
+    def bleu1(r: dict) -> str:
+        per = r["per_language"]
+        return ", ".join(f"{x} {per[x]['bleu1_legacy']:.4f}" for x in langs if x in per)
+
+    cols = [
+        Col("model", "{name}"),
+        *(Col(x, bleu(x)) for x in langs),
+        Col("mean", "{bleu:.2f}"),
+        Col("BLEU-1 (legacy) per language", bleu1),
+        Col("mean BLEU-1", "{bleu1_legacy:.4f}"),
+    ]
+    return [
         f"# Scenario {res['scenario']} ({res['cell']}-{res['depth']}, {res['mode']} modules)",
         "",
         "sacreBLEU on normalised text (0-100) per target language, and the paper's legacy "
         f"BLEU-1; target language: **{res['target']}**. Test pairs per language: "
         + ", ".join(f"{k} {v}" for k, v in res["n_test"].items()),
         "",
-        head,
-        "|" + "---|" * (len(langs) + 4),
+        *table(cols, ({"name": name, **r} for name, r in res["rows"].items())),
+        "",
+        f"Total {res['seconds']:.0f} s; stages: "
+        + ", ".join(f"{k} {v} s" for k, v in res["timings"].items()),
     ]
-    for name, r in res["rows"].items():
-        per = r["per_language"]
-        cells = [f"{per[x]['bleu']:.2f}" if x in per else "—" for x in langs]
-        b1 = ", ".join(f"{x} {per[x]['bleu1_legacy']:.4f}" for x in langs if x in per)
-        lines.append(
-            f"| {name} | "
-            + " | ".join(cells)
-            + f" | {r['bleu']:.2f} | {b1} | {r['bleu1_legacy']:.4f} |"
-        )
-    lines += ["", f"Total {res['seconds']:.0f} s; stages: "
-              + ", ".join(f"{k} {v} s" for k, v in res["timings"].items())]  # fmt: skip
-    return "\n".join(lines) + "\n"

@@ -59,7 +59,9 @@ def group_by(rows: Iterable[dict], keys: Sequence[str]) -> dict[tuple, list[dict
 def flat_fields(rows: Iterable[dict], skip: Sequence[str] = ()) -> list[str]:
     """Every key of the rows except nested values (dicts) and ``skip``, sorted: the CSV columns of
     rows whose keys vary (the nested values stay in the JSON caches)."""
-    return sorted({k for r in rows for k, v in r.items() if not isinstance(v, dict) and k not in skip})
+    return sorted(
+        {k for r in rows for k, v in r.items() if not isinstance(v, dict) and k not in skip}
+    )
 
 
 def write_markdown(path: Path, lines: Iterable[str]) -> None:

@@ -1,13 +1,11 @@
-"""RQ1 for the encoder–decoder rows of Table II: train what is missing, decompose per target
+"""RQ1 for the encoder–decoder rows of Table II (the Tatoeba translators): train what is missing, decompose per target
 language (rolled and unrolled), compare the composed BLEU with the monolithic one. Results are
 cached per (model, config, test size) under ``results/rq1/cache/tatoeba`` and written to
 ``results/rq1_tatoeba.{csv,md}`` beside the paper's Δ (BLEU-1 points)."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,15 +13,16 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from rnnmod.decomposition import preset
+from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
+from rnnmod.runs import load_run, save_run
+from rnnmod.storage import read_json, write_json
+from rnnmod.translate.data import build_translation_data, data_for_run, pairs_for
+from rnnmod.translate.train import Seq2SeqTrainConfig, train_seq2seq
+
+from .freshness import latest_rows
+from .language_modules import as_moduleset, decompose_languages
 from .paper import table2_delta_row
-from rnnmod.runs import load_run
-from rnnmod.storage import read_json, write_bytes_atomic, write_json
-from .data import build_translation_data
-from .decompose import N_POSITIVE, decompose_translator
-from .evaluate import data_for_run, evaluate_translator, pairs_for
-from .runs import TranslationRun, save_translation_run
-from .store import Route, Translator
-from .train import Seq2SeqTrainConfig, train_seq2seq
+from .tables import Col, num, table, write_tables
 
 # Affordable defaults on a 2-core CPU (docs/translation.md): a seeded 24,000-pair subset of the
 # 106,564 training pairs, 3 epochs, 8,000-word vocabularies, 256 units.
@@ -76,8 +75,15 @@ def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
     model, metrics = train_seq2seq(data, tc)
     config = {"task": "tatoeba", "cell": cell, "depth": depth, "seed": opts.seed}
     config |= {"data_options": dopts, "test_per_lang": opts.test_per_lang}
-    save_translation_run(
-        path, model, config, data.src_vocab, data.tgt_vocab, data.langs, metrics, overwrite=True
+    save_run(
+        path,
+        model,
+        config,
+        data.src_vocab,
+        data.langs,
+        metrics,
+        target_vocab=data.tgt_vocab,
+        overwrite=True,
     )
     return path
 
@@ -89,7 +95,7 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
     combos = [(c, d) for c in opts.cells for d in opts.depths]
     for cell, depth in tqdm(combos, desc="rq1 tatoeba", disable=not opts.progress, unit="model"):
         run = load_run(ensure_run(cell, depth, opts))
-        assert isinstance(run, TranslationRun)
+        assert run.target_vocab is not None
         sha = run.model_sha256()
         data = None
         for pname in opts.presets:
@@ -102,14 +108,13 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
                     continue
                 data = data or data_for_run(run, opts.data_dir)
                 t0 = time.perf_counter()
-                dec = decompose_translator(run, data, cfg)
+                mods = decompose_languages(run, data, cfg)
                 dt = time.perf_counter() - t0
-                routes = {
-                    m.lang: Route(run.model, run.vocab, run.target_vocab, m.masks)
-                    for m in dec.modules
-                }
-                tr = Translator(routes, {m.lang: m for m in dec.modules}, {"mode": mode})
-                res = evaluate_translator(tr, opts.data_dir, opts.test_per_lang)
+                res = TRANSLATOR.evaluate(
+                    as_moduleset(mods, {"mode": mode}),
+                    opts.data_dir,
+                    test_per_lang=opts.test_per_lang,
+                )
                 new = []
                 for lang, v in res["per_language"].items():
                     row = {
@@ -145,8 +150,6 @@ def collect_cached(cache: Path) -> list[dict]:
     """Every cached row, earlier invocations' too (the newest per model, preset, mode and
     language), minus rows of a run that has been retrained since: the report covers everything
     measured so far, as the classifiers' RQ1 report does."""
-    from .freshness import latest_rows
-
     out = latest_rows(cache, ROW_KEY)
     return sorted(out, key=lambda r: (r["cell"], r["depth"], r["preset"], r["mode"], r["pair"]))
 
@@ -159,32 +162,31 @@ FIELDS = [
 ]  # fmt: skip
 
 
+COLUMNS = [
+    Col("model", "{cell}-{depth}"),
+    Col("preset", "{preset}"),
+    Col("mode", "{mode}"),
+    Col("pair", "{pair}"),
+    Col("BLEU mono", "{monolithic:.2f}"),
+    Col("BLEU composed", "{composed:.2f}"),
+    Col("Δ BLEU", "{delta:+.2f}"),
+    Col("BLEU-1 mono", "{monolithic_bleu1_legacy:.4f}"),
+    Col("BLEU-1 composed", "{composed_bleu1_legacy:.4f}"),
+    Col("Δ BLEU-1 pts", "{delta_bleu1_legacy_points:+.2f}"),
+    Col("paper Δ BLEU-1 pts", lambda r: num(r.get("paper_delta_bleu1_points"))),
+    Col("retained", "{retained_units:.3f}"),
+]
+
+
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(results_dir / "rq1_tatoeba.csv", buf.getvalue().encode())
     lines = [
         "# RQ1 — encoder–decoder (Tatoeba), composed vs monolithic BLEU",
         "",
         "BLEU = sacreBLEU corpus BLEU on normalised text (0-100); BLEU-1 = the paper's legacy "
         "unigram BLEU, Δ in points (×100) beside the paper's Table II Δ.",
         "",
-        "| model | preset | mode | pair | BLEU mono | BLEU composed | Δ BLEU | BLEU-1 mono | "
-        "BLEU-1 composed | Δ BLEU-1 pts | paper Δ BLEU-1 pts | retained |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table(COLUMNS, rows),
+        "",
+        f"Wall time of this invocation: {wall_seconds:.0f} s (cached rows reused).",
     ]
-    for r in rows:
-        paper = r.get("paper_delta_bleu1_points")
-        lines.append(
-            f"| {r['cell']}-{r['depth']} | {r['preset']} | {r['mode']} | {r['pair']} | "
-            f"{r['monolithic']:.2f} | {r['composed']:.2f} | {r['delta']:+.2f} | "
-            f"{r['monolithic_bleu1_legacy']:.4f} | {r['composed_bleu1_legacy']:.4f} | "
-            f"{r['delta_bleu1_legacy_points']:+.2f} | {'—' if paper is None else f'{paper:+.2f}'} | "
-            f"{r['retained_units']:.3f} |"
-        )
-    lines += ["", f"Wall time of this invocation: {wall_seconds:.0f} s (cached rows reused)."]
-    write_bytes_atomic(results_dir / "rq1_tatoeba.md", ("\n".join(lines) + "\n").encode())
+    write_tables(results_dir, "rq1_tatoeba", rows, FIELDS, lines)

@@ -1,8 +1,8 @@
-"""RQ3 intra replace for translators (paper-method §11.1, the enc–dec row of Table IV): among the
-depths of a family, the model with the lowest average BLEU is *faulty*, the one with the highest
-*best*; for each target language l the faulty model's language modules are composed with module
-l taken from the best model, and the composed model's average BLEU is compared with the faulty
-model's (monolithic) average BLEU.
+"""RQ3 intra replace for the Tatoeba translators (paper-method §11.1, the enc–dec row of Table
+IV): among the depths of a family, the model with the lowest average BLEU is *faulty*, the one
+with the highest *best*; for each target language l the faulty model's language modules are
+composed with module l taken from the best model, and the composed model's average BLEU is
+compared with the faulty model's (monolithic) average BLEU.
 
 A translation module routes each sentence by its target language (§8), so the composed model's
 BLEU of a language is the BLEU of the module that translates into it: after replacing l it is the
@@ -25,26 +25,24 @@ from tqdm.auto import tqdm
 
 from rnnmod.decomposition import preset
 from rnnmod.errors import RnnmodError
-from rnnmod.runs import load_run
-from rnnmod.storage import read_json, write_bytes_atomic, write_csv, write_json
-from .decode import bleu_report
-from .decompose import N_POSITIVE, decompose_translator
-from .evaluate import data_for_run, test_pairs
-from .rq1 import TatoebaRQ1Options
-from .runs import TranslationRun
-from .store import Route
+from rnnmod.kinds.translator import N_POSITIVE
+from rnnmod.runs import Run, load_run
+from rnnmod.storage import read_json, write_json
+from rnnmod.translate.data import data_for_run, test_pairs
+from rnnmod.translate.decode import Route, bleu_report
 
-# the paper's Table IV enc-dec replace cells (BLEU, mean / median), §13.4
-PAPER = {"lstm": (0.30, 0.16), "gru": (1.72, 1.88), "rnn": (0.92, 0.96)}
+from .freshness import latest_rows
+from .language_modules import decompose_languages
+from .paper import TATOEBA_REPLACE
+from .tables import Col, flat_fields, group_by, table, write_tables
+from .tatoeba_rq1 import TatoebaRQ1Options
 
 
 def _mean(per: dict[str, dict], metric: str) -> float:
     return statistics.fmean(v[metric] for v in per.values())
 
 
-def family_scores(
-    faulty: TranslationRun, best: TranslationRun, mode: str, opts: TatoebaRQ1Options
-) -> dict:
+def family_scores(faulty: Run, best: Run, mode: str, opts: TatoebaRQ1Options) -> dict:
     """Per-language BLEU of the faulty model, of its modules and of the best model's modules."""
     cfg = preset("default", mode=mode, n_positive=N_POSITIVE)
     langs = list(faulty.langs)
@@ -55,17 +53,13 @@ def family_scores(
     whole = Route(faulty.model, faulty.vocab, faulty.target_vocab, None)
     out["faulty_monolithic"] = bleu_report(lambda _lang: whole, test)["per_language"]
     for name, run in (("faulty_modules", faulty), ("best_modules", best)):
-        dec = decompose_translator(run, data_for_run(run, opts.data_dir), cfg)
-        routes = {
-            m.lang: Route(run.model, run.vocab, run.target_vocab, m.masks) for m in dec.modules
-        }
+        mods = decompose_languages(run, data_for_run(run, opts.data_dir), cfg)
+        routes = {m.lang: m.route for m in mods}
         out[name] = bleu_report(routes.__getitem__, test)["per_language"]
     return out
 
 
-def replace_rows(
-    cell: str, scores: dict, faulty: TranslationRun, best: TranslationRun, mode: str
-) -> list[dict]:
+def replace_rows(cell: str, scores: dict, faulty: Run, best: Run, mode: str) -> list[dict]:
     """One row per replaced language: the composed model's average (sacreBLEU and BLEU-1) minus
     the faulty model's average."""
     mono = scores["faulty_monolithic"]
@@ -119,7 +113,7 @@ def run_tatoeba_rq3(opts: TatoebaRQ1Options) -> list[dict]:
                     f"{path} is missing: train it first (rnnmod reproduce rq1 --tasks tatoeba)"
                 )
             run = load_run(path)
-            assert isinstance(run, TranslationRun)
+            assert run.target_vocab is not None
             runs.append(run)
         if len(runs) < 2:
             raise RnnmodError(
@@ -147,16 +141,57 @@ def run_tatoeba_rq3(opts: TatoebaRQ1Options) -> list[dict]:
 def collect_cached(cache: Path) -> list[dict]:
     """Every cached family's rows, earlier invocations' too (the newest per cell, mode and
     language), minus rows of a run that has been retrained since."""
-    from .freshness import latest_rows
-
     rows = latest_rows(cache, ("cell", "mode", "class"), rows_of=lambda got: got.get("rows", []))
     return sorted(rows, key=lambda r: (r["cell"], r["mode"]))
 
 
+COLUMNS = [
+    Col("cell", "{cell}"),
+    Col("mode", "{mode}"),
+    Col("faulty / best depth", "{faulty_depth} / {best_depth}"),
+    Col("replaced", "{class}"),
+    Col("faulty BLEU", "{faulty_bleu:.2f}", True),
+    Col("faulty modules", "{faulty_modules_bleu:.2f}", True),
+    Col("composed", "{composed_bleu:.2f}", True),
+    Col("Δ BLEU", "{delta:+.2f}", True),
+    Col(
+        "language BLEU before → after",
+        "{replaced_lang_bleu_before:.2f} → {replaced_lang_bleu_after:.2f}",
+    ),
+    Col("Δ BLEU-1 pts", "{delta_bleu1_legacy_points:+.2f}", True),
+]
+SUMMARY_COLUMNS = [
+    Col("cell", "{cell}"),
+    Col("mode", "{mode}"),
+    Col("n", "{n}", True),
+    Col("mean Δ BLEU", "{mean_delta:+.2f}", True),
+    Col("median Δ BLEU", "{median_delta:+.2f}", True),
+    Col("mean Δ BLEU-1 pts", "{mean_delta_bleu1:+.2f}", True),
+    Col("paper mean / median", "{paper}"),
+]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and median Δ per cell and mode, beside the paper's Table IV enc-dec cell."""
+    out = []
+    for (cell, mode), rs in group_by(rows, ("cell", "mode")).items():
+        ds = [r["delta"] for r in rs]
+        pm = TATOEBA_REPLACE.get(cell)
+        out.append(
+            {
+                "cell": cell,
+                "mode": mode,
+                "n": len(rs),
+                "mean_delta": statistics.fmean(ds),
+                "median_delta": statistics.median(ds),
+                "mean_delta_bleu1": statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs),
+                "paper": "—" if pm is None else f"{pm[0]:+.2f} / {pm[1]:+.2f}",
+            }
+        )
+    return out
+
+
 def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> None:
-    results_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r if not isinstance(r[k], dict)})
-    write_csv(results_dir / "rq3_tatoeba.csv", rows, keys)
     lines = [
         "# RQ3 — translation replace (Tatoeba, the enc–dec row of Table IV)",
         "",
@@ -166,29 +201,10 @@ def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> N
         "BLEU-1 = the paper's legacy unigram BLEU, Δ in points ×100). Paper: Table IV enc-dec "
         "(BLEU, mean / median).",
         "",
-        "| cell | mode | faulty / best depth | replaced | faulty BLEU | faulty modules | composed | Δ BLEU | "
-        "language BLEU before → after | Δ BLEU-1 pts |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|",
+        *table(COLUMNS, rows),
+        "",
+        *table(SUMMARY_COLUMNS, summarize(rows)),
+        "",
+        f"Wall time of this invocation: {wall_seconds:.0f} s (cached families reused).",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['cell']} | {r['mode']} | {r['faulty_depth']} / {r['best_depth']} | {r['class']} | "
-            f"{r['faulty_bleu']:.2f} | {r['faulty_modules_bleu']:.2f} | {r['composed_bleu']:.2f} | "
-            f"{r['delta']:+.2f} | {r['replaced_lang_bleu_before']:.2f} → {r['replaced_lang_bleu_after']:.2f} | "
-            f"{r['delta_bleu1_legacy_points']:+.2f} |"
-        )
-    lines += ["", "| cell | mode | n | mean Δ BLEU | median Δ BLEU | mean Δ BLEU-1 pts | paper mean / median |",
-              "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["cell"], r["mode"]), []).append(r)
-    for (cell, mode), rs in groups.items():
-        ds = [r["delta"] for r in rs]
-        pm = PAPER.get(cell)
-        lines.append(
-            f"| {cell} | {mode} | {len(rs)} | {statistics.fmean(ds):+.2f} | {statistics.median(ds):+.2f} | "
-            f"{statistics.fmean(r['delta_bleu1_legacy_points'] for r in rs):+.2f} | "
-            f"{'—' if pm is None else f'{pm[0]:+.2f} / {pm[1]:+.2f}'} |"
-        )
-    lines += ["", f"Wall time of this invocation: {wall_seconds:.0f} s (cached families reused)."]
-    write_bytes_atomic(results_dir / "rq3_tatoeba.md", ("\n".join(lines) + "\n").encode())
+    write_tables(results_dir, "rq3_tatoeba", rows, flat_fields(rows), lines)

@@ -8,8 +8,11 @@ import sys
 import pytest
 
 from rnnmod.cli import main
-from rnnmod.experiments import tasks as T
-from rnnmod.experiments.all import Profile
+from rnnmod_repro import executors as E
+from rnnmod_repro import task_graph as T
+from rnnmod_repro import task_kinds as K
+from rnnmod_repro import task_profile as P
+from rnnmod_repro.profile import Profile
 
 # MathQA (1:1, real data), GRU at depth 1-2, one epoch, 100 test examples, one reuse pair: every
 # task kind but d1, six tasks in all.
@@ -27,7 +30,7 @@ ALL = {
 
 
 def _run(root, data_dir, executor="local", **kw):
-    return T.run_profile(
+    return P.run_profile(
         TINY,
         runs_dir=root / "runs",
         results_dir=root / "results",
@@ -57,7 +60,7 @@ def local_grid(tmp_path_factory, data_dir):
 
 
 def test_plan_has_one_task_per_artifact_and_its_dependencies(tmp_path, data_dir):
-    from rnnmod.experiments.all import profile_options
+    from rnnmod_repro.profile import profile_options
 
     opts = profile_options(TINY, tmp_path, tmp_path, data_dir, progress=False)
     tasks = {t.name: t for t in T.plan(*opts)}
@@ -81,8 +84,8 @@ def test_simulated_wall_time_of_a_graph():
     b = T.Task("train", "b", (), None)
     c = T.Task("rq1", "c", (), None, ("a",))
     secs = {"a": 10.0, "b": 4.0, "c": 3.0}
-    assert T.simulate([a, b, c], secs, 1) == 17.0
-    assert T.simulate([a, b, c], secs, 2) == 13.0
+    assert P.simulate([a, b, c], secs, 1) == 17.0
+    assert P.simulate([a, b, c], secs, 2) == 13.0
 
 
 def test_local_pool_runs_each_task_once_and_a_rerun_nothing(local_grid, data_dir):
@@ -97,7 +100,7 @@ def test_ray_gives_the_same_tables_and_retries_a_dead_worker(
     local_grid, tmp_path, data_dir, monkeypatch
 ):
     ray = pytest.importorskip("ray")
-    monkeypatch.setenv(T.KILL_ENV, "train mathqa-gru2")  # its first worker SIGKILLs itself
+    monkeypatch.setenv(E.KILL_ENV, "train mathqa-gru2")  # its first worker SIGKILLs itself
     ray.init(
         num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="warning"
     )
@@ -114,14 +117,14 @@ def test_a_killed_task_is_reported_and_the_rerun_does_only_the_missing_work(
     local_grid, tmp_path, data_dir, monkeypatch
 ):
     shutil.copytree(local_grid[0] / "runs", tmp_path / "runs")  # trained: evaluations remain
-    monkeypatch.setenv(T.KILL_ENV, "rq1 mathqa-gru1")
+    monkeypatch.setenv(E.KILL_ENV, "rq1 mathqa-gru1")
     first = _run(tmp_path, data_dir, retries=0, check=False)
     assert "rq1 mathqa-gru1 default/rolled" in first["failed"]
     assert {"train mathqa-gru1", "train mathqa-gru2"} <= set(first["cached"])
     assert first["executed"]  # the rest went on
     missing = set(first["failed"]) | set(first["blocked"])
     assert set(first["executed"]) | set(first["cached"]) | missing == ALL
-    monkeypatch.delenv(T.KILL_ENV)
+    monkeypatch.delenv(E.KILL_ENV)
     second = _run(tmp_path, data_dir)
     assert set(second["executed"]) == missing
     assert set(second["cached"]) == ALL - missing
@@ -137,7 +140,7 @@ def test_executor_ray_without_ray_says_how_to_install(tmp_path, monkeypatch, cap
 
 
 def test_plan_adds_the_stages_after_the_grid_as_tasks(tmp_path, data_dir):
-    from rnnmod.experiments.all import profile_options
+    from rnnmod_repro.profile import profile_options
 
     p = Profile(
         ("mathqa", "emotions"), (1,), ("default",), (1,), None, (), cells=("gru",),
@@ -159,8 +162,8 @@ def test_plan_adds_the_stages_after_the_grid_as_tasks(tmp_path, data_dir):
 
 
 def test_extra_tasks_leave_a_marker_keyed_by_their_runs(tmp_path, monkeypatch):
-    from rnnmod.experiments import inter, scenarios
-    from rnnmod.experiments.inter import InterOptions
+    from rnnmod_repro import inter, scenarios
+    from rnnmod_repro.inter_problems import InterOptions
 
     calls = []
     monkeypatch.setattr(inter, "inter_rows", lambda *a, **k: calls.append((a, k)))
@@ -175,14 +178,14 @@ def test_extra_tasks_leave_a_marker_keyed_by_their_runs(tmp_path, monkeypatch):
         (tmp_path / run / "model.safetensors").write_bytes(run.encode())
     opts = InterOptions(["1:1-1:N"], ["gru"], [1], runs_dir=tmp_path, results_dir=tmp_path / "r")
     t = T.Task("inter", "inter x", ("reuse", "1:1-1:N", "gru", 1, ((0, 1), (2, 3))), opts)
-    assert not T.is_done(t)
-    T.execute(t)
-    assert calls[0][1] == {"only": [(0, 1), (2, 3)]} and T.is_done(t)
+    assert not K.is_done(t)
+    K.execute(t)
+    assert calls[0][1] == {"only": [(0, 1), (2, 3)]} and K.is_done(t)
     (tmp_path / "emotions-gru1" / "model.safetensors").write_bytes(b"retrained")
-    assert not T.is_done(t)  # a retrained run: the chunk is redone
+    assert not K.is_done(t)  # a retrained run: the chunk is redone
     so = scenarios.ScenarioOptions("add-language", results_dir=tmp_path / "r")
     s = T.Task("scenario", "scenario add-language", ("add-language",), so)
-    T.execute(s)
-    assert calls[-1] == "add-language" and not T.is_done(s)  # its report is missing
+    K.execute(s)
+    assert calls[-1] == "add-language" and not K.is_done(s)  # its report is missing
     (tmp_path / "r" / "scenario_add-language.json").write_text("{}")
-    assert T.is_done(s)
+    assert K.is_done(s)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rnnmod.experiments.freshness import current_rows
-from rnnmod.experiments.reuse_replace import collect_cached
 from rnnmod.storage import sha256_file, write_json
+from rnnmod_repro.freshness import current_rows
+from rnnmod_repro.reuse_replace_summary import collect_cached
 
 
 def _run(path, content: bytes):
@@ -45,7 +45,8 @@ def test_rq2_report_forgets_pairs_of_a_retrained_model(tmp_path):
 
 def test_result_caches_key_on_the_preset_configuration(monkeypatch, tmp_path):
     from rnnmod.decomposition import config
-    from rnnmod.experiments.reuse_replace import RQ23Options, pair_cache_file
+    from rnnmod_repro.intra_models import RQ23Options
+    from rnnmod_repro.intra_reuse import pair_cache_file
 
     opts = RQ23Options(tasks=["clinc"], cells=["lstm"], depths=[1])
     before = pair_cache_file("sha", "rolled", 0, 1, opts, tmp_path)
@@ -58,7 +59,7 @@ def test_result_caches_key_on_the_preset_configuration(monkeypatch, tmp_path):
 def test_latest_rows_keeps_the_newest_per_key_in_write_order(tmp_path):
     import os
 
-    from rnnmod.experiments.freshness import latest_rows
+    from rnnmod_repro.freshness import latest_rows
 
     folder = tmp_path / "cache"
     write_json(folder / "b.json", [{"k": 1, "v": "old"}, {"k": 2, "v": "x"}])

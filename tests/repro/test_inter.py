@@ -4,10 +4,13 @@ lookup and a whole tiny grid (two runs of different I/O types on raw text)."""
 import pytest
 import torch
 
-from rnnmod.experiments import inter as I
 from rnnmod.modules.calibrate import fit_calibration
 from rnnmod.modules.module import vote
 from rnnmod.runs import load_run, save_run
+from rnnmod_repro import inter as I
+from rnnmod_repro import inter_problems as P
+from rnnmod_repro import inter_report as R
+from rnnmod_repro import inter_scores as S
 from tests.helpers import tiny_data, tiny_model
 
 # one-output labels (train, test) and many-output label sequences (train, test), by hand
@@ -19,42 +22,42 @@ MANY_Y = (
 
 
 def test_reuse_parts_relabel_balance_and_cap():
-    train, test = I.reuse_parts(ONE_Y, MANY_Y, a=2, b=1, cap=2, seed=0)
+    train, test = P.reuse_parts(ONE_Y, MANY_Y, a=2, b=1, cap=2, seed=0)
     # training: 3 sequences contain tag 1, 4 examples of class 2 → 3 + 3 (balanced)
-    many, one = train.src == I.MANY, train.src == I.ONE
+    many, one = train.src == P.MANY, train.src == P.ONE
     assert int(many.sum()) == int(one.sum()) == 3
     assert (train.y[many] == 0).all() and (train.y[one] == 1).all()
-    assert all(I.containing(MANY_Y[0], 1)[train.idx[many]])
+    assert all(P.containing(MANY_Y[0], 1)[train.idx[many]])
     assert (ONE_Y[0][train.idx[one]] == 2).all()
     # test: groups capped at 2 (seeded), labels 0 / 1
-    tm, to = test.src == I.MANY, test.src == I.ONE
+    tm, to = test.src == P.MANY, test.src == P.ONE
     assert int(tm.sum()) == 2 and int(to.sum()) == 2
-    assert all(I.containing(MANY_Y[1], 1)[test.idx[tm]]) and (ONE_Y[1][test.idx[to]] == 2).all()
-    assert torch.equal(test.y, (test.src == I.ONE).long())
+    assert all(P.containing(MANY_Y[1], 1)[test.idx[tm]]) and (ONE_Y[1][test.idx[to]] == 2).all()
+    assert torch.equal(test.y, (test.src == P.ONE).long())
     # undersampling is seeded: same seed, same draw
-    again = I.reuse_parts(ONE_Y, MANY_Y, a=2, b=1, cap=2, seed=0)[0]
+    again = P.reuse_parts(ONE_Y, MANY_Y, a=2, b=1, cap=2, seed=0)[0]
     assert torch.equal(again.idx, train.idx)
 
 
 def test_reuse_parts_balance_takes_the_smaller_group():
-    train, _ = I.reuse_parts(ONE_Y, MANY_Y, a=1, b=2, cap=10, seed=3)
+    train, _ = P.reuse_parts(ONE_Y, MANY_Y, a=1, b=2, cap=10, seed=3)
     # class 1: 2 examples; sequences with tag 2: 3 → 2 + 2
-    assert int((train.src == I.MANY).sum()) == 2 and int((train.src == I.ONE).sum()) == 2
-    train, _ = I.reuse_parts(ONE_Y, MANY_Y, a=0, b=1, cap=10, seed=3)
+    assert int((train.src == P.MANY).sum()) == 2 and int((train.src == P.ONE).sum()) == 2
+    train, _ = P.reuse_parts(ONE_Y, MANY_Y, a=0, b=1, cap=10, seed=3)
     assert len(train) == 6  # class 0: 3 examples; tag 1: 4 sequences → 3 + 3
 
 
 def test_replace_parts_drop_f_and_inject_b_as_f():
-    train, test = I.replace_parts(ONE_Y, MANY_Y, f=1, b=2, cap=1, seed=0)
-    one, many = train.src == I.ONE, train.src == I.MANY
+    train, test = P.replace_parts(ONE_Y, MANY_Y, f=1, b=2, cap=1, seed=0)
+    one, many = train.src == P.ONE, train.src == P.MANY
     assert (ONE_Y[0][train.idx[one]] != 1).all()
     assert torch.equal(train.y[one], ONE_Y[0][train.idx[one]])  # original labels kept
     assert int(one.sum()) == int((ONE_Y[0] != 1).sum())
-    assert (train.y[many] == 1).all() and all(I.containing(MANY_Y[0], 2)[train.idx[many]])
+    assert (train.y[many] == 1).all() and all(P.containing(MANY_Y[0], 2)[train.idx[many]])
     # all 3 rows with tag 2: fewer than the largest remaining class (class 2: 4 examples)
     assert int(many.sum()) == 3
     # test: every one-output example ≠ f, at most cap injected
-    tm = test.src == I.MANY
+    tm = test.src == P.MANY
     assert int(tm.sum()) == 1 and (test.y[tm] == 1).all()
     assert sorted(test.idx[~tm].tolist()) == [0, 2, 3, 4]
 
@@ -62,54 +65,54 @@ def test_replace_parts_drop_f_and_inject_b_as_f():
 def test_replace_parts_undersample_a_large_injected_group():
     one_y = (torch.tensor([0, 0, 2, 2, 1]), torch.tensor([0, 2]))
     many_y = (torch.ones(9, 3, dtype=torch.long), torch.ones(4, 3, dtype=torch.long))
-    train, test = I.replace_parts(one_y, many_y, f=1, b=1, cap=3, seed=0)
-    assert int((train.src == I.MANY).sum()) == 2  # largest remaining class has 2 examples
-    assert int((test.src == I.MANY).sum()) == 3
+    train, test = P.replace_parts(one_y, many_y, f=1, b=1, cap=3, seed=0)
+    assert int((train.src == P.MANY).sum()) == 2  # largest remaining class has 2 examples
+    assert int((test.src == P.MANY).sum()) == 3
 
 
 def test_odds_rule_decides_like_probabilities_for_two_slot_heads():
     g = torch.Generator().manual_seed(0)
     z_many, z_one = torch.randn(500, 2, generator=g), torch.randn(500, 2, generator=g)
-    sm, so = I.head_scores(z_many), I.head_scores(z_one)
+    sm, so = P.head_scores(z_many), P.head_scores(z_one)
     p = sm["probability"]
     odds = torch.exp(sm["odds"])
     assert torch.allclose(odds, p / (1 - p), rtol=1e-4)  # P_pos/P_neg = p/(1−p)
-    by_odds = I.reuse_decide(sm["odds"], so["odds"])
-    assert torch.equal(by_odds, I.reuse_decide(sm["probability"], so["probability"]))
+    by_odds = P.reuse_decide(sm["odds"], so["odds"])
+    assert torch.equal(by_odds, P.reuse_decide(sm["probability"], so["probability"]))
     # a padding slot: the odds leave its mass out, the probability does not
     z = torch.tensor([[0.0, 1.0, 3.0], [0.0, 0.5, -5.0]])
-    s = I.head_scores(z)
+    s = P.head_scores(z)
     assert s["odds"].tolist() == [1.0, 0.5] and s["probability"][0] < s["probability"][1]
 
 
 def test_reuse_decision_on_hand_made_scores():
     s_many = torch.tensor([0.9, 0.2, 0.5, 3.0, -1.0])
     s_one = torch.tensor([0.8, 0.3, 0.5, 4.0, -2.0])
-    assert I.reuse_decide(s_many, s_one).tolist() == [0, 1, 0, 1, 0]  # ties → b (label 0)
+    assert P.reuse_decide(s_many, s_one).tolist() == [0, 1, 0, 1, 0]  # ties → b (label 0)
 
 
 def test_replace_decision():
     s_many = torch.tensor([0.6, 0.1, 0.7, 0.5])
     others = torch.tensor([[0.5, 0.9, 0.1, 0.5], [0.2, 0.3, 0.8, 0.1]])  # classes 0 and 2
-    assert I.replace_decide(s_many, others, [0, 2], f=1).tolist() == [1, 0, 2, 1]
+    assert P.replace_decide(s_many, others, [0, 2], f=1).tolist() == [1, 0, 2, 1]
 
 
 def test_pooled_rows_map_both_sources():
-    p = I.PooledScores({}, {}, [0], [1], n_one=3, many_idx=torch.tensor([4, 7]))
-    part = I.Part(torch.tensor([I.ONE, I.MANY, I.MANY]), torch.tensor([2, 7, 4]), torch.zeros(3))
+    p = S.PooledScores({}, {}, [0], [1], n_one=3, many_idx=torch.tensor([4, 7]))
+    part = P.Part(torch.tensor([P.ONE, P.MANY, P.MANY]), torch.tensor([2, 7, 4]), torch.zeros(3))
     assert p.rows(part).tolist() == [2, 4, 3]
 
 
 def test_combo_subset_is_seeded():
-    opts = I.InterOptions(problems=[], cells=[], depths=[], max_combos=5, seed=1)
-    c = I.combos(list(range(6)), list(range(1, 13)), opts)
-    assert len(c) == 5 and c == I.combos(list(range(6)), list(range(1, 13)), opts)
+    opts = P.InterOptions(problems=[], cells=[], depths=[], max_combos=5, seed=1)
+    c = P.combos(list(range(6)), list(range(1, 13)), opts)
+    assert len(c) == 5 and c == P.combos(list(range(6)), list(range(1, 13)), opts)
     for n_one in (6, 10):  # the 72- and 120-combo grids: fewer combos = a subset
         grid = (list(range(n_one)), list(range(1, 13)))
-        small = I.combos(*grid, I.InterOptions([], [], [], max_combos=6))
-        assert set(small) <= set(I.combos(*grid, I.InterOptions([], [], [], max_combos=12)))
+        small = P.combos(*grid, P.InterOptions([], [], [], max_combos=6))
+        assert set(small) <= set(P.combos(*grid, P.InterOptions([], [], [], max_combos=12)))
     opts.max_combos = None
-    assert len(I.combos(list(range(6)), list(range(1, 13)), opts)) == 72
+    assert len(P.combos(list(range(6)), list(range(1, 13)), opts)) == 72
 
 
 def _with_texts(d):
@@ -127,15 +130,15 @@ def _side(tmp_path, io_type, task):
     model = tiny_model("gru", 1, io_type, n_classes=d.n_classes)
     cfg = {"task": task, "io_type": io_type, "pad_label": d.pad_label}
     run = load_run(save_run(tmp_path / task, model, cfg, d.vocab, d.label_names, {}))
-    return I.Side(run, d, "unrolled")
+    return S.Side(run, d, "unrolled")
 
 
 def _tiny_problem(tmp_path, monkeypatch, problem, cell, **kw):
     """A tiny one-output run and a tiny tagger standing in for ``problem``'s two tasks."""
     sides = {"one": _side(tmp_path, "M:1", "one"), "many": _side(tmp_path, "M:N", "many")}
-    monkeypatch.setitem(I.PROBLEMS, problem, ("one", "many"))
+    monkeypatch.setitem(P.PROBLEMS, problem, ("one", "many"))
     monkeypatch.setattr(I, "load_side", lambda task, cell, depth, opts: sides[task])
-    opts = I.InterOptions(
+    opts = P.InterOptions(
         problems=[problem], cells=[cell], depths=[1], results_dir=tmp_path / "results",
         epochs=1, progress=False, **kw,
     )  # fmt: skip
@@ -148,20 +151,20 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
     assert len(rows) == 2 and all(r["type"] == "inter" for r in rows)
     # recompute the first combo's composed accuracy by hand from the module scores
     one, many = sides["one"], sides["many"]
-    pooled = I.pooled_scores(one, many, tmp_path / "results" / "inter_scores", opts)
+    pooled = S.pooled_scores(one, many, tmp_path / "results" / "inter_scores", opts)
     a = one.data.label_names.index(rows[0]["class_2"])
     b = many.data.label_names.index(rows[0]["class_1"])
     ys = ((one.data.y_train, one.data.y_test), (many.data.y_train, many.data.y_test))
-    _, test = I.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
+    _, test = P.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
     r = pooled.rows(test)
     for rule in ("odds", "probability"):
         s_b = pooled.many[rule][pooled.many_labels.index(b)][r]
-        pred = I.reuse_decide(s_b, pooled.one[rule][a][r])
+        pred = P.reuse_decide(s_b, pooled.one[rule][a][r])
         col = f"composed_{rule}_rule"
         assert rows[0][col] == pytest.approx(float((pred == test.y).float().mean()))
     # the headline is the calibrated rule: a fit on the training part's pooled scores
-    train, _ = I.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
-    tp = I.pooled_scores(one, many, tmp_path / "results" / "inter_scores", opts, split="train")
+    train, _ = P.reuse_parts(*ys, a=a, b=b, cap=8, seed=0)
+    tp = S.pooled_scores(one, many, tmp_path / "results" / "inter_scores", opts, split="train")
     s_tr = torch.stack(
         [
             tp.many["odds"][tp.many_labels.index(b)][tp.rows(train)],
@@ -186,8 +189,8 @@ def test_tiny_inter_grid_composes_on_raw_text_and_caches(tmp_path, monkeypatch):
         raise AssertionError("a cached combo was trained again")
 
     monkeypatch.setattr(I, "baseline_accuracy", boom)
-    monkeypatch.setattr(I, "decompose", boom)  # pooled scores are cached too (on disk:
-    monkeypatch.setattr(I, "_BANKS", {})  # not just the banks this process decomposed)
+    monkeypatch.setattr(S, "decompose", boom)  # pooled scores are cached too (on disk:
+    monkeypatch.setattr(S, "_BANKS", {})  # not just the banks this process decomposed)
     assert I.run_inter("reuse", opts) == rows
     md = (tmp_path / "results" / "rq2_inter.md").read_text()
     assert "| M:1-M:N | one+many | gru |" in md and "-3.28" in md  # paper's GRU cell
@@ -219,10 +222,10 @@ def test_calibrated_replace_maps_classes_to_module_positions():
     idx = torch.arange(len(y_tr))
     one = torch.stack([2.0 * (y_tr == c).float() for c in one_labels])
     many = 10.0 + 5.0 * (y_tr == 1).float()[None]  # module b: confident everywhere
-    pooled = I.PooledScores({"odds": one, "probability": one}, {"odds": many, "probability": many},
+    pooled = S.PooledScores({"odds": one, "probability": one}, {"odds": many, "probability": many},
                             one_labels, many_labels, n_one=len(y_tr), many_idx=idx)  # fmt: skip
-    part = I.Part(torch.full_like(idx, I.ONE), idx, y_tr)
-    pred = I.composed_predictions("replace", "M:1-M:N", pooled, part, 1, 1, pooled, part)
+    part = P.Part(torch.full_like(idx, P.ONE), idx, y_tr)
+    pred = S.composed_predictions("replace", "M:1-M:N", pooled, part, 1, 1, pooled, part)
     assert (pred["odds"] == 1).all()  # the raw rule: b always wins
     assert torch.equal(pred["calibrated"], y_tr)
 
@@ -234,23 +237,23 @@ def test_rows_of_a_retrained_run_leave_the_report(tmp_path, monkeypatch):
         str(sides["one"].run.path): sides["one"].run.model_sha256(),
         str(sides["many"].run.path): sides["many"].run.model_sha256(),
     }
-    assert len(I.collect_inter(tmp_path / "results", "rq2_inter")) == 1
+    assert len(R.collect_inter(tmp_path / "results", "rq2_inter")) == 1
     (sides["many"].run.path / "model.safetensors").write_bytes(b"retrained")
-    assert I.collect_inter(tmp_path / "results", "rq2_inter") == []
+    assert R.collect_inter(tmp_path / "results", "rq2_inter") == []
 
 
 def test_the_test_and_training_pools_decompose_each_run_once(tmp_path, monkeypatch):
     sides, opts = _tiny_problem(tmp_path, monkeypatch, "M:1-M:N", "gru", test_cap=8, max_combos=1)
     calls = []
-    real = I.decompose
-    monkeypatch.setattr(I, "decompose", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(I, "_BANKS", {})
+    real = S.decompose
+    monkeypatch.setattr(S, "decompose", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(S, "_BANKS", {})
     I.run_inter("reuse", opts)
     assert len(calls) == 2  # one bank per run, shared by the test and the training pool
 
 
 def test_scratch_baseline_records_its_fresh_init(tmp_path):
     side = _side(tmp_path, "M:1", "one")
-    opts = I.InterOptions(problems=[], cells=[], depths=[], epochs=1, progress=False)
+    opts = P.InterOptions(problems=[], cells=[], depths=[], epochs=1, progress=False)
     acc, metrics, _pred = I.baseline_accuracy(side, side.data, opts)
     assert 0 <= acc <= 1 and metrics["init"] == "keras"  # not "given model"

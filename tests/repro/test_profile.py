@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from rnnmod.experiments import all as A
-from rnnmod.experiments import inter, scenarios
-from rnnmod.translate import replace, rq1
+from rnnmod_repro import inter, scenarios
+from rnnmod_repro import profile as A
+from rnnmod_repro import tatoeba_rq1 as rq1
+from rnnmod_repro import tatoeba_rq3 as replace
 
 
 def test_run_extras_runs_every_stage_of_the_profile_in_order(tmp_path: Path, monkeypatch):
@@ -38,7 +39,7 @@ def test_run_all_times_every_stage_in_order(tmp_path: Path, monkeypatch):
         monkeypatch.setattr(A, name, lambda o, name=name: calls.append(name))
     monkeypatch.setattr(A, "run_d1", lambda *a: calls.append(("run_d1", a[0])))
     monkeypatch.setattr(A, "run_extras", lambda *a: calls.append("extras") or {"inter reuse": 1.0})
-    from rnnmod.report import build
+    from rnnmod_repro import report as build
 
     monkeypatch.setattr(build, "build_report", lambda r: calls.append("report"))
     timing = A.run_all(A.PROFILES["full"], runs_dir=tmp_path / "runs", results_dir=tmp_path)

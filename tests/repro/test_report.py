@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from rnnmod.errors import RnnmodError
-from rnnmod.report.build import build_report
+from rnnmod_repro.report import build_report
 
 
 def _csv(path, rows):

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from rnnmod.cli import main
-from rnnmod.translate import replace as R
+from rnnmod_repro import tatoeba_rq3 as R
 from tests.translate.test_translate import write_tiny_tatoeba
 
 

@@ -143,7 +143,7 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from rnnmod.experiments.scenarios import scenario_pairs
+    from rnnmod.data.tatoeba import scenario_pairs
 
     rnd = random.Random(1)
     d = tmp_path / "tatoeba" / "fix_language"

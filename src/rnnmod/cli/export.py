@@ -9,15 +9,14 @@ from pathlib import Path
 
 import torch
 
-from .cli import register_command
-from .errors import RnnmodError
+from ..errors import RnnmodError
 
 
 def _export_whole(args: argparse.Namespace) -> None:
     """The composed model (all modules, or --label) as ONNX and/or TorchScript."""
     labels = [args.label] if args.label else None
     if labels is None and (Path(args.mods) / "manifest.json").is_file():
-        from .modules.store import verify_moduleset
+        from ..modules.store import verify_moduleset
 
         rule = verify_moduleset(args.mods).get("rule", "probability")
         if rule != "probability":
@@ -27,7 +26,7 @@ def _export_whole(args: argparse.Namespace) -> None:
             )
     done = []
     if args.onnx:
-        from .interop.onnx_export import export_onnx
+        from ..interop.onnx_export import export_onnx
 
         info = export_onnx(args.mods, args.onnx, labels=labels, overwrite=args.overwrite)
         done.append({"format": "onnx", "out": str(args.onnx), **info})
@@ -46,8 +45,8 @@ def export_torchscript(mods: Path, out: Path, labels: list[str] | None, overwrit
     rnnmod itself."""
     import warnings
 
-    from .interop.onnx_export import build_exportable, sample_ids
-    from .storage import write_bytes_atomic
+    from ..interop.onnx_export import build_exportable, sample_ids
+    from ..storage import write_bytes_atomic
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -69,8 +68,8 @@ def export_torchscript(mods: Path, out: Path, labels: list[str] | None, overwrit
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .modules.compact import export_module, save_exported
-    from .modules.store import load_moduleset
+    from ..modules.compact import export_module, save_exported
+    from ..modules.store import load_moduleset
 
     if args.onnx or args.torchscript:
         if args.out or args.compact:
@@ -118,8 +117,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     )
 
 
-@register_command
-def _register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
         help="export one module as a torch model (--compact: units sliced out), or the composed "

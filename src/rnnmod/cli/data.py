@@ -6,17 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _add_data_dir, register_command
+from .common import add_data_dir
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from .data import default_data_dir
+    from ..data import default_data_dir
 
     return Path(args.data_dir) if args.data_dir else default_data_dir()
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
-    from .data.fetch import DATASETS, check_dataset, fetch_dataset
+    from ..data.fetch import DATASETS, check_dataset, fetch_dataset
 
     data_dir = _data_dir(args)
     tasks = [t for t in DATASETS if not DATASETS[t].manual] if args.task == "all" else [args.task]
@@ -37,7 +37,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_data_check(args: argparse.Namespace) -> None:
-    from .data.fetch import check_data_dir
+    from ..data.fetch import check_data_dir
 
     data_dir = _data_dir(args)
     report = check_data_dir(data_dir)
@@ -52,9 +52,9 @@ def cmd_data_check(args: argparse.Namespace) -> None:
 
 
 def cmd_data_export(args: argparse.Namespace) -> None:
-    from .data import load_task
-    from .data.export import labelled_rows
-    from .storage import write_csv
+    from ..data import load_task
+    from ..data.export import labelled_rows
+    from ..storage import write_csv
 
     data = load_task(args.task, _data_dir(args))
     header, rows = labelled_rows(data, args.split, args.limit, args.seed)
@@ -99,9 +99,8 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
             pass  # cli.py defines it already
 
 
-@register_command
-def register_data(sub: argparse._SubParsersAction) -> None:
-    from .data.fetch import DATASETS
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..data.fetch import DATASETS
 
     _add_train_data_options(sub)
     p = sub.add_parser("data", help="download datasets and check a data directory")
@@ -117,7 +116,7 @@ def register_data(sub: argparse._SubParsersAction) -> None:
         choices=[*DATASETS, "all"],
         help="dataset to download ('all': every downloadable one)",
     )
-    _add_data_dir(f)
+    add_data_dir(f)
     f.add_argument(
         "--base-url",
         default=None,
@@ -131,7 +130,7 @@ def register_data(sub: argparse._SubParsersAction) -> None:
     c = dsub.add_parser(
         "check", help="report per task whether its files are complete, present or missing"
     )
-    _add_data_dir(c)
+    add_data_dir(c)
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(func=cmd_data_check)
 
@@ -153,5 +152,5 @@ def register_data(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    _add_data_dir(e)
+    add_data_dir(e)
     e.set_defaults(func=cmd_data_export)

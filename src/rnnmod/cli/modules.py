@@ -7,15 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import _add_data_dir, read_text_arg, register_command
-from .errors import RnnmodError
+from ..errors import RnnmodError
+from .common import add_data_dir, read_text_arg
 
 
 def _budget_request(args: argparse.Namespace) -> dict | None:
     """``--budget TOL`` and its options as budgeted_decompose keywords (docs/budget.md)."""
     if getattr(args, "budget", None) is None:
         return None
-    from .decomposition.budget import parse_tolerance
+    from ..decomposition.budget import parse_tolerance
 
     return {
         "tolerance_pp": parse_tolerance(args.budget),
@@ -25,9 +25,9 @@ def _budget_request(args: argparse.Namespace) -> dict | None:
 
 
 def cmd_decompose(args: argparse.Namespace) -> None:
-    from .api import decompose_to
-    from .kinds import kind_of
-    from .runs import load_run
+    from ..api import decompose_to
+    from ..kinds import kind_of
+    from ..runs import load_run
 
     run = load_run(args.run)
     kind = kind_of(run)
@@ -80,8 +80,8 @@ def cmd_decompose(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .api import evaluate, evaluate_labelled, evaluation_report
-    from .modules.store import load_moduleset
+    from ..api import evaluate, evaluate_labelled, evaluation_report
+    from ..modules.store import load_moduleset
 
     ms = load_moduleset(args.mods)
     if args.labelled:
@@ -106,7 +106,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_compose(args: argparse.Namespace) -> None:
-    from .api import compose
+    from ..api import compose
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     calib = read_labelled_csv(args.calibrate) if args.calibrate else None
@@ -135,13 +135,13 @@ def cmd_compose(args: argparse.Namespace) -> None:
 
 
 def read_labelled_csv(path: Path) -> tuple[list[str], list[str] | list[list[str]]]:
-    from .data.labelled import parse_labelled_csv
+    from ..data.labelled import parse_labelled_csv
 
     return parse_labelled_csv(read_text_arg(path), str(path))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .modules.store import load_moduleset
+    from ..modules.store import load_moduleset
 
     ms = load_moduleset(args.mods)
     texts = list(args.text)
@@ -171,10 +171,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
             print(f"{r['label']}\t{r['score']:.3f}\t{r['text']}")
 
 
-@register_command
-def _register(sub: argparse._SubParsersAction) -> None:
-    from .decomposition.config import MODES, PRESETS
-    from .modules.store import RULES
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..decomposition.config import MODES, PRESETS
+    from ..modules.store import RULES
 
     d = sub.add_parser("decompose", help="decompose a trained run into one module per class")
     d.add_argument("run", type=Path, help="trained run directory")
@@ -259,7 +258,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--json", action="store_true")
-    _add_data_dir(d)
+    add_data_dir(d)
     d.set_defaults(func=cmd_decompose)
 
     e = sub.add_parser(
@@ -281,7 +280,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
         "composed models of several models: 'text' and 'label' columns (one label per text), or "
         "'text' and 'tags' (space-separated, one per token: a tagger set's token accuracy)",
     )
-    _add_data_dir(e)
+    add_data_dir(e)
     e.set_defaults(func=cmd_evaluate)
 
     c = sub.add_parser(

@@ -6,12 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _add_data_dir, register_command
-from .errors import RnnmodError
+from ..errors import RnnmodError
+from .common import add_data_dir
 
 
 def cmd_import_keras(args: argparse.Namespace) -> None:
-    from .interop.keras import import_keras_run
+    from ..interop.keras import import_keras_run
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -30,7 +30,7 @@ def cmd_import_keras(args: argparse.Namespace) -> None:
         data_options=options,
         overwrite=args.overwrite,
     )
-    from .runs import load_run
+    from ..runs import load_run
 
     run = load_run(path)
     cfg = run.model.cfg
@@ -53,7 +53,7 @@ def cmd_import_keras(args: argparse.Namespace) -> None:
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> None:
-    from .interop.onnx_export import export_onnx
+    from ..interop.onnx_export import export_onnx
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
     info = export_onnx(
@@ -81,10 +81,9 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     )
 
 
-@register_command
-def _register(sub: argparse._SubParsersAction) -> None:
-    from .data import LOADERS
-    from .interop.keras import SEMANTICS
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..data import LOADERS
+    from ..interop.keras import SEMANTICS
 
     k = sub.add_parser(
         "import-keras",
@@ -110,7 +109,7 @@ def _register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--label-column", help="label column (text-classification)")
     k.add_argument("--overwrite", action="store_true")
     k.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    _add_data_dir(k)
+    add_data_dir(k)
     k.set_defaults(func=cmd_import_keras)
 
     e = sub.add_parser(

@@ -1,0 +1,49 @@
+"""What every command shares: the data-directory option, text files named on the command line,
+output as one JSON object or as lines for people, errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import RnnmodError
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
+    )
+
+
+def read_text_arg(path: Path | str) -> str:
+    """A text file named on the command line (``--file``, ``--calibrate``, ``--labelled``), with
+    one-line errors for a missing or non-UTF-8 file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RnnmodError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+
+
+def emit(args: argparse.Namespace, obj: dict, human: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(obj, sort_keys=True))
+    else:
+        print(human)
+
+
+def one_line(e: BaseException) -> str:
+    """The error as one line: the user's mistake (RnnmodError) or what the OS refused (a full
+    disk, a permission, a vanished file), without a traceback."""
+    if isinstance(e, OSError) and not isinstance(e, RnnmodError):
+        msg = e.strerror or str(e) or type(e).__name__
+        if e.filename:
+            msg = f"{e.filename}: {msg}"
+    else:
+        msg = str(e) or type(e).__name__
+    return " ".join(msg.split())

@@ -1,0 +1,95 @@
+"""``rnnmod train``: a model of the zoo on a task (classifiers, taggers, translators)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import RnnmodError
+from .common import add_data_dir, emit
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from ..api import train
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    options = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k, None) is not None}
+    options.update(
+        {
+            k: getattr(args, k)
+            for k in _TASK_OPTIONS.get(args.task, _CLASSIFIER_OPTIONS)
+            if hasattr(args, k)
+        }
+    )
+    if args.task == "tatoeba":
+        options["langs"] = _langs(args.langs)
+    run = train(args.task, out=out, overwrite=args.overwrite, progress=not args.quiet, **options)
+    m = run.metrics
+    if "test_bleu" in m:
+        per = ", ".join(f"{k} {v['bleu']:.2f}" for k, v in m["per_language"].items())
+        human = (
+            f"{run.task} {args.cell}-{args.depth}: test BLEU {m['test_bleu']:.2f} ({per}), "
+            f"legacy BLEU-1 {m['test_bleu1_legacy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
+        )
+    else:
+        human = f"{run.task} {args.cell}-{args.depth}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
+    emit(args, {"out": str(out), **m}, human)
+
+
+_TRAIN_OPTIONS = ("cell", "depth", "epochs", "batch_size", "seed", "limit", "data_dir")
+_CLASSIFIER_OPTIONS = ("init", "legacy_vocab", "file", "text_column", "label_column")
+_TRANSLATOR_OPTIONS = ("hidden", "embed_dim", "max_vocab", "test_per_lang")
+#: the train options each task's model takes beyond the common ones
+_TASK_OPTIONS = {"tatoeba": _TRANSLATOR_OPTIONS}
+
+
+def _langs(s: str) -> list[str]:
+    langs = [x.strip() for x in s.split(",") if x.strip()]
+    if len(langs) < 1 or len(set(langs)) != len(langs):
+        raise RnnmodError(f"--langs needs distinct language codes, got {s!r}")
+    return langs
+
+
+def _parse_depth(s: str) -> int:
+    try:
+        d = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"depth must be an integer 1-4, got {s!r}") from None
+    if not 1 <= d <= 4:
+        raise argparse.ArgumentTypeError(f"depth must be 1-4, got {d}")
+    return d
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..data import LOADERS
+    from ..nn.cells import CELL_KINDS
+
+    t = sub.add_parser("train", help="train a model of the zoo on a task and write a run directory")
+    t.add_argument(
+        "--task", required=True, choices=sorted([*LOADERS, "tatoeba"]), help="dataset/task"
+    )
+    t.add_argument("--cell", default="lstm", choices=CELL_KINDS)
+    t.add_argument("--depth", type=_parse_depth, default=1, help="stacked recurrent layers (1-4)")
+    t.add_argument(
+        "--epochs", type=int, default=None, help="default: the paper's epochs for the task"
+    )
+    t.add_argument(
+        "--batch-size", type=int, default=None, help="default: the paper's batch size for the task"
+    )
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--init",
+        choices=["keras", "torch"],
+        default="keras",
+        help="weight initialisation: the paper's Keras defaults (Glorot kernels, orthogonal "
+        "recurrent kernels, zero biases, LSTM forget bias 1) or PyTorch's defaults",
+    )
+    t.add_argument("--limit", type=int, default=None, help="cap the number of training examples")
+    t.add_argument("--out", required=True, type=Path, help="run directory to write")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_data_dir(t)
+    t.set_defaults(func=cmd_train)

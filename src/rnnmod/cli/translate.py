@@ -1,0 +1,73 @@
+"""``rnnmod train --task tatoeba`` (options added to ``train``) and ``rnnmod translate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import RnnmodError
+from .common import add_data_dir, read_text_arg
+
+
+def cmd_translate(args: argparse.Namespace) -> None:
+    from ..api import load, translate
+
+    # options may follow the sentences (``translate RUN --to fr "text"``): parse them intermixed
+    rest = argparse.ArgumentParser(prog="rnnmod translate", add_help=False)
+    rest.add_argument("--to", default=args.to)
+    rest.add_argument("--file", type=Path, default=args.file)
+    rest.add_argument("--json", action="store_true", default=args.json)
+    rest.add_argument("--data-dir", type=Path, default=args.data_dir)
+    rest.add_argument("words", nargs="*")
+    usage = "usage: rnnmod translate RUN_OR_MODS --to LANG [TEXT ...]"
+    try:
+        parsed = rest.parse_intermixed_args(args.args)
+    except SystemExit:
+        raise RnnmodError(usage) from None
+    if not parsed.words:
+        raise RnnmodError(usage)
+    if not parsed.to:
+        raise RnnmodError("say which language to translate into with --to (e.g. --to fr)")
+    path, *texts = parsed.words
+    source = load(path)
+    translate(source, [], parsed.to)  # a wrong model or language fails before the texts are read
+    if parsed.file:
+        texts += read_text_arg(parsed.file).splitlines()
+    if not texts:
+        raise RnnmodError("give sentences to translate as arguments or with --file")
+    out = translate(source, texts, parsed.to, warn=True)
+    if parsed.json:
+        rows = [{"text": t, "translation": o.text, "ended": o.ended} for t, o in zip(texts, out)]
+        print(json.dumps({"to": parsed.to, "translations": rows}, ensure_ascii=False))
+    else:
+        for o in out:
+            print(o.text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.choices.get("train")
+    if t is not None:
+        g = t.add_argument_group("translation (--task tatoeba; --limit caps the training pairs)")
+        g.add_argument("--hidden", type=int, default=256, help="recurrent units (default 256)")
+        g.add_argument("--embed-dim", type=int, default=128, help="embedding size (default 128)")
+        g.add_argument("--max-vocab", type=int, default=30000, help="words per vocabulary")
+        g.add_argument("--langs", default="fr,de,it", help="target languages (default fr,de,it)")
+        g.add_argument(
+            "--test-per-lang", type=int, default=500, help="test pairs per language for BLEU"
+        )
+
+    p = sub.add_parser(
+        "translate", help="translate English sentences with a translation run or module set"
+    )
+    p.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="RUN_OR_MODS [TEXT ...]",
+        help="a translation run or module set, then the sentences",
+    )
+    p.add_argument("--to", help="target language (e.g. fr)")
+    p.add_argument("--file", type=Path, help="one sentence per line")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_data_dir(p)
+    p.set_defaults(func=cmd_translate)
