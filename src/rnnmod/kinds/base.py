@@ -9,7 +9,7 @@ from pathlib import Path
 from ..decomposition import Decomposition, DecompositionConfig, preset
 from ..errors import RnnmodError
 from ..modules.store import ModuleSet
-from ..runs import Run
+from ..runs import Run, load_run, save_run
 
 
 class ModelKind:
@@ -34,6 +34,27 @@ class ModelKind:
 
     def load_data(self, run: Run, data_dir: Path | str | None):
         raise NotImplementedError
+
+    @staticmethod
+    def trained_run(
+        out, overwrite: bool, model, config: dict, vocab, labels, metrics, target=None
+    ) -> Run:
+        """A freshly trained model as a :class:`Run`: written to ``out`` and read back, or kept
+        in memory when ``out`` is None."""
+        if out is None:
+            config = dict(config, io_type=model.cfg.io_type)
+            return Run(model, config, vocab, labels, metrics, None, target)
+        save_run(
+            Path(out),
+            model,
+            config,
+            vocab,
+            labels,
+            metrics,
+            target_vocab=target,
+            overwrite=overwrite,
+        )
+        return load_run(out)
 
     def router(self, source: Run | ModuleSet):
         """A function language → route (model, vocabularies, masks) of a translation model."""

@@ -15,7 +15,7 @@ from ..data.base import TaskData
 from ..decomposition import Decomposition, DecompositionConfig, decompose
 from ..errors import RnnmodError
 from ..modules.store import ModuleSet
-from ..runs import Run, load_run, save_run
+from ..runs import Run
 from ..training import TrainConfig, train_classifier
 from .base import ModelKind
 
@@ -69,12 +69,9 @@ class ClassifierKind(ModelKind):
             "data_options": opts,
             "limit": limit,
         }
-        if out is not None:
-            save_run(
-                Path(out), model, config, data.vocab, data.label_names, metrics, overwrite=overwrite
-            )
-            return load_run(out)
-        return Run(model, config, data.vocab, data.label_names, metrics)
+        return self.trained_run(
+            out, overwrite, model, config, data.vocab, data.label_names, metrics
+        )
 
     def load_data(self, run: Run, data_dir: Path | str | None) -> TaskData:
         return load_data_for(run, data_dir)

@@ -26,7 +26,7 @@ from ..errors import RnnmodError
 from ..metrics.jaccard import decoder_jaccard
 from ..modules.decoder_bank import DecoderMaskBank
 from ..modules.store import ModuleSet
-from ..runs import Run, load_run, save_run
+from ..runs import Run
 from ..translate.data import (
     TranslationData,
     build_translation_data,
@@ -138,20 +138,9 @@ class TranslatorKind(ModelKind):
             "data_options": opts,
             "test_per_lang": test_per_lang,
         }
-        if out is not None:
-            save_run(
-                Path(out),
-                model,
-                config,
-                data.src_vocab,
-                data.langs,
-                metrics,
-                target_vocab=data.tgt_vocab,
-                overwrite=overwrite,
-            )
-            return load_run(out)
-        config["io_type"] = model.io_type
-        return Run(model, config, data.src_vocab, data.langs, metrics, None, data.tgt_vocab)
+        return self.trained_run(
+            out, overwrite, model, config, data.src_vocab, data.langs, metrics, data.tgt_vocab
+        )
 
     def load_data(self, run: Run, data_dir: Path | str | None) -> TranslationData:
         return data_for_run(run, data_dir)
