@@ -1,7 +1,7 @@
 """Estimate the wall time of ``reproduce all --profile full`` on N one-CPU workers.
 
-Every task of the full profile's graph (experiments/tasks.py) gets a time from measurements on
-this machine, then the graph is list-scheduled on N workers (``tasks.simulate``):
+Every task of the full profile's graph (rnnmod_repro.task_graph) gets a time from measurements on
+this machine, then the graph is list-scheduled on N workers (``task_profile.simulate``):
 
 * train — the model's ``train_seconds`` in ``results/rq1.csv`` (the measured full RQ1 grid);
 * rq1 — that row's ``decompose_seconds + seconds`` (decompose, then evaluate);
@@ -11,7 +11,7 @@ this machine, then the graph is list-scheduled on N workers (``tasks.simulate``)
   the model per task;
 * rq3 — decompose + evaluate of the two models of the family (worst and best depth);
 * d1 — a constant (it trains nothing);
-* the stages after the grid (``tasks.plan_extras``): an inter chunk, the measured mean seconds per
+* the stages after the grid (``task_graph.plan_extras``): an inter chunk, the measured mean seconds per
   combo (``results/rq2_inter.csv``, ``rq3_inter.csv``) times its combos plus a minute of
   scoring; a translator, its measured training time (``results/rq1_tatoeba.csv``; a missing
   depth extrapolated from the cell's depth 1–2) plus its RQ1 rows; translation replace and the
@@ -32,8 +32,9 @@ import statistics
 from pathlib import Path
 
 from rnnmod.data.base import TASKS
-from rnnmod.experiments.all import PROFILES, profile_options
-from rnnmod.experiments.tasks import PAIRS_PER_TASK, plan, simulate
+from rnnmod_repro.profile import PROFILES, profile_options
+from rnnmod_repro.task_graph import PAIRS_PER_TASK, plan
+from rnnmod_repro.task_profile import simulate
 
 
 def _csv(path: Path) -> list[dict]:
@@ -90,7 +91,7 @@ def full_times(results: Path, tasks: list) -> dict[str, float]:
 
 
 def extra_task_times(results: Path, tasks: list) -> dict[str, float]:
-    """Seconds of the tasks of the stages after the grid (``tasks.plan_extras``)."""
+    """Seconds of the tasks of the stages after the grid (``task_graph.plan_extras``)."""
     inter_secs: dict[tuple, float] = {}
     for name, rq in (("rq2_inter", "reuse"), ("rq3_inter", "replace")):
         rows = _csv(results / f"{name}.csv") if (results / f"{name}.csv").is_file() else []
