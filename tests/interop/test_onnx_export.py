@@ -45,9 +45,9 @@ def test_composed_subset_via_cli_matches_pytorch(tmp_path, capsys):
         preset("default", mode="unrolled", max_remove=0.3, min_observations=1),
     )
     out = tmp_path / "composed.onnx"
-    rc = main(["export-onnx", str(mods), "--out", str(out), "--labels", "c0,c2,c3", "--json"])
+    rc = main(["export", str(mods), "--onnx", str(out), "--labels", "c0,c2,c3", "--json"])
     assert rc == 0
-    info = json.loads(capsys.readouterr().out)
+    info = json.loads(capsys.readouterr().out)["exports"][0]
     assert info["labels"] == ["c0", "c2", "c3"] and info["max_abs_diff"] < 1e-5
     ms = load_moduleset(mods)
     bank = next(iter(ms.banks.values())).select([0, 2, 3])
@@ -62,7 +62,7 @@ def test_composed_subset_via_cli_matches_pytorch(tmp_path, capsys):
     meta = metadata(out)
     assert json.loads(meta["rnnmod.labels"]) == ["c0", "c2", "c3"]
     assert meta["rnnmod.kind"] == "composed"
-    assert main(["export-onnx", str(mods), "--out", str(out)]) == 2  # exists, no --overwrite
+    assert main(["export", str(mods), "--onnx", str(out)]) == 2  # exists, no --overwrite
 
 
 def test_keras_semantics_tagger_per_gate_modules(tmp_path):

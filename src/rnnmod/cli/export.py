@@ -1,74 +1,65 @@
-"""``rnnmod export``: one module as a standalone (optionally physically smaller) torch model."""
+"""``rnnmod export``: one module as a standalone (optionally physically smaller) torch model, or
+the composed model (or a run's model) as ONNX and/or TorchScript."""
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
-
-import torch
 
 from ..errors import RnnmodError
 
 
-def _export_whole(args: argparse.Namespace) -> None:
-    """The composed model (all modules, or --label) as ONNX and/or TorchScript."""
-    labels = [args.label] if args.label else None
-    if labels is None and (Path(args.mods) / "manifest.json").is_file():
-        from ..modules.store import verify_moduleset
+def _labels(args: argparse.Namespace) -> list[str] | None:
+    if args.labels:
+        return [x.strip() for x in args.labels.split(",") if x.strip()]
+    return [args.label] if args.label else None
 
-        rule = verify_moduleset(args.mods).get("rule", "probability")
-        if rule != "probability":
-            raise RnnmodError(
-                f"{args.mods} decides by the {rule} rule, which an exported graph does not "
-                "carry: export its modules one by one (--label) or use the set"
-            )
+
+def _onnx_line(info: dict) -> str:
+    n = len(info["labels"])
+    what = f"{n} modules" if info["kind"] == "composed" else f"model, {n} classes"
+    check = (
+        f", onnxruntime max |Δ| {info['max_abs_diff']:.1e}"
+        if info.get("max_abs_diff") is not None
+        else ""
+    )
+    return (
+        f"onnx: {what} ({', '.join(info['labels'])}) → {info['out']} "
+        f"(opset {info['opset']}, {info['bytes']:,} bytes{check}); "
+        f"outputs {', '.join(info['outputs'])}"
+    )
+
+
+def _export_whole(args: argparse.Namespace) -> None:
+    """The composed model (all modules, or --labels) or a run's model as ONNX/TorchScript."""
+    from ..interop import export_onnx, export_torchscript
+
+    labels = _labels(args)
     done = []
     if args.onnx:
-        from ..interop.onnx_export import export_onnx
-
-        info = export_onnx(args.mods, args.onnx, labels=labels, overwrite=args.overwrite)
-        done.append({"format": "onnx", "out": str(args.onnx), **info})
+        info = export_onnx(
+            args.path,
+            args.onnx,
+            labels=labels,
+            opset=args.opset,
+            verify=not args.no_verify,
+            overwrite=args.overwrite,
+        )
+        done.append({"format": "onnx", **info})
     if args.torchscript:
-        done.append(export_torchscript(args.mods, args.torchscript, labels, args.overwrite))
+        done.append(
+            export_torchscript(args.path, args.torchscript, labels=labels, overwrite=args.overwrite)
+        )
     if args.json:
         print(json.dumps({"exports": done}, sort_keys=True, default=str))
-    else:
-        for d in done:
-            print(f"{d['format']}: {d['out']}")
-
-
-def export_torchscript(mods: Path, out: Path, labels: list[str] | None, overwrite: bool) -> dict:
-    """Trace the composed model (ids → scores, label) and check the saved file against PyTorch.
-    TorchScript files are zip archives with pickled code: for deployment, never read back by
-    rnnmod itself."""
-    import warnings
-
-    from ..interop.onnx_export import build_exportable, sample_ids
-    from ..storage import write_bytes_atomic
-
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
-    module, _ = build_exportable(mods, labels)
-    module.eval()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(module, (sample_ids(module, 3),))
-        buf = io.BytesIO()
-        torch.jit.save(traced, buf)
-        check = sample_ids(module, 17, seed=1)
-        again = torch.jit.load(io.BytesIO(buf.getvalue()))
-        diff = max(float((a - b).abs().max()) for a, b in zip(again(check), module(check)))
-    if diff > 1e-5:
-        raise RnnmodError(f"traced model differs from PyTorch by {diff:.2e}")
-    write_bytes_atomic(out, buf.getvalue())
-    return {"format": "torchscript", "out": str(out), "max_abs_diff": diff}
+        return
+    for d in done:
+        print(_onnx_line(d) if d["format"] == "onnx" else f"{d['format']}: {d['out']}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from ..modules.compact import export_module, save_exported
+    from ..modules.compact import export_module_to
     from ..modules.store import load_moduleset
 
     if args.onnx or args.torchscript:
@@ -81,39 +72,22 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise RnnmodError(
             "exporting one module needs --label and --out (or use --onnx/--torchscript)"
         )
-    ms = load_moduleset(args.mods)
-    mod = export_module(ms, args.label, compact=args.compact)
-    sid, k = ms.locate(args.label)
-    run, bank = ms.sources[sid], ms.banks[sid]
-    # self-check on seeded random inputs: the export must score exactly as the fused bank does
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, run.model.cfg.vocab_size, (256, run.model.cfg.seq_len), generator=g)
-    diff = float((mod.scores(ids) - bank.select([k]).scores(run.model, ids)[0]).abs().max())
-    if diff > 1e-4:
-        raise RnnmodError(f"exported module differs from the masked module by {diff:.2e}")
-    mod.cfg.extra["self_check_max_abs_diff"] = diff
-    out = save_exported(Path(args.out), mod, run.vocab, overwrite=args.overwrite)
-    src_params = sum(p.numel() for p in run.model.parameters())
-    obj = {
-        "out": str(out),
-        "label": args.label,
-        "compact": args.compact,
-        "hidden_sizes": mod.cfg.hidden_sizes,
-        "source_hidden": run.model.cfg.hidden,
-        "parameters": mod.n_parameters(),
-        "source_parameters": src_params,
-        "bytes": (out / "model.safetensors").stat().st_size,
-        "source_bytes": (run.path / "model.safetensors").stat().st_size,
-        "self_check_max_abs_diff": diff,
-    }
+    info = export_module_to(
+        load_moduleset(args.path),
+        args.label,
+        args.out,
+        compact=args.compact,
+        overwrite=args.overwrite,
+    )
     if args.json:
-        print(json.dumps(obj, sort_keys=True))
+        print(json.dumps(info, sort_keys=True))
         return
     kind = "compact" if args.compact else "full-size (masks baked in)"
     print(
-        f"{args.label}: {kind} model, hidden {mod.cfg.hidden_sizes} of {run.model.cfg.hidden}, "
-        f"{obj['parameters']:,} parameters ({obj['parameters'] / src_params:.1%} of the source), "
-        f"max |Δscore| {diff:.1e} → {out}"
+        f"{args.label}: {kind} model, hidden {info['hidden_sizes']} of {info['source_hidden']}, "
+        f"{info['parameters']:,} parameters "
+        f"({info['parameters'] / info['source_parameters']:.1%} of the source), "
+        f"max |Δscore| {info['self_check_max_abs_diff']:.1e} → {info['out']}"
     )
 
 
@@ -121,23 +95,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
         help="export one module as a torch model (--compact: units sliced out), or the composed "
-        "model as ONNX/TorchScript",
+        "model or a run's model as ONNX/TorchScript",
         description=(
-            "Export module LABEL of a module set as a plain torch.nn model directory "
-            "(model.safetensors, config.json, vocab.json), checked against the masked module on "
-            "256 random inputs. --compact slices removed units out of every gate block, the next "
-            "layer's inputs and the head; unrolled modules whose masks differ between steps and "
-            "per-gate modules cannot be compacted and are refused with the reason. "
-            "--onnx FILE / --torchscript FILE export the whole composed model (ids → module "
-            "scores and the winning label), checked against PyTorch."
+            "With --label and --out: module LABEL of a module set as a plain torch.nn model "
+            "directory (model.safetensors, config.json, vocab.json), checked against the masked "
+            "module on 256 random inputs; --compact slices removed units out of every gate block, "
+            "the next layer's inputs and the head (unrolled modules whose masks differ between "
+            "steps and per-gate modules cannot be compacted and are refused with the reason). "
+            "With --onnx FILE and/or --torchscript FILE: the whole composed model (ids → module "
+            "scores [batch, K] and the winning label; [batch, T, K] for many-output models) or, "
+            "for a run directory, the model (ids → logits, label); labels and I/O type are stored "
+            "as ONNX metadata and each file is checked against PyTorch."
         ),
     )
-    p.add_argument("mods", type=Path, help="module set directory")
-    p.add_argument("--label", help="the module's class label (with --onnx: export only it)")
+    p.add_argument(
+        "path", type=Path, help="module set directory (or run directory: --onnx/--torchscript)"
+    )
+    p.add_argument(
+        "--label", help="the module to export (with --onnx/--torchscript: export only it)"
+    )
+    p.add_argument("--labels", help="--onnx/--torchscript: comma-separated modules to include")
     p.add_argument("--out", type=Path, help="directory to write the one module to")
     p.add_argument("--onnx", type=Path, help="write the composed model as one ONNX file")
     p.add_argument("--torchscript", type=Path, help="write the composed model as TorchScript")
     p.add_argument("--compact", action="store_true", help="slice removed units out")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's)")
+    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

@@ -1,4 +1,4 @@
-"""``rnnmod import-keras`` and ``rnnmod export-onnx``."""
+"""``rnnmod import-keras``: the original tool's Keras models as run directories."""
 
 from __future__ import annotations
 
@@ -52,35 +52,6 @@ def cmd_import_keras(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_export_onnx(args: argparse.Namespace) -> None:
-    from ..interop.onnx_export import export_onnx
-
-    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
-    info = export_onnx(
-        args.path,
-        args.out,
-        labels=labels,
-        opset=args.opset,
-        verify=not args.no_verify,
-        overwrite=args.overwrite,
-    )
-    if args.json:
-        print(json.dumps(info, sort_keys=True))
-        return
-    n = len(info["labels"])
-    what = f"{n} modules" if info["kind"] == "composed" else f"model, {n} classes"
-    check = (
-        f", onnxruntime max |Δ| {info['max_abs_diff']:.1e}"
-        if info.get("max_abs_diff") is not None
-        else ""
-    )
-    print(
-        f"{what} ({', '.join(info['labels'])}) → {info['out']} "
-        f"(opset {info['opset']}, {info['bytes']:,} bytes{check}); "
-        f"outputs {', '.join(info['outputs'])}"
-    )
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from ..data import LOADERS
     from ..interop.keras import SEMANTICS
@@ -111,23 +82,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_data_dir(k)
     k.set_defaults(func=cmd_import_keras)
-
-    e = sub.add_parser(
-        "export-onnx",
-        help="export a composed model (all modules, fused) or a run's model to ONNX",
-        description=(
-            "PATH is a module set (decomposed or composed): the ONNX graph maps ids [batch, L] "
-            "to scores [batch, K] (each module's positive-class probability; [batch, T, K] for "
-            "many-output models) and label (index of the winning module). PATH may also be a run "
-            "directory: ids → logits, label. Labels and I/O type are stored as ONNX metadata. "
-            "The file is checked with onnxruntime against PyTorch unless --no-verify."
-        ),
-    )
-    e.add_argument("path", type=Path, help="module set or run directory")
-    e.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
-    e.add_argument("--labels", help="comma-separated module labels to include (default: all)")
-    e.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's)")
-    e.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
-    e.add_argument("--overwrite", action="store_true")
-    e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    e.set_defaults(func=cmd_export_onnx)

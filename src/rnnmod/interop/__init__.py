@@ -12,6 +12,7 @@ from .common import check_fits_data, save_model_run
 from .keras import SEMANTICS, convert_keras, import_keras, import_keras_run, read_keras_h5
 from .onnx_export import build_exportable, export_onnx, verify_onnx
 from .torch_model import from_torch
+from .torchscript_export import export_torchscript
 
 __all__ = [
     "SEMANTICS",
@@ -19,6 +20,7 @@ __all__ = [
     "check_fits_data",
     "convert_keras",
     "export_onnx",
+    "export_torchscript",
     "from_torch",
     "import_keras",
     "import_keras_run",

@@ -102,6 +102,15 @@ def build_exportable(path: Path | str, labels: list[str] | None = None) -> tuple
         from ..modules.store import load_moduleset
 
         ms = load_moduleset(path)
+        if not all(isinstance(r.model, SeqClassifier) for r in ms.sources.values()):
+            raise RnnmodError(
+                f"{path} holds translation modules; ONNX/TorchScript export covers classifiers only"
+            )
+        if labels is None and ms.rule != "probability":
+            raise RnnmodError(
+                f"{path} decides by the {ms.rule} rule, which an exported graph does not "
+                "carry: export its modules one by one (--labels) or use the set"
+            )
         chosen = labels or ms.labels
         unknown = [x for x in chosen if x not in ms.labels]
         if unknown:
@@ -140,7 +149,7 @@ def build_exportable(path: Path | str, labels: list[str] | None = None) -> tuple
         if labels:
             raise RnnmodError("--labels chooses modules of a module set; a run exports whole")
         run = load_run(path)
-        if run.io_type == "enc-dec":
+        if not isinstance(run.model, SeqClassifier):
             raise RnnmodError(
                 f"{path} is a translation model; ONNX/TorchScript export covers classifiers only"
             )
