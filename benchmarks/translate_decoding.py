@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     from rnnmod.decomposition import preset
     from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
     from rnnmod.runs import load_run
-    from rnnmod.translate.data import data_for_run, end_token, start_token, test_pairs
-    from rnnmod.translate.decode import Route, translate_texts
+    from rnnmod.translation.data import data_for_run, end_token, start_token, test_pairs
+    from rnnmod.translation.decode import Route, translate_texts
 
     run = load_run(args.run)
     test = test_pairs(run, args.data_dir, run.langs, args.per_lang)

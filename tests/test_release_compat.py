@@ -53,7 +53,7 @@ def masks_of(ms, label: str) -> dict[str, list[torch.Tensor] | None]:
 
 def scores(ms, texts: list[str]) -> torch.Tensor:
     """Every module's positive probability on raw texts: [K, B] (many-output: [K, B, T])."""
-    return ms.scores_texts(texts)
+    return ms.probabilities(texts)
 
 
 def predict(ms, texts: list[str]) -> list:

@@ -17,7 +17,7 @@ from .modules.reuse import data_sha256, reusable
 from .modules.store import ModuleSet, load_moduleset, save_moduleset
 from .runs import Run, load_run, save_run
 from .storage import recover_dir
-from .translate.decode import Translation, translate_texts
+from .translation.decode import Translation, translate_texts
 
 
 def _run(run: Run | Path | str) -> Run:

@@ -58,7 +58,7 @@ def test_odds_rule_picks_the_larger_log_odds(two_sets, capsys):
     assert main([*args, "--rule", "odds"]) == 0
     ms = load_moduleset(out)
     assert ms.rule == "odds" and sorted(ms.labels) == ["c1", "c2"]
-    s = ms.text_scores(texts)
+    s = ms.text_log_odds(texts)
     capsys.readouterr()
     assert main(["predict", str(out), *texts[:5], "--json"]) == 0
     got = json.loads(capsys.readouterr().out)["predictions"]
@@ -75,7 +75,7 @@ def test_calibrated_rule_is_stored_applied_and_evaluated(two_sets, capsys):
     ms = load_moduleset(out)
     assert ms.rule == "calibrated" and set(ms.manifest["calibration"]) == {"c1", "c2"}
     cal = ms.calibration()
-    pred = [ms.labels[i] for i in cal.predict(ms.text_scores(texts)).tolist()]
+    pred = [ms.labels[i] for i in cal.predict(ms.text_log_odds(texts)).tolist()]
     assert ms.predict_texts(texts) == pred
     acc = sum(p == y for p, y in zip(pred, labels)) / len(labels)
     assert reported["calibration_accuracy"] == pytest.approx(acc, abs=1e-6)
@@ -119,7 +119,7 @@ def test_manifest_rule_is_validated(two_sets):
         check_manifest({**man, "rule": "vibes"}, one / "manifest.json")
     with pytest.raises(RnnmodError, match="needs a 'calibration'"):
         check_manifest({**man, "rule": "calibrated"}, one / "manifest.json")
-    assert torch.is_tensor(load_moduleset(one).text_scores(["w1 w2"]))
+    assert torch.is_tensor(load_moduleset(one).text_log_odds(["w1 w2"]))
 
 
 def test_a_set_with_a_text_level_rule_is_not_exported_whole(two_sets, capsys):

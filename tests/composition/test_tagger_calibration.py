@@ -10,7 +10,7 @@ import torch
 from rnnmod.cli import main
 from rnnmod.decomposition import decompose, preset
 from rnnmod.errors import RnnmodError
-from rnnmod.modules.scores import position_scores
+from rnnmod.modules.scores import position_log_odds
 from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run
 from tests.helpers import tiny_data, tiny_model
@@ -64,7 +64,7 @@ def test_replaced_tagger_module_is_calibrated_and_tags_token_by_token(tagged, ca
     per_label = {}
     for s, b in ms.banks.items():
         for k, c in enumerate(b.class_index):
-            per_label[ms.sources[s].label_names[c]] = position_scores(ms.sources[s], b, texts)[k]
+            per_label[ms.sources[s].label_names[c]] = position_log_odds(ms.sources[s], b, texts)[k]
     odds = torch.stack([per_label[x] for x in ms.labels])
     idx = ms.calibration().predict(odds)
     ids = next(iter(ms.sources.values())).vocab.encode_texts(texts)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnnmod.decomposition import decompose, preset
-from rnnmod.modules.scores import log_odds, max_over_positions, text_scores
+from rnnmod.modules.scores import log_odds, max_over_positions, text_log_odds
 from tests.helpers import tiny_data, tiny_model
 
 
@@ -30,7 +30,7 @@ def test_text_scores_are_the_banks_log_odds_reduced_per_text(io_type, tmp_path):
     run = load_run(save_run(tmp_path / "run", model, cfg, d.vocab, d.label_names, {}))
     bank = decompose(run.model, d, preset("default", mode="rolled"), progress=False).bank
     texts = [" ".join(d.vocab.tokens[i] for i in row if i != 0) for row in d.x_test[:5].tolist()]
-    got = text_scores(run, bank, texts)
+    got = text_log_odds(run, bank, texts)
     assert got.shape == (len(bank), 5)
     z = bank.scores(run.model, d.vocab.encode_texts(texts), output="logits")
     want = z[..., 1] - z[..., 0]

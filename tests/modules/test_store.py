@@ -121,7 +121,7 @@ def test_a_composed_set_keeps_the_label_order_chosen(saved, tmp_path):
     ms = load_moduleset(out)
     assert ms.labels == ["c2", "c0", "c3", "c1"]
     texts = [" ".join(data.vocab.tokens[i] for i in r if i) for r in data.x_test[:20].tolist()]
-    own = {"a": a.scores_texts(texts), "b": b.scores_texts(texts)}
+    own = {"a": a.probabilities(texts), "b": b.probabilities(texts)}
     want = torch.stack([own["b"][2], own["a"][0], own["b"][3], own["a"][1]])
-    assert torch.equal(ms.scores_texts(texts), want)
+    assert torch.equal(ms.probabilities(texts), want)
     assert ms.predict_texts(texts) == [ms.labels[i] for i in want.argmax(0).tolist()]

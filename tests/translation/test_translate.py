@@ -12,7 +12,7 @@ import torch
 
 from rnnmod.cli import main
 from rnnmod.nn.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnmod.translate.bleu import legacy_bleu1, sacre_bleu
+from rnnmod.translation.bleu import legacy_bleu1, sacre_bleu
 
 WORDS = {
     "en": "i you see love the a cat dog house red big small".split(),

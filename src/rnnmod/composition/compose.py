@@ -130,7 +130,7 @@ def fit_parts(parts: list[tuple], texts: list[str], targets: list) -> dict:
     """Fit the calibrated rule's per-module maps on labelled texts (a label per text) or tagged
     texts (a tag per token) → the manifest's fields."""
     from ..modules.calibrate import fit_calibration
-    from ..modules.scores import position_scores, text_scores
+    from ..modules.scores import position_log_odds, text_log_odds
 
     names = [run.label_names[c] for run, bank in parts for c in bank.class_index]
     per_position = bool(targets) and isinstance(targets[0], list)
@@ -139,11 +139,11 @@ def fit_parts(parts: list[tuple], texts: list[str], targets: list) -> dict:
         _check_targets(names, {t for tags in targets for t in tags}, "tag")
         y = tag_targets(run, texts, targets, names)
         on = y >= 0
-        scores = torch.cat([position_scores(r, bank, texts) for r, bank in parts])[:, on]
+        scores = torch.cat([position_log_odds(r, bank, texts) for r, bank in parts])[:, on]
         y = y[on]
     else:
         _check_targets(names, set(targets), "label")
-        scores = torch.cat([text_scores(run, bank, texts) for run, bank in parts])
+        scores = torch.cat([text_log_odds(run, bank, texts) for run, bank in parts])
         y = torch.tensor([names.index(t) for t in targets])
     cal = fit_calibration(scores, y)
     accuracy = float((cal.predict(scores) == y).float().mean())

@@ -137,6 +137,10 @@ class Vocab:
             words = words[: max(0, max_size - len(head))]
         return cls(tokens=head + words, oov_token=oov_token, lower=lower, **kw)
 
+    def id_of(self, token: str) -> int | None:
+        """The id of ``token``, or None when the vocabulary does not hold it."""
+        return self._index.get(token)
+
     def ids(self, tokens: list[str]) -> list[int]:
         """Keras ``texts_to_sequences`` for one token list: ids ≥ ``num_words`` and unknown
         words become the OOV id, or are dropped when there is no OOV token."""

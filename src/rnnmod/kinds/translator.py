@@ -27,15 +27,15 @@ from ..metrics.jaccard import decoder_jaccard
 from ..modules.decoder_bank import DecoderMaskBank
 from ..modules.store import ModuleSet
 from ..runs import Run
-from ..translate.data import (
+from ..translation.data import (
     TranslationData,
     build_translation_data,
     data_for_run,
     pairs_for,
     test_pairs,
 )
-from ..translate.decode import Route, bleu_report, check_lang
-from ..translate.train import Seq2SeqTrainConfig, train_seq2seq
+from ..translation.decode import Route, bleu_report, check_lang
+from ..translation.train import Seq2SeqTrainConfig, train_seq2seq
 from .base import ModelKind
 
 N_POSITIVE = 1000  # the authors' encoder-decoder sample size

@@ -37,14 +37,14 @@ def real_positions(io_type: str, ids: Tensor) -> Tensor | None:
 
 
 @torch.no_grad()
-def position_scores(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
+def position_log_odds(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
     """Every module of a many-output ``bank`` on raw texts → log-odds per output step [K, B, T]
     (for a tagger's modules compared token by token)."""
     return log_odds(bank.scores(run.model, run.vocab.encode_texts(texts), output="logits"))
 
 
 @torch.no_grad()
-def text_scores(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
+def text_log_odds(run: Run, bank: ModuleBank, texts: list[str]) -> Tensor:
     """Every module of ``bank`` (modules of ``run``) on raw texts → log-odds [K, B]."""
     ids = run.vocab.encode_texts(texts)
     lo = log_odds(bank.scores(run.model, ids, output="logits"))

@@ -95,7 +95,7 @@ class ModuleSet:
         return self.manifest.get("config", {}).get("module_output", "binary")
 
     @torch.no_grad()
-    def scores_texts(self, texts: list[str]) -> torch.Tensor:
+    def probabilities(self, texts: list[str]) -> torch.Tensor:
         """Every module's positive probability on raw text; each source encodes the text with
         its own vocabulary. → [K, B] in manifest order."""
         parts = []
@@ -120,12 +120,12 @@ class ModuleSet:
     def many_output(self) -> bool:
         return not any(run.model.one_output for run in self.sources.values())
 
-    def text_scores(self, texts: list[str]) -> torch.Tensor:
+    def text_log_odds(self, texts: list[str]) -> torch.Tensor:
         """One log-odds per module and text → [K, B] in :attr:`labels` order."""
-        from .scores import text_scores
+        from .scores import text_log_odds
 
         return self._in_label_order(
-            [text_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
+            [text_log_odds(self.sources[sid], b, texts) for sid, b in self.banks.items()]
         )
 
     def calibration(self):
@@ -162,11 +162,11 @@ class ModuleSet:
                 "this module set answers per position (a tagger's modules): use predict_tags"
             )
         if self.rule == "probability":
-            scores = self.scores_texts(texts)
+            scores = self.probabilities(texts)
         elif self.rule == "odds":
-            scores = self.text_scores(texts)
+            scores = self.text_log_odds(texts)
         else:
-            scores = torch.softmax(self.calibration().apply(self.text_scores(texts)), 0)
+            scores = torch.softmax(self.calibration().apply(self.text_log_odds(texts)), 0)
         best, idx = scores.max(0)
         return idx, best
 
@@ -180,11 +180,11 @@ class ModuleSet:
         if not self.per_position:
             raise RnnmodError("predict_tags needs a many-output module set voting per position")
         if self.rule == "probability":
-            return self.scores_texts(texts).argmax(0)
-        from .scores import position_scores
+            return self.probabilities(texts).argmax(0)
+        from .scores import position_log_odds
 
         odds = self._in_label_order(
-            [position_scores(self.sources[sid], b, texts) for sid, b in self.banks.items()]
+            [position_log_odds(self.sources[sid], b, texts) for sid, b in self.banks.items()]
         )
         return self.calibration().predict(odds)
 

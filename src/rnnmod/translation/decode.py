@@ -74,8 +74,7 @@ def translate_ids(
     batch: int = DECODE_BATCH,
 ) -> list[Translation]:
     """Greedy-decode source ids [B, S] into ``lang`` (all rows the same language)."""
-    index = tgt_vocab._index
-    start, end = index.get(start_token(lang)), index.get(end_token(lang))
+    start, end = tgt_vocab.id_of(start_token(lang)), tgt_vocab.id_of(end_token(lang))
     if start is None or end is None:
         raise RnnmodError(f"the target vocabulary has no {start_token(lang)}/{end_token(lang)}")
     out = []
