@@ -12,13 +12,12 @@ import struct
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from typing import TYPE_CHECKING, Any
 
 from .errors import RnnmodError
+
+if TYPE_CHECKING:  # torch is imported where tensors are read or written
+    import torch
 
 #: Test hook (crash-safety tests only): seconds to sleep after each atomic file write, so that a
 #: test can kill a real ``rnnmod`` process while it is writing an artifact.
@@ -167,6 +166,8 @@ def safetensors_bytes(
     to process; we rewrite the JSON header with sorted keys (same format, same data offsets),
     so that the same module is always the same file.
     """
+    from safetensors.torch import save
+
     raw = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
@@ -183,6 +184,10 @@ def write_tensors(
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """Load a safetensors file; anything else (a pickle, a truncated file) is refused."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     if not path.is_file():
         raise RnnmodError(f"missing file: {path}")
     try:

@@ -12,16 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rnnmod.errors import RnnmodError
-
-
-def add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="dataset root (default: $RNNMOD_DATA, then ~/.cache/rnnmod/data)",
-    )
+from rnnmod import RnnmodError
+from rnnmod.cli.common import add_data_dir
 
 
 def parse_depths(s: str) -> list[int]:
@@ -53,6 +45,21 @@ def _one_preset(args: argparse.Namespace) -> str:
     return _csv(args.presets)[0] if args.presets != "default,paper" else "default"
 
 
+def _rq1_options(args: argparse.Namespace, cells: list[str], depths: str) -> dict:
+    """The options RQ1 of classifiers and of translators share (``depths``: the default)."""
+    return dict(
+        cells=cells,
+        depths=parse_depths(args.depths or depths),
+        modes=_csv(args.modes),
+        presets=_csv(args.presets),
+        runs_dir=args.runs_dir,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        progress=not args.quiet,
+    )
+
+
 def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: str = "rows") -> None:
     """One JSON object with the rows (--json), else the line naming what was written."""
     if args.json:
@@ -69,7 +76,9 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
     tasks = _csv(args.tasks or ("clinc" if args.what == "budget" else "mathqa,clinc"))
     cells = _csv(args.cells)
-    if args.what in ("rq1", "rq3") and "tatoeba" in tasks:  # encoder-decoder rows: rnnmod.translate
+    if (
+        args.what in ("rq1", "rq3") and "tatoeba" in tasks
+    ):  # encoder-decoder rows: rnnmod.translation
         reproduce_tatoeba(args, cells)
         tasks = [t for t in tasks if t != "tatoeba"]
         if not tasks:
@@ -188,19 +197,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         d1 = f"{args.results_dir / 'd1.csv'} and {args.results_dir / 'd1.md'}"
         _print_rows(args, rows, d1, unit="models")
         return
-    opts = RQ1Options(
-        tasks=tasks,
-        cells=cells,
-        depths=parse_depths(args.depths or "1-4"),
-        modes=_csv(args.modes),
-        presets=_csv(args.presets),
-        runs_dir=args.runs_dir,
-        results_dir=args.results_dir,
-        data_dir=args.data_dir,
-        epochs=args.epochs,
-        progress=not args.quiet,
-        max_test=args.max_test,
-    )
+    opts = RQ1Options(tasks=tasks, **_rq1_options(args, cells, "1-4"), max_test=args.max_test)
     rows = run_rq1(opts)
     summary = summarize(rows)
     if args.json:
@@ -218,18 +215,7 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
     and of Table IV (RQ3, translation replace)."""
     from .tatoeba_rq1 import TatoebaRQ1Options, run_tatoeba_rq1
 
-    opts = TatoebaRQ1Options(
-        cells=cells,
-        depths=parse_depths(args.depths or "1,2"),
-        modes=_csv(args.modes),
-        presets=_csv(args.presets),
-        runs_dir=args.runs_dir,
-        results_dir=args.results_dir,
-        data_dir=args.data_dir,
-        epochs=args.epochs,
-        test_per_lang=args.max_test or 500,
-        progress=not args.quiet,
-    )
+    opts = TatoebaRQ1Options(**_rq1_options(args, cells, "1,2"), test_per_lang=args.max_test or 500)
     if args.what == "rq3":
         from .tatoeba_rq3 import run_tatoeba_rq3
 

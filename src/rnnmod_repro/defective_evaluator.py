@@ -15,13 +15,12 @@ from pathlib import Path
 
 import torch
 
-from rnnmod.data import load_task
+from rnnmod import Run, load_run, load_task
 from rnnmod.data.base import TaskData
 from rnnmod.decomposition.channel import channel_heads
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.modules.module import positive_probability
 from rnnmod.nn.zoo import predict_logits
-from rnnmod.runs import Run, load_run
 
 from .rq1_cost import run_dir
 from .tables import Col, table, write_tables

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rnnmod.errors import RnnmodError
+from rnnmod import RnnmodError
 
 from .task_graph import KINDS, Task
 from .task_kinds import execute, is_done

@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnmod import RnnmodError
 from rnnmod.data.base import TaskData
 from rnnmod.data.vocab import Vocab, tokenize
 from rnnmod.decomposition.config import preset_key
-from rnnmod.errors import RnnmodError
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.nn.zoo import predict_logits
 from rnnmod.storage import read_json, write_json
@@ -49,6 +49,7 @@ from .inter_problems import (
 )
 from .inter_report import collect_inter, write_inter_report
 from .inter_scores import DECISIONS, Side, composed_predictions, load_side, pooled_scores
+from .rq1_cost import scratch_config
 
 
 def part_texts(part: Part, one: TaskData, many: TaskData, split: str) -> list[str]:
@@ -93,15 +94,9 @@ def baseline_accuracy(one: Side, pdata: TaskData, opts: InterOptions) -> tuple[f
     )
     torch.manual_seed(opts.seed)
     model = fresh_model(cfg, BASELINE_INIT)
-    tc = TrainConfig(
-        cell=cfg.cell,
-        depth=cfg.depth,
-        epochs=opts.epochs,
-        seed=opts.seed,
-        hidden=cfg.hidden,
-        progress=False,
+    model, metrics = train_classifier(
+        pdata, scratch_config(cfg, opts.epochs, opts.seed), model=model
     )
-    model, metrics = train_classifier(pdata, tc, model=model)
     metrics["init"] = BASELINE_INIT  # a fresh model handed in, not a trained one fine-tuned
     pred = predict_logits(model, pdata.x_test).argmax(-1)
     return accuracy(pred, pdata.y_test), metrics, pred

@@ -17,15 +17,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from rnnmod.data import load_task
+from rnnmod import RnnmodError, Run, load_task, preset
 from rnnmod.data.base import TaskData
-from rnnmod.decomposition import decompose, preset
+from rnnmod.decomposition import decompose
 from rnnmod.decomposition.config import preset_key
-from rnnmod.errors import RnnmodError
 from rnnmod.modules.calibrate import fit_calibration
 from rnnmod.modules.module import ModuleBank
 from rnnmod.modules.scores import max_over_positions, real_positions
-from rnnmod.runs import Run
 
 from .inter_problems import (
     ONE,
@@ -133,7 +131,7 @@ def pooled_scores(
         + [one.mode]
         + [many.mode, str(opts.test_cap), str(opts.seed)]
         + [hashlib.sha256(many_idx.numpy().tobytes()).hexdigest()]
-        + ([] if split == "test" else [split])  # the test key predates the training pool
+        + ([] if split == "test" else [split])  # test-pool keys name no split
     )
     f = cache / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
     n_one = len(getattr(one.data, f"y_{split}"))

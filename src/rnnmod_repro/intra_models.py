@@ -14,14 +14,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rnnmod.data import load_task
+from rnnmod import RnnmodError, Run, load_task, preset
 from rnnmod.data.base import TaskData
-from rnnmod.decomposition import decompose, preset
-from rnnmod.errors import RnnmodError
+from rnnmod.decomposition import decompose
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.modules.module import ModuleBank
 from rnnmod.nn.zoo import predict_logits
-from rnnmod.runs import Run
 
 from .rq1_cost import run_dir, trained_run
 

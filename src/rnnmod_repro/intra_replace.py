@@ -22,14 +22,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from rnnmod import RnnmodError, Run
 from rnnmod.data.base import TaskData, seeded_subset
 from rnnmod.decomposition.config import preset_key
-from rnnmod.errors import RnnmodError
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.modules.calibrate import fit_calibration
 from rnnmod.modules.module import ModuleBank, positive_probability, vote
 from rnnmod.modules.scores import log_odds
-from rnnmod.runs import Run
 from rnnmod.storage import read_json, write_json
 
 from .intra_models import (
@@ -37,13 +36,12 @@ from .intra_models import (
     CALIBRATION_SPLITS,
     REPLACE_RULES,
     RQ23Options,
-    eval_data,
     load_family_run,
     mode_for,
     module_bank,
     monolithic_accuracy,
 )
-from .reuse_replace_summary import report_cached
+from .reuse_replace_summary import run_and_report
 
 
 def calibration_split(data: TaskData, split: str = "train") -> str:
@@ -182,11 +180,8 @@ def replace_rows(
 
 
 def run_rq3(opts: RQ23Options) -> list[dict]:
-    cache = opts.results_dir / "rq3" / "cache"
-    rows = []
-    for task in opts.tasks:
-        data = eval_data(task, opts)
-        for cell in tqdm(opts.cells, desc=f"rq3 {task}", disable=not opts.progress):
-            rows += replace_rows(task, cell, data, opts, cache)
-    report_cached(opts.results_dir, "rq3")
-    return rows
+    def task_rows(task: str, data: TaskData, cache: Path) -> list[dict]:
+        cells = tqdm(opts.cells, desc=f"rq3 {task}", disable=not opts.progress)
+        return [r for cell in cells for r in replace_rows(task, cell, data, opts, cache)]
+
+    return run_and_report(opts, "rq3", task_rows)

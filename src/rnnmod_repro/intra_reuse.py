@@ -20,18 +20,18 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from rnnmod import RnnmodError, Run
 from rnnmod.data.base import TaskData
 from rnnmod.decomposition.config import preset_key
-from rnnmod.errors import RnnmodError
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.modules.module import vote
 from rnnmod.nn.zoo import keras_dense_, predict_logits
-from rnnmod.runs import Run
 from rnnmod.storage import read_json, write_json
 from rnnmod.training import TrainConfig, train_classifier
 
-from .intra_models import RQ23Options, eval_data, load_family_run, mode_for, module_scores
-from .reuse_replace_summary import report_cached
+from .intra_models import RQ23Options, load_family_run, mode_for, module_scores
+from .reuse_replace_summary import run_and_report
+from .rq1_cost import scratch_config
 
 
 def pair_data(data: TaskData, c1: int, c2: int) -> TaskData:
@@ -84,15 +84,7 @@ def baseline_accuracy(run: Run, pdata: TaskData, opts: RQ23Options) -> tuple[flo
         )
         model, metrics = train_classifier(pdata, tc, model=model)
     else:
-        tc = TrainConfig(
-            cell=cfg.cell,
-            depth=cfg.depth,
-            epochs=opts.epochs,
-            seed=opts.seed,
-            hidden=cfg.hidden,
-            progress=False,
-        )
-        model, metrics = train_classifier(pdata, tc)
+        model, metrics = train_classifier(pdata, scratch_config(cfg, opts.epochs, opts.seed))
     logits = predict_logits(model, pdata.x_test)
     two = torch.tensor([1, 2] if many else [0, 1])
     pred = two[logits[..., two].argmax(-1)]
@@ -177,13 +169,12 @@ def reuse_rows(
 
 
 def run_rq2(opts: RQ23Options) -> list[dict]:
-    cache = opts.results_dir / "rq2" / "cache"
-    rows = []
-    for task in opts.tasks:
-        data = eval_data(task, opts)
+    def task_rows(task: str, data: TaskData, cache: Path) -> list[dict]:
+        rows = []
         for cell in opts.cells:
             for depth in opts.depths:
                 run = load_family_run(task, cell, depth, data, opts)
                 rows += reuse_rows(run, data, opts, cache)
-    report_cached(opts.results_dir, "rq2")
-    return rows
+        return rows
+
+    return run_and_report(opts, "rq2", task_rows)

@@ -13,7 +13,7 @@ from rnnmod.kinds.translator import TRANSLATOR
 from rnnmod.modules.decoder_bank import DecoderMaskBank
 from rnnmod.modules.store import ModuleSet, save_moduleset
 from rnnmod.runs import Run
-from rnnmod.translate.decode import Route
+from rnnmod.translation.decode import Route
 
 
 @dataclass

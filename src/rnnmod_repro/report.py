@@ -17,12 +17,12 @@ import html
 import statistics
 from pathlib import Path
 
-from rnnmod.errors import RnnmodError
+from rnnmod import RnnmodError
 from rnnmod.storage import write_bytes_atomic
 
 from .paper import TATOEBA_REPLACE, paper_rows
 from .reuse_replace_summary import summarize, summary_columns
-from .tables import Col, group_by, markdown_table, num
+from .tables import MISSING, Col, group_by, markdown_table, num
 
 TASK_NOTES = {
     "mathqa": "MathQA: only the test split exists here, re-split 80/20.",
@@ -100,22 +100,45 @@ def d1_table(rows: list[dict]) -> tuple:
     )
 
 
+def _translator_groups(rows: list[dict], keys: tuple[str, ...]):
+    """Translator rows per group of ``keys`` (ordered by the groups' text): the group's key, its
+    rows and their formatted statistics — languages, mean, median and worst Δ BLEU, mean Δ
+    BLEU-1 points."""
+    for key, rs in sorted(group_by(rows, keys).items(), key=lambda kv: str(kv[0])):
+        ds = [r["delta"] for r in rs]
+        stats = {
+            "n": str(len(rs)),
+            "mean": num(statistics.fmean(ds)),
+            "median": num(statistics.median(ds)),
+            "worst": num(min(ds)),
+            "bleu1": num(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
+        }
+        yield key, rs, stats
+
+
 def tatoeba_rq1_table(rows: list[dict]) -> tuple:
     body = []
-    for (cell, depth, preset, mode), rs in sorted(
-        group_by(rows, ("cell", "depth", "preset", "mode")).items(), key=lambda kv: str(kv[0])
+    for (cell, depth, preset, mode), rs, st in _translator_groups(
+        rows, ("cell", "depth", "preset", "mode")
     ):
-        ds = [r["delta"] for r in rs]
         paper = [
             r["paper_delta_bleu1_points"]
             for r in rs
             if r.get("paper_delta_bleu1_points") not in ("", None)
         ]
+        paper_mean = num(statistics.fmean(paper)) if paper else MISSING
         body.append(
-            [f"{cell}-{depth}", preset, mode, str(len(rs)), num(statistics.fmean(ds)), num(min(ds)),
-             num(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
-             num(statistics.fmean(paper)) if paper else "—"]
-        )  # fmt: skip
+            [
+                f"{cell}-{depth}",
+                preset,
+                mode,
+                st["n"],
+                st["mean"],
+                st["worst"],
+                st["bleu1"],
+                paper_mean,
+            ]
+        )
     return (
         "RQ1 — encoder–decoder (Tatoeba, Table II enc–dec rows)",
         ["model", "preset", "mode", "languages", "mean Δ BLEU", "worst Δ BLEU", "mean Δ BLEU-1 pts", "paper Δ BLEU-1 pts"],
@@ -126,17 +149,13 @@ def tatoeba_rq1_table(rows: list[dict]) -> tuple:
 
 def tatoeba_rq3_table(rows: list[dict]) -> tuple:
     body = []
-    for (cell, mode), rs in sorted(
-        group_by(rows, ("cell", "mode")).items(), key=lambda kv: str(kv[0])
-    ):
-        ds = [r["delta"] for r in rs]
+    for (cell, mode), rs, st in _translator_groups(rows, ("cell", "mode")):
         pm = TATOEBA_REPLACE.get(str(cell))
+        depths = f"{int(rs[0]['faulty_depth'])} ← {int(rs[0]['best_depth'])}"
+        paper = MISSING if pm is None else f"{pm[0]:+.2f} / {pm[1]:+.2f}"
         body.append(
-            [str(cell), mode, f"{int(rs[0]['faulty_depth'])} ← {int(rs[0]['best_depth'])}", str(len(rs)),
-             num(statistics.fmean(ds)), num(statistics.median(ds)),
-             num(statistics.fmean(r["delta_bleu1_legacy_points"] for r in rs)),
-             "—" if pm is None else f"{pm[0]:+.2f} / {pm[1]:+.2f}"]
-        )  # fmt: skip
+            [str(cell), mode, depths, st["n"], st["mean"], st["median"], st["bleu1"], paper]
+        )
     return (
         "RQ3 — translation replace (Table IV enc–dec row)",
         ["cell", "mode", "faulty ← best depth", "languages", "mean Δ BLEU", "median Δ BLEU", "mean Δ BLEU-1 pts", "paper mean / median"],
@@ -307,36 +326,35 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.note{color:
 img{max-width:100%;border:1px solid #eee}"""
 
 
+CSV_NAMES = ("rq1", "rq2", "rq3", "rq2_inter", "rq3_inter", "d1", "rq1_tatoeba", "rq3_tatoeba")
+#: the reuse and replace tables of the report, in its order: result CSV → (title, note)
+REUSE_REPLACE_TABLES = {
+    "rq2": ("RQ2 — intra reuse (Table III)",
+            "Composed 2-class model vs the same architecture trained on the two classes; Δ in pp."),
+    "rq3": ("RQ3 — intra replace (Table IV)",
+            "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp. Rule: calibrated = per-module affine maps of the log-odds fitted on the task's validation split where it has one (Clinc), else on training examples; the paper's vote beside."),
+    "rq2_inter": ("RQ2 — inter reuse (Table III, Inter rows)",
+                  "A one-output module with a many-output module (rule: calibrated = per-module affine maps of the log-odds fitted on the new problem's training examples; the paper's odds rule beside) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."),
+    "rq3_inter": ("RQ3 — inter replace (Table IV, Inter rows)",
+                  "A one-output model's module replaced by a many-output model's module (calibrated rule; the paper's raw rule beside) vs a model trained from scratch; Δ in pp."),
+}  # fmt: skip
+
+
 def build_report(results: Path) -> tuple[Path, Path]:
     """Write results/report.md and results/report.html; returns their paths."""
     results = Path(results)
-    rq1, rq2, rq3 = (_read(results / f) for f in ("rq1.csv", "rq2.csv", "rq3.csv"))
-    rq2_inter, rq3_inter = (_read(results / f) for f in ("rq2_inter.csv", "rq3_inter.csv"))
-    d1 = _read(results / "d1.csv")
+    found = {name: _read(results / f"{name}.csv") for name in CSV_NAMES}
+    rq1, rq2, rq3 = found["rq1"], found["rq2"], found["rq3"]
     if not (rq1 or rq2 or rq3):
         raise RnnmodError(f"{results} holds no results yet: run `rnnmod reproduce all` first")
-    tables = []
-    if rq1:
-        tables.append(rq1_table(rq1))
-    if rq2:
-        tables.append(rq23_table(rq2, "RQ2 — intra reuse (Table III)",
-                                 "Composed 2-class model vs the same architecture trained on the two classes; Δ in pp."))  # fmt: skip
-    if rq3:
-        tables.append(rq23_table(rq3, "RQ3 — intra replace (Table IV)",
-                                 "Faulty (worst-depth) model with one module replaced by the best depth's; Δ vs the faulty model's accuracy, pp. Rule: calibrated = per-module affine maps of the log-odds fitted on the task's validation split where it has one (Clinc), else on training examples; the paper's vote beside."))  # fmt: skip
-    if rq2_inter:
-        tables.append(rq23_table(rq2_inter, "RQ2 — inter reuse (Table III, Inter rows)",
-                                 "A one-output module with a many-output module (rule: calibrated = per-module affine maps of the log-odds fitted on the new problem's training examples; the paper's odds rule beside) vs a model trained from scratch on the 2-class problem; Δ in pp (docs/results.md)."))  # fmt: skip
-    if rq3_inter:
-        tables.append(rq23_table(rq3_inter, "RQ3 — inter replace (Table IV, Inter rows)",
-                                 "A one-output model's module replaced by a many-output model's module (calibrated rule; the paper's raw rule beside) vs a model trained from scratch; Δ in pp."))  # fmt: skip
-    if d1:
-        tables.append(d1_table(d1))
-    tat1, tat3 = (_read(results / f) for f in ("rq1_tatoeba.csv", "rq3_tatoeba.csv"))
-    if tat1:
-        tables.append(tatoeba_rq1_table(tat1))
-    if tat3:
-        tables.append(tatoeba_rq3_table(tat3))
+    tables = [rq1_table(rq1)] if rq1 else []
+    for name, (title, note) in REUSE_REPLACE_TABLES.items():
+        if found[name]:
+            tables.append(rq23_table(found[name], title, note))
+    for name, table_of in (("d1", d1_table), ("rq1_tatoeba", tatoeba_rq1_table),
+                           ("rq3_tatoeba", tatoeba_rq3_table)):  # fmt: skip
+        if found[name]:
+            tables.append(table_of(found[name]))
     scen = scenario_table(results)
     if scen:
         tables.append(scen)

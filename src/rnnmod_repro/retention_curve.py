@@ -16,12 +16,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from rnnmod import RnnmodError, load_run, load_task, preset
 from rnnmod.composition.evaluate import evaluate_bank
-from rnnmod.data import load_task
-from rnnmod.decomposition import decompose, preset
+from rnnmod.decomposition import decompose
 from rnnmod.decomposition.budget import Ranking, budget_search, validation_split
-from rnnmod.errors import RnnmodError
-from rnnmod.runs import load_run
 from rnnmod.storage import read_json, write_json
 
 from .rq1_cost import RQ1Options, ensure_run

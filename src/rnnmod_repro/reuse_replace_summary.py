@@ -1,14 +1,18 @@
 """The summary of reuse and replace rows (intra and inter) and the ``rq2``/``rq3`` reports: mean,
 median and worst Δ per group beside the paper's Table III/IV cell — one summary behind
-``rq2.md``, ``rq3.md`` and the report's reuse/replace tables."""
+``rq2.md``, ``rq3.md`` and the report's reuse/replace tables; and :func:`run_and_report`, the
+loop over tasks RQ2 and RQ3 share, which ends by rewriting their report."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
+from rnnmod.data.base import TaskData
+
 from .freshness import latest_rows
-from .intra_models import CALIBRATION_EXAMPLES, REPLACE_RULES
+from .intra_models import CALIBRATION_EXAMPLES, REPLACE_RULES, RQ23Options, eval_data
 from .paper import paper_cell
 from .tables import MISSING, Col, flat_fields, num, table, write_tables
 
@@ -139,3 +143,15 @@ def write_report(rows: list[dict], results_dir: Path, name: str, table_name: str
 def report_cached(results_dir: Path, name: str) -> None:
     """Rewrite the ``rq2`` or ``rq3`` report from every cached row."""
     write_report(collect_cached(results_dir, name), results_dir, name, PAPER_TABLE[name])
+
+
+def run_and_report(
+    opts: RQ23Options, name: str, task_rows: Callable[[str, TaskData, Path], list[dict]]
+) -> list[dict]:
+    """The rows of every task of ``opts`` (``task_rows(task, data, cache)``, the task's
+    evaluation data and the cache folder of ``name``), then the ``name`` report rewritten from
+    every cached row."""
+    cache = opts.results_dir / name / "cache"
+    rows = [r for task in opts.tasks for r in task_rows(task, eval_data(task, opts), cache)]
+    report_cached(opts.results_dir, name)
+    return rows

@@ -13,12 +13,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from rnnmod import RnnmodError, Run, load_run, load_task, preset, save_run
 from rnnmod.composition.evaluate import evaluate_bank
-from rnnmod.data import load_task
 from rnnmod.data.base import TaskData
-from rnnmod.decomposition import decompose, preset
-from rnnmod.errors import RnnmodError
-from rnnmod.runs import Run, load_run, save_run
+from rnnmod.decomposition import decompose
 from rnnmod.storage import read_json, write_json
 from rnnmod.training import TrainConfig, train_classifier
 
@@ -71,6 +69,19 @@ def ensure_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ1Option
     }
     save_run(path, model, cfg, data.vocab, data.label_names, metrics, overwrite=True)
     return path
+
+
+def scratch_config(model_cfg, epochs: int | None, seed: int) -> TrainConfig:
+    """Training of a baseline of a model's architecture (cell, depth, hidden) from scratch, as
+    reuse and replace compare composed modules with; ``epochs`` None: the task's."""
+    return TrainConfig(
+        cell=model_cfg.cell,
+        depth=model_cfg.depth,
+        epochs=epochs,
+        seed=seed,
+        hidden=model_cfg.hidden,
+        progress=False,
+    )
 
 
 def trained_run(runs_dir: Path | str, task: str, cell: str, depth: int) -> Run:

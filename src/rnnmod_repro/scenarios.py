@@ -21,10 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnmod import RnnmodError, load_run, preset
 from rnnmod.data.tatoeba import SCENARIO_FILES, scenario_pairs
-from rnnmod.decomposition import preset
-from rnnmod.errors import RnnmodError
-from rnnmod.runs import load_run
 from rnnmod.storage import read_json, write_json
 
 from .tables import MISSING, Col, table, write_markdown
@@ -75,9 +73,10 @@ class ScenarioOptions:
 
 
 def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
-    from rnnmod.runs import save_run
-    from rnnmod.translate.data import build_translation_data
-    from rnnmod.translate.train import Seq2SeqTrainConfig, train_seq2seq
+    from rnnmod.translation.data import build_translation_data
+    from rnnmod.translation.train import Seq2SeqTrainConfig
+
+    from .tatoeba_rq1 import train_translator
 
     sc = SCENARIOS[opts.scenario]
     path = opts.runs_dir / opts.scenario / f"{name}-{opts.cell}{opts.depth}"
@@ -111,26 +110,16 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
         test_per_lang=TEST_PER_LANG,
         progress=opts.progress,
     )
-    model, metrics = train_seq2seq(data, tc)
     config = {"task": f"tatoeba-{sc.name}", "cell": opts.cell, "depth": opts.depth}
     config |= {"seed": opts.seed, "data_options": dopts, "train_settings": settings}
-    save_run(
-        path,
-        model,
-        config,
-        data.src_vocab,
-        data.langs,
-        metrics,
-        target_vocab=data.tgt_vocab,
-        overwrite=True,
-    )
+    train_translator(path, data, tc, config)
     opts.timings[f"train {name}"] = round(time.perf_counter() - t0, 1)
     return path
 
 
 def _modules(run_path: Path, opts: ScenarioOptions) -> dict:
     from rnnmod.kinds.translator import N_POSITIVE
-    from rnnmod.translate.data import data_for_run
+    from rnnmod.translation.data import data_for_run
 
     from .language_modules import decompose_languages
 
@@ -146,8 +135,8 @@ def run_scenario(opts: ScenarioOptions) -> dict:
     """Train (or reuse) every model, decompose, compose both solutions, evaluate all on the
     common test lines, write ``results/scenario_<name>.{json,md}`` and the composed module sets
     under ``<runs_dir>/<scenario>/``."""
-    from rnnmod.translate.data import pairs_for, test_by_language
-    from rnnmod.translate.decode import Route, bleu_report
+    from rnnmod.translation.data import pairs_for, test_by_language
+    from rnnmod.translation.decode import Route, bleu_report
 
     from .language_modules import save_language_modules
 

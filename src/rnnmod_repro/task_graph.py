@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnnmod import RnnmodError
 from rnnmod.data.base import TASKS
-from rnnmod.errors import RnnmodError
 
 from .intra_models import RQ23Options
 from .rq1_cost import RQ1Options
@@ -160,7 +160,7 @@ def plan_extras(p: Any, rq1: RQ1Options, train: Callable[[str, str, int], str]) 
 
 
 def _labels(task: str, data_dir: Path | None) -> tuple[int, int | None]:
-    from rnnmod.data import load_task
+    from rnnmod import load_task
 
     data = load_task(task, data_dir)
     return data.n_classes, data.pad_label

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rnnmod.errors import RnnmodError
+from rnnmod import RnnmodError
 from rnnmod.storage import sha256_file, write_json
 
 from .intra_models import RQ23Options
@@ -83,7 +83,7 @@ def _do_rq2(t: Task) -> None:
 
 
 def _done_rq2(t: Task) -> bool:
-    from rnnmod.runs import load_run
+    from rnnmod import load_run
 
     from .intra_models import mode_for
     from .intra_reuse import pair_cache_file

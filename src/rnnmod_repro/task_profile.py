@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnmod.errors import RnnmodError
+from rnnmod import RnnmodError
 from rnnmod.storage import read_json, write_json
 
 from .executors import Outcome, make_backend, run_tasks
@@ -65,7 +65,7 @@ def run_profile(
     """``rnnmod reproduce all --executor local|ray``: plan the profile's tasks, run them, rebuild
     the reports from every cached artifact. Returns timings and what ran; with ``check``, raises
     after the reports are written when a task failed for good."""
-    from rnnmod.data.base import default_data_dir
+    from rnnmod.data.paths import default_data_dir
 
     from .profile import profile_options
     from .report import build_report

@@ -12,12 +12,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from rnnmod.decomposition import preset
+from rnnmod import load_run, preset, save_run
 from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
-from rnnmod.runs import load_run, save_run
 from rnnmod.storage import read_json, write_json
-from rnnmod.translate.data import build_translation_data, data_for_run, pairs_for
-from rnnmod.translate.train import Seq2SeqTrainConfig, train_seq2seq
+from rnnmod.translation.data import (
+    TranslationData,
+    build_translation_data,
+    data_for_run,
+    pairs_for,
+)
+from rnnmod.translation.train import Seq2SeqTrainConfig, train_seq2seq
 
 from .freshness import latest_rows
 from .language_modules import as_moduleset, decompose_languages
@@ -72,9 +76,16 @@ def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
         test_per_lang=opts.test_per_lang,
         progress=opts.progress,
     )
-    model, metrics = train_seq2seq(data, tc)
     config = {"task": "tatoeba", "cell": cell, "depth": depth, "seed": opts.seed}
     config |= {"data_options": dopts, "test_per_lang": opts.test_per_lang}
+    return train_translator(path, data, tc, config)
+
+
+def train_translator(
+    path: Path, data: TranslationData, tc: Seq2SeqTrainConfig, config: dict
+) -> Path:
+    """Train a translator on ``data`` and save it as the run directory ``path`` (replaced)."""
+    model, metrics = train_seq2seq(data, tc)
     save_run(
         path,
         model,

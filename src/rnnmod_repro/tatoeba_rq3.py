@@ -23,13 +23,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from rnnmod.decomposition import preset
-from rnnmod.errors import RnnmodError
+from rnnmod import RnnmodError, Run, load_run, preset
 from rnnmod.kinds.translator import N_POSITIVE
-from rnnmod.runs import Run, load_run
 from rnnmod.storage import read_json, write_json
-from rnnmod.translate.data import data_for_run, test_pairs
-from rnnmod.translate.decode import Route, bleu_report
+from rnnmod.translation.data import data_for_run, test_pairs
+from rnnmod.translation.decode import Route, bleu_report
 
 from .freshness import latest_rows
 from .language_modules import decompose_languages

@@ -86,7 +86,7 @@ def test_reproduce_rq3_tatoeba_end_to_end(tmp_path: Path, capsys, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a cached family was decomposed again")
 
-    monkeypatch.setattr(R, "decompose_translator", boom)
+    monkeypatch.setattr(R, "decompose_languages", boom)
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == rows
 

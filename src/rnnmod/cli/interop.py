@@ -53,8 +53,7 @@ def cmd_import_keras(args: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..data import LOADERS
-    from ..interop.keras import SEMANTICS
+    from ..choices import CLASSIFIER_TASKS, SEMANTICS
 
     k = sub.add_parser(
         "import-keras",
@@ -67,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     k.add_argument("model", type=Path, help="the .h5 file")
-    k.add_argument("--task", required=True, choices=sorted(LOADERS), help="dataset/task")
+    k.add_argument("--task", required=True, choices=CLASSIFIER_TASKS, help="dataset/task")
     k.add_argument("--out", required=True, type=Path, help="run directory to write")
     k.add_argument("--semantics", choices=SEMANTICS, default="keras")
     k.add_argument(

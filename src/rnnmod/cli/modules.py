@@ -172,8 +172,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..decomposition.config import MODES, PRESETS
-    from ..modules.store import RULES
+    from ..choices import MODES, PRESETS, RULES
 
     d = sub.add_parser("decompose", help="decompose a trained run into one module per class")
     d.add_argument("run", type=Path, help="trained run directory")

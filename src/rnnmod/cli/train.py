@@ -63,12 +63,14 @@ def _parse_depth(s: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..data import LOADERS
-    from ..nn.cells import CELL_KINDS
+    from ..choices import CELL_KINDS, CLASSIFIER_TASKS, TRANSLATION_TASKS
 
     t = sub.add_parser("train", help="train a model of the zoo on a task and write a run directory")
     t.add_argument(
-        "--task", required=True, choices=sorted([*LOADERS, "tatoeba"]), help="dataset/task"
+        "--task",
+        required=True,
+        choices=sorted(CLASSIFIER_TASKS + TRANSLATION_TASKS),
+        help="dataset/task",
     )
     t.add_argument("--cell", default="lstm", choices=CELL_KINDS)
     t.add_argument("--depth", type=_parse_depth, default=1, help="stacked recurrent layers (1-4)")

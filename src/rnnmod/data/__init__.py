@@ -1,79 +1,36 @@
-"""Dataset loaders. ``load_task(name, data_dir)`` returns a :class:`TaskData`."""
+"""Datasets, vocabularies and user data. ``load_task(name, data_dir)`` returns a
+:class:`TaskData`. Names are imported on first use, so that the command line can list tasks
+and check a data directory without importing torch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import importlib
 
-from ..errors import RnnmodError
-from .base import TASKS, TaskData, TaskSpec, default_data_dir
-from .brown import load_brown
-from .clinc import load_clinc
-from .emotions import load_emotions
-from .generic import (
-    Pair,
-    TranslationPairs,
-    load_tagging,
-    load_text_classification,
-    load_translation_pairs,
-)
-from .mathqa import load_mathqa
-from .tatoeba import load_tatoeba_pairs
-from .toxic import label_sequences, load_toxic
-from .vocab import Vocab
-
-LOADERS: dict[str, Callable[..., TaskData]] = {
-    "brown": load_brown,
-    "clinc": load_clinc,
-    "emotions": load_emotions,
-    "mathqa": load_mathqa,
-    "toxic": load_toxic,
-    "text-classification": load_text_classification,
-    "tagging": load_tagging,
+_EXPORTS = {
+    "LOADERS": "tasks",
+    "USER_FILE_TASKS": "tasks",
+    "TASK_SOURCES": "tasks",
+    "load_task": "tasks",
+    "TASKS": "base",
+    "TaskData": "base",
+    "TaskSpec": "base",
+    "default_data_dir": "paths",
+    "Pair": "generic",
+    "TranslationPairs": "generic",
+    "load_tagging": "generic",
+    "load_text_classification": "generic",
+    "load_translation_pairs": "generic",
+    "load_tatoeba_pairs": "tatoeba",
+    "label_sequences": "toxic",
+    "Vocab": "vocab",
 }
 
-#: Tasks that read a file the user names (``file=``/``--file``) rather than the data root.
-USER_FILE_TASKS = frozenset({"text-classification", "tagging"})
+__all__ = sorted(_EXPORTS)
 
 
-def load_task(task: str, data_dir: Path | str | None = None, **options: object) -> TaskData:
-    """Load a named task's splits and vocabulary from ``data_dir`` (default: $RNNMOD_DATA).
-
-    ``options`` go to the loader: ``legacy_vocab`` (paper preprocessing), and for the user-file
-    tasks ``file``, ``text_column``, ``label_column``.
-    """
-    if task not in LOADERS:
-        raise RnnmodError(
-            f"unknown or unsupported task {task!r}; available: {', '.join(sorted(LOADERS))}"
-        )
-    data_dir = Path(data_dir) if data_dir else default_data_dir()
-    if task in USER_FILE_TASKS:
-        data = LOADERS[task](data_dir if data_dir.is_dir() else None, **options)
-    else:
-        if not data_dir.is_dir():
-            raise RnnmodError(
-                f"data directory {data_dir} does not exist; pass --data-dir or set RNNMOD_DATA "
-                f"(or run `rnnmod data fetch {task}`)"
-            )
-        data = LOADERS[task](data_dir, **options)
-    data.check()
-    return data
-
-
-__all__ = [
-    "LOADERS",
-    "TASKS",
-    "USER_FILE_TASKS",
-    "Pair",
-    "TaskData",
-    "TaskSpec",
-    "TranslationPairs",
-    "Vocab",
-    "default_data_dir",
-    "label_sequences",
-    "load_tagging",
-    "load_tatoeba_pairs",
-    "load_task",
-    "load_text_classification",
-    "load_translation_pairs",
-]
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rnnmod.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

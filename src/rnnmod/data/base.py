@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,13 +118,6 @@ class TaskData:
                 raise RnnmodError(
                     f"{self.task}: the {name} split has labels outside its {self.n_classes} classes"
                 )
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("RNNMOD_DATA")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rnnmod" / "data"
 
 
 def require_file(path: Path, what: str) -> Path:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RnnmodError
-from .base import default_data_dir
 from .generic import Pair, TranslationPairs, read_lines, split_pairs
+from .paths import default_data_dir
 
 TATOEBA_LANGS = ("fr", "de", "it")
 TATOEBA_SEED = 19

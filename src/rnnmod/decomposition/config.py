@@ -10,10 +10,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..choices import MODES, PRESETS  # noqa: E402
 from ..errors import RnnmodError
-
-MODES = ("rolled", "unrolled")
-PRESETS = ("default", "paper")
 
 
 @dataclass(frozen=True)

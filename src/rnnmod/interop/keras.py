@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..choices import SEMANTICS  # noqa: E402
 from ..errors import RnnmodError
 from ..nn.zoo import ClassifierConfig, SeqClassifier
 
-SEMANTICS = ("keras", "paper")
 RECURRENT = {"SimpleRNN": None, "LSTM": "lstm", "GRU": "gru"}
 N_GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 SUPPORTED = (

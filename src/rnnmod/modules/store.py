@@ -39,7 +39,8 @@ from .module import ModuleBank
 BANKS = {"classifier": ModuleBank, "translator": DecoderMaskBank}
 
 KIND = "rnnmod.moduleset"
-RULES = ("probability", "odds", "calibrated")  # ModuleSet.rule
+from ..choices import RULES  # noqa: E402  (ModuleSet.rule)
+
 SOURCE_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-CELL_KINDS = ("rnn", "rnn-relu", "lstm", "gru")
+from ..choices import CELL_KINDS  # noqa: E402
+
 N_GATES = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}
 # Gate blocks holding logistic (sigmoid) activations, in PyTorch order (LSTM i,f,g,o; GRU r,z,n).
 SIGMOID_BLOCKS = {"rnn": (), "rnn-relu": (), "lstm": (0, 1, 3), "gru": (0, 1)}

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from ..choices import IO_TYPES  # noqa: E402
 from .cells import CELL_KINDS, LayerWeights, StackOutput, run_stack
 
-IO_TYPES = ("1:1", "1:N", "M:1", "M:N")
 ONE_OUTPUT = ("1:1", "M:1")
 
 

@@ -9,15 +9,18 @@ Both vocabularies are fitted on the training pairs (id 0 = padding, 1 = unknown)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ..data.base import default_data_dir
+from ..data.cache import cached
 from ..data.generic import Pair, TranslationPairs
-from ..data.tatoeba import load_tatoeba_pairs
+from ..data.paths import default_data_dir
+from ..data.tatoeba import SCENARIO_FILES, load_tatoeba_pairs
 from ..data.vocab import KERAS_FILTERS, Vocab, keras_text_to_words
 from ..errors import RnnmodError
 
@@ -177,16 +180,70 @@ def pairs_for(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
     )
 
 
-def data_for_run(run, data_dir: Path | str | None) -> TranslationData:
-    """The data a translation run was trained on (same pairs, subset and vocabularies)."""
-    opts = run.config.get("data_options", {})
-    return build_translation_data(
-        pairs_for(opts, data_dir),
-        max_train=opts.get("max_train"),
-        seed=opts.get("subset_seed", 0),
-        vocabs=(run.vocab, run.target_vocab),
-        task=run.task,
+def _source_folder(opts: dict, data_dir: Path | str | None) -> Path:
+    root = Path(data_dir or default_data_dir()) / "tatoeba"
+    if opts.get("split") == "lines":
+        return root / SCENARIO_FILES[opts["scenario"]].subdir
+    return root / opts.get("subdir", "main")
+
+
+def _pairs_json(pairs: list[Pair]) -> list[list[str]]:
+    return [[p.source, p.target, p.lang] for p in pairs]
+
+
+def _encode(data: TranslationData) -> tuple[dict, dict]:
+    tensors = {
+        "src_train": data.src_train,
+        "tgt_train": data.tgt_train,
+        "lang_train": data.lang_train,
+    }
+    content = {
+        "vocabs": [data.src_vocab.to_dict(), data.tgt_vocab.to_dict()],
+        "langs": data.langs,
+        "pairs": {k: _pairs_json(getattr(data, k)) for k in ("test", "val", "train_pairs")},
+        "notes": data.notes,
+        "task": data.task,
+    }
+    return tensors, content
+
+
+def _decode(tensors: dict, content: dict) -> TranslationData:
+    pairs = {k: [Pair(*p) for p in v] for k, v in content["pairs"].items()}
+    src, tgt = (Vocab.from_dict(v) for v in content["vocabs"])
+    return TranslationData(
+        src,
+        tgt,
+        content["langs"],
+        tensors["src_train"],
+        tensors["tgt_train"],
+        tensors["lang_train"],
+        pairs["test"],
+        pairs["val"],
+        pairs["train_pairs"],
+        content["notes"],
+        content["task"],
     )
+
+
+def data_for_run(run, data_dir: Path | str | None) -> TranslationData:
+    """The data a translation run was trained on (same pairs, subset and vocabularies), through
+    the tokenised-data cache."""
+    opts = run.config.get("data_options", {})
+    vocab_digest = hashlib.sha256(
+        json.dumps([run.vocab.to_dict(), run.target_vocab.to_dict()], sort_keys=True).encode()
+    ).hexdigest()
+
+    def build() -> TranslationData:
+        return build_translation_data(
+            pairs_for(opts, data_dir),
+            max_train=opts.get("max_train"),
+            seed=opts.get("subset_seed", 0),
+            vocabs=(run.vocab, run.target_vocab),
+            task=run.task,
+        )
+
+    key = {"data_options": opts, "vocabularies": vocab_digest, "task": run.task}
+    return cached("translation", key, [_source_folder(opts, data_dir)], build, _encode, _decode)
 
 
 def test_pairs(run, data_dir: Path | str | None, langs: list[str], n: int | None) -> list[Pair]:

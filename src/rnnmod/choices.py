@@ -1,0 +1,23 @@
+"""The names the command line offers as choices, in a module that imports nothing: parsing
+arguments (``--help``, a typo) never pays for importing torch. The modules that implement each
+choice take their tuple from here, so there is one list."""
+
+from __future__ import annotations
+
+CELL_KINDS = ("rnn", "rnn-relu", "lstm", "gru")
+IO_TYPES = ("1:1", "1:N", "M:1", "M:N")
+MODES = ("rolled", "unrolled")
+PRESETS = ("default", "paper")
+RULES = ("probability", "odds", "calibrated")  # how a module set's modules are compared
+SEMANTICS = ("keras", "paper")  # how an imported Keras model computes its gates
+#: tasks of the zoo's classifiers and taggers (named datasets and the user-file tasks)
+CLASSIFIER_TASKS = (
+    "brown",
+    "clinc",
+    "emotions",
+    "mathqa",
+    "tagging",
+    "text-classification",
+    "toxic",
+)
+TRANSLATION_TASKS = ("tatoeba",)

@@ -1,0 +1,119 @@
+"""Named tasks and user data: ``load_task(name, data_dir)`` returns a :class:`TaskData`, read
+through the tokenised-data cache (:mod:`rnnmod.data.cache`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import RnnmodError
+from .base import TaskData
+from .brown import load_brown
+from .cache import cached
+from .clinc import load_clinc
+from .emotions import load_emotions
+from .generic import load_tagging, load_text_classification
+from .mathqa import load_mathqa
+from .paths import default_data_dir
+from .toxic import load_toxic
+from .vocab import Vocab
+
+LOADERS: dict[str, Callable[..., TaskData]] = {
+    "brown": load_brown,
+    "clinc": load_clinc,
+    "emotions": load_emotions,
+    "mathqa": load_mathqa,
+    "toxic": load_toxic,
+    "text-classification": load_text_classification,
+    "tagging": load_tagging,
+}
+
+#: Tasks that read a file the user names (``file=``/``--file``) rather than the data root.
+USER_FILE_TASKS = frozenset({"text-classification", "tagging"})
+
+#: What each named task reads under the data root (the tokenised-data cache hashes it)
+TASK_SOURCES: dict[str, tuple[str, ...]] = {
+    "brown": ("brown/nltk_data",),
+    "clinc": ("clinc_oos",),
+    "emotions": ("semeval2018_ec",),
+    "mathqa": ("mathqa",),
+    "toxic": ("toxic",),
+}
+
+
+def _sources(task: str, data_dir: Path, options: dict) -> list[Path]:
+    if task in USER_FILE_TASKS:
+        f = Path(str(options.get("file", "")))
+        if not f.is_file() and (data_dir / f).is_file():
+            f = data_dir / f
+        return [f] if options.get("file") else []
+    return [data_dir / rel for rel in TASK_SOURCES.get(task, ())]
+
+
+def _encode(data: TaskData) -> tuple[dict, dict]:
+    tensors = {"x_train": data.x_train, "y_train": data.y_train}
+    tensors |= {"x_test": data.x_test, "y_test": data.y_test}
+    if data.x_val is not None:
+        tensors |= {"x_val": data.x_val, "y_val": data.y_val}
+    content = {
+        "task": data.task,
+        "io_type": data.io_type,
+        "vocab": data.vocab.to_dict(),
+        "label_names": data.label_names,
+        "out_steps": data.out_steps,
+        "pad_label": data.pad_label,
+        "notes": data.notes,
+        "extra": data.extra,
+    }
+    return tensors, content
+
+
+def _decode(tensors: dict, content: dict) -> TaskData:
+    return TaskData(
+        task=content["task"],
+        io_type=content["io_type"],
+        x_train=tensors["x_train"],
+        y_train=tensors["y_train"],
+        x_test=tensors["x_test"],
+        y_test=tensors["y_test"],
+        vocab=Vocab.from_dict(content["vocab"]),
+        label_names=content["label_names"],
+        out_steps=content["out_steps"],
+        pad_label=content["pad_label"],
+        notes=content["notes"],
+        extra=content["extra"],
+        x_val=tensors.get("x_val"),
+        y_val=tensors.get("y_val"),
+    )
+
+
+def load_task(task: str, data_dir: Path | str | None = None, **options: object) -> TaskData:
+    """Load a named task's splits and vocabulary from ``data_dir`` (default: $RNNMOD_DATA).
+
+    ``options`` go to the loader: ``legacy_vocab`` (paper preprocessing), and for the user-file
+    tasks ``file``, ``text_column``, ``label_column``.
+    """
+    if task not in LOADERS:
+        raise RnnmodError(
+            f"unknown or unsupported task {task!r}; available: {', '.join(sorted(LOADERS))}"
+        )
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if task in USER_FILE_TASKS:
+        root = data_dir if data_dir.is_dir() else None
+    elif not data_dir.is_dir():
+        raise RnnmodError(
+            f"data directory {data_dir} does not exist; pass --data-dir or set RNNMOD_DATA "
+            f"(or run `rnnmod data fetch {task}`)"
+        )
+    else:
+        root = data_dir
+    data = cached(
+        f"task:{task}",
+        options,
+        _sources(task, data_dir, options),
+        lambda: LOADERS[task](root, **options),
+        _encode,
+        _decode,
+    )
+    data.check()
+    return data
