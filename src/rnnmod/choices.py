@@ -21,3 +21,5 @@ CLASSIFIER_TASKS = (
     "toxic",
 )
 TRANSLATION_TASKS = ("tatoeba",)
+#: datasets `rnnmod data fetch` knows (rnnmod.data.fetch.DATASETS describes each)
+DATASETS = ("clinc", "brown", "mathqa", "emotions", "tatoeba", "toxic")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from . import FORMAT_VERSION, __version__
 from .data.vocab import Vocab
 from .errors import RnnmodError
 from .locking import output_lock
-from .nn.families import ModelFamily, family_of
+from .nn.families import ModelFamily, family_of, skipped_init
 from .storage import (
     fresh_dir,
     publish_dir,
@@ -165,13 +164,25 @@ def _model_config(config: object, where: Path) -> tuple[ModelFamily, object]:
     return family, mcfg
 
 
-def _check_state(state: dict, family: ModelFamily, mcfg: object, where: Path) -> None:
-    """Tensor names and shapes against the config, on the meta device: nothing is allocated,
-    so a hand-edited config with huge sizes is refused instead of exhausting memory."""
+def _model_for(state: dict, family: ModelFamily, mcfg: object, where: Path) -> nn.Module:
+    """The config's model, built with uninitialised weights and checked against the file's
+    tensor names, shapes and dtypes before any is loaded. Uninitialised memory is never
+    touched, so a hand-edited config with huge sizes costs no RAM: an impossible allocation is
+    refused, a possible one fails the shape check."""
     try:
-        with torch.device("meta"):
-            own = family.model(mcfg).state_dict()
-    except (TypeError, ValueError, RuntimeError) as e:
+        with skipped_init():
+            model = family.model(mcfg)
+        own = model.state_dict()
+    except (RuntimeError, MemoryError) as e:
+        if "allocate" not in str(e) and not isinstance(e, MemoryError):
+            raise RnnmodError(
+                f"{where.parent / 'config.json'}: invalid model config ({e})"
+            ) from None
+        raise RnnmodError(
+            f"{where}: tensors do not match the config (its model would need more memory than "
+            "this machine has; was config.json edited?)"
+        ) from None
+    except (TypeError, ValueError) as e:
         raise RnnmodError(f"{where.parent / 'config.json'}: invalid model config ({e})") from None
     extra = sorted(set(state) - set(own))
     absent = sorted(set(own) - set(state))
@@ -191,6 +202,7 @@ def _check_state(state: dict, family: ModelFamily, mcfg: object, where: Path) ->
             raise RnnmodError(
                 f"{where}: tensor {k!r} is {state[k].dtype}, the model needs {v.dtype}"
             )
+    return model
 
 
 def _vocabularies(
@@ -229,14 +241,13 @@ def load_run(path: Path | str) -> Run:
     config = read_json(path / "config.json")
     family, mcfg = _model_config(config, path / "config.json")
     state = read_tensors(path / "model.safetensors")
-    _check_state(state, family, mcfg, path / "model.safetensors")
+    model = _model_for(state, family, mcfg, path / "model.safetensors")
     vocab, target, labels = _vocabularies(
         read_json(path / "vocab.json"), family, mcfg, path / "vocab.json"
     )
     metrics = read_json(path / "metrics.json")
     if not isinstance(metrics, dict):
         raise RnnmodError(f"{path / 'metrics.json'}: expected a JSON object")
-    model = family.model(mcfg)
     model.load_state_dict(state)
     model.eval()
     return Run(model, config, vocab, labels, metrics, path, target)

@@ -147,6 +147,11 @@ RUN_CASES = {
     ),
     "config-huge-hidden": (
         lambda r: edit_json(r / "config.json", lambda c: c["model"].update(hidden=10**5)),
+        # refused at allocation, or (where the OS overcommits) by the shape check: no RAM used
+        r"tensors do not match the config \(its model would need more memory|has shape .* config needs",
+    ),
+    "config-large-hidden": (
+        lambda r: edit_json(r / "config.json", lambda c: c["model"].update(hidden=2000)),
         r"has shape .* config needs",
     ),
     "config-bad-depth": (

@@ -9,7 +9,7 @@ import pytest
 
 from rnnmod.cli import main
 from rnnmod_repro import tatoeba_rq3 as R
-from tests.translate.test_translate import write_tiny_tatoeba
+from tests.translation.test_translate import write_tiny_tatoeba
 
 
 def _per(**bleu):

@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads for PyTorch (default: $RNNMOD_THREADS, else PyTorch's default); "
         "use 1 per process when several jobs share a machine",
     )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read datasets from their files, bypassing the tokenised-data cache "
+        "($RNNMOD_CACHE, else the user cache folder); same as RNNMOD_NO_CACHE=1",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # train first: data and translate add their options to it
     for commands in (train, data, modules, export, interop, translate, reproduction):
@@ -37,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.no_cache:
+        os.environ["RNNMOD_NO_CACHE"] = "1"
     threads = args.threads or int(os.environ.get("RNNMOD_THREADS", "0") or 0)
     if threads > 0:
         import torch

@@ -100,7 +100,7 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..data.fetch import DATASETS
+    from ..choices import DATASETS
 
     _add_train_data_options(sub)
     p = sub.add_parser("data", help="download datasets and check a data directory")

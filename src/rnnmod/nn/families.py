@@ -3,6 +3,7 @@ describes. A run directory is read generically (:mod:`rnnmod.runs`) through this
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from torch import nn
@@ -36,3 +37,44 @@ def family_of(io_type: object) -> ModelFamily:
     if io_type not in FAMILIES:
         raise ValueError(f"unknown I/O type {io_type!r}; expected one of {', '.join(FAMILIES)}")
     return FAMILIES[io_type]
+
+
+_INIT_FUNCTIONS = (
+    "uniform_",
+    "normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "trunc_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+
+
+@contextmanager
+def skipped_init():
+    """Build modules without initialising their weights (they are loaded right after, or live
+    on the meta device): ``torch.nn.init``'s in-place functions return their tensor untouched.
+    Random init of a model that is about to be overwritten costs time, and on the meta device it
+    pulls in torch's compiler stack (seconds). The same device as Hugging Face's
+    ``no_init_weights``."""
+    from torch.nn import init
+
+    saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS if hasattr(init, name)}
+    try:
+        for name in saved:
+            setattr(init, name, _untouched)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(init, name, fn)
+
+
+def _untouched(tensor, *args, **kwargs):
+    return tensor
