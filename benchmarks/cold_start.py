@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> None:
         "--data-dir", default=os.environ.get("RNNMOD_DATA", str(ROOT.parent / "shared" / "data"))
     )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="the src/ folder of another rnnmod checkout (e.g. the previous release in a git "
+        "worktree): its decompose and evaluate join the rounds, for the same-run comparison",
+    )
     args = p.parse_args(argv)
     run = clinc_run(args.run, args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="cold-start-"))
@@ -89,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
             env,
         ),
     }
+    if args.baseline_src is not None:
+        old = dict(env, PYTHONPATH=str(args.baseline_src.resolve()))
+        cases["decompose (baseline)"] = lambda: (decompose(old), old)
+        cases["evaluate (baseline)"] = lambda: ([*RNNMOD, "evaluate", str(mods), "--json"], old)
     walls: dict[str, list[float]] = {k: [] for k in cases}
     works: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(args.rounds):
@@ -117,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         "run": str(run),
         "translator": str(args.translator),
         "rounds": args.rounds,
+        "baseline_src": str(args.baseline_src) if args.baseline_src else None,
         "median_torch_import_s": round(torch_s, 3),
         "cases": rows,
     }

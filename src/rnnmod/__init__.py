@@ -12,7 +12,7 @@ stays cheap (no torch until a name needs it)::
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_names
 
 __version__ = "0.1.0"
 FORMAT_VERSION = 1
@@ -51,16 +51,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    """Import a public name on first use and keep it (PEP 562)."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rnnmod' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())

@@ -4,33 +4,26 @@ and check a data directory without importing torch."""
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_names
 
 _EXPORTS = {
-    "LOADERS": "tasks",
-    "USER_FILE_TASKS": "tasks",
-    "TASK_SOURCES": "tasks",
-    "load_task": "tasks",
-    "TASKS": "base",
-    "TaskData": "base",
-    "TaskSpec": "base",
-    "default_data_dir": "paths",
-    "Pair": "generic",
-    "TranslationPairs": "generic",
-    "load_tagging": "generic",
-    "load_text_classification": "generic",
-    "load_translation_pairs": "generic",
-    "load_tatoeba_pairs": "tatoeba",
-    "label_sequences": "toxic",
-    "Vocab": "vocab",
+    "LOADERS": ".tasks",
+    "USER_FILE_TASKS": ".tasks",
+    "TASK_SOURCES": ".tasks",
+    "load_task": ".tasks",
+    "TASKS": ".base",
+    "TaskData": ".base",
+    "TaskSpec": ".base",
+    "default_data_dir": ".paths",
+    "Pair": ".generic",
+    "TranslationPairs": ".generic",
+    "load_tagging": ".generic",
+    "load_text_classification": ".generic",
+    "load_translation_pairs": ".generic",
+    "load_tatoeba_pairs": ".tatoeba",
+    "label_sequences": ".toxic",
+    "Vocab": ".vocab",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rnnmod.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())

@@ -4,12 +4,39 @@ is registered in :data:`rnnmod.kinds.KINDS`; nothing else asks "which kind?"."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..decomposition import Decomposition, DecompositionConfig, preset
 from ..errors import RnnmodError
 from ..modules.store import ModuleSet
 from ..runs import Run, load_run, save_run
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What training takes for every kind; the rest are the kind's own options."""
+
+    task: str
+    cell: str = "lstm"
+    depth: int = 1
+    epochs: int | None = None  # None: the kind's (the paper's) default
+    batch_size: int | None = None
+    seed: int = 0
+    limit: int | None = None  # a seeded subset of this many training examples
+    data_dir: Path | str | None = None
+    progress: bool = False
+
+    def loop(self) -> dict:
+        """The fields the kinds' training loops take alike."""
+        return {
+            k: getattr(self, k)
+            for k in ("cell", "depth", "epochs", "batch_size", "seed", "progress")
+        }
+
+    def recorded(self) -> dict:
+        """The fields every run's ``config.json`` records."""
+        return {"task": self.task, "cell": self.cell, "depth": self.depth, "seed": self.seed}
 
 
 class ModelKind:
@@ -29,7 +56,30 @@ class ModelKind:
         given = {k: v for k, v in overrides.items() if v is not None}
         return preset(preset_name, **{**self.option_defaults, **given})
 
-    def train(self, task: str, *, out: Path | str | None, overwrite: bool, **options) -> Run:
+    def train(
+        self,
+        task: str,
+        *,
+        out: Path | str | None = None,
+        overwrite: bool = False,
+        cell: str = "lstm",
+        depth: int = 1,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        limit: int | None = None,
+        data_dir: Path | str | None = None,
+        progress: bool = False,
+        **options: object,
+    ) -> Run:
+        """Train a model of this kind on ``task``; with ``out``, write and read back its run
+        directory. ``options`` are the kind's own (:meth:`fit`)."""
+        spec = TrainSpec(task, cell, depth, epochs, batch_size, seed, limit, data_dir, progress)
+        model, config, vocab, labels, metrics, target = self.fit(spec, **options)
+        return self.trained_run(out, overwrite, model, config, vocab, labels, metrics, target)
+
+    def fit(self, spec: TrainSpec, **options: object) -> tuple:
+        """(model, config, vocab, labels, metrics, target vocab or None) of a trained model."""
         raise NotImplementedError
 
     def load_data(self, run: Run, data_dir: Path | str | None):

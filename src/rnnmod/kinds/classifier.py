@@ -17,61 +17,34 @@ from ..errors import RnnmodError
 from ..modules.store import ModuleSet
 from ..runs import Run
 from ..training import TrainConfig, train_classifier
-from .base import ModelKind
+from .base import ModelKind, TrainSpec
 
 
 class ClassifierKind(ModelKind):
     name = "classifier"
 
-    def train(
-        self,
-        task: str,
-        *,
-        out: Path | str | None,
-        overwrite: bool = False,
-        cell: str = "lstm",
-        depth: int = 1,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        seed: int = 0,
-        init: str = "keras",
-        limit: int | None = None,
-        data_dir: Path | str | None = None,
-        progress: bool = False,
-        **task_options: object,
-    ) -> Run:
-        """``task_options`` go to the task's loader (``legacy_vocab``; ``file``,
-        ``text_column``, ``label_column`` for the user-file tasks) and into the run's config."""
+    def fit(self, spec: TrainSpec, *, init: str = "keras", **task_options: object) -> tuple:
+        """``init``: the paper's Keras initialisation or PyTorch's; ``task_options`` go to the
+        task's loader (``legacy_vocab``; ``file``, ``text_column``, ``label_column`` for the
+        user-file tasks) and into the run's config."""
         opts = {
             k: str(v) if isinstance(v, Path) else v
             for k, v in task_options.items()
             if v not in (None, False)
         }
-        data = load_task(task, data_dir, **opts)
-        data.limit_train(limit, seed=seed)
-        tc = TrainConfig(
-            cell=cell,
-            depth=depth,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-            init=init,
-        )
+        data = load_task(spec.task, spec.data_dir, **opts)
+        data.limit_train(spec.limit, seed=spec.seed)
+        tc = TrainConfig(**spec.loop(), init=init)
         model, metrics = train_classifier(data, tc)
         config = {
+            **spec.recorded(),
             "task": data.task,
             "io_type": data.io_type,
-            "cell": cell,
-            "depth": depth,
-            "seed": seed,
             "pad_label": data.pad_label,
             "data_options": opts,
-            "limit": limit,
+            "limit": spec.limit,
         }
-        return self.trained_run(
-            out, overwrite, model, config, data.vocab, data.label_names, metrics
-        )
+        return model, config, data.vocab, data.label_names, metrics, None
 
     def load_data(self, run: Run, data_dir: Path | str | None) -> TaskData:
         return load_data_for(run, data_dir)

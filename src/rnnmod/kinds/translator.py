@@ -36,7 +36,7 @@ from ..translation.data import (
 )
 from ..translation.decode import Route, bleu_report, check_lang
 from ..translation.train import Seq2SeqTrainConfig, train_seq2seq
-from .base import ModelKind
+from .base import ModelKind, TrainSpec
 
 N_POSITIVE = 1000  # the authors' encoder-decoder sample size
 TEST_PER_LANG = 500  # the authors evaluate 500 test pairs per language
@@ -85,62 +85,46 @@ class TranslatorKind(ModelKind):
     }
     option_defaults = {"n_positive": N_POSITIVE}
 
-    def train(
+    def fit(
         self,
-        task: str,
+        spec: TrainSpec,
         *,
-        out: Path | str | None,
-        overwrite: bool = False,
-        cell: str = "lstm",
-        depth: int = 1,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        seed: int = 0,
-        limit: int | None = None,
         hidden: int = 256,
         embed_dim: int = 128,
         max_vocab: int = 30000,
         langs: list[str] = ("fr", "de", "it"),
         test_per_lang: int | None = 500,
-        data_dir: Path | str | None = None,
-        progress: bool = False,
-    ) -> Run:
+    ) -> tuple:
+        """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
+        pairs (a seeded subset)."""
         opts = {
             "langs": list(langs),
-            "max_train": limit,
+            "max_train": spec.limit,
             "max_vocab": max_vocab,
-            "subset_seed": seed,
+            "subset_seed": spec.seed,
             "subdir": "main",
             "source": "en",
             "suffix": "_train",
             "split_seed": 19,
         }
         data = build_translation_data(
-            pairs_for(opts, data_dir), max_train=limit, max_vocab=max_vocab, seed=seed
+            pairs_for(opts, spec.data_dir),
+            max_train=spec.limit,
+            max_vocab=max_vocab,
+            seed=spec.seed,
         )
+        loop = spec.loop() | {"epochs": spec.epochs or 5, "batch_size": spec.batch_size or 64}
         tc = Seq2SeqTrainConfig(
-            cell=cell,
-            depth=depth,
-            epochs=epochs or 5,
-            batch_size=batch_size or 64,
-            seed=seed,
-            hidden=hidden,
-            embed_dim=embed_dim,
-            test_per_lang=test_per_lang,
-            progress=progress,
+            **loop, hidden=hidden, embed_dim=embed_dim, test_per_lang=test_per_lang
         )
         model, metrics = train_seq2seq(data, tc)
         config = {
+            **spec.recorded(),
             "task": data.task,
-            "cell": cell,
-            "depth": depth,
-            "seed": seed,
             "data_options": opts,
             "test_per_lang": test_per_lang,
         }
-        return self.trained_run(
-            out, overwrite, model, config, data.src_vocab, data.langs, metrics, data.tgt_vocab
-        )
+        return model, config, data.src_vocab, data.langs, metrics, data.tgt_vocab
 
     def load_data(self, run: Run, data_dir: Path | str | None) -> TranslationData:
         return data_for_run(run, data_dir)
