@@ -12,11 +12,10 @@ from .data.vocab import Vocab
 from .errors import RnnmodError
 from .locking import output_lock
 from .nn.families import ModelFamily, family_of, skipped_init
+from .snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_json, parse_tensors
 from .storage import (
     fresh_dir,
     publish_dir,
-    read_json,
-    read_tensors,
     sha256_file,
     write_json,
     write_tensors,
@@ -164,15 +163,13 @@ def _model_config(config: object, where: Path) -> tuple[ModelFamily, object]:
     return family, mcfg
 
 
-def _model_for(state: dict, family: ModelFamily, mcfg: object, where: Path) -> nn.Module:
-    """The config's model, built with uninitialised weights and checked against the file's
-    tensor names, shapes and dtypes before any is loaded. Uninitialised memory is never
-    touched, so a hand-edited config with huge sizes costs no RAM: an impossible allocation is
-    refused, a possible one fails the shape check."""
+def _build(family: ModelFamily, mcfg: object, where: Path) -> nn.Module:
+    """The config's model with uninitialised weights. Uninitialised memory is never touched, so
+    a hand-edited config with huge sizes costs no RAM: an impossible allocation is refused, a
+    possible one fails the shape check against the file."""
     try:
         with skipped_init():
-            model = family.model(mcfg)
-        own = model.state_dict()
+            return family.model(mcfg)
     except (RuntimeError, MemoryError) as e:
         if "allocate" not in str(e) and not isinstance(e, MemoryError):
             raise RnnmodError(
@@ -184,6 +181,11 @@ def _model_for(state: dict, family: ModelFamily, mcfg: object, where: Path) -> n
         ) from None
     except (TypeError, ValueError) as e:
         raise RnnmodError(f"{where.parent / 'config.json'}: invalid model config ({e})") from None
+
+
+def _check_state(state: dict, model: nn.Module, where: Path) -> None:
+    """Tensor names, shapes and dtypes of the file against the config's model."""
+    own = model.state_dict()
     extra = sorted(set(state) - set(own))
     absent = sorted(set(own) - set(state))
     if extra or absent:
@@ -202,7 +204,6 @@ def _model_for(state: dict, family: ModelFamily, mcfg: object, where: Path) -> n
             raise RnnmodError(
                 f"{where}: tensor {k!r} is {state[k].dtype}, the model needs {v.dtype}"
             )
-    return model
 
 
 def _vocabularies(
@@ -231,21 +232,47 @@ def _vocabularies(
 
 def load_run(path: Path | str) -> Run:
     """Load and check a run directory of any model family; every inconsistency is a one-line
-    :class:`RnnmodError`."""
+    :class:`RnnmodError`. One published version is read, even while another process replaces
+    the directory (:mod:`rnnmod.snapshot`)."""
     path = Path(path)
     if not path.is_dir():
         raise RnnmodError(f"run directory {path} does not exist")
-    missing = [f for f in RUN_FILES if not (path / f).is_file()]
+    for _ in range(5):
+        try:
+            with DirSnapshot(path) as snap:
+                return read_run(snap)
+        except VersionGone:
+            continue
+    raise RnnmodError(f"{path} kept being replaced while it was read; try again")
+
+
+def read_run(snap: DirSnapshot, verified: dict[str, bytes] | None = None) -> Run:
+    """A run from an opened directory; ``verified``: file bytes already read and checked
+    against a manifest (a module set's source)."""
+    path = snap.path
+    verified = verified or {}
+    missing = [f for f in RUN_FILES if f not in verified and not snap.is_file(f)]
     if missing:
         raise RnnmodError(f"{path} is not a complete run directory (missing {', '.join(missing)})")
-    config = read_json(path / "config.json")
+
+    def raw(name: str, **limits: int) -> bytes:
+        return verified[name] if name in verified else snap.read(name, **limits)
+
+    config = parse_json(raw("config.json", max_bytes=MAX_JSON_BYTES), path / "config.json")
     family, mcfg = _model_config(config, path / "config.json")
-    state = read_tensors(path / "model.safetensors")
-    model = _model_for(state, family, mcfg, path / "model.safetensors")
+    where = path / "model.safetensors"
+    model = _build(family, mcfg, where)
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    # the file holds the weights plus a header of names, shapes and metadata
+    state = parse_tensors(raw("model.safetensors", max_bytes=weights + (16 << 20)), where)
+    _check_state(state, model, where)
     vocab, target, labels = _vocabularies(
-        read_json(path / "vocab.json"), family, mcfg, path / "vocab.json"
+        parse_json(raw("vocab.json", max_bytes=MAX_JSON_BYTES), path / "vocab.json"),
+        family,
+        mcfg,
+        path / "vocab.json",
     )
-    metrics = read_json(path / "metrics.json")
+    metrics = parse_json(raw("metrics.json", max_bytes=MAX_JSON_BYTES), path / "metrics.json")
     if not isinstance(metrics, dict):
         raise RnnmodError(f"{path / 'metrics.json'}: expected a JSON object")
     model.load_state_dict(state)

@@ -48,8 +48,11 @@ def rehash(mods: Path) -> None:
     man_path = mods / "manifest.json"
     man = json.loads(man_path.read_text())
     man["checksums"] = {rel: sha256_file(mods / rel) for rel in man["checksums"]}
+    for e in man["modules"]:
+        e["bytes"] = (mods / e["file"]).stat().st_size
     for sid, meta in man["sources"].items():
         meta["model_sha256"] = man["checksums"][f"sources/{sid}/model.safetensors"]
+        meta["model_bytes"] = (mods / "sources" / sid / "model.safetensors").stat().st_size
     man_path.write_text(json.dumps(man))
 
 
@@ -290,7 +293,7 @@ MODS_CASES = {
     ),
     "module-missing": (
         lambda m: module_file(m).unlink(),
-        r"missing file modules/001-",
+        r"missing file: .*modules/001-",
     ),
     "pickle-as-module (rehashed)": (
         lambda m: (module_file(m).write_bytes(pickle.dumps(Evil())), rehash(m)),

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from ..errors import RnnmodError
-from ..storage import read_tensors
 from .masks import pack_mask, unpack_mask
 
 
@@ -55,15 +54,16 @@ class DecoderMaskBank:
         return {f"unit_mask.{i}": pack_mask(m) for i, m in enumerate(self.masks[k])}, None
 
     @classmethod
-    def read(cls, path: Path, run, entries: list[dict]) -> DecoderMaskBank:
-        """The modules ``entries`` of source ``run`` from a module set at ``path``."""
+    def read(cls, path: Path, run, entries: list[dict], tensors_of) -> DecoderMaskBank:
+        """The modules ``entries`` of source ``run`` of the module set at ``path`` (``tensors_of``:
+        a module file's checked tensors)."""
         cfg = run.model.cfg
         class_index, masks, info = [], [], []
         for e in entries:
             lang = e["label"]
             if lang not in run.langs:
                 raise RnnmodError(f"{path}: module {lang!r}: its source does not translate into it")
-            t = read_tensors(path / e["file"])
+            t = tensors_of(e["file"])
             layers = []
             for layer in range(cfg.depth):
                 key = f"unit_mask.{layer}"

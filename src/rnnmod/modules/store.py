@@ -22,11 +22,11 @@ import torch
 from .. import FORMAT_VERSION, __version__
 from ..errors import RnnmodError
 from ..locking import output_lock
-from ..runs import Run, load_run
+from ..runs import Run, read_run
+from ..snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_tensors
 from ..storage import (
     fresh_dir,
     publish_dir,
-    read_json,
     sha256_file,
     write_json,
     write_tensors,
@@ -403,8 +403,21 @@ def check_manifest(man: object, where: Path) -> dict:
     return man
 
 
-def _verify_checksums(path: Path, man: dict) -> None:
-    checksums = man["checksums"]
+def _recorded_size(man: dict, rel: str) -> int | None:
+    """The byte count the manifest records for ``rel`` (module files and source models)."""
+    for e in man["modules"]:
+        if e["file"] == rel and _is_int(e.get("bytes")):
+            return e["bytes"]
+    for sid, meta in man["sources"].items():
+        if rel == f"sources/{sid}/model.safetensors" and _is_int(meta.get("model_bytes")):
+            return meta["model_bytes"]
+    return None
+
+
+def _read_verified(snap: DirSnapshot, man: dict) -> dict[str, bytes]:
+    """Every file the manifest lists, read once and checked: its size against the manifest
+    before a byte is read, its sha256 on the bytes that will be parsed."""
+    path, checksums = snap.path, man["checksums"]
     needed = [e["file"] for e in man["modules"]] + [
         f"sources/{sid}/{f}" for sid in man["sources"] for f in SOURCE_FILES
     ]
@@ -413,41 +426,78 @@ def _verify_checksums(path: Path, man: dict) -> None:
         raise RnnmodError(
             f"{path / 'manifest.json'}: no checksum for {unlisted[0]}; the manifest must list every file it uses"
         )
+    blobs = {}
     for rel, digest in checksums.items():
-        f = path / rel
-        if not f.is_file():
-            raise RnnmodError(f"{path}: missing file {rel}")
-        if sha256_file(f) != digest:
-            raise RnnmodError(f"checksum mismatch for {f}: the file was altered or corrupted")
+        size = _recorded_size(man, rel)
+        data = snap.read(rel, size=size, max_bytes=None if size is not None else MAX_JSON_BYTES)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise RnnmodError(
+                f"checksum mismatch for {path / rel}: the file was altered or corrupted"
+            )
+        blobs[rel] = data
     for sid, meta in man["sources"].items():
         recorded = meta.get("model_sha256")
         if recorded is not None and recorded != checksums[f"sources/{sid}/model.safetensors"]:
             raise RnnmodError(
                 f"{path / 'manifest.json'}: source {sid} records another model sha256 than its file has"
             )
+    return blobs
+
+
+def _one_version(path: Path, read):
+    """``read(snapshot)`` of one published version of ``path``, read again from the start when
+    a concurrent writer replaced the version being read."""
+    for _ in range(5):
+        try:
+            with DirSnapshot(path) as snap:
+                return read(snap)
+        except VersionGone:
+            continue
+    raise RnnmodError(f"{path} kept being replaced while it was read; try again")
 
 
 def verify_moduleset(path: Path | str) -> dict:
     """The checked manifest of an intact module set (shape and every checksum); loads no model."""
     path = Path(path)
-    man = check_manifest(read_json(path / "manifest.json"), path / "manifest.json")
-    _verify_checksums(path, man)
-    return man
+
+    def read(snap: DirSnapshot) -> dict:
+        man = check_manifest(snap.read_json("manifest.json"), path / "manifest.json")
+        _read_verified(snap, man)
+        return man
+
+    return _one_version(path, read)
 
 
 def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
+    """A module set: one published version, every file checked against the manifest."""
     path = Path(path)
     if not path.is_dir():
         hint = ""
         if path.with_name(f".{path.name}.old").is_dir():
             hint = f" (an interrupted write left the previous version at .{path.name}.old; rerun the command)"
         raise RnnmodError(f"module set {path} does not exist{hint}")
-    man = check_manifest(read_json(path / "manifest.json"), path / "manifest.json")
+    return _one_version(path, lambda snap: _read_moduleset(snap, verify))
+
+
+def _read_moduleset(snap: DirSnapshot, verify: bool) -> ModuleSet:
+    path = snap.path
+    man = check_manifest(snap.read_json("manifest.json"), path / "manifest.json")
     entries: list = man["modules"]
-    sources_meta: dict = man["sources"]
-    if verify:
-        _verify_checksums(path, man)
-    sources = {sid: load_run(path / "sources" / sid) for sid in sources_meta}
+    blobs = _read_verified(snap, man) if verify else {}
+
+    def tensors_of(rel: str) -> dict:
+        data = blobs.get(rel)
+        if data is None:
+            data = snap.read(rel, size=_recorded_size(man, rel))
+        return parse_tensors(data, path / rel)
+
+    sources = {}
+    for sid in man["sources"]:
+        given = {
+            f: blobs[f"sources/{sid}/{f}"] for f in SOURCE_FILES if f"sources/{sid}/{f}" in blobs
+        }
+        with snap.sub(f"sources/{sid}") as sub:
+            sources[sid] = read_run(sub, given)
     per_source: dict[str, list[dict]] = {sid: [] for sid in sources}
     for e in entries:
         if e.get("source") not in sources:
@@ -456,7 +506,7 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
             )
         per_source[e["source"]].append(e)
     banks = {
-        sid: BANKS[sources[sid].kind].read(path, sources[sid], es)
+        sid: BANKS[sources[sid].kind].read(path, sources[sid], es, tensors_of)
         for sid, es in per_source.items()
         if es
     }
