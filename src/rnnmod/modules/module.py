@@ -18,7 +18,6 @@ from torch import Tensor
 from ..errors import RnnmodError
 from ..nn.cells import N_GATES
 from ..nn.zoo import SeqClassifier
-from ..storage import read_tensors
 from .masks import pack_mask, unpack_mask
 from .native_bank import NativeBank, build_native_bank, native_unsupported
 
@@ -97,8 +96,9 @@ class ModuleBank:
         return tensors, meta
 
     @classmethod
-    def read(cls, path: Path, run, entries: list[dict]) -> ModuleBank:
-        """The modules ``entries`` of source ``run`` from a module set at ``path``: channelled
+    def read(cls, path: Path, run, entries: list[dict], tensors_of) -> ModuleBank:
+        """The modules ``entries`` of source ``run`` of the module set at ``path`` (``tensors_of``:
+        a module file's checked tensors): channelled
         heads and unit or gate masks, checked against the source model."""
         model = run.model
         hidden, depth, steps = model.cfg.hidden, model.cfg.depth, model.steps
@@ -117,7 +117,7 @@ class ModuleBank:
                 raise RnnmodError(
                     f"{path / 'manifest.json'}: module {e['label']!r} points at class {ci}, which the source model calls {run.label_names[ci]!r}"
                 )
-            t = read_tensors(f)
+            t = tensors_of(e["file"])
             extra = sorted(set(t) - allowed)
             if extra:
                 raise RnnmodError(
