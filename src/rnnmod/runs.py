@@ -14,7 +14,7 @@ from .locking import output_lock
 from .nn.families import ModelFamily, family_of, skipped_init
 from .snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_json, parse_tensors
 from .storage import (
-    fresh_dir,
+    building,
     publish_dir,
     sha256_file,
     write_json,
@@ -87,8 +87,10 @@ def save_run(
         }
         config = dict(config, io_type=model.cfg.io_type)
     out = Path(out)
-    with output_lock(out, "save run"):
-        tmp = fresh_dir(out, overwrite=overwrite)
+    with (
+        output_lock(out, "save run"),
+        building(out, overwrite=overwrite, kind="run directory", marker="metrics.json") as tmp,
+    ):
         cfg = dict(
             config,
             format_version=FORMAT_VERSION,

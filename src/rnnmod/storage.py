@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -11,6 +12,8 @@ import shutil
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,29 +93,85 @@ def recover_dir(out: Path) -> bool:
     return False
 
 
-def fresh_dir(out: Path, *, overwrite: bool) -> Path:
+def fresh_dir(
+    out: Path, *, overwrite: bool, kind: str = "", marker: str = "", unlike: str = ""
+) -> Path:
     """A new empty temporary sibling of ``out`` to build a directory artifact in.
 
-    Leftovers of a killed writer are cleaned first: a half-built ``.out.tmp`` is deleted, and a
-    previous version caught between the renames of :func:`publish_dir` is put back.
+    ``--overwrite`` replaces only an artifact of the same kind: a directory holding ``marker``
+    (e.g. ``manifest.json`` for a module set) and not ``unlike`` (the marker of a kind with
+    the same files and more); a regular file or a foreign folder at ``out`` is refused and left
+    untouched. Leftovers of a killed writer are cleaned first: a half-built
+    ``.out.tmp`` is deleted, and a previous version caught between the renames of
+    :func:`publish_dir` is put back.
     """
     recover_dir(out)
-    if out.exists() and not overwrite:
-        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+        what = f"an rnnmod {kind}" if kind else "an rnnmod artifact"
+        foreign = (marker and not (out / marker).is_file()) or (unlike and (out / unlike).exists())
+        if out.is_symlink() or not out.is_dir() or foreign:
+            raise RnnmodError(
+                f"{out} is not {what}, so --overwrite "
+                "will not replace it; choose another output or remove it yourself"
+            )
     tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     return tmp
 
 
-def publish_dir(tmp: Path, out: Path) -> Path:
-    """Move a finished directory into place; an old ``out`` is replaced only after that.
+@contextmanager
+def building(
+    out: Path, *, overwrite: bool, kind: str, marker: str, unlike: str = ""
+) -> Iterator[Path]:
+    """``with building(out, …) as tmp:`` build the artifact in ``tmp``, then
+    :func:`publish_dir`. A failed build removes ``tmp`` and says which output could not be
+    written and why (a full disk names the output, not the file being copied)."""
+    tmp = fresh_dir(out, overwrite=overwrite, kind=kind, marker=marker, unlike=unlike)
+    try:
+        yield tmp
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RnnmodError(f"cannot write {out}: {e.strerror or e}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
-    A kill at any point leaves ``out`` complete (old or new) or, between the two renames, the
-    old version complete at ``.out.old``, which :func:`fresh_dir` puts back.
-    """
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the system cannot."""
+    try:
+        import ctypes
+
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def publish_dir(tmp: Path, out: Path) -> Path:
+    """Move a finished directory into place. Where the system can, the old and new versions
+    are swapped in one atomic step, so ``out`` always holds a complete version; elsewhere the
+    old one is renamed aside first. A kill at any point leaves ``out`` complete (old or new)
+    or, between the two renames, the old version complete at ``.out.old``, which
+    :func:`fresh_dir` puts back."""
     _fsync_dir(tmp)
     if out.exists():
+        if _exchange(tmp, out):
+            _fsync_dir(out.parent)
+            shutil.rmtree(tmp)  # now the previous version
+            return out
         old = _old_dir(out)
         shutil.rmtree(old, ignore_errors=True)
         out.rename(old)

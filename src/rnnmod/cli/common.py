@@ -47,3 +47,29 @@ def one_line(e: BaseException) -> str:
     else:
         msg = str(e) or type(e).__name__
     return " ".join(msg.split())
+
+
+_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
+
+
+def tsv_field(text: str) -> str:
+    """A label or text as one field of tab-separated output: tabs, newlines and backslashes
+    escaped, every other control character (terminal escape codes included) as ``\\xNN``."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 32 or 127 <= ord(ch) < 160:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def label_list(text: str) -> list[str]:
+    """A comma-separated list of labels; a label holding a comma is written in double quotes
+    (``--labels '"a, b",c'``), as in CSV."""
+    import csv
+
+    rows = list(csv.reader([text], skipinitialspace=True))
+    return [x.strip() for x in (rows[0] if rows else []) if x.strip()]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnmodError
-from .common import add_data_dir, read_text_arg
+from .common import add_data_dir, label_list, read_text_arg, tsv_field
 
 
 def _budget_request(args: argparse.Namespace) -> dict | None:
@@ -46,6 +46,7 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         paper_caps=True if args.paper_caps else None,
         padding_module=args.padding_module,
         channel=args.channel,
+        unit_semantics=args.unit_semantics,
         budget=args.budget,
     )
     res = decompose_to(
@@ -73,7 +74,8 @@ def cmd_decompose(args: argparse.Namespace) -> None:
             "seconds": round(res.seconds, 3),
         }
         human = (
-            f"{res.n_modules} modules ({cfg.preset}, {cfg.mode}) in {res.seconds:.2f} s, "
+            f"{res.n_modules} modules ({cfg.preset}, {cfg.mode}"
+            f"{', ' + cfg.unit_semantics if cfg.unit_semantics != 'dead' else ''}) in {res.seconds:.2f} s, "
             f"{res.retained_units:.1%} of units retained → {res.out}"
         )
     print(json.dumps(obj, sort_keys=True) if args.json else human)
@@ -108,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_compose(args: argparse.Namespace) -> None:
     from ..api import compose
 
-    labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+    labels = label_list(args.labels)
     calib = read_labelled_csv(args.calibrate) if args.calibrate else None
     ms = compose(
         list(args.mods),
@@ -157,7 +159,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
             )
         else:
             for t, g in zip(texts, tags):
-                print(f"{' '.join(g)}\t{t}")
+                print(f"{' '.join(tsv_field(x) for x in g)}\t{tsv_field(t)}")
         return
     idx, score = ms.decide_texts(texts)
     rows = [
@@ -168,11 +170,11 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(json.dumps({"predictions": rows, "rule": ms.rule}))
     else:
         for r in rows:
-            print(f"{r['label']}\t{r['score']:.3f}\t{r['text']}")
+            print(f"{tsv_field(r['label'])}\t{r['score']:.3f}\t{tsv_field(r['text'])}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..choices import MODES, PRESETS, RULES
+    from ..choices import MODES, PRESETS, RULES, UNIT_SEMANTICS
 
     d = sub.add_parser("decompose", help="decompose a trained run into one module per class")
     d.add_argument("run", type=Path, help="trained run directory")
@@ -232,6 +234,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("protect-padding", "paper"),
         default=None,
         help="many-output heads: keep the padding column (default) or the authors' channel",
+    )
+    d.add_argument(
+        "--unit-semantics",
+        choices=UNIT_SEMANTICS,
+        default=None,
+        help="what a removed unit is when modules run: dead (state 0 at every step; both "
+        "presets) or legacy-edits (the original tool's per-step weight edits: a removed unit "
+        "keeps the recurrent input of kept units and its state; docs/method.md)",
     )
     d.add_argument(
         "--budget",

@@ -13,7 +13,11 @@ Where slicing is impossible we say so instead of faking it:
 * a layer with every unit removed; sources whose semantics native torch cannot run.
 
 ``compact=False`` exports the same-size model with the masks baked into zeroed weight rows
-(exactly equal too, see :func:`export_module`), which also covers per-gate modules.
+(exactly equal too, see :func:`export_module`), which also covers per-gate modules, and modules
+with the original tool's ``legacy-edits`` unit semantics (rolled): their removed units keep a
+state that the kept units read, so they cannot be sliced out, but the tool's edited weights
+(removed units' input and bias rows, and the recurrent weights between two removed units, at
+zero) are a plain model.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ..errors import RnnmodError
 from ..locking import output_lock
 from ..nn.cells import N_GATES
 from ..nn.zoo import embed_for_stack, make_rnn
-from ..storage import fresh_dir, publish_dir, read_json, read_tensors, write_json, write_tensors
+from ..storage import building, publish_dir, read_json, read_tensors, write_json, write_tensors
 from .module import positive_probability
 from .store import ModuleSet
 
@@ -123,6 +127,13 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
     gates, hidden = N_GATES[mcfg.cell], mcfg.hidden
     unit = _layer_masks(bank.unit_masks, k, label)
     gate = _layer_masks(bank.gate_masks, k, label)
+    legacy = bank.unit_semantics == "legacy-edits" and unit is not None
+    if compact and legacy:
+        raise RnnmodError(
+            f"module {label!r} runs removed units as the original tool's per-step edits "
+            "(legacy-edits): they keep a state that the kept units read, so nothing can be sliced "
+            "out; export it without --compact"
+        )
     if compact and gate is not None:
         raise RnnmodError(
             f"module {label!r} masks gate columns (per-gate strategy): a masked gate still outputs "
@@ -163,7 +174,12 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
                 row_keep = row_keep * gate[layer].float()[rows, None]
             w_ih = src.weight_ih_l0[rows] if prev is None else src.weight_ih_l0[rows][:, prev]
             dst.weight_ih_l0.copy_(w_ih * row_keep)
-            dst.weight_hh_l0.copy_(src.weight_hh_l0[rows][:, kept] * row_keep)
+            if legacy:  # kept rows whole; removed rows keep the weights from kept units
+                row_removed = ~unit[layer].repeat(gates)[rows, None]
+                hh_keep = (~(row_removed & ~unit[layer][None, kept])).float()
+            else:
+                hh_keep = row_keep
+            dst.weight_hh_l0.copy_(src.weight_hh_l0[rows][:, kept] * hh_keep)
             dst.bias_ih_l0.copy_(src.bias_ih_l0[rows] * row_keep[:, 0])
             dst.bias_hh_l0.copy_(src.bias_hh_l0[rows] * row_keep[:, 0])
             prev = kept
@@ -207,12 +223,20 @@ def save_exported(
 ) -> Path:
     """A directory with model.safetensors, config.json and vocab.json (no pickle)."""
     out = Path(out)
-    with output_lock(out, "export module"):
-        return _save_exported(out, module, vocab, overwrite)
+    with (
+        output_lock(out, "export module"),
+        building(
+            out,
+            overwrite=overwrite,
+            kind="exported module",
+            marker="vocab.json",
+            unlike="metrics.json",
+        ) as tmp,
+    ):
+        return _save_exported(tmp, out, module, vocab)
 
 
-def _save_exported(out: Path, module: ExportedModule, vocab: Vocab, overwrite: bool) -> Path:
-    tmp = fresh_dir(out, overwrite=overwrite)
+def _save_exported(tmp: Path, out: Path, module: ExportedModule, vocab: Vocab) -> Path:
     write_tensors(tmp / "model.safetensors", module.state_dict())
     write_json(
         tmp / "config.json",

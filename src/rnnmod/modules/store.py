@@ -25,7 +25,7 @@ from ..locking import output_lock
 from ..runs import Run, read_run
 from ..snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_tensors
 from ..storage import (
-    fresh_dir,
+    building,
     publish_dir,
     sha256_file,
     write_json,
@@ -39,7 +39,7 @@ from .module import ModuleBank
 BANKS = {"classifier": ModuleBank, "translator": DecoderMaskBank}
 
 KIND = "rnnmod.moduleset"
-from ..choices import RULES  # noqa: E402  (ModuleSet.rule)
+from ..choices import RULES, UNIT_SEMANTICS  # noqa: E402  (ModuleSet.rule, .unit_semantics)
 
 SOURCE_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
@@ -94,6 +94,12 @@ class ModuleSet:
     @property
     def module_output(self) -> str:
         return self.manifest.get("config", {}).get("module_output", "binary")
+
+    @property
+    def unit_semantics(self) -> str:
+        """What a removed unit is when the modules run (``DecompositionConfig.unit_semantics``;
+        a manifest written before the field existed: ``dead``)."""
+        return _unit_semantics(self.manifest)
 
     @torch.no_grad()
     def probabilities(self, texts: list[str]) -> torch.Tensor:
@@ -250,19 +256,21 @@ def save_moduleset(
     Written under the output's lock (docs/reliability.md).
     """
     out = Path(out)
-    with output_lock(out, "save module set"):
-        return _save_moduleset(out, parts, manifest_extra, overwrite, timings, label_order)
+    with (
+        output_lock(out, "save module set"),
+        building(out, overwrite=overwrite, kind="module set", marker="manifest.json") as tmp,
+    ):
+        return _save_moduleset(tmp, out, parts, manifest_extra, timings, label_order)
 
 
 def _save_moduleset(
+    tmp: Path,
     out: Path,
     parts: list[tuple[Run, ModuleBank]],
     manifest_extra: dict,
-    overwrite: bool,
     timings: dict | None,
     label_order: list[str] | None = None,
 ) -> Path:
-    tmp = fresh_dir(out, overwrite=overwrite)
     (tmp / "modules").mkdir()
     sources, entries, checksums = {}, [], {}
     n = 0
@@ -297,7 +305,6 @@ def _save_moduleset(
     labels = [e["label"] for e in entries]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
-        shutil.rmtree(tmp)
         raise RnnmodError(
             f"duplicate module label(s) {', '.join(dup)}: a composed model needs distinct classes"
         )
@@ -318,6 +325,12 @@ def _save_moduleset(
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SOURCE_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _unit_semantics(man: dict) -> object:
+    """The manifest config's ``unit_semantics`` (``dead`` where the config predates it)."""
+    cfg = man.get("config")
+    return cfg.get("unit_semantics", "dead") if isinstance(cfg, dict) else "dead"
 
 
 def _is_int(v: object) -> bool:
@@ -364,6 +377,21 @@ def check_manifest(man: object, where: Path) -> dict:
             raise bad(f"missing field '{key}'")
         if not isinstance(man[key], typ):
             raise bad(f"field '{key}' must be {name}")
+    for key, typ, name in (
+        ("config", dict, "an object"),
+        ("mode", str, "a string"),
+        ("task", str, "a string"),
+        ("io_type", str, "a string"),
+        ("rule", str, "a string"),
+        ("calibration", dict, "an object"),
+        ("composed_from", list, "a list"),
+        ("warnings", list, "a list"),
+    ):
+        if key in man and not isinstance(man[key], typ):
+            raise bad(f"field '{key}' must be {name}, got {type(man[key]).__name__}")
+    output = man.get("config", {}).get("module_output", "binary")
+    if output not in ("binary", "softmax"):
+        raise bad(f"config.module_output must be 'binary' or 'softmax', got {output!r}")
     for rel, digest in man["checksums"].items():
         if not _safe_rel(rel):
             raise bad(f"checksum entry {rel!r} is not a file inside the module set")
@@ -397,6 +425,11 @@ def check_manifest(man: object, where: Path) -> dict:
         raise bad(f"unknown rule {rule!r} (expected one of {', '.join(RULES)})")
     if rule == "calibrated" and not isinstance(man.get("calibration"), dict):
         raise bad("a calibrated module set needs a 'calibration' object")
+    semantics = _unit_semantics(man)
+    if semantics not in UNIT_SEMANTICS:
+        raise bad(
+            f"unknown unit_semantics {semantics!r} (expected one of {', '.join(UNIT_SEMANTICS)})"
+        )
     level = man.get("calibration_level", "texts")
     if level not in ("texts", "positions") or (level == "positions" and rule != "calibrated"):
         raise bad(f"invalid 'calibration_level' {level!r} (texts, or positions when calibrated)")
@@ -510,6 +543,10 @@ def _read_moduleset(snap: DirSnapshot, verify: bool) -> ModuleSet:
         for sid, es in per_source.items()
         if es
     }
+    semantics = _unit_semantics(man)
+    for bank in banks.values():
+        if isinstance(bank, ModuleBank):  # the masks run as the set was decomposed
+            bank.unit_semantics = semantics
     by_bank = [id(e) for sid in banks for e in per_source[sid]]
     rows = [by_bank.index(id(e)) for e in entries]
     rows = None if rows == sorted(rows) else rows  # a decomposed set: already in bank order
