@@ -138,3 +138,11 @@ def test_hostile_labels_print_as_one_escaped_field(tmp_path, capsys):
     pair = tmp_path / "pair"
     assert main(["compose", str(mods), "--labels", '"a, comma",plain', "--out", str(pair)]) == 0
     assert json.loads((pair / "manifest.json").read_text())["modules"][0]["label"] == "a, comma"
+
+
+def test_seeded_mutations_of_every_artifact_file_give_one_line_errors(tmp_path):
+    from scripts.mutation_battery import run_battery as mutation_battery
+
+    res = mutation_battery(80, tmp_path, seed=1)
+    assert res["tracebacks"] == res["hangs"] == 0, res["bad"]
+    assert res["one_line_errors"] > res["reads"] // 2
