@@ -84,10 +84,12 @@ def run_battery(reads: int, swaps: int, root: Path) -> dict:
         r = pool.apply_async(_reader, ((out, reads),))
         writer_failures, seen = w.get(), r.get()
     mixed = errors = checksum = 0
+    samples = []
     for rc, text, err in seen:
         if rc != 0:
             errors += 1
             checksum += "checksum" in err
+            samples.append(err.strip()[:300])
         elif json.dumps(json.loads(text), sort_keys=True) not in expected:
             mixed += 1
     return {
@@ -98,6 +100,7 @@ def run_battery(reads: int, swaps: int, root: Path) -> dict:
         "errors": errors,
         "false_checksum_errors": checksum,
         "writer_failures": writer_failures,
+        "error_samples": samples[:3],
     }
 
 

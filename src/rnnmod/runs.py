@@ -12,6 +12,7 @@ from .data.vocab import Vocab
 from .errors import RnnmodError
 from .locking import output_lock
 from .nn.families import ModelFamily, family_of, skipped_init
+from .schemas import Metrics, RunConfig, VocabFile, validate
 from .snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_json, parse_tensors
 from .storage import (
     building,
@@ -139,15 +140,12 @@ def _model_config(config: object, where: Path) -> tuple[ModelFamily, object]:
         raise RnnmodError(
             f"{where.parent} was written by a newer rnnmod (format {version} > {FORMAT_VERSION}); upgrade rnnmod"
         )
-    if not isinstance(config.get("task"), str):
-        raise RnnmodError(f"{where}: missing or invalid 'task'")
+    validate(config, where, RunConfig)
     try:
         family = family_of(config.get("io_type"))
     except ValueError as e:
         raise RnnmodError(f"{where}: {e}") from None
-    m = config.get("model")
-    if not isinstance(m, dict):
-        raise RnnmodError(f"{where}: missing or invalid model config 'model'")
+    m = config["model"]
     bad = [k for k in _MODEL_INTS if k in m and not _is_count(m[k])]
     if bad:
         raise RnnmodError(f"{where}: invalid model config ({bad[0]} must be a positive integer)")
@@ -156,8 +154,6 @@ def _model_config(config: object, where: Path) -> tuple[ModelFamily, object]:
         mcfg.validate()
     except (TypeError, ValueError) as e:
         raise RnnmodError(f"{where}: invalid model config ({e})") from None
-    if not isinstance(config.get("data_options", {}), dict):
-        raise RnnmodError(f"{where}: 'data_options' must be an object")
     pad = config.get("pad_label")
     n_classes = getattr(mcfg, "n_classes", 0)
     if pad is not None and not (_is_int(pad) and 0 <= pad < n_classes):
@@ -211,19 +207,15 @@ def _check_state(state: dict, model: nn.Module, where: Path) -> None:
 def _vocabularies(
     voc: object, family: ModelFamily, mcfg, where: Path
 ) -> tuple[Vocab, Vocab | None, list[str]]:
-    keys = ("source", "target", "labels") if family.target_vocab else ("source", "labels")
-    if not isinstance(voc, dict) or not set(keys) <= set(voc):
-        raise RnnmodError(
-            f"{where}: expected a JSON object with {', '.join(repr(k) for k in keys)}"
-        )
+    validate(voc, where, VocabFile)
+    if family.target_vocab and not isinstance(voc.get("target"), dict):
+        raise RnnmodError(f"{where}: a translator's vocab.json needs a 'target' vocabulary")
     try:
         vocab = Vocab.from_dict(voc["source"])
         target = Vocab.from_dict(voc["target"]) if family.target_vocab else None
     except RnnmodError as e:
         raise RnnmodError(f"{where}: {e}") from None
     labels = voc["labels"]
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise RnnmodError(f"{where}: 'labels' must be a list of strings")
     if len(set(labels)) != len(labels):
         raise RnnmodError(f"{where}: label names must be distinct")
     problem = mcfg.vocabulary_problem(vocab, target, labels)
@@ -275,8 +267,7 @@ def read_run(snap: DirSnapshot, verified: dict[str, bytes] | None = None) -> Run
         path / "vocab.json",
     )
     metrics = parse_json(raw("metrics.json", max_bytes=MAX_JSON_BYTES), path / "metrics.json")
-    if not isinstance(metrics, dict):
-        raise RnnmodError(f"{path / 'metrics.json'}: expected a JSON object")
+    validate(metrics, path / "metrics.json", Metrics)
     model.load_state_dict(state)
     model.eval()
     return Run(model, config, vocab, labels, metrics, path, target)

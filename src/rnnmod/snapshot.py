@@ -112,11 +112,13 @@ class DirSnapshot:
         return DirSnapshot(self.path / rel, _fd=fd)
 
     def _still_there(self) -> bool:
-        """False when this directory has been unlinked (a newer version replaced it)."""
+        """False when a newer version replaced this one: the path now names another directory
+        (or none), or this one is being removed."""
         try:
-            return os.fstat(self.fd).st_nlink > 0
+            mine, now = os.fstat(self.fd), os.stat(self.path)
         except OSError:
             return False
+        return mine.st_nlink > 0 and (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
 
 
 def parse_json(data: bytes, where: Path | str) -> Any:

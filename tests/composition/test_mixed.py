@@ -115,7 +115,9 @@ def test_manifest_rule_is_validated(two_sets):
 
     _root, one, *_ = two_sets
     man = json.loads((one / "manifest.json").read_text())
-    with pytest.raises(RnnmodError, match="unknown rule"):
+    with pytest.raises(
+        RnnmodError, match="field 'rule' must be 'probability', 'odds' or 'calibrated'"
+    ):
         check_manifest({**man, "rule": "vibes"}, one / "manifest.json")
     with pytest.raises(RnnmodError, match="needs a 'calibration'"):
         check_manifest({**man, "rule": "calibrated"}, one / "manifest.json")

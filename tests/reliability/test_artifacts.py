@@ -345,11 +345,11 @@ MODS_CASES = {
     ),
     "path-escape": (
         _first_module(lambda e: e.update(file="../../../etc/passwd")),
-        r"module entry 0 has a missing or invalid 'file' \('\.\./\.\./\.\./etc/passwd'\)",
+        r"field 'modules\.0\.file' \('\.\./\.\./\.\./etc/passwd'\) is not a file inside the module set",
     ),
     "absolute-path": (
         _manifest(lambda man: man["checksums"].update({"/etc/passwd": "0" * 64})),
-        r"checksum entry '/etc/passwd' is not a file inside the module set",
+        r"field 'checksums\./etc/passwd' \('/etc/passwd'\) is not a file inside the module set",
     ),
     "file-without-checksum": (
         _manifest(lambda man: man["checksums"].pop(man["modules"][0]["file"])),
@@ -357,7 +357,7 @@ MODS_CASES = {
     ),
     "bad-checksum-format": (
         _manifest(lambda man: man["checksums"].update({man["modules"][0]["file"]: "abc"})),
-        r"checksum of modules/000-\w+\.safetensors is not a sha256 hex digest",
+        r"field 'checksums\.modules/000-\w+\.safetensors' \('abc'\) is not a sha256 hex digest",
     ),
     "relabelled-module": (
         _first_module(lambda e: e.update(label="travel")),

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
+from ..choices import RULES
 from ..errors import RnnmodError
-from ..modules.store import RULES, ModuleSet, save_moduleset
+from ..modules.store import ModuleSet, save_moduleset
 from ..nn.zoo import ONE_OUTPUT
 from ..runs import Run
 
@@ -71,6 +72,22 @@ def compose_modulesets(
             raise RnnmodError(
                 f"module sets use different module outputs ({', '.join(sorted(outputs))}); scores would not be comparable"
             )
+    semantics = {s.unit_semantics for s in sets}
+    if len(semantics) > 1:  # the composed set records one config, hence one unit semantics
+        raise RnnmodError(
+            f"module sets run removed units differently ({', '.join(sorted(semantics))}); "
+            "compose modules decomposed with the same --unit-semantics"
+        )
+    if (
+        semantics == {"legacy-edits"}
+        and len({b.steps > 1 for s in sets for b in s.banks.values()}) > 1
+    ):
+        # modules of one source share a bank, whose masks are then per step: a rolled module's
+        # mask would run as the unrolled edit, which is not what it was decomposed as
+        raise RnnmodError(
+            "legacy-edits modules of rolled and unrolled module sets run removed units differently; "
+            "compose sets of one mode"
+        )
     picked: dict[tuple[int, str], list[int]] = {}
     order = []  # the chosen labels in the order given: the composed set's label order
     for choice in labels:

@@ -12,10 +12,9 @@ from several sources. Everything is written under a temporary name and renamed i
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 
@@ -23,6 +22,7 @@ from .. import FORMAT_VERSION, __version__
 from ..errors import RnnmodError
 from ..locking import output_lock
 from ..runs import Run, read_run
+from ..schemas import validate_manifest
 from ..snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_tensors
 from ..storage import (
     building,
@@ -39,7 +39,6 @@ from .module import ModuleBank
 BANKS = {"classifier": ModuleBank, "translator": DecoderMaskBank}
 
 KIND = "rnnmod.moduleset"
-from ..choices import RULES, UNIT_SEMANTICS  # noqa: E402  (ModuleSet.rule, .unit_semantics)
 
 SOURCE_FILES = ("model.safetensors", "config.json", "vocab.json", "metrics.json")
 
@@ -115,7 +114,7 @@ class ModuleSet:
 
     @property
     def rule(self) -> str:
-        """How the modules' answers are compared (:data:`RULES`): ``probability`` — each
+        """How the modules' answers are compared (:data:`rnnmod.choices.RULES`): ``probability`` — each
         module's own confidence, per position for many-output sets (one model, or models of one
         I/O family); ``odds`` — one log-odds per module and text (a many-output module: its max
         over the text's real positions), the paper's inter-reuse rule (§10.2); ``calibrated`` —
@@ -323,10 +322,6 @@ def _save_moduleset(
     return publish_dir(tmp, out)
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_SOURCE_ID = re.compile(r"[A-Za-z0-9_-]+")
-
-
 def _unit_semantics(man: dict) -> object:
     """The manifest config's ``unit_semantics`` (``dead`` where the config predates it)."""
     cfg = man.get("config")
@@ -341,20 +336,11 @@ def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf")
 
 
-def _safe_rel(rel: object) -> bool:
-    """A relative path inside the module set (no absolute paths, no ``..``, no drive letters)."""
-    if not isinstance(rel, str) or not rel or "\\" in rel or ":" in rel or "\0" in rel:
-        return False
-    p = PurePosixPath(rel)
-    return not p.is_absolute() and ".." not in p.parts and "." not in rel.split("/")
-
-
 def check_manifest(man: object, where: Path) -> dict:
-    """Validate a manifest's shape before anything is read from the paths it names.
-
-    Refuses: another kind of file, a format from a newer rnnmod, missing or mistyped fields,
-    file names that leave the module set, malformed checksums, duplicate labels.
-    """
+    """Validate a manifest before anything is read from the paths it names: a format from a
+    newer rnnmod is refused first, then the declared schema (:class:`rnnmod.schemas.Manifest`)
+    refuses another kind of file, missing or mistyped fields, file names that leave the module
+    set, malformed checksums, unknown sources, duplicate labels."""
     if not isinstance(man, dict) or man.get("kind") != KIND:
         raise RnnmodError(f"{where} is not an rnnmod module set manifest")
     version = man.get("format_version", 0)
@@ -365,75 +351,7 @@ def check_manifest(man: object, where: Path) -> dict:
             f"{where.parent} was written by a newer rnnmod (format {version} > {FORMAT_VERSION}); upgrade rnnmod"
         )
 
-    def bad(msg: str) -> RnnmodError:
-        return RnnmodError(f"{where}: {msg}")
-
-    for key, typ, name in (
-        ("checksums", dict, "an object"),
-        ("modules", list, "a list"),
-        ("sources", dict, "an object"),
-    ):
-        if key not in man:
-            raise bad(f"missing field '{key}'")
-        if not isinstance(man[key], typ):
-            raise bad(f"field '{key}' must be {name}")
-    for key, typ, name in (
-        ("config", dict, "an object"),
-        ("mode", str, "a string"),
-        ("task", str, "a string"),
-        ("io_type", str, "a string"),
-        ("rule", str, "a string"),
-        ("calibration", dict, "an object"),
-        ("composed_from", list, "a list"),
-        ("warnings", list, "a list"),
-    ):
-        if key in man and not isinstance(man[key], typ):
-            raise bad(f"field '{key}' must be {name}, got {type(man[key]).__name__}")
-    output = man.get("config", {}).get("module_output", "binary")
-    if output not in ("binary", "softmax"):
-        raise bad(f"config.module_output must be 'binary' or 'softmax', got {output!r}")
-    for rel, digest in man["checksums"].items():
-        if not _safe_rel(rel):
-            raise bad(f"checksum entry {rel!r} is not a file inside the module set")
-        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
-            raise bad(f"checksum of {rel} is not a sha256 hex digest")
-    for sid, meta in man["sources"].items():
-        if not _SOURCE_ID.fullmatch(sid) or not isinstance(meta, dict):
-            raise bad(f"invalid source entry {sid!r}")
-    if not man["modules"]:
-        raise bad("lists no modules")
-    labels = []
-    for i, e in enumerate(man["modules"]):
-        if not isinstance(e, dict):
-            raise bad(f"module entry {i} is not an object")
-        for key, ok in (
-            ("label", lambda v: isinstance(v, str)),
-            ("source", lambda v: isinstance(v, str)),
-            ("file", _safe_rel),
-            ("class_index", _is_int),
-        ):
-            if not ok(e.get(key)):
-                raise bad(f"module entry {i} has a missing or invalid '{key}' ({e.get(key)!r})")
-        if e["source"] not in man["sources"]:
-            raise bad(f"module {e['label']!r} names an unknown source {e['source']!r}")
-        labels.append(e["label"])
-    dup = sorted({x for x in labels if labels.count(x) > 1})
-    if dup:
-        raise bad(f"duplicate module label(s) {', '.join(map(repr, dup))}")
-    rule = man.get("rule", "probability")
-    if rule not in RULES:
-        raise bad(f"unknown rule {rule!r} (expected one of {', '.join(RULES)})")
-    if rule == "calibrated" and not isinstance(man.get("calibration"), dict):
-        raise bad("a calibrated module set needs a 'calibration' object")
-    semantics = _unit_semantics(man)
-    if semantics not in UNIT_SEMANTICS:
-        raise bad(
-            f"unknown unit_semantics {semantics!r} (expected one of {', '.join(UNIT_SEMANTICS)})"
-        )
-    level = man.get("calibration_level", "texts")
-    if level not in ("texts", "positions") or (level == "positions" and rule != "calibrated"):
-        raise bad(f"invalid 'calibration_level' {level!r} (texts, or positions when calibrated)")
-    return man
+    return validate_manifest(man, where)
 
 
 def _recorded_size(man: dict, rel: str) -> int | None:
