@@ -10,6 +10,8 @@ MODES = ("rolled", "unrolled")
 PRESETS = ("default", "paper")
 RULES = ("probability", "odds", "calibrated")  # how a module set's modules are compared
 SEMANTICS = ("keras", "paper")  # how an imported Keras model computes its gates
+#: what a removed unit is (docs/method.md): dead (state 0) or the original tool's per-step edits
+UNIT_SEMANTICS = ("dead", "legacy-edits")
 #: tasks of the zoo's classifiers and taggers (named datasets and the user-file tasks)
 CLASSIFIER_TASKS = (
     "brown",

@@ -120,6 +120,7 @@ class Ranking:
             head_bias=base.head_bias[which],
             unit_masks=None if self.per_gate else masks,
             gate_masks=masks if self.per_gate else None,
+            unit_semantics=base.unit_semantics,
         )
 
     def fraction_bank(self, base: ModuleBank, fractions: float | list[float]) -> ModuleBank:

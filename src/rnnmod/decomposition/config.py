@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..choices import MODES, PRESETS  # noqa: E402
+from ..choices import MODES, PRESETS, UNIT_SEMANTICS  # noqa: E402
 from ..errors import RnnmodError
 
 
@@ -50,6 +50,11 @@ class DecompositionConfig:
     padding_module: bool = False  # build and vote with a module for the padding class
     negatives_include_padding: bool = False  # padding positions may be drawn as negatives
     channel: str = "protect-padding"  # "protect-padding" (intended channel_multi_output) | "paper"
+    # §6.6 what a removed unit is when the modules run: "dead" (state exactly 0 at every step,
+    # as the paper describes; both presets) or "legacy-edits" (the original tool's effective
+    # per-step weight edits; docs/method.md). Part of the hash only when not "dead", so the
+    # hashes of configurations that predate the field are unchanged.
+    unit_semantics: str = "dead"
 
     def validate(self) -> DecompositionConfig:
         checks = {
@@ -60,6 +65,7 @@ class DecompositionConfig:
             "gate_strategy": ("hidden-state", "per-gate"),
             "module_output": ("binary", "softmax"),
             "channel": ("protect-padding", "paper"),
+            "unit_semantics": UNIT_SEMANTICS,
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
@@ -72,6 +78,11 @@ class DecompositionConfig:
             raise RnnmodError(f"ratio_rule must be >= 0 (0 = off), got {self.ratio_rule}")
         if self.n_positive < 1:
             raise RnnmodError("n_positive must be at least 1")
+        if self.unit_semantics == "legacy-edits" and self.gate_strategy == "per-gate":
+            raise RnnmodError(
+                "unit_semantics 'legacy-edits' applies to removed units (hidden-state strategy), "
+                "not to per-gate masks"
+            )
         return self
 
     def to_dict(self) -> dict:
@@ -88,7 +99,10 @@ class DecompositionConfig:
         return cls(**d).validate()
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        d = self.to_dict()
+        if d["unit_semantics"] == "dead":  # the default hashes as before the field existed
+            del d["unit_semantics"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_(self, **changes) -> DecompositionConfig:
         return replace(self, **changes).validate()
@@ -99,7 +113,8 @@ def preset(name: str = "default", **overrides) -> DecompositionConfig:
     step only, 5 % cap; many-output models get a padding module, padding negatives and the
     authors' channel. ``default``: seeded stratified sampling, real-token steps observed, no
     padding module, the padding column protected in every module's head, removal stopped at the
-    cap (no 1.1 ratio rule past it)."""
+    cap (no 1.1 ratio rule past it). Both run removed units as dead units; the original tool's
+    per-step edits are ``unit_semantics="legacy-edits"``."""
     if name == "paper":
         base = DecompositionConfig(
             preset="paper",

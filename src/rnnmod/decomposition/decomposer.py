@@ -205,6 +205,7 @@ def decompose(
         unit_masks=None if per_gate else keep,
         gate_masks=keep if per_gate else None,
         info=info,
+        unit_semantics=cfg.unit_semantics,
     )
     timings["channel"] = time.perf_counter() - t0
     bar.update(1)

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from .. import __version__
 from ..errors import RnnmodError
-from ..modules.module import ModuleBank, positive_probability
+from ..modules.module import ModuleBank, legacy_head_step, positive_probability
+from ..nn.cells import legacy_head_features
 from ..nn.zoo import SeqClassifier
 
 VERIFY_TOL = 1e-4
@@ -41,6 +42,8 @@ class BankScorer(nn.Module):
         super().__init__()
         self.model = model
         self.output = output
+        self.unit_semantics = bank.engine_semantics(model)
+        self.head_step = legacy_head_step(model.one_output)
         self.register_buffer("head_weight", bank.head_weight.float())
         self.register_buffer("head_bias", bank.head_bias.float())
         self.n_unit = len(bank.unit_masks or [])
@@ -58,8 +61,16 @@ class BankScorer(nn.Module):
 
         unit = [rows(getattr(self, f"unit_mask_{i}")) for i in range(self.n_unit)] or None
         gate = [rows(getattr(self, f"gate_mask_{i}")) for i in range(self.n_gate)] or None
-        run = self.model.run_engine(ids, unit_masks=unit, gate_masks=gate, batch_groups=k)
+        run = self.model.run_engine(
+            ids,
+            unit_masks=unit,
+            gate_masks=gate,
+            batch_groups=k,
+            unit_semantics=self.unit_semantics,
+        )
         feats = self.model.head_features(run.output)
+        if self.unit_semantics == "legacy-edits":
+            feats = legacy_head_features(feats, unit[-1], self.head_step)
         feats = feats.reshape(k, b, *feats.shape[1:])
         if feats.dim() == 3:
             z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + self.head_bias[:, None]

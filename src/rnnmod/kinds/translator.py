@@ -82,6 +82,7 @@ class TranslatorKind(ModelKind):
         "module_output": _NO_HEAD,
         "padding_module": _NO_HEAD,
         "channel": _NO_HEAD,
+        "unit_semantics": "is for classifiers: translation modules use dead units",
     }
     option_defaults = {"n_positive": N_POSITIVE}
 
@@ -138,6 +139,8 @@ class TranslatorKind(ModelKind):
         cfg.validate()
         if cfg.gate_strategy != "hidden-state":
             raise RnnmodError("translation modules support the hidden-state strategy only")
+        if cfg.unit_semantics != "dead":
+            raise RnnmodError("translation modules use dead units (unit_semantics 'dead')")
         model, langs = run.model, run.langs
         depth, hidden, steps = model.cfg.depth, model.cfg.hidden, model.steps
         s_groups = 1 if cfg.mode == "rolled" else steps

@@ -14,10 +14,10 @@ Where slicing is impossible we say so instead of faking it:
 
 ``compact=False`` exports the same-size model with the masks baked into zeroed weight rows
 (exactly equal too, see :func:`export_module`), which also covers per-gate modules, and modules
-with the original tool's ``legacy-edits`` unit semantics (rolled): their removed units keep a
-state that the kept units read, so they cannot be sliced out, but the tool's edited weights
-(removed units' input and bias rows, and the recurrent weights between two removed units, at
-zero) are a plain model.
+run with the original tool's edits (``legacy-edits``, one mask for every step): their removed
+units keep a state that the kept units read, so they cannot be sliced out, but the tool's edited
+weights (removed units' input and bias rows, and the recurrent weights between two removed
+units, at zero) are a plain model.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
     gates, hidden = N_GATES[mcfg.cell], mcfg.hidden
     unit = _layer_masks(bank.unit_masks, k, label)
     gate = _layer_masks(bank.gate_masks, k, label)
-    legacy = bank.unit_semantics == "legacy-edits" and unit is not None
+    legacy = bank.engine_semantics(model) == "legacy-edits"
     if compact and legacy:
         raise RnnmodError(
             f"module {label!r} runs removed units as the original tool's per-step edits "

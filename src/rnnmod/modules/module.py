@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import RnnmodError
-from ..nn.cells import N_GATES
+from ..nn.cells import N_GATES, legacy_head_features
 from ..nn.zoo import SeqClassifier
 from .masks import pack_mask, unpack_mask
 from .native_bank import NativeBank, build_native_bank, native_unsupported
@@ -27,6 +27,25 @@ CHUNK_ROWS = 512
 # Per-step (unrolled) masks need K·T module-code columns on the native path: it wins for small
 # batches (launch overhead dominates) and loses to the engine for large ones (measured there).
 PER_STEP_NATIVE_ROWS = 128
+
+
+def engine_semantics(unit_semantics: str, steps: int, one_output: bool) -> str:
+    """The cell-engine semantics that runs a bank's unit masks as its module set was decomposed
+    (``steps``: the masks' S). ``legacy-edits`` follows the original tool's decomposers: the
+    unrolled ones (every model kind) and the rolled ones for 1:1, 1:N and M:N models edit a copy
+    of the layer's weights, which the engine's ``legacy-edits`` reproduces; the rolled ones for
+    M:1 models edit the weights in place (``DW = W``), so ``keepNode`` restores nothing and a
+    removed unit loses every weight — from the zero initial state, a dead unit."""
+    if unit_semantics == "legacy-edits" and steps == 1 and one_output:
+        return "dead"
+    return unit_semantics
+
+
+def legacy_head_step(one_output: bool) -> int:
+    """The mask step whose removed units the original's output layer drops: the last for
+    one-output models (the step the head reads); for many-output models the module's head is
+    the one its decomposer edited at step 0, used at every output step."""
+    return -1 if one_output else 0
 
 
 def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
@@ -43,7 +62,9 @@ def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
 
 @dataclass
 class ModuleBank:
-    """K modules of one source model. Masks are bool, True = kept; shape [K, S, W] per layer."""
+    """K modules of one source model. Masks are bool, True = kept; shape [K, S, W] per layer.
+    ``unit_semantics`` (the module set's ``DecompositionConfig.unit_semantics``): what a removed
+    unit is when the modules run — ``dead`` or the original tool's ``legacy-edits``."""
 
     class_index: list[int]
     head_weight: Tensor  # [K, R, H]  rows: negative, positive (, protected padding)
@@ -51,6 +72,7 @@ class ModuleBank:
     unit_masks: list[Tensor] | None = None
     gate_masks: list[Tensor] | None = None
     info: list[dict] = field(default_factory=list)
+    unit_semantics: str = "dead"
     _native: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -74,6 +96,7 @@ class ModuleBank:
             pick(self.unit_masks),
             pick(self.gate_masks),
             [self.info[i] for i in which] if self.info else [],
+            self.unit_semantics,
         )
 
     def retained_fraction(self) -> Tensor:
@@ -180,10 +203,17 @@ class ModuleBank:
             ],
         )
 
+    def engine_semantics(self, model: SeqClassifier) -> str:
+        """What this bank's removed units are on ``model`` (:func:`engine_semantics`)."""
+        if self.unit_masks is None:
+            return "dead"
+        return engine_semantics(self.unit_semantics, self.steps, model.one_output)
+
     def native_for(self, model: SeqClassifier) -> NativeBank | None:
         """The bank as augmented native layers (built once per source model), or None when
         :func:`native_unsupported` says it cannot run natively."""
-        if native_unsupported(self.unit_masks, self.gate_masks, model):
+        semantics = self.engine_semantics(model)
+        if native_unsupported(self.unit_masks, self.gate_masks, model, semantics):
             return None
         key = id(model)
         # the model is kept beside its native bank: an id() alone can be reused by a new model
@@ -206,6 +236,8 @@ class ModuleBank:
         for many-output models). All K modules run in one batched pass per chunk: on torch's
         native kernels when the masks allow (``kernel="auto"``/``"native"``, see
         :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5.
+        Masks apply with the bank's :attr:`unit_semantics` (:meth:`engine_semantics`); the
+        original tool's edits run on the engine (``kernel="native"`` refuses them).
         ``output="logits"`` returns the channelled head's raw slots [..., R] instead (for decision
         rules of one's own, e.g. the inter-reuse odds P_pos/P_neg = exp(z_pos − z_neg))."""
         k = len(self)
@@ -219,8 +251,11 @@ class ModuleBank:
             native = None  # per-step module codes (K·T input columns) cost more than they save
         chunk = max(1, max_rows // k)
         if kernel == "native" and native is None:
-            reason = native_unsupported(self.unit_masks, self.gate_masks, model)
+            reason = native_unsupported(
+                self.unit_masks, self.gate_masks, model, self.engine_semantics(model)
+            )
             raise ValueError(f"this bank cannot run on native kernels: {reason}")
+        semantics = self.engine_semantics(model)
         unit = gate = None
         if native is None:
             unit = [m.float() for m in self.unit_masks] if self.unit_masks else None
@@ -233,8 +268,18 @@ class ModuleBank:
             if native is not None:
                 feats = native.features(model, part)
             else:
-                run = model.run_engine(part, unit_masks=unit, gate_masks=gate, batch_groups=k)
+                run = model.run_engine(
+                    part,
+                    unit_masks=unit,
+                    gate_masks=gate,
+                    batch_groups=k,
+                    unit_semantics=semantics,
+                )
                 feats = model.head_features(run.output)  # [K*B, H] or [K*B, T, H]
+                if semantics == "legacy-edits":
+                    feats = legacy_head_features(
+                        feats, unit[-1], legacy_head_step(model.one_output)
+                    )
             feats = feats.reshape(k, b, *feats.shape[1:])
             if feats.dim() == 3:
                 z = torch.einsum("kbh,kch->kbc", feats, self.head_weight) + bias[:, None]

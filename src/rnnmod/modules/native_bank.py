@@ -17,7 +17,10 @@ pre-activations of the module's removed units:
 Every kept unit then computes exactly what the masked engine computes; tests check the scores
 against the engine to 1e-5. Not covered (the engine runs them): gate masks (per-gate strategy),
 per-step masks for GRU and tanh RNN (a unit alive at t−1 and dead at t holds a data-dependent
-value), and models whose gates native torch cannot compute (Keras hard_sigmoid, reset_after=False).
+value), models whose gates native torch cannot compute (Keras hard_sigmoid, reset_after=False),
+and the original tool's edits (``legacy-edits``: a removed unit keeps a data-dependent state,
+which no constant forcing reproduces; where the original's edits amount to dead units —
+rolled one-output models — the bank passes ``dead`` and runs here).
 """
 
 from __future__ import annotations
@@ -37,8 +40,15 @@ FORCED_BLOCKS = {"lstm": ((0, -1.0), (1, -1.0)), "gru": ((1, 1.0),), "rnn": ((0,
 FORCED_BLOCKS["rnn-relu"] = FORCED_BLOCKS["rnn"]
 
 
-def native_unsupported(unit_masks: list[Tensor] | None, gate_masks, model: SeqClassifier) -> str:
+def native_unsupported(
+    unit_masks: list[Tensor] | None,
+    gate_masks,
+    model: SeqClassifier,
+    unit_semantics: str = "dead",
+) -> str:
     """Why this bank cannot run natively ('' when it can)."""
+    if unit_semantics != "dead" and unit_masks is not None:
+        return f"{unit_semantics} unit semantics (removed units keep a state)"
     if not model.native:
         return "the source model's gates are not torch's (Keras semantics)"
     if gate_masks is not None:

@@ -5,6 +5,14 @@ to see every hidden state and gate, or to run a decomposed module: it accepts pe
 (a removed unit is dead: its state and output are exactly zero) and per-gate-column masks,
 either one per layer or one per time step (unrolled modules, paper-method §6.6-6.7).
 
+``unit_semantics="legacy-edits"`` applies unit masks as the weights the original tool's
+decomposers leave in their working copy of a layer's weights, one per step when unrolled
+(docs/method.md, "What a removed unit is"): at step t a unit removed at t loses the input and bias parts of its pre-activations
+and the recurrent terms from other units removed at t, keeps those from the kept units, and its
+state is not masked — it goes on carrying a value into the next step and the next layer. What
+the output layer drops is the caller's (:func:`legacy_head_features`); which model kinds the
+original ran this way is :func:`rnnmod.modules.module.engine_semantics`'s.
+
 Masks use one canonical shape ``[groups, steps, width]`` where ``steps`` is 1 (rolled) or T
 (unrolled) and ``groups`` is 1 or divides the batch: a batch laid out as ``groups`` blocks of
 equal size runs one mask per block, which is how a fused module bank evaluates many modules
@@ -18,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..choices import CELL_KINDS  # noqa: E402
+from ..choices import CELL_KINDS, UNIT_SEMANTICS  # noqa: E402
 
 N_GATES = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}
 # Gate blocks holding logistic (sigmoid) activations, in PyTorch order (LSTM i,f,g,o; GRU r,z,n).
@@ -91,6 +99,15 @@ def _mask_at(mask: Tensor | None, t: int, batch: int) -> Tensor | None:
     return m.repeat_interleave(batch // groups, dim=0)
 
 
+def _legacy_recurrent(h: Tensor, keep: Tensor, rows: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    """The recurrent product under the original tool's per-step edits: kept rows (gate columns of
+    kept units) see every unit and their bias; rows of removed units see only the kept units
+    (the removed→removed weights are zero) and no bias. keep [B, H] float, rows [B, G·H] bool."""
+    full = torch.nn.functional.linear(h, w, b)
+    cut = torch.nn.functional.linear(h * keep, w)
+    return torch.where(rows, full, cut)
+
+
 def hard_sigmoid_keras(x: Tensor) -> Tensor:
     """Keras 2.x hard_sigmoid: clip(0.2 x + 0.5, 0, 1) (not torch's x/6 + 0.5)."""
     return (0.2 * x + 0.5).clamp_(0.0, 1.0)
@@ -110,16 +127,26 @@ def run_layer(
     gate_activation: str = "sigmoid",
     gru_reset_after: bool = True,
     input_groups: int = 1,
+    unit_semantics: str = "dead",
 ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
     """Run one layer over ``x`` [B,T,in]; returns (hidden [B,T,H], gates or None, h_T, c_T).
 
     ``unit_mask``/``gate_mask`` are canonical masks (see :func:`canonical_mask`) of width H and
     G*H. ``step_valid`` [B,T] marks real steps; on a padded step the state is carried forward.
     ``input_groups`` = K runs the layer on K copies of ``x`` (a module bank's first layer): the
-    input product is computed once and repeated, not K times.
+    input product is computed once and repeated, not K times. ``unit_semantics``: ``dead`` (a
+    removed unit's state and cell state are 0) or ``legacy-edits`` (see the module doc).
     """
     if cell not in N_GATES:
         raise ValueError(f"unknown cell kind {cell!r}; expected one of {CELL_KINDS}")
+    if unit_semantics not in UNIT_SEMANTICS:
+        raise ValueError(
+            f"unknown unit semantics {unit_semantics!r}; expected one of {UNIT_SEMANTICS}"
+        )
+    legacy = unit_semantics == "legacy-edits" and unit_mask is not None
+    if legacy and gate_mask is not None:
+        raise ValueError("legacy-edits unit semantics apply to unit masks, not gate masks")
+    n_gates = N_GATES[cell]
     batch, steps, _ = x.shape
     batch *= input_groups
     hidden = w.hidden_size
@@ -136,9 +163,17 @@ def run_layer(
         gm = _mask_at(gate_mask, t, batch)
         um = _mask_at(unit_mask, t, batch)
         xt = xp[:, t] if gm is None else xp[:, t] * gm
+        keep = rows = None
+        if legacy:  # a removed unit's input and bias parts are dropped (all gate blocks)
+            keep = um.to(xt.dtype)
+            rows = keep.bool().repeat(1, n_gates)
+            xt = xt.masked_fill(~rows, 0.0)
         if cell == "gru":
             if gru_reset_after:
-                hp = torch.nn.functional.linear(h, w.weight_hh, w.bias_hh)
+                if legacy:
+                    hp = _legacy_recurrent(h, keep, rows, w.weight_hh, w.bias_hh)
+                else:
+                    hp = torch.nn.functional.linear(h, w.weight_hh, w.bias_hh)
                 if gm is not None:
                     hp = hp * gm
                 xr, xz, xn = xt.chunk(3, dim=1)
@@ -150,14 +185,22 @@ def run_layer(
                 w_r, w_z, w_n = w.weight_hh.chunk(3, dim=0)
                 b_r, b_z, b_n = w.bias_hh.chunk(3)
                 xr, xz, xn = xt.chunk(3, dim=1)
-                g_r = torch.nn.functional.linear(h, w_r, b_r)
-                g_z = torch.nn.functional.linear(h, w_z, b_z)
+                if legacy:
+                    unit_rows = keep.bool()
+                    g_r = _legacy_recurrent(h, keep, unit_rows, w_r, b_r)
+                    g_z = _legacy_recurrent(h, keep, unit_rows, w_z, b_z)
+                else:
+                    g_r = torch.nn.functional.linear(h, w_r, b_r)
+                    g_z = torch.nn.functional.linear(h, w_z, b_z)
                 if gm is not None:
                     gr_m, gz_m, gn_m = gm.chunk(3, dim=1)
                     g_r, g_z = g_r * gr_m, g_z * gz_m
                 r = sig(xr + g_r)
                 z = sig(xz + g_z)
-                g_n = torch.nn.functional.linear(r * h, w_n, b_n)
+                if legacy:
+                    g_n = _legacy_recurrent(r * h, keep, unit_rows, w_n, b_n)
+                else:
+                    g_n = torch.nn.functional.linear(r * h, w_n, b_n)
                 if gm is not None:
                     g_n = g_n * gn_m
                 n = torch.tanh(xn + g_n)
@@ -166,7 +209,10 @@ def run_layer(
             if record_gates:
                 gate_rec.append(torch.cat([r, z, n], dim=1))
         else:
-            hp = torch.nn.functional.linear(h, w.weight_hh)
+            if legacy:  # the biases are in xt, already dropped for removed units
+                hp = _legacy_recurrent(h, keep, rows, w.weight_hh, None)
+            else:
+                hp = torch.nn.functional.linear(h, w.weight_hh)
             if gm is not None:
                 hp = hp * gm
             s = xt + hp
@@ -182,7 +228,7 @@ def run_layer(
                 c_new = None
                 if record_gates:
                     gate_rec.append(h_new)
-        if um is not None:
+        if um is not None and not legacy:
             h_new = h_new * um
             if c_new is not None:
                 c_new = c_new * um
@@ -211,9 +257,13 @@ def run_stack(
     gate_activation: str = "sigmoid",
     gru_reset_after: bool = True,
     input_groups: int = 1,
+    unit_semantics: str = "dead",
 ) -> StackOutput:
     """Run stacked layers; masks are lists (one canonical mask or None per layer).
-    ``input_groups`` = K: ``x`` stands for K stacked copies of itself (see :func:`run_layer`)."""
+    ``input_groups`` = K: ``x`` stands for K stacked copies of itself (see :func:`run_layer`).
+    ``unit_semantics``: what a masked unit is (see the module doc); under ``legacy-edits`` the
+    next layer reads the removed units' states unchanged, and what the head drops is the
+    caller's (:func:`legacy_head_features`)."""
     n = len(layers)
     unit_masks = unit_masks or [None] * n
     gate_masks = gate_masks or [None] * n
@@ -235,6 +285,7 @@ def run_stack(
             gate_activation=gate_activation,
             gru_reset_after=gru_reset_after,
             input_groups=input_groups if li == 0 else 1,
+            unit_semantics=unit_semantics,
         )
         hidden.append(out)
         gates.append(g)
@@ -242,3 +293,18 @@ def run_stack(
         fc.append(c)
         inp = out
     return StackOutput(inp, hidden, gates if record_gates else None, fh, fc)
+
+
+def legacy_head_features(feats: Tensor, last_mask: Tensor | None, step: int = -1) -> Tensor:
+    """Head input under ``legacy-edits``: the original tool zeroes the output layer's weights
+    from the last layer's units removed at one mask step (``step``: the last for one-output
+    models, 0 for many-output ones, see docs/method.md), i.e. drops those units' features at
+    every output step. ``feats`` [N, H] or [N, T, H]; ``last_mask`` the last layer's canonical
+    unit mask [G, S, H] with G dividing N (row block g uses mask g)."""
+    if last_mask is None:
+        return feats
+    m = last_mask[:, step].to(feats.dtype)  # [G, H]
+    if feats.shape[0] % m.shape[0]:
+        raise ValueError(f"{feats.shape[0]} rows are not a multiple of {m.shape[0]} mask groups")
+    m = m.repeat_interleave(feats.shape[0] // m.shape[0], dim=0)
+    return feats * (m if feats.dim() == 2 else m[:, None])

@@ -182,11 +182,13 @@ class SeqClassifier(nn.Module):
         gate_masks: list[Tensor | None] | None = None,
         record_gates: bool = False,
         batch_groups: int = 1,
+        unit_semantics: str = "dead",
     ) -> StackOutput:
         """Run the recurrent stack through the cell engine (masks in canonical form).
 
         ``batch_groups`` > 1 repeats the inputs that many times so that mask group g runs on
-        block g: one pass evaluates a whole bank of modules.
+        block g: one pass evaluates a whole bank of modules. ``unit_semantics``: what a masked
+        unit is (``dead`` or ``legacy-edits``, :mod:`rnnmod.nn.cells`).
         """
         x = self.recurrent_input(ids)
         return run_stack(
@@ -199,6 +201,7 @@ class SeqClassifier(nn.Module):
             input_groups=batch_groups,
             gate_activation=self.cfg.gate_activation,
             gru_reset_after=self.cfg.gru_reset_after,
+            unit_semantics=unit_semantics,
         )
 
     def config_dict(self) -> dict:
