@@ -13,7 +13,7 @@ from .errors import RnnmodError
 from .locking import output_lock
 from .nn.families import ModelFamily, family_of, skipped_init
 from .schemas import Metrics, RunConfig, VocabFile, validate
-from .snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_json, parse_tensors
+from .snapshot import MAX_JSON_BYTES, DirSnapshot, one_version, parse_json, parse_tensors
 from .storage import (
     building,
     publish_dir,
@@ -231,13 +231,7 @@ def load_run(path: Path | str) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise RnnmodError(f"run directory {path} does not exist")
-    for _ in range(5):
-        try:
-            with DirSnapshot(path) as snap:
-                return read_run(snap)
-        except VersionGone:
-            continue
-    raise RnnmodError(f"{path} kept being replaced while it was read; try again")
+    return one_version(path, read_run)
 
 
 def read_run(snap: DirSnapshot, verified: dict[str, bytes] | None = None) -> Run:

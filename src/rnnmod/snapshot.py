@@ -10,13 +10,16 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import RnnmodError
 
 #: JSON files rnnmod writes are small; a larger one is not ours (and is refused unread)
 MAX_JSON_BYTES = 64 << 20
+
+T = TypeVar("T")
 
 
 class VersionGone(Exception):
@@ -119,6 +122,18 @@ class DirSnapshot:
         except OSError:
             return False
         return mine.st_nlink > 0 and (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+
+
+def one_version(path: Path, read: Callable[[DirSnapshot], T]) -> T:
+    """``read(snapshot)`` of one published version of ``path``, read again from the start when
+    a concurrent writer replaced the version being read."""
+    for _ in range(5):
+        try:
+            with DirSnapshot(path) as snap:
+                return read(snap)
+        except VersionGone:
+            continue
+    raise RnnmodError(f"{path} kept being replaced while it was read; try again")
 
 
 def parse_json(data: bytes, where: Path | str) -> Any:

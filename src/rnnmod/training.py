@@ -23,7 +23,9 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float = 1e-3
     seed: int = 0
+    # None: the task's (TaskSpec.hidden / TaskSpec.embed_dim)
     hidden: int | None = None
+    embed_dim: int | None = None
     progress: bool = True
     # "keras": the paper's Keras default initialisers (nn.zoo.keras_initialise); "torch": PyTorch's
     init: str = "keras"
@@ -36,7 +38,7 @@ def build_for(data: TaskData, tc: TrainConfig) -> SeqClassifier:
         cell=tc.cell,
         depth=tc.depth,
         vocab_size=data.vocab.size,
-        embed_dim=spec.embed_dim,
+        embed_dim=tc.embed_dim or spec.embed_dim,
         hidden=tc.hidden or spec.hidden,
         n_classes=data.n_classes,
         seq_len=data.x_train.shape[1],

@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is met inside the handler below
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return 141  # as a command killed by SIGPIPE: the reader stopped reading, no message
     except (RnnmodError, OSError) as e:
         if args.debug:
             raise
@@ -65,6 +70,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             print(f"[{time.perf_counter() - start:.2f} s]", file=sys.stderr)
     return 0
+
+
+def _stdout_closed() -> bool:
+    """After a BrokenPipeError: whether it is standard output that nobody reads any more
+    (``rnnmod predict … | head -1``), not some other pipe. If so, standard output is pointed
+    at the null device, so that Python's last flush at exit prints no second error."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return True
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        closed = any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, AttributeError):  # no poll() on this platform: trust the error
+        closed = True
+    if closed:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return closed
 
 
 if __name__ == "__main__":

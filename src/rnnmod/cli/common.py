@@ -66,10 +66,33 @@ def tsv_field(text: str) -> str:
     return "".join(out)
 
 
-def label_list(text: str) -> list[str]:
+def label_list(text: str, option: str = "--labels") -> list[str]:
     """A comma-separated list of labels; a label holding a comma is written in double quotes
-    (``--labels '"a, b",c'``), as in CSV."""
+    (``--labels '"a, b",c'``), as in CSV. An empty item (``a,,b``, a leading or trailing
+    comma, ``2:`` without its label) is an error that says where it is; no label at all gives
+    an empty list."""
     import csv
 
     rows = list(csv.reader([text], skipinitialspace=True))
-    return [x.strip() for x in (rows[0] if rows else []) if x.strip()]
+    items = [x.strip() for x in (rows[0] if rows else [])]
+    if not any(items):
+        return []  # no label at all: the command says how many it needs
+    for i, item in enumerate(items, 1):
+        if not item:
+            where = (
+                "a leading comma"
+                if i == 1
+                else "a trailing comma"
+                if i == len(items)
+                else "two commas in a row"
+            )
+            raise RnnmodError(
+                f"{option} {text!r}: label {i} of {len(items)} is empty ({where}); "
+                "separate labels with single commas"
+            )
+        head, sep, rest = item.partition(":")
+        if sep and head.isdigit() and not rest.strip():
+            raise RnnmodError(
+                f"{option} {text!r}: {item!r} names module set {head} but no label (write {head}:LABEL)"
+            )
+    return items

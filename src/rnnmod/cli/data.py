@@ -62,6 +62,20 @@ def cmd_data_export(args: argparse.Namespace) -> None:
     print(f"{len(rows)} {args.task} {args.split} examples ({', '.join(header)}) → {args.out}")
 
 
+def _seq_len(s: str) -> int | str:
+    if s == "auto":
+        return s
+    try:
+        n = int(s)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of tokens or 'auto', got {s!r}"
+        )
+    return n
+
+
 def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
     """Options of the user-file tasks and the paper's preprocessing, on ``rnnmod train``.
 
@@ -83,6 +97,17 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
         (
             "--label-column",
             {"help": "label column name (CSV) or tag column number (CoNLL, default -1)"},
+        ),
+        (
+            "--seq-len",
+            {
+                "type": _seq_len,
+                "default": None,
+                "metavar": "N|auto",
+                "help": "tokens per text the classifier reads: a number, or 'auto' (the 95th "
+                "percentile of the training texts' token counts, 5 to 200); default: the "
+                "paper's length for its tasks, auto for text-classification and tagging",
+            },
         ),
         (
             "--legacy-vocab",

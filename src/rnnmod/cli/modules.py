@@ -142,6 +142,27 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[str] | list[list[str]
     return parse_labelled_csv(read_text_arg(path), str(path))
 
 
+def report_truncation(ms, texts: list[str]) -> int:
+    """How many texts are longer than the set's models read (their ends are cut, as in
+    training); one warning line on stderr when any is. Predictions are not affected."""
+    cut = [False] * len(texts)
+    lengths = set()
+    for vocab in {id(r.vocab): r.vocab for r in ms.sources.values()}.values():
+        flags = vocab.cut(texts)
+        if any(flags):
+            lengths.add(vocab.seq_len)
+        cut = [a or b for a, b in zip(cut, flags)]
+    n = sum(cut)
+    if n:
+        reads = "/".join(str(x) for x in sorted(lengths))
+        who = "the model reads" if len(lengths) == 1 else "the models read"
+        print(
+            f"rnnmod: warning: {n} of {len(texts)} texts were cut to {reads} tokens ({who} {reads})",
+            file=sys.stderr,
+        )
+    return n
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from ..modules.store import load_moduleset
 
@@ -151,12 +172,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
         texts += [line for line in read_text_arg(args.file).splitlines() if line.strip()]
     if not texts:
         raise RnnmodError("give text to classify as arguments or with --file")
+    truncated = report_truncation(ms, texts)
     if ms.per_position:  # a tagger's modules: a label per position
         tags = ms.predict_tags(texts)
         if args.json:
-            print(
-                json.dumps({"predictions": [{"text": t, "tags": g} for t, g in zip(texts, tags)]})
-            )
+            rows = [{"text": t, "tags": g} for t, g in zip(texts, tags)]
+            print(json.dumps({"predictions": rows, "truncated": truncated}))
         else:
             for t, g in zip(texts, tags):
                 print(f"{' '.join(tsv_field(x) for x in g)}\t{tsv_field(t)}")
@@ -167,7 +188,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         for t, i, s in zip(texts, idx.tolist(), score.tolist())
     ]
     if args.json:
-        print(json.dumps({"predictions": rows, "rule": ms.rule}))
+        print(json.dumps({"predictions": rows, "rule": ms.rule, "truncated": truncated}))
     else:
         for r in rows:
             print(f"{tsv_field(r['label'])}\t{r['score']:.3f}\t{tsv_field(r['text'])}")

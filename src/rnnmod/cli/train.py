@@ -16,15 +16,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if out.exists() and not args.overwrite:
         raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
     options = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k, None) is not None}
-    options.update(
-        {
-            k: getattr(args, k)
-            for k in _TASK_OPTIONS.get(args.task, _CLASSIFIER_OPTIONS)
-            if hasattr(args, k)
-        }
-    )
-    if args.task == "tatoeba":
-        options["langs"] = _langs(args.langs)
+    # the kind's own options, as given: the kind refuses those that do not apply to the task
+    for k in _KIND_OPTIONS:
+        v = getattr(args, k, None)
+        if v is not None and v is not False:
+            options[k] = _langs(v) if k == "langs" else v
     run = train(args.task, out=out, overwrite=args.overwrite, progress=not args.quiet, **options)
     m = run.metrics
     if "test_bleu" in m:
@@ -39,10 +35,31 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 _TRAIN_OPTIONS = ("cell", "depth", "epochs", "batch_size", "seed", "limit", "data_dir")
-_CLASSIFIER_OPTIONS = ("init", "legacy_vocab", "file", "text_column", "label_column")
-_TRANSLATOR_OPTIONS = ("hidden", "embed_dim", "max_vocab", "test_per_lang")
-#: the train options each task's model takes beyond the common ones
-_TASK_OPTIONS = {"tatoeba": _TRANSLATOR_OPTIONS}
+#: options of some kinds or tasks only; unset (None/False) they are not passed, so the kind's
+#: defaults apply, and given where they do not apply they are an error naming them
+_KIND_OPTIONS = (
+    "hidden",
+    "embed_dim",
+    "max_vocab",
+    "seq_len",
+    "init",
+    "legacy_vocab",
+    "file",
+    "text_column",
+    "label_column",
+    "langs",
+    "test_per_lang",
+)
+
+
+def _count(s: str) -> int:
+    try:
+        n = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
 
 
 def _langs(s: str) -> list[str]:
@@ -84,11 +101,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--init",
         choices=["keras", "torch"],
-        default="keras",
-        help="weight initialisation: the paper's Keras defaults (Glorot kernels, orthogonal "
-        "recurrent kernels, zero biases, LSTM forget bias 1) or PyTorch's defaults",
+        default=None,
+        help="classifiers' weight initialisation: the paper's Keras defaults (Glorot kernels, "
+        "orthogonal recurrent kernels, zero biases, LSTM forget bias 1; the default) or "
+        "PyTorch's defaults",
     )
-    t.add_argument("--limit", type=int, default=None, help="cap the number of training examples")
+    m = t.add_argument_group("model size and vocabulary (every task)")
+    m.add_argument(
+        "--hidden",
+        type=_count,
+        default=None,
+        help="recurrent units per layer (default: the task's; 100 for classifiers, 256 for "
+        "translation)",
+    )
+    m.add_argument(
+        "--embed-dim",
+        type=_count,
+        default=None,
+        help="embedding size (default: the task's; 50, 100 for taggers, 128 for translation)",
+    )
+    m.add_argument(
+        "--max-vocab",
+        type=_count,
+        default=None,
+        help="cap on the vocabulary fitted on the training split, in ids (default: the task's; "
+        "5,000 for mathqa, 2,000 for emotions/toxic, none for the others, 30,000 for "
+        "translation)",
+    )
+    t.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="keep a seeded random subset of N training examples (classifiers: before the "
+        "vocabulary is fitted, so it holds only their words)",
+    )
     t.add_argument("--out", required=True, type=Path, help="run directory to write")
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -49,12 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.choices.get("train")
     if t is not None:
         g = t.add_argument_group("translation (--task tatoeba; --limit caps the training pairs)")
-        g.add_argument("--hidden", type=int, default=256, help="recurrent units (default 256)")
-        g.add_argument("--embed-dim", type=int, default=128, help="embedding size (default 128)")
-        g.add_argument("--max-vocab", type=int, default=30000, help="words per vocabulary")
-        g.add_argument("--langs", default="fr,de,it", help="target languages (default fr,de,it)")
+        g.add_argument("--langs", default=None, help="target languages (default fr,de,it)")
         g.add_argument(
-            "--test-per-lang", type=int, default=500, help="test pairs per language for BLEU"
+            "--test-per-lang",
+            type=int,
+            default=None,
+            help="test pairs per language for BLEU (default 500)",
         )
 
     p = sub.add_parser(

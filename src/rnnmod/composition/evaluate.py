@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import sys
 import time
 from pathlib import Path
 
@@ -19,8 +21,26 @@ from ..nn.zoo import predict_logits
 from ..runs import Run
 
 
+def changed_data_files(run: Run) -> list[str]:
+    """The user data files recorded in the run's ``data_files`` whose bytes no longer hash to
+    the recorded sha256 (a missing file is reported by the loader)."""
+    changed = []
+    for rec in run.config.get("data_files", []):
+        path = Path(rec["path"])
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != rec["sha256"]:
+            changed.append(str(path))
+    return changed
+
+
 def load_data_for(run: Run, data_dir: Path | str | None) -> TaskData:
-    """The run's task data, checked to encode text exactly as the run was trained."""
+    """The run's task data, checked to encode text exactly as the run was trained; a user
+    data file that changed since training is reported on stderr."""
+    for path in changed_data_files(run):
+        print(
+            f"rnnmod: warning: {path} changed since the model was trained on it "
+            "(its sha256 differs)",
+            file=sys.stderr,
+        )
     data = load_task(run.task, data_dir, **run.config.get("data_options", {}))
     if data.vocab.tokens != run.vocab.tokens:
         raise RnnmodError(

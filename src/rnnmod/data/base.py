@@ -79,16 +79,17 @@ class TaskData:
         return len(self.label_names)
 
     def limit_train(self, n: int | None, seed: int = 0) -> TaskData:
-        """Keep a seeded random subset of ``n`` training examples (files are often sorted by label)."""
+        """Keep a seeded random subset of ``n`` training examples (files are often sorted by label).
+
+        This limits data already encoded; to fit the vocabulary on the kept examples only,
+        give the loader ``limit=n, limit_seed=seed`` (:func:`limited`, the same subset)."""
         if n is None or n >= len(self.x_train):
             return self
         keep = seeded_subset(len(self.x_train), n, seed)
         self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
         if "texts_train" in self.extra:
             self.extra["texts_train"] = [self.extra["texts_train"][i] for i in keep.tolist()]
-        self.notes.append(
-            f"training set limited to {n} examples (seeded random subset, seed {seed})"
-        )
+        self.notes.append(_limit_note(n, seed))
         return self
 
     def limit_test(self, n: int | None, seed: int = 0) -> TaskData:
@@ -118,6 +119,37 @@ class TaskData:
                 raise RnnmodError(
                     f"{self.task}: the {name} split has labels outside its {self.n_classes} classes"
                 )
+
+
+def _limit_note(n: int, seed: int) -> str:
+    return f"training set limited to {n} examples (seeded random subset, seed {seed})"
+
+
+def limited(train: Tensor, limit: object, seed: object = 0) -> tuple[Tensor, list[str]]:
+    """The training indices a loader keeps under its ``limit`` option, and the note saying so:
+    the seeded subset of :meth:`TaskData.limit_train` (same examples, same order), taken
+    *before* the vocabulary is fitted so that it holds only words of the kept examples."""
+    if limit is None:
+        return train, []
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise RnnmodError(f"--limit must be a positive number of examples, got {limit!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise RnnmodError(f"the limit's seed must be an integer, got {seed!r}")
+    if limit >= len(train):
+        return train, []
+    return train[seeded_subset(len(train), limit, seed)], [_limit_note(limit, seed)]
+
+
+def check_max_vocab(max_vocab: object) -> int | None:
+    """A vocabulary cap as the loaders take it: None (the task's) or at least 3 ids (padding,
+    unknown and one word)."""
+    if max_vocab is None:
+        return None
+    if not isinstance(max_vocab, int) or isinstance(max_vocab, bool) or max_vocab < 3:
+        raise RnnmodError(
+            f"--max-vocab must be at least 3 (padding, unknown and one word), got {max_vocab!r}"
+        )
+    return max_vocab
 
 
 def require_file(path: Path, what: str) -> Path:

@@ -71,12 +71,16 @@ def read_brown(nltk_root: Path, fileids: list[str] | None = None) -> list[Senten
 def load_brown(
     data_dir: Path,
     *,
-    seq_len: int = 15,
+    seq_len: int | str | None = None,
     split_seed: int = SPLIT_SEED,
     legacy_vocab: bool = False,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     **_: object,
 ) -> TaskData:
-    """Brown POS tagging: 13 classes (``<pad>`` + 12 tags by frequency), 15 steps, 75/25 split."""
+    """Brown POS tagging: 13 classes (``<pad>`` + 12 tags by frequency), 15 steps, 75/25 split;
+    ``seq_len``, ``max_vocab``, ``limit`` as for :func:`~.generic.tagging_task`."""
     sentences = read_brown(data_dir / "brown" / "nltk_data")
     return tagging_task(
         "brown",
@@ -84,5 +88,8 @@ def load_brown(
         seq_len=seq_len,
         split_seed=split_seed,
         legacy_vocab=legacy_vocab,
+        max_vocab=max_vocab,
+        limit=limit,
+        limit_seed=limit_seed,
         notes=[f"Brown corpus, universal tagset: {len(sentences)} sentences (same data as paper)"],
     )

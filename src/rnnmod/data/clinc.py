@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from ..errors import RnnmodError
-from .base import TaskData, require_file
+from .base import TASKS, TaskData, check_max_vocab, limited, require_file
 from .legacy import keras_vocab, tfds_order
-from .vocab import Vocab, tokenize
+from .vocab import Vocab, resolve_seq_len, tokenize
 
 COLUMNS = ("text", "domain", "domain_name")
 
@@ -51,9 +51,21 @@ def read_clinc_csv(path: Path) -> tuple[list[str], list[int], list[str]]:
 
 
 def load_clinc(
-    data_dir: Path, *, seq_len: int = 15, legacy_vocab: bool = False, **_: object
+    data_dir: Path,
+    *,
+    seq_len: int | str | None = None,
+    legacy_vocab: bool = False,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
+    **_: object,
 ) -> TaskData:
-    """Train/test splits of Clinc OOS (in-scope rows), label = domain id (10 classes)."""
+    """Train/test splits of Clinc OOS (in-scope rows), label = domain id (10 classes).
+
+    ``seq_len``: None = 15 (the paper's), a number, or ``"auto"``; ``max_vocab`` caps the
+    default vocabulary (none by default); ``limit``: a seeded subset of the training rows,
+    taken before the vocabulary is fitted."""
+    max_vocab = check_max_vocab(max_vocab)
     root = data_dir / "clinc_oos"
     tr_text, tr_y, tr_names = read_clinc_csv(root / "train.csv")
     te_text, te_y, _names = read_clinc_csv(root / "test.csv")
@@ -67,8 +79,13 @@ def load_clinc(
         tr_order, te_order = tfds_order(len(tr_text), "train"), tfds_order(len(te_text), "test")
         tr_text, tr_y = [tr_text[i] for i in tr_order], [tr_y[i] for i in tr_order]
         te_text, te_y = [te_text[i] for i in te_order], [te_y[i] for i in te_order]
+    keep, limit_notes = limited(torch.arange(len(tr_text)), limit, limit_seed)
+    if limit_notes:
+        tr_text, tr_y = [tr_text[i] for i in keep.tolist()], [tr_y[i] for i in keep.tolist()]
+    if legacy_vocab:
         tokenizer = "clinc-nltk3.8.1"
         tr_tok, te_tok = tokenize(tr_text, tokenizer), tokenize(te_text, tokenizer)
+        seq_len = resolve_seq_len(seq_len, tr_tok, TASKS["clinc"].seq_len)
         vocab = keras_vocab(tr_tok + te_tok, tokenizer=tokenizer, seq_len=seq_len)
         note = (
             "legacy vocabulary (paper preprocessing): TFDS example order, NLTK 3.8.1 tokenisation "
@@ -77,7 +94,8 @@ def load_clinc(
         )
     else:
         tr_tok, te_tok = tokenize(tr_text, "clinc"), tokenize(te_text, "clinc")
-        vocab = Vocab.fit(tr_tok, tokenizer="clinc", seq_len=seq_len)
+        seq_len = resolve_seq_len(seq_len, tr_tok, TASKS["clinc"].seq_len)
+        vocab = Vocab.fit(tr_tok, tokenizer="clinc", seq_len=seq_len, max_size=max_vocab)
         note = (
             "default vocabulary: CSV row order, installed NLTK tokenizer, fitted on the training "
             f"split only, unknown words -> <unk>; {len(vocab) - 2} words"
@@ -91,7 +109,7 @@ def load_clinc(
         y_test=torch.tensor(te_y),
         vocab=vocab,
         label_names=label_names,
-        notes=["Clinc OOS in-scope, 10 domain labels (same data as the paper)", note],
+        notes=["Clinc OOS in-scope, 10 domain labels (same data as the paper)", note, *limit_notes],
         extra={
             "legacy_vocab": legacy_vocab,
             "texts_train": tr_text,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import RnnmodError
-from .base import TaskData, require_file
+from .base import TaskData, check_max_vocab, require_file
 from .toxic import multilabel_task
 
 EMOTIONS = [
@@ -61,12 +61,17 @@ def read_ec(path: Path) -> tuple[list[str], torch.Tensor]:
 def load_emotions(
     data_dir: Path,
     *,
-    seq_len: int = 20,
+    seq_len: int | str | None = None,
     vocab_cap: int = 2000,
     legacy_vocab: bool = False,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     **_: object,
 ) -> TaskData:
-    """E-c as a 1:N task: 13 classes (pad, none, 11 emotions), train file → train, dev → test."""
+    """E-c as a 1:N task: 13 classes (pad, none, 11 emotions), train file → train, dev → test.
+    ``max_vocab`` replaces the default cap (``vocab_cap``, 2,000); ``seq_len``, ``limit`` as
+    for :func:`~.toxic.multilabel_task`."""
     root = data_dir / "semeval2018_ec"
     train = read_ec(root / "2018-E-c-En-train.txt")
     test = read_ec(root / "2018-E-c-En-dev.txt")
@@ -77,8 +82,10 @@ def load_emotions(
         test,
         none_name="none",
         seq_len=seq_len,
-        vocab_cap=vocab_cap,
+        vocab_cap=check_max_vocab(max_vocab) or vocab_cap,
         legacy_vocab=legacy_vocab,
+        limit=limit,
+        limit_seed=limit_seed,
         notes=[
             "SUBSTITUTE for the Jigsaw toxic comments: SemEval-2018 E-c (11 emotions, 13 classes "
             "with pad and none) instead of 6 toxicity labels (8 classes); official train file as "

@@ -16,17 +16,17 @@ from pathlib import Path
 import torch
 
 from ..errors import RnnmodError
-from .base import TASKS, TaskData, seeded_split
+from .base import TASKS, TaskData, check_max_vocab, limited, seeded_split
 from .legacy import keras_vocab, sklearn_split
-from .vocab import PAD, Vocab, pad_id_rows, tokenize
+from .vocab import PAD, Vocab, pad_id_rows, resolve_seq_len, tokenize
 
 SPLIT_SEED = 1234
 Sentence = list[tuple[str, str]]
 
 
 def resolve_file(file: str | Path | None, data_dir: Path | None, option: str = "--file") -> Path:
-    """The user's file: as given (absolute or relative to the working directory), else under
-    ``data_dir``. A clear error when it is not given or does not exist."""
+    """The user's file, as an absolute path: as given (absolute or relative to the working
+    directory), else under ``data_dir``. A clear error when it is not given or does not exist."""
     if not file:
         raise RnnmodError(f"this task reads a file of your own: pass {option} PATH")
     path = Path(file).expanduser()
@@ -34,7 +34,7 @@ def resolve_file(file: str | Path | None, data_dir: Path | None, option: str = "
         path = data_dir / path
     if not path.is_file():
         raise RnnmodError(f"missing data file {path}: pass an existing file with {option}")
-    return path
+    return path.resolve()
 
 
 def _label_order(labels: list[str]) -> list[str]:
@@ -53,7 +53,10 @@ def load_text_classification(
     file: str | Path | None = None,
     text_column: str = "text",
     label_column: str = "label",
-    seq_len: int | None = None,
+    seq_len: int | str | None = None,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     split_seed: int = SPLIT_SEED,
     test_frac: float = 0.2,
     **_: object,
@@ -61,8 +64,12 @@ def load_text_classification(
     """A CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a text and a label column → M:1.
 
     Labels are arbitrary strings mapped to ids in sorted order; the split is seeded and
-    stratified by label; the vocabulary is fitted on the training split (Keras text filters).
+    stratified by label; ``limit`` keeps a seeded subset of the training split; the vocabulary
+    (at most ``max_vocab`` ids) is fitted on the kept training texts (Keras text filters).
+    ``seq_len``: a number of tokens, ``"auto"`` (:func:`~.vocab.auto_seq_len` of the kept
+    training texts) or None (15, the task's default).
     """
+    max_vocab = check_max_vocab(max_vocab)
     path = resolve_file(file, data_dir)
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -88,9 +95,11 @@ def load_text_classification(
     index = {n: i for i, n in enumerate(names)}
     labels = torch.tensor([index[y] for _, y in rows], dtype=torch.long)
     tr, te = seeded_split(len(texts), test_frac, split_seed, strata=labels)
+    tr, limit_notes = limited(tr, limit, limit_seed)
     toks = tokenize(texts, "keras")
-    seq_len = seq_len or TASKS["text-classification"].seq_len
-    vocab = Vocab.fit([toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len)
+    train_toks = [toks[i] for i in tr.tolist()]
+    seq_len = resolve_seq_len(seq_len, train_toks, TASKS["text-classification"].seq_len)
+    vocab = Vocab.fit(train_toks, tokenizer="keras", seq_len=seq_len, max_size=max_vocab)
     x = vocab.encode_tokens(toks)
     return TaskData.from_split(
         x,
@@ -105,6 +114,9 @@ def load_text_classification(
             f"user data {path.name}: {len(texts)} rows, {len(names)} labels (sorted), "
             f"stratified {1 - test_frac:.0%}/{test_frac:.0%} split with seed {split_seed}; "
             "vocabulary fitted on the training split"
+            + (f" (at most {max_vocab} ids)" if max_vocab else "")
+            + f"; {seq_len} tokens per text",
+            *limit_notes,
         ],
         extra={
             "file": str(path),
@@ -125,11 +137,14 @@ def tagging_task(
     task: str,
     sentences: list[Sentence],
     *,
-    seq_len: int,
+    seq_len: int | str | None = None,
     test_frac: float = 0.25,
     split_seed: int = SPLIT_SEED,
     legacy_vocab: bool = False,
     legacy_random_state: int = 4,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     notes: list[str] | None = None,
 ) -> TaskData:
     """Tagged sentences → M:N :class:`TaskData` (paper-method §3.5 conventions).
@@ -139,24 +154,40 @@ def tagging_task(
     vocabulary fitted on the training sentences with ``<unk>`` (so X and Y never misalign).
     Legacy: Keras Tokenizer fitted on all sentences (no OOV) and the authors' split
     ``train_test_split(test_size=test_frac, random_state=legacy_random_state)``.
+    ``limit`` keeps a seeded subset of the training sentences before the vocabulary is fitted
+    (legacy: the kept training and the test sentences, in corpus order); ``seq_len`` None is
+    the task's default (15), ``"auto"`` is fitted on the kept training sentences.
     """
+    max_vocab = check_max_vocab(max_vocab)
     words = [[w.lower() for w, _ in s] for s in sentences]
     names = tag_index(sentences)
     tag_ids = {t: i for i, t in enumerate(names)}
-    y = pad_id_rows([[tag_ids[t] for _, t in s] for s in sentences], seq_len)
     if legacy_vocab:
         tr, te = sklearn_split(len(sentences), test_frac, legacy_random_state)
-        vocab = keras_vocab(words, tokenizer="whitespace", seq_len=seq_len)
+    else:
+        tr, te = seeded_split(len(sentences), test_frac, split_seed)
+    tr, limit_notes = limited(tr, limit, limit_seed)
+    default_len = TASKS[task].seq_len if task in TASKS else TASKS["tagging"].seq_len
+    seq_len = resolve_seq_len(seq_len, [words[i] for i in tr.tolist()], default_len)
+    y = pad_id_rows([[tag_ids[t] for _, t in s] for s in sentences], seq_len)
+    if legacy_vocab:
+        used = sorted(set(tr.tolist()) | set(te.tolist())) if limit_notes else range(len(words))
+        vocab = keras_vocab([words[i] for i in used], tokenizer="whitespace", seq_len=seq_len)
         note = (
             "legacy vocabulary: Keras Tokenizer fitted on all sentences (no OOV); split = "
             f"train_test_split(test_size={test_frac}, random_state={legacy_random_state})"
         )
     else:
-        tr, te = seeded_split(len(sentences), test_frac, split_seed)
-        vocab = Vocab.fit([words[i] for i in tr.tolist()], tokenizer="whitespace", seq_len=seq_len)
+        vocab = Vocab.fit(
+            [words[i] for i in tr.tolist()],
+            tokenizer="whitespace",
+            seq_len=seq_len,
+            max_size=max_vocab,
+        )
+        cap = f" (at most {max_vocab} ids)" if max_vocab else ""
         note = (
-            f"default vocabulary: fitted on the training sentences, unknown -> <unk>; seeded "
-            f"{1 - test_frac:.0%}/{test_frac:.0%} split (seed {split_seed})"
+            f"default vocabulary: fitted on the training sentences{cap}, unknown -> <unk>; "
+            f"seeded {1 - test_frac:.0%}/{test_frac:.0%} split (seed {split_seed})"
         )
     x = vocab.encode_tokens(words)
     return TaskData.from_split(
@@ -170,7 +201,7 @@ def tagging_task(
         label_names=names,
         out_steps=seq_len,
         pad_label=0,
-        notes=[*(notes or []), note],
+        notes=[*(notes or []), note, *limit_notes],
         extra={
             "legacy_vocab": legacy_vocab,
             # raw text per sentence (words joined by spaces): re-encodes to the same ids
@@ -183,7 +214,10 @@ def tagging_task(
 def read_conll(path: Path, token_column: int = 0, tag_column: int = -1) -> list[Sentence]:
     """Whitespace-separated columns, one token per line, a blank line between sentences.
 
-    ``-DOCSTART-`` lines (CoNLL-2003) and ``#`` comment lines (CoNLL-U) are skipped.
+    ``-DOCSTART-`` lines (CoNLL-2003) are skipped, and so are comment lines: lines starting
+    with ``#`` (CoNLL-U's ``# sent_id = 1``, ``# text = ...``, a bare ``#``) that stand
+    outside a sentence — between sentences or before a sentence's first token line. Inside a
+    sentence every line is data: a token ``#`` or ``#hashtag`` keeps its tag.
     """
     sentences: list[Sentence] = []
     current: Sentence = []
@@ -198,7 +232,7 @@ def read_conll(path: Path, token_column: int = 0, tag_column: int = -1) -> list[
                 sentences.append(current)
                 current = []
             continue
-        if cols[0] == "-DOCSTART-" or cols[0].startswith("#"):
+        if cols[0] == "-DOCSTART-" or (not current and cols[0].startswith("#")):
             continue
         try:
             current.append((cols[token_column], cols[tag_column]))
@@ -232,24 +266,33 @@ def load_tagging(
     file: str | Path | None = None,
     text_column: object = None,
     label_column: object = None,
-    seq_len: int | None = None,
+    seq_len: int | str | None = None,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     split_seed: int = SPLIT_SEED,
     **_: object,
 ) -> TaskData:
-    """A CoNLL-style file → M:N tagging task with Brown's conventions (75/25 seeded split)."""
+    """A CoNLL-style file → M:N tagging task with Brown's conventions (75/25 seeded split);
+    ``seq_len``, ``max_vocab``, ``limit`` as for :func:`tagging_task`."""
     path = resolve_file(file, data_dir)
     sentences = read_conll(
         path,
         _column_index(text_column, 0, "--text-column"),
         _column_index(label_column, -1, "--label-column"),
     )
-    return tagging_task(
+    data = tagging_task(
         "tagging",
         sentences,
-        seq_len=seq_len or TASKS["tagging"].seq_len,
+        seq_len=seq_len,
         split_seed=split_seed,
+        max_vocab=max_vocab,
+        limit=limit,
+        limit_seed=limit_seed,
         notes=[f"user data {path.name}: {len(sentences)} sentences"],
     )
+    data.extra["file"] = str(path)
+    return data
 
 
 # ---------------------------------------------------------------- translation pairs

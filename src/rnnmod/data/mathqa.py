@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from ..errors import RnnmodError
-from .base import TaskData, require_file, seeded_split
+from .base import TASKS, TaskData, check_max_vocab, limited, require_file, seeded_split
 from .legacy import KERAS_OOV, keras_vocab, tfds_order
-from .vocab import Vocab, tokenize
+from .vocab import Vocab, resolve_seq_len, tokenize
 
 CATEGORIES = ["gain", "general", "geometry", "other", "physics", "probability"]
 SPLIT_SEED = 1234
@@ -26,12 +26,20 @@ SPLIT_SEED = 1234
 def load_mathqa(
     data_dir: Path,
     *,
-    seq_len: int = 20,
+    seq_len: int | str | None = None,
     split_seed: int = SPLIT_SEED,
     legacy_vocab: bool = False,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     **_: object,
 ) -> TaskData:
-    """MathQA category classification (6 classes) from the only split we have, re-split 80/20."""
+    """MathQA category classification (6 classes) from the only split we have, re-split 80/20.
+
+    ``seq_len``: None = 20 (the paper's), a number, or ``"auto"``; ``max_vocab``: the default
+    vocabulary's cap (5,000); ``limit``: a seeded subset of the training split, taken before
+    the vocabulary is fitted."""
+    max_vocab = check_max_vocab(max_vocab)
     path = require_file(
         data_dir / "mathqa" / "test.json",
         "put the MathQA JSON there (a list of objects with 'Problem' and 'category'); "
@@ -51,6 +59,9 @@ def load_mathqa(
         rank = torch.empty(len(texts), dtype=torch.long)
         rank[torch.tensor(tfds_order(len(texts), "test"))] = torch.arange(len(texts))
         tr, te = tr[rank[tr].argsort()], te[rank[te].argsort()]
+    tr, limit_notes = limited(tr, limit, limit_seed)
+    seq_len = resolve_seq_len(seq_len, [toks[i] for i in tr.tolist()], TASKS["mathqa"].seq_len)
+    if legacy_vocab:
         vocab = keras_vocab(
             [toks[i] for i in tr.tolist() + te.tolist()],
             tokenizer="keras",
@@ -63,10 +74,11 @@ def load_mathqa(
             "(num_words=5000, oov_token='<OOV>') fitted on train then test texts"
         )
     else:
+        cap = max_vocab or 5000
         vocab = Vocab.fit(
-            [toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len, max_size=5000
+            [toks[i] for i in tr.tolist()], tokenizer="keras", seq_len=seq_len, max_size=cap
         )
-        note = "default vocabulary: fitted on the training split only, capped at 5,000 ids, unknown -> <unk>"
+        note = f"default vocabulary: fitted on the training split only, capped at {cap:,} ids, unknown -> <unk>"
     x = vocab.encode_tokens(toks)
     return TaskData.from_split(
         x,
@@ -82,6 +94,7 @@ def load_mathqa(
             f"re-split 80/20 stratified by category with seed {split_seed}. "
             "The paper trained on the 29,837-problem train split.",
             note,
+            *limit_notes,
         ],
         extra={
             "legacy_vocab": legacy_vocab,

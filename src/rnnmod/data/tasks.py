@@ -12,7 +12,7 @@ from .brown import load_brown
 from .cache import cached
 from .clinc import load_clinc
 from .emotions import load_emotions
-from .generic import load_tagging, load_text_classification
+from .generic import load_tagging, load_text_classification, resolve_file
 from .mathqa import load_mathqa
 from .paths import default_data_dir
 from .toxic import load_toxic
@@ -42,11 +42,8 @@ TASK_SOURCES: dict[str, tuple[str, ...]] = {
 
 
 def _sources(task: str, data_dir: Path, options: dict) -> list[Path]:
-    if task in USER_FILE_TASKS:
-        f = Path(str(options.get("file", "")))
-        if not f.is_file() and (data_dir / f).is_file():
-            f = data_dir / f
-        return [f] if options.get("file") else []
+    if task in USER_FILE_TASKS:  # load_task resolved it to an absolute path
+        return [Path(str(options["file"]))]
     return [data_dir / rel for rel in TASK_SOURCES.get(task, ())]
 
 
@@ -90,8 +87,11 @@ def _decode(tensors: dict, content: dict) -> TaskData:
 def load_task(task: str, data_dir: Path | str | None = None, **options: object) -> TaskData:
     """Load a named task's splits and vocabulary from ``data_dir`` (default: $RNNMOD_DATA).
 
-    ``options`` go to the loader: ``legacy_vocab`` (paper preprocessing), and for the user-file
-    tasks ``file``, ``text_column``, ``label_column``.
+    ``options`` go to the loader (they key the tokenised-data cache): ``seq_len`` (a number,
+    ``"auto"`` or None for the task's), ``max_vocab``, ``limit`` and ``limit_seed`` (a seeded
+    subset of the training split, taken before the vocabulary is fitted), ``legacy_vocab``
+    (paper preprocessing), and for the user-file tasks ``file`` (resolved to an absolute path
+    here), ``text_column``, ``label_column``.
     """
     if task not in LOADERS:
         raise RnnmodError(
@@ -100,6 +100,7 @@ def load_task(task: str, data_dir: Path | str | None = None, **options: object) 
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if task in USER_FILE_TASKS:
         root = data_dir if data_dir.is_dir() else None
+        options = {**options, "file": str(resolve_file(options.get("file"), root))}  # type: ignore[arg-type]
     elif not data_dir.is_dir():
         raise RnnmodError(
             f"data directory {data_dir} does not exist; pass --data-dir or set RNNMOD_DATA "

@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from ..errors import RnnmodError
-from .base import TaskData, require_file, seeded_split
+from .base import TASKS, TaskData, check_max_vocab, limited, require_file, seeded_split
 from .legacy import KERAS_OOV, keras_vocab
-from .vocab import PAD, Vocab, tokenize
+from .vocab import PAD, Vocab, resolve_seq_len, tokenize
 
 TOXIC_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 SPLIT_SEED = 1234
@@ -59,20 +59,29 @@ def multilabel_task(
     test: tuple[list[str], Tensor],
     *,
     none_name: str,
-    seq_len: int,
+    seq_len: int | str | None,
     vocab_cap: int,
     legacy_vocab: bool,
     notes: list[str],
+    limit: int | None = None,
+    limit_seed: int = 0,
 ) -> TaskData:
     """Texts + 0/1 label matrices of both splits → a 1:N :class:`TaskData`.
 
     T_out is the longest label list over train ∪ test (as the authors computed it).
     Default vocabulary: fitted on train, ``vocab_cap`` ids including ``<pad>``/``<unk>``.
     Legacy: Keras ``Tokenizer(num_words=vocab_cap, oov_token="<OOV>")`` fitted on train then test.
+    ``limit`` keeps a seeded subset of the training examples before the vocabulary is fitted
+    (T_out stays that of all the data); ``seq_len`` None is the task's default (20), ``"auto"``
+    is fitted on the kept training texts.
     """
     (tr_text, tr_pos), (te_text, te_pos) = train, test
     steps = max(int(tr_pos.sum(1).max()), int(te_pos.sum(1).max()) if len(te_pos) else 0, 1)
+    keep, limit_notes = limited(torch.arange(len(tr_text)), limit, limit_seed)
+    if limit_notes:
+        tr_text, tr_pos = [tr_text[i] for i in keep.tolist()], tr_pos[keep]
     tr_tok, te_tok = tokenize(tr_text, "keras"), tokenize(te_text, "keras")
+    seq_len = resolve_seq_len(seq_len, tr_tok, TASKS[task].seq_len if task in TASKS else 20)
     if legacy_vocab:
         vocab = keras_vocab(
             tr_tok + te_tok,
@@ -99,7 +108,7 @@ def multilabel_task(
         label_names=[PAD, none_name, *label_columns],
         out_steps=steps,
         pad_label=0,
-        notes=[*notes, note],
+        notes=[*notes, note, *limit_notes],
         extra={"legacy_vocab": legacy_vocab, "texts_train": tr_text, "texts_test": te_text},
     )
 
@@ -134,13 +143,18 @@ def _label_matrix(rows: list[dict[str, str]], path: Path) -> Tensor:
 def load_toxic(
     data_dir: Path,
     *,
-    seq_len: int = 20,
+    seq_len: int | str | None = None,
     vocab_cap: int = 2000,
     legacy_vocab: bool = False,
     split_seed: int = SPLIT_SEED,
+    max_vocab: int | None = None,
+    limit: int | None = None,
+    limit_seed: int = 0,
     **_: object,
 ) -> TaskData:
-    """Jigsaw toxic comments as a 1:N task with 8 classes (pad, clean, six toxicity labels)."""
+    """Jigsaw toxic comments as a 1:N task with 8 classes (pad, clean, six toxicity labels);
+    ``max_vocab`` replaces the default cap (2,000); ``seq_len``, ``limit`` as for
+    :func:`multilabel_task`."""
     root = data_dir / "toxic"
     train_path = root / "train.csv"
     rows = _read_csv(train_path, ["comment_text", *TOXIC_LABELS], _HINT)
@@ -179,7 +193,9 @@ def load_toxic(
         test,
         none_name="clean",
         seq_len=seq_len,
-        vocab_cap=vocab_cap,
+        vocab_cap=check_max_vocab(max_vocab) or vocab_cap,
         legacy_vocab=legacy_vocab,
         notes=notes,
+        limit=limit,
+        limit_seed=limit_seed,
     )

@@ -8,6 +8,7 @@ dropped when there is no OOV token.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -62,6 +63,47 @@ TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "clinc-nltk3.8.1": clinc_tokenize_nltk381,
     "whitespace": whitespace_lower,
 }
+
+
+#: ``seq_len="auto"``: the 95th percentile of the training texts' token counts, within 5..200
+AUTO = "auto"
+AUTO_QUANTILE, AUTO_MIN, AUTO_MAX = 0.95, 5, 200
+
+
+def auto_seq_len(token_lists: Iterable[Sequence[str]]) -> int:
+    """The length that reads 95 % of these token lists whole: the nearest-rank 95th percentile
+    of their lengths (the smallest L with at least 95 % of them no longer than L), at least
+    ``AUTO_MIN`` and at most ``AUTO_MAX``."""
+    lens = sorted(len(t) for t in token_lists)
+    if not lens:
+        return AUTO_MIN
+    rank = max(0, math.ceil(AUTO_QUANTILE * len(lens)) - 1)
+    return max(AUTO_MIN, min(AUTO_MAX, lens[rank]))
+
+
+def check_seq_len(seq_len: object) -> int | str | None:
+    """``seq_len`` as a loader takes it: None (the task's default), ``"auto"`` or a count ≥ 1
+    (a digit string counts); anything else is refused with the reason."""
+    if seq_len is None or seq_len == AUTO:
+        return seq_len
+    if isinstance(seq_len, str) and seq_len.strip().isdigit():
+        seq_len = int(seq_len)
+    if not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 1:
+        raise RnnmodError(
+            f"--seq-len must be a positive number of tokens or 'auto', got {seq_len!r}"
+        )
+    return seq_len
+
+
+def resolve_seq_len(seq_len: object, train_tokens: Iterable[Sequence[str]], default: int) -> int:
+    """The sequence length a loader pads to: ``default`` (the task's) when None, the
+    :func:`auto_seq_len` of the *training* token lists for ``"auto"``, else the number given."""
+    seq_len = check_seq_len(seq_len)
+    if seq_len is None:
+        return default
+    if seq_len == AUTO:
+        return auto_seq_len(train_tokens)
+    return seq_len
 
 
 def pad_id_rows(
@@ -162,6 +204,11 @@ class Vocab:
     def encode_texts(self, texts: Iterable[str]) -> Tensor:
         """Raw text → ids exactly as the model was trained (same tokenizer, padding, length)."""
         return self.encode_tokens(tokenize(texts, self.tokenizer))
+
+    def cut(self, texts: Iterable[str]) -> list[bool]:
+        """Per text, whether it has more ids than ``seq_len`` — what :meth:`encode_texts` cuts
+        (its ids beyond the length are not read)."""
+        return [len(self.ids(t)) > self.seq_len for t in tokenize(texts, self.tokenizer)]
 
     def to_dict(self) -> dict:
         d = asdict(self)

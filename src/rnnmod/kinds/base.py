@@ -4,6 +4,7 @@ is registered in :data:`rnnmod.kinds.KINDS`; nothing else asks "which kind?"."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,35 @@ class TrainSpec:
     def recorded(self) -> dict:
         """The fields every run's ``config.json`` records."""
         return {"task": self.task, "cell": self.cell, "depth": self.depth, "seed": self.seed}
+
+
+#: where each kind-specific training option applies (the error when it is given elsewhere)
+OPTION_SCOPE = {
+    "init": "classifier tasks",
+    "seq_len": "classifier tasks",
+    "legacy_vocab": "the paper's classifier tasks (brown, clinc, emotions, mathqa, toxic)",
+    "file": "text-classification and tagging",
+    "text_column": "text-classification and tagging",
+    "label_column": "text-classification and tagging",
+    "langs": "translation (tatoeba)",
+    "test_per_lang": "translation (tatoeba)",
+}
+
+
+def refuse_option(task: str, option: str) -> None:
+    """An option given for a task it does not apply to: one line naming it."""
+    scope = OPTION_SCOPE.get(option)
+    why = f": it is for {scope}" if scope else ""
+    raise RnnmodError(f"--{option.replace('_', '-')} does not apply to --task {task}{why}")
+
+
+def positive_option(name: str, value: object) -> int | None:
+    """A size option (``hidden``, ``embed_dim``): None (the task's default) or a count ≥ 1."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise RnnmodError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    return value
 
 
 class ModelKind:
@@ -75,8 +105,17 @@ class ModelKind:
         """Train a model of this kind on ``task``; with ``out``, write and read back its run
         directory. ``options`` are the kind's own (:meth:`fit`)."""
         spec = TrainSpec(task, cell, depth, epochs, batch_size, seed, limit, data_dir, progress)
+        self.check_train_options(task, options)
         model, config, vocab, labels, metrics, target = self.fit(spec, **options)
         return self.trained_run(out, overwrite, model, config, vocab, labels, metrics, target)
+
+    def check_train_options(self, task: str, options: dict) -> None:
+        """Refuse options that do not apply to ``task`` (given: not None/False). By default the
+        kind takes the keyword parameters of its :meth:`fit`."""
+        params = inspect.signature(self.fit).parameters
+        for name, value in options.items():
+            if value is not None and value is not False and name not in params:
+                refuse_option(task, name)
 
     def fit(self, spec: TrainSpec, **options: object) -> tuple:
         """(model, config, vocab, labels, metrics, target vocab or None) of a trained model."""

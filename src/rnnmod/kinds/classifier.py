@@ -7,34 +7,93 @@ accuracy (real tokens only for many-output models, the paper's count with ``lega
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ..composition.evaluate import evaluate_moduleset, load_data_for
-from ..data import load_task
-from ..data.base import TaskData
+from ..data import USER_FILE_TASKS, load_task
+from ..data.base import TaskData, check_max_vocab
+from ..data.vocab import AUTO, check_seq_len
 from ..decomposition import Decomposition, DecompositionConfig, decompose
 from ..errors import RnnmodError
 from ..modules.store import ModuleSet
 from ..runs import Run
 from ..training import TrainConfig, train_classifier
-from .base import ModelKind, TrainSpec
+from .base import ModelKind, TrainSpec, positive_option, refuse_option
+
+
+def file_record(path: Path) -> dict:
+    """A data file as a run records it: its absolute path and the sha256 of its bytes."""
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 class ClassifierKind(ModelKind):
     name = "classifier"
 
-    def fit(self, spec: TrainSpec, *, init: str = "keras", **task_options: object) -> tuple:
-        """``init``: the paper's Keras initialisation or PyTorch's; ``task_options`` go to the
-        task's loader (``legacy_vocab``; ``file``, ``text_column``, ``label_column`` for the
-        user-file tasks) and into the run's config."""
+    def check_train_options(self, task: str, options: dict) -> None:
+        """Translation options are refused; the user-file options (``file``, ``text_column``,
+        ``label_column``) apply to the user-file tasks only, ``legacy_vocab`` to the paper's."""
+        user = task in USER_FILE_TASKS
+        for name, value in options.items():
+            if value is None or value is False:
+                continue
+            if name in ("langs", "test_per_lang"):
+                refuse_option(task, name)
+            if name in ("file", "text_column", "label_column") and not user:
+                refuse_option(task, name)
+            if name == "legacy_vocab" and user:
+                refuse_option(task, name)
+        if options.get("legacy_vocab") and options.get("max_vocab") is not None:
+            raise RnnmodError(
+                "--max-vocab cannot be combined with --legacy-vocab: the paper's preprocessing "
+                "fixes its vocabulary"
+            )
+
+    def fit(
+        self,
+        spec: TrainSpec,
+        *,
+        init: str | None = None,
+        hidden: int | None = None,
+        embed_dim: int | None = None,
+        max_vocab: int | None = None,
+        seq_len: int | str | None = None,
+        **task_options: object,
+    ) -> tuple:
+        """``init``: the paper's Keras initialisation (default) or PyTorch's; ``hidden`` and
+        ``embed_dim``: the model's sizes (None: the task's, :data:`~rnnmod.data.TASKS`);
+        ``max_vocab``: cap on the vocabulary fitted on the training split (None: the task's);
+        ``seq_len``: tokens per text, a number or ``"auto"`` (None: the paper's length for the
+        paper's tasks, ``"auto"`` for the user-file tasks). ``spec.limit`` keeps a seeded subset
+        of the training split before the vocabulary is fitted. These and ``task_options``
+        (``legacy_vocab``; ``file``, ``text_column``, ``label_column`` for the user-file tasks)
+        go to the task's loader and into the run's ``data_options``; a user file is recorded
+        with its absolute path and sha256 (``data_files``)."""
+        hidden = positive_option("hidden", hidden)
+        embed_dim = positive_option("embed_dim", embed_dim)
+        user = spec.task in USER_FILE_TASKS
+        seq_len = check_seq_len(seq_len)
+        if seq_len is None and user:
+            seq_len = AUTO
         opts = {
             k: str(v) if isinstance(v, Path) else v
             for k, v in task_options.items()
             if v not in (None, False)
         }
+        if seq_len is not None:
+            opts["seq_len"] = seq_len
+        if max_vocab is not None:
+            opts["max_vocab"] = check_max_vocab(max_vocab)
+        if spec.limit is not None:
+            opts |= {"limit": spec.limit, "limit_seed": spec.seed}
         data = load_task(spec.task, spec.data_dir, **opts)
-        data.limit_train(spec.limit, seed=spec.seed)
-        tc = TrainConfig(**spec.loop(), init=init)
+        if seq_len is not None:  # "auto" resolved: the run reloads its data at that length
+            opts["seq_len"] = data.vocab.seq_len
+        files = {}
+        if user:
+            opts["file"] = data.extra["file"]  # absolute: found from any working directory
+            files["data_files"] = [file_record(Path(opts["file"]))]
+        tc = TrainConfig(**spec.loop(), init=init or "keras", hidden=hidden, embed_dim=embed_dim)
         model, metrics = train_classifier(data, tc)
         config = {
             **spec.recorded(),
@@ -43,7 +102,10 @@ class ClassifierKind(ModelKind):
             "pad_label": data.pad_label,
             "data_options": opts,
             "limit": spec.limit,
+            **files,
         }
+        if seq_len is not None:
+            config |= {"seq_len": data.vocab.seq_len, "seq_len_option": seq_len}
         return model, config, data.vocab, data.label_names, metrics, None
 
     def load_data(self, run: Run, data_dir: Path | str | None) -> TaskData:

@@ -23,7 +23,7 @@ from ..errors import RnnmodError
 from ..locking import output_lock
 from ..runs import Run, read_run
 from ..schemas import validate_manifest
-from ..snapshot import MAX_JSON_BYTES, DirSnapshot, VersionGone, parse_tensors
+from ..snapshot import MAX_JSON_BYTES, DirSnapshot, one_version, parse_tensors
 from ..storage import (
     building,
     publish_dir,
@@ -395,18 +395,6 @@ def _read_verified(snap: DirSnapshot, man: dict) -> dict[str, bytes]:
     return blobs
 
 
-def _one_version(path: Path, read):
-    """``read(snapshot)`` of one published version of ``path``, read again from the start when
-    a concurrent writer replaced the version being read."""
-    for _ in range(5):
-        try:
-            with DirSnapshot(path) as snap:
-                return read(snap)
-        except VersionGone:
-            continue
-    raise RnnmodError(f"{path} kept being replaced while it was read; try again")
-
-
 def verify_moduleset(path: Path | str) -> dict:
     """The checked manifest of an intact module set (shape and every checksum); loads no model."""
     path = Path(path)
@@ -416,7 +404,7 @@ def verify_moduleset(path: Path | str) -> dict:
         _read_verified(snap, man)
         return man
 
-    return _one_version(path, read)
+    return one_version(path, read)
 
 
 def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
@@ -427,7 +415,7 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
         if path.with_name(f".{path.name}.old").is_dir():
             hint = f" (an interrupted write left the previous version at .{path.name}.old; rerun the command)"
         raise RnnmodError(f"module set {path} does not exist{hint}")
-    return _one_version(path, lambda snap: _read_moduleset(snap, verify))
+    return one_version(path, lambda snap: _read_moduleset(snap, verify))
 
 
 def _read_moduleset(snap: DirSnapshot, verify: bool) -> ModuleSet:
