@@ -204,16 +204,15 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
+    from .snapshot import parse_json
+
     if not path.is_file():
         raise RnnmodError(f"missing file: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RnnmodError(f"{path}: not valid JSON ({e})") from None
-    except RecursionError:
-        raise RnnmodError(f"{path}: not valid JSON (nested too deeply)") from None
+        data = path.read_bytes()
     except OSError as e:
         raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+    return parse_json(data, path)
 
 
 def safetensors_bytes(
@@ -243,18 +242,12 @@ def write_tensors(
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """Load a safetensors file; anything else (a pickle, a truncated file) is refused."""
-    import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from .snapshot import parse_tensors
 
     if not path.is_file():
         raise RnnmodError(f"missing file: {path}")
     try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RnnmodError(f"{path}: not a valid safetensors file ({reason})") from None
-    for name, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise RnnmodError(f"{path}: tensor {name!r} contains NaN or Inf")
-    return tensors
+        data = path.read_bytes()
+    except OSError as e:
+        raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
+    return parse_tensors(data, path)

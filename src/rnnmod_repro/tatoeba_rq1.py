@@ -12,14 +12,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+import rnnmod
 from rnnmod import load_run, preset, save_run
 from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
 from rnnmod.storage import read_json, write_json
 from rnnmod.translation.data import (
     TranslationData,
-    build_translation_data,
     data_for_run,
-    pairs_for,
 )
 from rnnmod.translation.train import Seq2SeqTrainConfig, train_seq2seq
 
@@ -52,33 +51,21 @@ def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
     path = opts.runs_dir / f"tatoeba-{cell}{depth}"
     if (path / "metrics.json").is_file():
         return path
-    dopts = {
-        "langs": ["fr", "de", "it"],
-        "max_train": TRAIN_DEFAULTS["max_train"],
-        "max_vocab": TRAIN_DEFAULTS["max_vocab"],
-        "subset_seed": opts.seed,
-        "subdir": "main",
-        "source": "en",
-        "suffix": "_train",
-        "split_seed": 19,
-    }
-    data = build_translation_data(
-        pairs_for(dopts, opts.data_dir),
-        max_train=dopts["max_train"],
-        max_vocab=dopts["max_vocab"],
-        seed=opts.seed,
-    )
-    tc = Seq2SeqTrainConfig(
+    rnnmod.train(
+        "tatoeba",
+        out=path,
+        overwrite=True,
         cell=cell,
         depth=depth,
         epochs=opts.epochs or TRAIN_DEFAULTS["epochs"],
         seed=opts.seed,
-        test_per_lang=opts.test_per_lang,
+        limit=TRAIN_DEFAULTS["max_train"],
+        data_dir=opts.data_dir,
         progress=opts.progress,
+        max_vocab=TRAIN_DEFAULTS["max_vocab"],
+        test_per_lang=opts.test_per_lang,
     )
-    config = {"task": "tatoeba", "cell": cell, "depth": depth, "seed": opts.seed}
-    config |= {"data_options": dopts, "test_per_lang": opts.test_per_lang}
-    return train_translator(path, data, tc, config)
+    return path
 
 
 def train_translator(

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import RnnmodError
 from .base import TaskData, require_file
 from .generic import Sentence, tagging_task
+from .options import TaskOptions
 
 SPLIT_SEED = 1234
 _FILEID = re.compile(r"brown/c[a-z]\d\d")
@@ -68,28 +69,13 @@ def read_brown(nltk_root: Path, fileids: list[str] | None = None) -> list[Senten
     return sentences
 
 
-def load_brown(
-    data_dir: Path,
-    *,
-    seq_len: int | str | None = None,
-    split_seed: int = SPLIT_SEED,
-    legacy_vocab: bool = False,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    **_: object,
-) -> TaskData:
+def load_brown(data_dir: Path, **options: object) -> TaskData:
     """Brown POS tagging: 13 classes (``<pad>`` + 12 tags by frequency), 15 steps, 75/25 split;
     ``seq_len``, ``max_vocab``, ``limit`` as for :func:`~.generic.tagging_task`."""
     sentences = read_brown(data_dir / "brown" / "nltk_data")
     return tagging_task(
         "brown",
         sentences,
-        seq_len=seq_len,
-        split_seed=split_seed,
-        legacy_vocab=legacy_vocab,
-        max_vocab=max_vocab,
-        limit=limit,
-        limit_seed=limit_seed,
+        TaskOptions.of(options, split_seed=SPLIT_SEED),
         notes=[f"Brown corpus, universal tagset: {len(sentences)} sentences (same data as paper)"],
     )

@@ -16,6 +16,7 @@ import torch
 from ..errors import RnnmodError
 from .base import TASKS, TaskData, check_max_vocab, limited, require_file
 from .legacy import keras_vocab, tfds_order
+from .options import TaskOptions
 from .vocab import Vocab, resolve_seq_len, tokenize
 
 COLUMNS = ("text", "domain", "domain_name")
@@ -50,21 +51,13 @@ def read_clinc_csv(path: Path) -> tuple[list[str], list[int], list[str]]:
     return [r["text"] for r in rows], domains, [r["domain_name"] for r in rows]
 
 
-def load_clinc(
-    data_dir: Path,
-    *,
-    seq_len: int | str | None = None,
-    legacy_vocab: bool = False,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    **_: object,
-) -> TaskData:
+def load_clinc(data_dir: Path, **options: object) -> TaskData:
     """Train/test splits of Clinc OOS (in-scope rows), label = domain id (10 classes).
 
     ``seq_len``: None = 15 (the paper's), a number, or ``"auto"``; ``max_vocab`` caps the
     default vocabulary (none by default); ``limit``: a seeded subset of the training rows,
     taken before the vocabulary is fitted."""
+    seq_len, legacy_vocab, max_vocab, limit, limit_seed, _ = TaskOptions.of(options).vocabulary()
     max_vocab = check_max_vocab(max_vocab)
     root = data_dir / "clinc_oos"
     tr_text, tr_y, tr_names = read_clinc_csv(root / "train.csv")

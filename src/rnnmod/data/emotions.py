@@ -15,6 +15,7 @@ import torch
 
 from ..errors import RnnmodError
 from .base import TaskData, check_max_vocab, require_file
+from .options import TaskOptions
 from .toxic import multilabel_task
 
 EMOTIONS = [
@@ -34,6 +35,9 @@ _HINT = (
     "the SemEval-2018 Task 1 E-c English file (tab-separated: ID, Tweet, 11 emotion columns); "
     "`rnnmod data fetch emotions` downloads it"
 )
+
+
+VOCAB_CAP = 2000  # the default vocabulary's ids (the paper's Tokenizer num_words)
 
 
 def read_ec(path: Path) -> tuple[list[str], torch.Tensor]:
@@ -58,20 +62,11 @@ def read_ec(path: Path) -> tuple[list[str], torch.Tensor]:
     return [r[1] for r in rows[1:]], labels
 
 
-def load_emotions(
-    data_dir: Path,
-    *,
-    seq_len: int | str | None = None,
-    vocab_cap: int = 2000,
-    legacy_vocab: bool = False,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    **_: object,
-) -> TaskData:
+def load_emotions(data_dir: Path, **options: object) -> TaskData:
     """E-c as a 1:N task: 13 classes (pad, none, 11 emotions), train file → train, dev → test.
-    ``max_vocab`` replaces the default cap (``vocab_cap``, 2,000); ``seq_len``, ``limit`` as
+    ``max_vocab`` replaces the default cap (2,000); ``seq_len``, ``limit`` as
     for :func:`~.toxic.multilabel_task`."""
+    seq_len, legacy_vocab, max_vocab, limit, limit_seed, _ = TaskOptions.of(options).vocabulary()
     root = data_dir / "semeval2018_ec"
     train = read_ec(root / "2018-E-c-En-train.txt")
     test = read_ec(root / "2018-E-c-En-dev.txt")
@@ -82,7 +77,7 @@ def load_emotions(
         test,
         none_name="none",
         seq_len=seq_len,
-        vocab_cap=check_max_vocab(max_vocab) or vocab_cap,
+        vocab_cap=check_max_vocab(max_vocab) or VOCAB_CAP,
         legacy_vocab=legacy_vocab,
         limit=limit,
         limit_seed=limit_seed,

@@ -18,6 +18,7 @@ import torch
 from ..errors import RnnmodError
 from .base import TASKS, TaskData, check_max_vocab, limited, seeded_split
 from .legacy import keras_vocab, sklearn_split
+from .options import TaskOptions
 from .vocab import PAD, Vocab, pad_id_rows, resolve_seq_len, tokenize
 
 SPLIT_SEED = 1234
@@ -47,20 +48,7 @@ def _label_order(labels: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- text classification (M:1)
-def load_text_classification(
-    data_dir: Path | None,
-    *,
-    file: str | Path | None = None,
-    text_column: str = "text",
-    label_column: str = "label",
-    seq_len: int | str | None = None,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    split_seed: int = SPLIT_SEED,
-    test_frac: float = 0.2,
-    **_: object,
-) -> TaskData:
+def load_text_classification(data_dir: Path | None, **options: object) -> TaskData:
     """A CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a text and a label column → M:1.
 
     Labels are arbitrary strings mapped to ids in sorted order; the split is seeded and
@@ -69,8 +57,12 @@ def load_text_classification(
     ``seq_len``: a number of tokens, ``"auto"`` (:func:`~.vocab.auto_seq_len` of the kept
     training texts) or None (15, the task's default).
     """
+    opts = TaskOptions.of(options, split_seed=SPLIT_SEED, test_frac=0.2)
+    seq_len, _, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
+    test_frac, text_column = opts.test_frac, opts.text_column or "text"
+    label_column = opts.label_column or "label"
     max_vocab = check_max_vocab(max_vocab)
-    path = resolve_file(file, data_dir)
+    path = resolve_file(opts.file, data_dir)
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     try:
@@ -136,15 +128,9 @@ def tag_index(sentences: list[Sentence]) -> list[str]:
 def tagging_task(
     task: str,
     sentences: list[Sentence],
+    opts: TaskOptions,
     *,
-    seq_len: int | str | None = None,
-    test_frac: float = 0.25,
-    split_seed: int = SPLIT_SEED,
-    legacy_vocab: bool = False,
     legacy_random_state: int = 4,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
     notes: list[str] | None = None,
 ) -> TaskData:
     """Tagged sentences → M:N :class:`TaskData` (paper-method §3.5 conventions).
@@ -158,6 +144,9 @@ def tagging_task(
     (legacy: the kept training and the test sentences, in corpus order); ``seq_len`` None is
     the task's default (15), ``"auto"`` is fitted on the kept training sentences.
     """
+    seq_len, legacy_vocab, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
+    test_frac = opts.test_frac if opts.test_frac is not None else 0.25
+    split_seed = SPLIT_SEED if split_seed is None else split_seed
     max_vocab = check_max_vocab(max_vocab)
     words = [[w.lower() for w, _ in s] for s in sentences]
     names = tag_index(sentences)
@@ -260,36 +249,18 @@ def _column_index(value: object, default: int, option: str) -> int:
         ) from None
 
 
-def load_tagging(
-    data_dir: Path | None,
-    *,
-    file: str | Path | None = None,
-    text_column: object = None,
-    label_column: object = None,
-    seq_len: int | str | None = None,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    split_seed: int = SPLIT_SEED,
-    **_: object,
-) -> TaskData:
+def load_tagging(data_dir: Path | None, **options: object) -> TaskData:
     """A CoNLL-style file → M:N tagging task with Brown's conventions (75/25 seeded split);
     ``seq_len``, ``max_vocab``, ``limit`` as for :func:`tagging_task`."""
-    path = resolve_file(file, data_dir)
+    opts = TaskOptions.of(options)
+    path = resolve_file(opts.file, data_dir)
     sentences = read_conll(
         path,
-        _column_index(text_column, 0, "--text-column"),
-        _column_index(label_column, -1, "--label-column"),
+        _column_index(opts.text_column, 0, "--text-column"),
+        _column_index(opts.label_column, -1, "--label-column"),
     )
     data = tagging_task(
-        "tagging",
-        sentences,
-        seq_len=seq_len,
-        split_seed=split_seed,
-        max_vocab=max_vocab,
-        limit=limit,
-        limit_seed=limit_seed,
-        notes=[f"user data {path.name}: {len(sentences)} sentences"],
+        "tagging", sentences, opts, notes=[f"user data {path.name}: {len(sentences)} sentences"]
     )
     data.extra["file"] = str(path)
     return data

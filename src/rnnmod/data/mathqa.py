@@ -17,28 +17,21 @@ import torch
 from ..errors import RnnmodError
 from .base import TASKS, TaskData, check_max_vocab, limited, require_file, seeded_split
 from .legacy import KERAS_OOV, keras_vocab, tfds_order
+from .options import TaskOptions
 from .vocab import Vocab, resolve_seq_len, tokenize
 
 CATEGORIES = ["gain", "general", "geometry", "other", "physics", "probability"]
 SPLIT_SEED = 1234
 
 
-def load_mathqa(
-    data_dir: Path,
-    *,
-    seq_len: int | str | None = None,
-    split_seed: int = SPLIT_SEED,
-    legacy_vocab: bool = False,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    **_: object,
-) -> TaskData:
+def load_mathqa(data_dir: Path, **options: object) -> TaskData:
     """MathQA category classification (6 classes) from the only split we have, re-split 80/20.
 
     ``seq_len``: None = 20 (the paper's), a number, or ``"auto"``; ``max_vocab``: the default
     vocabulary's cap (5,000); ``limit``: a seeded subset of the training split, taken before
     the vocabulary is fitted."""
+    opts = TaskOptions.of(options, split_seed=SPLIT_SEED)
+    seq_len, legacy_vocab, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
     max_vocab = check_max_vocab(max_vocab)
     path = require_file(
         data_dir / "mathqa" / "test.json",

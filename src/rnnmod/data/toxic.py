@@ -23,6 +23,7 @@ from torch import Tensor
 from ..errors import RnnmodError
 from .base import TASKS, TaskData, check_max_vocab, limited, require_file, seeded_split
 from .legacy import KERAS_OOV, keras_vocab
+from .options import TaskOptions
 from .vocab import PAD, Vocab, resolve_seq_len, tokenize
 
 TOXIC_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
@@ -140,21 +141,13 @@ def _label_matrix(rows: list[dict[str, str]], path: Path) -> Tensor:
         ) from None
 
 
-def load_toxic(
-    data_dir: Path,
-    *,
-    seq_len: int | str | None = None,
-    vocab_cap: int = 2000,
-    legacy_vocab: bool = False,
-    split_seed: int = SPLIT_SEED,
-    max_vocab: int | None = None,
-    limit: int | None = None,
-    limit_seed: int = 0,
-    **_: object,
-) -> TaskData:
+def load_toxic(data_dir: Path, **options: object) -> TaskData:
     """Jigsaw toxic comments as a 1:N task with 8 classes (pad, clean, six toxicity labels);
     ``max_vocab`` replaces the default cap (2,000); ``seq_len``, ``limit`` as for
     :func:`multilabel_task`."""
+    opts = TaskOptions.of(options, split_seed=SPLIT_SEED)
+    seq_len, legacy_vocab, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
+    vocab_cap = 2000
     root = data_dir / "toxic"
     train_path = root / "train.csv"
     rows = _read_csv(train_path, ["comment_text", *TOXIC_LABELS], _HINT)
