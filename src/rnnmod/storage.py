@@ -93,6 +93,24 @@ def recover_dir(out: Path) -> bool:
     return False
 
 
+def check_replaceable(
+    out: Path, *, overwrite: bool, kind: str = "", marker: str = "", unlike: str = ""
+) -> None:
+    """Refuse an existing ``out`` unless ``overwrite`` and it is an artifact of this kind (a
+    folder holding ``marker`` and not ``unlike``); long commands call it before their work."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not overwrite:
+        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    what = f"an rnnmod {kind}" if kind else "an rnnmod artifact"
+    foreign = (marker and not (out / marker).is_file()) or (unlike and (out / unlike).exists())
+    if out.is_symlink() or not out.is_dir() or foreign:
+        raise RnnmodError(
+            f"{out} is not {what}, so --overwrite "
+            "will not replace it; choose another output or remove it yourself"
+        )
+
+
 def fresh_dir(
     out: Path, *, overwrite: bool, kind: str = "", marker: str = "", unlike: str = ""
 ) -> Path:
@@ -106,16 +124,7 @@ def fresh_dir(
     :func:`publish_dir` is put back.
     """
     recover_dir(out)
-    if out.exists() or out.is_symlink():
-        if not overwrite:
-            raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
-        what = f"an rnnmod {kind}" if kind else "an rnnmod artifact"
-        foreign = (marker and not (out / marker).is_file()) or (unlike and (out / unlike).exists())
-        if out.is_symlink() or not out.is_dir() or foreign:
-            raise RnnmodError(
-                f"{out} is not {what}, so --overwrite "
-                "will not replace it; choose another output or remove it yourself"
-            )
+    check_replaceable(out, overwrite=overwrite, kind=kind, marker=marker, unlike=unlike)
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.is_symlink() or tmp.is_file():
         tmp.unlink()

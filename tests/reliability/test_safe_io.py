@@ -146,3 +146,13 @@ def test_seeded_mutations_of_every_artifact_file_give_one_line_errors(tmp_path):
     res = mutation_battery(80, tmp_path, seed=1)
     assert res["tracebacks"] == res["hangs"] == 0, res["bad"]
     assert res["one_line_errors"] > res["reads"] // 2
+
+
+def test_train_refuses_to_overwrite_a_file_before_training(tc_csv, tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("keep me\n")
+    argv = ["train", "--task", "text-classification", "--file", str(tc_csv), "--out", str(f)]
+    one_line_error(
+        capsys, [*argv, "--overwrite", "--epochs", "1"], "is not an rnnmod run directory"
+    )
+    assert f.read_text() == "keep me\n" and leftovers(tmp_path) == []

@@ -11,10 +11,10 @@ from .common import add_data_dir, emit
 
 def cmd_train(args: argparse.Namespace) -> None:
     from ..api import train
+    from ..storage import check_replaceable
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
+    check_replaceable(out, overwrite=args.overwrite, kind="run directory", marker="metrics.json")
     options = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k, None) is not None}
     # the kind's own options, as given: the kind refuses those that do not apply to the task
     for k in _KIND_OPTIONS:
