@@ -111,9 +111,46 @@ def test_unrolled_one_to_one_is_refused():
         )
 
 
-def test_missing_class_keeps_all_units_with_a_warning():
+def test_class_without_training_example_gets_no_module():
     model, data = tiny_model(), tiny_data()
     data.y_train[data.y_train == 3] = 0
     dec = decompose(model, data, preset("default", max_remove=0.5), progress=False)
+    assert dec.bank.class_index == [0, 1, 2]
+    assert "class 'c3': no training example: no module" in dec.warnings
+
+
+def test_paper_preset_keeps_a_module_for_a_class_without_training_example():
+    model, data = tiny_model(), tiny_data()
+    data.y_train[data.y_train == 3] = 0
+    dec = decompose(model, data, preset("paper", max_remove=0.5), progress=False)
+    assert dec.bank.class_index == [0, 1, 2, 3]
     assert dec.bank.unit_masks[0][3].all()
     assert any("keeps every unit" in w for w in dec.warnings)
+
+
+def test_thin_unrolled_groups_use_the_pooled_statistic():
+    model, data = tiny_model(io_type="M:N"), tiny_data(io_type="M:N", n=60)
+    cfg = preset("default", mode="unrolled", max_remove=0.3, min_observations=12)
+    dec = decompose(model, data, cfg, progress=False)
+    assert any("(class, step) groups had fewer than 12 observations" in w for w in dec.warnings)
+    # a thin group's d is its class's d pooled over steps: the rolled statistic
+    rolled = decompose(model, data, cfg.with_(mode="rolled"), progress=False)
+    idx = torch.tensor(dec.bank.class_index)
+    n_pos = (dec.samples.pos[idx] >= 0).sum(-1)
+    n_neg = (dec.samples.neg[idx] >= 0).sum(-1)
+    thin = (n_pos < 12) | (n_neg < 12)  # [K, S]
+    assert thin.any() and not thin.all()
+    d, d_rolled = dec.concern[0], rolled.concern[0]
+    assert not torch.isnan(d).any()
+    expected = d_rolled.expand_as(d)
+    torch.testing.assert_close(d[thin], expected[thin])
+    assert not torch.allclose(d[~thin], expected[~thin])
+    assert (~dec.bank.unit_masks[0]).any()
+
+
+def test_paper_preset_does_not_pool_thin_groups():
+    model, data = tiny_model(io_type="M:N"), tiny_data(io_type="M:N", n=60)
+    cfg = preset("paper", mode="unrolled", max_remove=0.3, min_observations=12)
+    dec = decompose(model, data, cfg, progress=False)
+    assert torch.isnan(dec.concern[0]).any()
+    assert not any("groups had fewer" in w for w in dec.warnings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -64,14 +65,16 @@ def cmd_decompose(args: argparse.Namespace) -> None:
             f"reused {res.out}: its modules were made from the same model, data and configuration"
         )
     else:
-        for w in res.warnings:
-            print(f"rnnmod: warning: {w}", file=sys.stderr)
+        if not args.quiet:
+            for line in warning_lines(res.warnings, res.n_modules, verbose=args.verbose):
+                print(f"rnnmod: warning: {line}", file=sys.stderr)
         obj = {
             "out": str(res.out),
             "reused": False,
             "n_modules": res.n_modules,
             "retained_units": res.retained_units,
             "seconds": round(res.seconds, 3),
+            "warnings": res.warnings,
         }
         human = (
             f"{res.n_modules} modules ({cfg.preset}, {cfg.mode}"
@@ -79,6 +82,45 @@ def cmd_decompose(args: argparse.Namespace) -> None:
             f"{res.retained_units:.1%} of units retained → {res.out}"
         )
     print(json.dumps(obj, sort_keys=True) if args.json else human)
+
+
+_FEW = re.compile(r"class (.+): only (\d+) positive (observations|examples) \(wanted (\d+)\)")
+_NONE = re.compile(r"class (.+): no training example: no module")
+MAX_WARNING_LINES = 5
+
+
+def warning_lines(warnings: list[str], n_modules: int, *, verbose: bool = False) -> list[str]:
+    """A decomposition's warnings (of ``n_modules`` modules) as at most
+    :data:`MAX_WARNING_LINES` lines (every one with ``verbose``): the classes with fewer
+    positives than asked in one line, those without a training example (no module) in one line
+    when there are more than two."""
+    if verbose:
+        return list(warnings)
+    few = [m for w in warnings if (m := _FEW.fullmatch(w))]
+    none = [m for w in warnings if (m := _NONE.fullmatch(w))]
+    n_classes = n_modules + len(none)
+    lines: list[str] = []
+    if len(none) > 2:
+        names = ", ".join(m.group(1) for m in none[:3])
+        lines.append(
+            f"{len(none)} classes have no training example and got no module ({names}, …); "
+            "--verbose lists them"
+        )
+    else:
+        lines += [m.group(0) for m in none]
+    lines += [w for w in warnings if _FEW.fullmatch(w) is None and _NONE.fullmatch(w) is None]
+    if len(few) == 1:
+        lines.append(few[0].group(0))
+    elif few:
+        low = min(int(m.group(2)) for m in few)
+        lines.append(
+            f"{len(few)} of {n_classes} classes have fewer positive {few[0].group(3)} than "
+            f"asked (min {low}, wanted {few[0].group(4)}); --verbose lists them"
+        )
+    if len(lines) > MAX_WARNING_LINES:
+        rest = len(lines) - (MAX_WARNING_LINES - 1)
+        lines = lines[: MAX_WARNING_LINES - 1] + [f"{rest} more warnings; --verbose lists them"]
+    return lines
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -100,7 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"  {x:20s} {acc}  ({v['n']} {res['unit']})")
         return
     options = {"legacy_accuracy": True} if args.legacy_accuracy else {}
-    res = evaluate(ms, args.data_dir, **options)
+    res = evaluate(ms, args.data_dir, progress=not (args.json or args.quiet), **options)
     if args.json:
         print(json.dumps(res, sort_keys=True))
         return
@@ -242,7 +284,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--min-observations",
         type=int,
         default=None,
-        help="a (class, step) group with fewer observations keeps every unit (default 30; paper 1)",
+        help="a (class, step) group with fewer positive or negative observations is thin "
+        "(default 30; paper 1): unrolled, default preset, its step uses the class's statistic "
+        "pooled over steps; a class thin even pooled keeps every unit",
     )
     d.add_argument(
         "--padding-module",
@@ -286,7 +330,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validation split (default 0.1; never the test split)",
     )
     d.add_argument("--overwrite", action="store_true")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help="no progress bar, no warnings")
+    d.add_argument(
+        "--verbose",
+        action="store_true",
+        help="every warning on its own line (default: at most 5 lines, per-class warnings "
+        "summarised; --json and the manifest hold them all)",
+    )
     d.add_argument("--json", action="store_true")
     add_data_dir(d)
     d.set_defaults(func=cmd_decompose)
@@ -296,6 +346,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("mods", type=Path, help="module set directory")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument(
         "--legacy-accuracy",
         action="store_true",

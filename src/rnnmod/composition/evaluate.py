@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..data import load_task
 from ..data.base import TaskData
@@ -15,6 +16,7 @@ from ..errors import RnnmodError
 from ..metrics.accuracy import accuracy
 from ..metrics.cost import composed_cost, retained_per_layer
 from ..metrics.jaccard import jaccard_legacy, jaccard_mask
+from ..metrics.labels import entity_scores, is_iob, macro_f1
 from ..modules.module import ModuleBank, vote
 from ..modules.store import ModuleSet
 from ..nn.zoo import predict_logits
@@ -91,19 +93,51 @@ def check_fits(run: Run, data: TaskData) -> None:
 
 @torch.no_grad()
 def evaluate_moduleset(
-    ms: ModuleSet, data_dir: Path | str | None = None, *, data: TaskData | None = None
+    ms: ModuleSet,
+    data_dir: Path | str | None = None,
+    *,
+    data: TaskData | None = None,
+    progress: bool = False,
 ) -> dict:
-    """Monolithic and composed test accuracy, Δ in percentage points, both Jaccard indices."""
+    """Monolithic and composed test accuracy, Δ in percentage points, both Jaccard indices.
+    ``progress``: a bar over the stages on stderr when it is a terminal."""
     run = ms.single_source
     bank = next(iter(ms.banks.values()))
-    data = data or load_data_for(run, data_dir)
-    res = evaluate_bank(run, bank, data, output=ms.module_output)
+    bar = progress_bar(progress)
+    if data is None:
+        bar.set_postfix_str("loading data", refresh=False)
+        data = load_data_for(run, data_dir)
+    bar.update(1)
+    res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
+    bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
     return res
 
 
+EVALUATE_STAGES = ("data", "monolithic", "modules", "metrics")
+
+
+def progress_bar(progress: bool) -> tqdm:
+    """The evaluation's bar over :data:`EVALUATE_STAGES` on stderr: off unless ``progress``, and
+    off when stderr is not a terminal (tqdm's ``disable=None``)."""
+    return tqdm(
+        total=len(EVALUATE_STAGES),
+        desc="evaluate",
+        unit="stage",
+        disable=None if progress else True,
+        file=sys.stderr,
+    )
+
+
 @torch.no_grad()
-def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "binary") -> dict:
+def evaluate_bank(
+    run: Run,
+    bank: ModuleBank,
+    data: TaskData,
+    *,
+    output: str = "binary",
+    bar: tqdm | None = None,
+) -> dict:
     """Evaluate modules of ``run`` on ``data``'s test split.
 
     Many-output models are scored per position: ``monolithic``/``composed`` count real tokens
@@ -123,9 +157,15 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
     classes = torch.tensor(bank.class_index)
     real_classes = [c for c in range(run.model.cfg.n_classes) if c != pad]
     subset = not set(real_classes) <= set(bank.class_index)
+    bar = bar if bar is not None else progress_bar(False)
+    bar.set_postfix_str(f"monolithic, {len(x)} test examples", refresh=False)
     logits = predict_logits(run.model, x)
+    bar.update(1)
+    bar.set_postfix_str(f"{len(bank)} modules", refresh=False)
     scores = bank.scores(run.model, x, output=output)
     composed = vote(scores, bank.class_index)
+    bar.update(1)
+    bar.set_postfix_str("Jaccard, cost", refresh=False)
     if subset:
         # the monolithic baseline chooses among the same classes as the composed model
         mono = classes[logits[..., classes].argmax(-1)]
@@ -161,6 +201,7 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
         "subset": subset,
         "notes": data.notes,
     }
+    res.update(label_metrics(mono, composed, y_eval, data, bank, subset))
     if pad is not None:
         res["n_positions"] = int((y_eval != pad).sum())
         res["n_positions_legacy"] = int(y_eval.numel())
@@ -168,5 +209,30 @@ def evaluate_bank(run: Run, bank: ModuleBank, data: TaskData, *, output: str = "
         res["composed_legacy"] = accuracy(composed, y_eval)
         res["delta_pp_legacy"] = 100.0 * (res["composed_legacy"] - res["monolithic_legacy"])
         res["padding_module"] = pad in bank.class_index
+    bar.update(1)
     res["seconds"] = round(time.perf_counter() - start, 3)
     return res
+
+
+def label_metrics(
+    mono: torch.Tensor,
+    composed: torch.Tensor,
+    y: torch.Tensor,
+    data: TaskData,
+    bank: ModuleBank,
+    subset: bool,
+) -> dict:
+    """Macro-F1 over the modules' classes (real tokens only for taggers) and, for a tagger whose
+    tags are all IOB/BIO (``O``, ``B-…``, ``I-…``), entity-level precision, recall and F1
+    (seqeval), of the monolithic and the composed model."""
+    pad = data.pad_label
+    classes = [c for c in bank.class_index if c != pad]
+    keep = torch.ones_like(y, dtype=torch.bool) if pad is None else y != pad
+    out: dict = {}
+    for name, pred in (("monolithic", mono), ("composed", composed)):
+        out[f"macro_f1_{name}"] = macro_f1(pred[keep], y[keep], classes)
+    tags = [n for i, n in enumerate(data.label_names) if i != pad]
+    if pad is not None and not subset and y.dim() == 2 and is_iob(tags):
+        for name, pred in (("monolithic", mono), ("composed", composed)):
+            out[f"entity_{name}"] = entity_scores(pred, y, pad, data.label_names)
+    return out

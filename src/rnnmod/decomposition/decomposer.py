@@ -92,10 +92,17 @@ def select_units(
     cell: str,
     cfg: DecompositionConfig,
     max_remove: float,
+    *,
+    pool_thin: bool = False,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Statistics and removal for every layer of recorded ``states`` (list of [U, T, W]) from
     (row, step) index grids [K, S, N] of positive and negative observations (-1 = none).
-    Returns per layer the removed units [K, S, W] (True = removed) and the concern d."""
+    Returns per layer the removed units [K, S, W] (True = removed) and the concern d.
+
+    A group with fewer than ``cfg.min_observations`` positive or negative observations is thin:
+    its d is NaN (every unit kept) or, with ``pool_thin`` and several step groups, the d of its
+    class's observations pooled over every step (the rolled statistic), NaN only when the pooled
+    group is thin too."""
     per_gate = cfg.gate_strategy == "per-gate"
     stat = gate_statistic if per_gate else unit_statistic
     n_groups, s_groups = pos[0].shape[:2]
@@ -107,6 +114,10 @@ def select_units(
         thin = (pm.sum(1) < cfg.min_observations) | (nm.sum(1) < cfg.min_observations)
         d = torch.where(thin.unsqueeze(1), torch.full_like(d, float("nan")), d)
         d = d.reshape(n_groups, s_groups, -1)
+        if pool_thin and s_groups > 1 and bool(thin.any()):
+            d = _pool_thin_groups(
+                d, thin.reshape(n_groups, s_groups), layer_states, pos, neg, stat, cell, cfg
+            )
         concern.append(d)
         if per_gate:
             rem = select_per_gate(d, N_GATES[cell], max_remove)
@@ -116,6 +127,51 @@ def select_units(
             rem = select_comparison(d, max_remove, cfg.ratio_rule, cfg.tangle_threshold)
         removed.append(rem)
     return removed, concern
+
+
+def _pool_thin_groups(d, thin, layer_states, pos, neg, stat, cell, cfg) -> torch.Tensor:
+    """Replace the d of thin (class, step) groups [K, S] by their class's d pooled over steps."""
+    cls = thin.any(1).nonzero().squeeze(1)
+    pooled = []
+    for rows, steps in (pos, neg):
+        k = len(cls)
+        pooled.append(
+            gather_observations(
+                layer_states, rows[cls].reshape(k, 1, -1), steps[cls].reshape(k, 1, -1)
+            )
+        )
+    (pv, pm), (nv, nm) = pooled
+    dp = stat(pv, pm, cell, cfg) - stat(nv, nm, cell, cfg)  # [k, W]
+    thin_p = (pm.sum(1) < cfg.min_observations) | (nm.sum(1) < cfg.min_observations)
+    dp = torch.where(thin_p.unsqueeze(1), torch.full_like(dp, float("nan")), dp)
+    d = d.clone()
+    sub = d[cls]  # [k, S, W]
+    d[cls] = torch.where(thin[cls].unsqueeze(-1), dp.unsqueeze(1).to(sub.dtype), sub)
+    return d
+
+
+def thin_group_warnings(
+    pos_rows: torch.Tensor, neg_rows: torch.Tensor, cfg: DecompositionConfig, pooled: bool
+) -> list[str]:
+    """One line each: how many (class, step) groups were thin and what was done about them, and
+    how many classes have too few observations even pooled over steps (they keep every unit)."""
+    m = cfg.min_observations
+    n_pos, n_neg = (pos_rows >= 0).sum(-1), (neg_rows >= 0).sum(-1)  # [K, S]
+    thin = (n_pos < m) | (n_neg < m)
+    k, s = thin.shape
+    out = []
+    if s > 1 and pooled and bool(thin.any()):
+        out.append(
+            f"{int(thin.sum())} of {k * s} (class, step) groups had fewer than {m} observations; "
+            "their steps use the class's statistics pooled over steps"
+        )
+    thin_cls = (n_pos.sum(1) < m) | (n_neg.sum(1) < m)
+    if pooled and bool(thin_cls.any()):
+        out.append(
+            f"{int(thin_cls.sum())} of {k} classes have fewer than {m} positive or negative "
+            "observations: their modules keep every unit (--min-observations)"
+        )
+    return out
 
 
 def module_classes(model: SeqClassifier, data: TaskData, cfg: DecompositionConfig) -> list[int]:
@@ -153,6 +209,11 @@ def decompose(
             data.y_train, n_classes, cfg.n_positive, cfg.n_negative, cfg.sampling, cfg.seed
         )
     classes = module_classes(model, data, cfg)
+    # a class with no training example gets no module (the paper preset: one keeping every unit)
+    empty = [] if cfg.preset == "paper" else [c for c in classes if samples.n_pos[c] == 0]
+    classes = [c for c in classes if c not in empty]
+    if not classes:
+        raise RnnmodError("no class has a training example: there is nothing to decompose")
     timings["sample"] = time.perf_counter() - t0
     bar.set_postfix_str(f"{len(samples.union)} examples", refresh=False)
     bar.update(1)
@@ -175,9 +236,17 @@ def decompose(
             tokens = data.x_train[samples.union] != 0
             pos_rows = drop_padding(pos_rows, pos_steps, tokens)
             neg_rows = drop_padding(neg_rows, neg_steps, tokens)
+    pool = cfg.preset != "paper"
     removed, concern = select_units(
-        states, (pos_rows, pos_steps), (neg_rows, neg_steps), cell, cfg, max_remove
+        states,
+        (pos_rows, pos_steps),
+        (neg_rows, neg_steps),
+        cell,
+        cfg,
+        max_remove,
+        pool_thin=pool,
     )
+    thin_warnings = thin_group_warnings(pos_rows, neg_rows, cfg, pooled=pool)
     timings["statistics"] = time.perf_counter() - t0
     bar.update(1)
 
@@ -188,7 +257,9 @@ def decompose(
     else:
         hw, hb = channel_heads(w_out, b_out)
     keep = [~r for r in removed]
-    warnings = []
+    warnings = [
+        f"class {data.label_names[c]!r}: no training example: no module" for c in empty
+    ] + thin_warnings
     info = []
     for c in classes:
         w = []

@@ -123,13 +123,14 @@ class ClassifierKind(ModelKind):
         *,
         legacy_accuracy: bool = False,
         data: TaskData | None = None,
+        progress: bool = False,
     ) -> dict:
         if len(ms.sources) > 1:
             raise RnnmodError(
                 f"{ms.path} holds modules of several models: evaluate it on labelled texts of its "
                 "problem (--labelled CSV with 'text' and 'label' columns, or 'text' and 'tags' for taggers)"
             )
-        res = evaluate_moduleset(ms, data_dir, data=data)
+        res = evaluate_moduleset(ms, data_dir, data=data, progress=progress)
         if legacy_accuracy:
             if "composed_legacy" not in res:
                 raise RnnmodError("--legacy-accuracy applies to many-output models (1:N, M:N) only")
@@ -154,6 +155,18 @@ class ClassifierKind(ModelKind):
             lines.append(
                 f"  arithmetic cost      {res['cost_relative']:.1%} of {res['n_modules']} × monolithic "
                 f"({res['cost_vs_monolithic']:.2f} × monolithic; retained per layer {layers})"
+            )
+        if "macro_f1_composed" in res:
+            lines.append(
+                f"  macro-F1             monolithic {res['macro_f1_monolithic']:.4f}   "
+                f"composed {res['macro_f1_composed']:.4f}"
+            )
+        if "entity_composed" in res:
+            m, c = res["entity_monolithic"], res["entity_composed"]
+            lines.append(
+                f"  entities (seqeval)   monolithic P {m['precision']:.4f} R {m['recall']:.4f} "
+                f"F1 {m['f1']:.4f}   composed P {c['precision']:.4f} R {c['recall']:.4f} "
+                f"F1 {c['f1']:.4f}"
             )
         if "accuracy" in res:
             lines.append(f"  accuracy over        {res['accuracy']}")

@@ -196,9 +196,11 @@ class TranslatorKind(ModelKind):
         data_dir: Path | str | None,
         *,
         test_per_lang: int | None = TEST_PER_LANG,
+        progress: bool = False,
     ) -> dict:
         """Per language: BLEU of the module (composed) and of its whole source model
-        (monolithic); each language is tested on its source's test split."""
+        (monolithic); each language is tested on its source's test split. (No progress bar:
+        ``progress`` is accepted for a uniform call.)"""
         start = time.perf_counter()
         test = []
         for sid, run in ms.sources.items():
