@@ -146,13 +146,20 @@ def compose(
     rule: str | None = None,
     calibrate_on: tuple[list[str], list] | None = None,
     overwrite: bool = False,
+    single: bool = False,
 ) -> ModuleSet:
     """Pick modules by label (``label`` or ``N:label``, N the set's 1-based position) from one
     or more module sets into a new module set (reuse and replace). ``rule``: how classifiers'
     modules are compared (probability, odds, calibrated — the default with ``calibrate_on``
-    labelled texts); translators' modules route by language."""
+    labelled texts); translators' modules route by language. A classifier's set of one module
+    always predicts its label: it needs ``single=True``."""
     loaded = [_moduleset(s) for s in sets]
     kind = kind_of_sets(loaded)
+    if kind.votes and len(labels) == 1 and not single:
+        raise RnnmodError(
+            f"a module set of one module always predicts its label ({labels[0]}); "
+            "pass --single to build it anyway"
+        )
     rule = rule or ("calibrated" if calibrate_on is not None else "probability")
     kind.check_composable(loaded, rule, calibrate_on is not None)
     path = compose_modulesets(

@@ -156,3 +156,24 @@ def test_train_refuses_to_overwrite_a_file_before_training(tc_csv, tmp_path, cap
         capsys, [*argv, "--overwrite", "--epochs", "1"], "is not an rnnmod run directory"
     )
     assert f.read_text() == "keep me\n" and leftovers(tmp_path) == []
+
+
+def test_a_one_module_set_needs_single_and_warns(tc_mods, tmp_path, capsys):
+    one = tmp_path / "one"
+    one_line_error(
+        capsys, ["compose", str(tc_mods), "--labels", "banking", "--out", str(one)], "--single"
+    )
+    assert (
+        main(["compose", str(tc_mods), "--labels", "banking", "--out", str(one), "--single"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "always predicts 'banking'" in err
+
+
+def test_a_text_with_no_token_gets_no_label(tc_mods, capsys):
+    assert main(["predict", str(tc_mods), "alpha beta", "?!", "--json"]) == 0
+    got = capsys.readouterr()
+    rows = json.loads(got.out)["predictions"]
+    assert rows[1]["label"] is None and "no token" in rows[1]["reason"]
+    assert rows[0]["label"] is not None
+    assert got.err.count("\n") == 1 and "1 of 2 texts have no token" in got.err

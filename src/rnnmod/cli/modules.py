@@ -151,6 +151,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_compose(args: argparse.Namespace) -> None:
     from ..api import compose
+    from ..kinds import kind_of
 
     labels = label_list(args.labels)
     calib = read_labelled_csv(args.calibrate) if args.calibrate else None
@@ -161,7 +162,10 @@ def cmd_compose(args: argparse.Namespace) -> None:
         rule=args.rule,
         calibrate_on=calib,
         overwrite=args.overwrite,
+        single=args.single,
     )
+    if len(labels) == 1 and kind_of(ms).votes:
+        print(f"rnnmod: warning: {args.out} always predicts {labels[0]!r}", file=sys.stderr)
     man = ms.manifest
     obj = {"out": str(args.out), "labels": labels, "rule": ms.rule}
     for k in ("calibration_accuracy", "calibration_positions"):
@@ -205,6 +209,22 @@ def report_truncation(ms, texts: list[str]) -> int:
     return n
 
 
+def empty_texts(ms, texts: list[str]) -> list[bool]:
+    """Per text, whether no token of it is left after tokenisation for any of the set's
+    models (it has no label: the model would read padding only); one note on stderr."""
+    empty = [True] * len(texts)
+    for vocab in {id(r.vocab): r.vocab for r in ms.sources.values()}.values():
+        empty = [a and b for a, b in zip(empty, vocab.empty(texts))]
+    n = sum(empty)
+    if n:
+        print(
+            f"rnnmod: note: {n} of {len(texts)} texts have no token left after tokenisation; "
+            "they get no label",
+            file=sys.stderr,
+        )
+    return empty
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from ..modules.store import load_moduleset
 
@@ -215,10 +235,15 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if not texts:
         raise RnnmodError("give text to classify as arguments or with --file")
     truncated = report_truncation(ms, texts)
+    empty = empty_texts(ms, texts)
+    reason = {"label": None, "reason": "no token left after tokenisation"}
     if ms.per_position:  # a tagger's modules: a label per position
         tags = ms.predict_tags(texts)
         if args.json:
-            rows = [{"text": t, "tags": g} for t, g in zip(texts, tags)]
+            rows = [
+                {"text": t, "tags": g} | (reason if e else {})
+                for t, g, e in zip(texts, tags, empty)
+            ]
             print(json.dumps({"predictions": rows, "truncated": truncated}))
         else:
             for t, g in zip(texts, tags):
@@ -226,14 +251,17 @@ def cmd_predict(args: argparse.Namespace) -> None:
         return
     idx, score = ms.decide_texts(texts)
     rows = [
-        {"text": t, "label": ms.labels[i], "score": float(s)}
-        for t, i, s in zip(texts, idx.tolist(), score.tolist())
+        {"text": t, "label": None, "reason": reason["reason"]}
+        if e
+        else {"text": t, "label": ms.labels[i], "score": float(s)}
+        for t, i, s, e in zip(texts, idx.tolist(), score.tolist(), empty)
     ]
     if args.json:
         print(json.dumps({"predictions": rows, "rule": ms.rule, "truncated": truncated}))
     else:
         for r in rows:
-            print(f"{tsv_field(r['label'])}\t{r['score']:.3f}\t{tsv_field(r['text'])}")
+            label, score_text = (r["label"], f"{r['score']:.3f}") if r["label"] else ("-", "-")
+            print(f"{tsv_field(label)}\t{score_text}\t{tsv_field(r['text'])}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -385,6 +413,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Taggers' modules (e.g. one module of a better tagger replacing a faulty one's): 'text' "
         "and 'tags' columns, one tag per token, and the set tags token by token. "
         "`rnnmod data export TASK --split train` writes either kind",
+    )
+    c.add_argument(
+        "--single",
+        action="store_true",
+        help="allow a set of one module (it always predicts its label)",
     )
     c.add_argument(
         "--rule",

@@ -210,6 +210,11 @@ class Vocab:
         (its ids beyond the length are not read)."""
         return [len(self.ids(t)) > self.seq_len for t in tokenize(texts, self.tokenizer)]
 
+    def empty(self, texts: Iterable[str]) -> list[bool]:
+        """Per text, whether nothing of it is left after tokenisation (no token at all: the
+        model would read padding only)."""
+        return [not toks for toks in tokenize(texts, self.tokenizer)]
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("_index")

@@ -73,6 +73,8 @@ class ModelKind:
     """The base handler: every hook a kind must fill raises, so a missing one is loud."""
 
     name = "kind"
+    #: whether the kind's modules vote for a label (a translator's route by language instead)
+    votes = True
     #: decomposition options (DecompositionConfig fields) that make no sense for this kind
     refused_options: dict[str, str] = {}
     #: the kind's own defaults for decomposition options the user left unset

@@ -76,6 +76,7 @@ def route_for(table: dict[str, Route], what: str):
 
 class TranslatorKind(ModelKind):
     name = "translator"
+    votes = False
     refused_options = {
         "budget": "is not supported for translation models",
         "gate_strategy": "per-gate: translation modules use the hidden-state strategy",
