@@ -155,11 +155,6 @@ def compose(
     always predicts its label: it needs ``single=True``."""
     loaded = [_moduleset(s) for s in sets]
     kind = kind_of_sets(loaded)
-    if kind.votes and len(labels) == 1 and not single:
-        raise RnnmodError(
-            f"a module set of one module always predicts its label ({labels[0]}); "
-            "pass --single to build it anyway"
-        )
     rule = rule or ("calibrated" if calibrate_on is not None else "probability")
     kind.check_composable(loaded, rule, calibrate_on is not None)
     path = compose_modulesets(
@@ -170,6 +165,7 @@ def compose(
         rule=rule,
         calibrate_on=calibrate_on,
         manifest_extra=lambda parts: kind.compose_extra(loaded, parts),
+        allow_single=single or not kind.votes,
     )
     return load_moduleset(path)
 

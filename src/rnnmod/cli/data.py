@@ -88,15 +88,45 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
     options = [
         (
             "--file",
-            {"type": Path, "help": "your data file (text-classification: CSV/TSV; tagging: CoNLL)"},
+            {
+                "type": Path,
+                "help": "your data file, split with a seed (text-classification: CSV/TSV; "
+                "tagging: CoNLL, or CoNLL-U by the .conllu suffix)",
+            },
+        ),
+        (
+            "--train-file",
+            {
+                "type": Path,
+                "help": "the dataset's own training split, instead of --file (needs --test-file); "
+                "labels and vocabulary are fitted on it",
+            },
+        ),
+        (
+            "--val-file",
+            {
+                "type": Path,
+                "help": "the dataset's own validation split (optional, with --train-file): the "
+                "held-out texts budgets and calibration use",
+            },
+        ),
+        (
+            "--test-file",
+            {"type": Path, "help": "the dataset's own test split (with --train-file)"},
         ),
         (
             "--text-column",
-            {"help": "text column name (CSV) or token column number (CoNLL, default 0)"},
+            {
+                "help": "text column name (CSV), token column number (CoNLL, default 0) or "
+                "form|lemma (.conllu, default form)"
+            },
         ),
         (
             "--label-column",
-            {"help": "label column name (CSV) or tag column number (CoNLL, default -1)"},
+            {
+                "help": "label column name (CSV), tag column number (CoNLL, default -1) or "
+                "upos|xpos (.conllu, default upos)"
+            },
         ),
         (
             "--seq-len",

@@ -34,6 +34,7 @@ def compose_modulesets(
     rule: str = "probability",
     calibrate_on: tuple[list[str], list[str] | list[list[str]]] | None = None,
     manifest_extra: Callable[[list], dict] | None = None,
+    allow_single: bool = True,
 ) -> Path:
     """Pick modules by label and save them as one composed module set.
 
@@ -108,6 +109,11 @@ def compose_modulesets(
         i, s = hits[0]
         sid, bank_pos = s.locate(label)
         picked.setdefault((i, sid), []).append(bank_pos)
+    if len(order) == 1 and not allow_single:
+        raise RnnmodError(
+            f"a module set of one module always predicts its label ({order[0]}); "
+            "pass --single to build it anyway"
+        )
     parts = []
     for (i, sid), positions in picked.items():
         s = sets[i]

@@ -19,23 +19,19 @@ from ..errors import RnnmodError
 from .base import TASKS, TaskData, check_max_vocab, limited, seeded_split
 from .legacy import keras_vocab, sklearn_split
 from .options import TaskOptions
+from .ud import TAG_FIELDS, TOKEN_FIELDS, is_conllu, read_conllu, ud_field
+from .userfiles import (
+    check_known_labels,
+    file_extra,
+    files_note,
+    ranges,
+    resolve_file,
+    split_files,
+)
 from .vocab import PAD, Vocab, pad_id_rows, resolve_seq_len, tokenize
 
 SPLIT_SEED = 1234
 Sentence = list[tuple[str, str]]
-
-
-def resolve_file(file: str | Path | None, data_dir: Path | None, option: str = "--file") -> Path:
-    """The user's file, as an absolute path: as given (absolute or relative to the working
-    directory), else under ``data_dir``. A clear error when it is not given or does not exist."""
-    if not file:
-        raise RnnmodError(f"this task reads a file of your own: pass {option} PATH")
-    path = Path(file).expanduser()
-    if not path.is_file() and data_dir is not None and (data_dir / path).is_file():
-        path = data_dir / path
-    if not path.is_file():
-        raise RnnmodError(f"missing data file {path}: pass an existing file with {option}")
-    return path.resolve()
 
 
 def _label_order(labels: list[str]) -> list[str]:
@@ -48,21 +44,8 @@ def _label_order(labels: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- text classification (M:1)
-def load_text_classification(data_dir: Path | None, **options: object) -> TaskData:
-    """A CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a text and a label column → M:1.
-
-    Labels are arbitrary strings mapped to ids in sorted order; the split is seeded and
-    stratified by label; ``limit`` keeps a seeded subset of the training split; the vocabulary
-    (at most ``max_vocab`` ids) is fitted on the kept training texts (Keras text filters).
-    ``seq_len``: a number of tokens, ``"auto"`` (:func:`~.vocab.auto_seq_len` of the kept
-    training texts) or None (15, the task's default).
-    """
-    opts = TaskOptions.of(options, split_seed=SPLIT_SEED, test_frac=0.2)
-    seq_len, _, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
-    test_frac, text_column = opts.test_frac, opts.text_column or "text"
-    label_column = opts.label_column or "label"
-    max_vocab = check_max_vocab(max_vocab)
-    path = resolve_file(opts.file, data_dir)
+def read_labelled_rows(path: Path, text_column: str, label_column: str) -> list[tuple[str, str]]:
+    """(text, label) rows of a CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a header."""
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     try:
@@ -80,19 +63,72 @@ def load_text_classification(data_dir: Path | None, **options: object) -> TaskDa
         raise RnnmodError(f"{path}: not a readable UTF-8 CSV/TSV ({e})") from None
     if any(t is None or y is None for t, y in rows):
         raise RnnmodError(f"{path}: some rows have fewer columns than the header")
+    return rows
+
+
+def load_text_classification(data_dir: Path | None, **options: object) -> TaskData:
+    """A CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a text and a label column → M:1.
+
+    Labels are arbitrary strings mapped to ids in sorted order; the split is seeded and
+    stratified by label; ``limit`` keeps a seeded subset of the training split; the vocabulary
+    (at most ``max_vocab`` ids) is fitted on the kept training texts (Keras text filters).
+    ``seq_len``: a number of tokens, ``"auto"`` (:func:`~.vocab.auto_seq_len` of the kept
+    training texts) or None (15, the task's default). With ``train_file`` and ``test_file``
+    (``val_file`` optional) instead of ``file``, the dataset's own splits are read as they are:
+    labels and vocabulary from the training file.
+    """
+    opts = TaskOptions.of(options, split_seed=SPLIT_SEED, test_frac=0.2)
+    seq_len, _, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
+    test_frac, text_column = opts.test_frac, opts.text_column or "text"
+    label_column = opts.label_column or "label"
+    max_vocab = check_max_vocab(max_vocab)
+    given = split_files(opts, data_dir)
+    if given is None:
+        path = resolve_file(opts.file, data_dir)
+        rows = read_labelled_rows(path, str(text_column), str(label_column))
+        parts = {"all": rows}
+    else:
+        parts = {
+            k: read_labelled_rows(p, str(text_column), str(label_column)) for k, p in given.items()
+        }
+        rows = [r for k in ("train", "val", "test") for r in parts.get(k, [])]
     texts = [t for t, _ in rows]
-    names = _label_order([y for _, y in rows])
+    names = _label_order([y for _, y in (rows if given is None else parts["train"])])
+    where = path if given is None else given["train"]
     if len(names) < 2:
-        raise RnnmodError(f"{path}: column {label_column!r} needs at least two distinct labels")
+        raise RnnmodError(f"{where}: column {label_column!r} needs at least two distinct labels")
+    if given is not None:
+        for k in ("val", "test"):
+            if k in given:
+                check_known_labels(given[k], [y for _, y in parts[k]], names, given["train"])
     index = {n: i for i, n in enumerate(names)}
     labels = torch.tensor([index[y] for _, y in rows], dtype=torch.long)
-    tr, te = seeded_split(len(texts), test_frac, split_seed, strata=labels)
+    if given is None:
+        tr, te = seeded_split(len(texts), test_frac, split_seed, strata=labels)
+        va = None
+        split_note = (
+            f"user data {path.name}: {len(texts)} rows, {len(names)} labels (sorted), "
+            f"stratified {1 - test_frac:.0%}/{test_frac:.0%} split with seed {split_seed}"
+        )
+    else:
+        tr, va, te = ranges([len(parts.get(k, [])) for k in ("train", "val", "test")])
+        va = va if "val" in given else None
+        split_note = files_note(given, {k: len(v) for k, v in parts.items()}, "rows") + (
+            f", {len(names)} labels (sorted)"
+        )
     tr, limit_notes = limited(tr, limit, limit_seed)
     toks = tokenize(texts, "keras")
     train_toks = [toks[i] for i in tr.tolist()]
     seq_len = resolve_seq_len(seq_len, train_toks, TASKS["text-classification"].seq_len)
     vocab = Vocab.fit(train_toks, tokenizer="keras", seq_len=seq_len, max_size=max_vocab)
     x = vocab.encode_tokens(toks)
+    extra: dict = {"file": str(path)} if given is None else file_extra(given)
+    extra |= {
+        "texts_train": [texts[i] for i in tr.tolist()],
+        "texts_test": [texts[i] for i in te.tolist()],
+    }
+    if va is not None:
+        extra["texts_val"] = [texts[i] for i in va.tolist()]
     return TaskData.from_split(
         x,
         labels,
@@ -103,18 +139,15 @@ def load_text_classification(data_dir: Path | None, **options: object) -> TaskDa
         vocab=vocab,
         label_names=names,
         notes=[
-            f"user data {path.name}: {len(texts)} rows, {len(names)} labels (sorted), "
-            f"stratified {1 - test_frac:.0%}/{test_frac:.0%} split with seed {split_seed}; "
-            "vocabulary fitted on the training split"
+            split_note
+            + "; vocabulary fitted on the training split"
             + (f" (at most {max_vocab} ids)" if max_vocab else "")
             + f"; {seq_len} tokens per text",
             *limit_notes,
         ],
-        extra={
-            "file": str(path),
-            "texts_train": [texts[i] for i in tr.tolist()],
-            "texts_test": [texts[i] for i in te.tolist()],
-        },
+        extra=extra,
+        x_val=None if va is None else x[va],
+        y_val=None if va is None else labels[va],
     )
 
 
@@ -132,6 +165,7 @@ def tagging_task(
     *,
     legacy_random_state: int = 4,
     notes: list[str] | None = None,
+    split: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None = None,
 ) -> TaskData:
     """Tagged sentences → M:N :class:`TaskData` (paper-method §3.5 conventions).
 
@@ -143,15 +177,22 @@ def tagging_task(
     ``limit`` keeps a seeded subset of the training sentences before the vocabulary is fitted
     (legacy: the kept training and the test sentences, in corpus order); ``seq_len`` None is
     the task's default (15), ``"auto"`` is fitted on the kept training sentences.
+    ``split``: the (train, validation or None, test) sentence indices of a dataset's own
+    splits, used as they are; the tags are then counted on the training sentences only.
     """
     seq_len, legacy_vocab, max_vocab, limit, limit_seed, split_seed = opts.vocabulary()
     test_frac = opts.test_frac if opts.test_frac is not None else 0.25
     split_seed = SPLIT_SEED if split_seed is None else split_seed
     max_vocab = check_max_vocab(max_vocab)
     words = [[w.lower() for w, _ in s] for s in sentences]
-    names = tag_index(sentences)
+    names = tag_index(sentences if split is None else [sentences[i] for i in split[0].tolist()])
     tag_ids = {t: i for i, t in enumerate(names)}
-    if legacy_vocab:
+    va = None
+    if split is not None:
+        if legacy_vocab:
+            raise RnnmodError("legacy_vocab reads one corpus with the authors' split, not files")
+        tr, va, te = split
+    elif legacy_vocab:
         tr, te = sklearn_split(len(sentences), test_frac, legacy_random_state)
     else:
         tr, te = seeded_split(len(sentences), test_frac, split_seed)
@@ -174,10 +215,12 @@ def tagging_task(
             max_size=max_vocab,
         )
         cap = f" (at most {max_vocab} ids)" if max_vocab else ""
-        note = (
-            f"default vocabulary: fitted on the training sentences{cap}, unknown -> <unk>; "
-            f"seeded {1 - test_frac:.0%}/{test_frac:.0%} split (seed {split_seed})"
+        how = (
+            "the dataset's own splits"
+            if split is not None
+            else f"seeded {1 - test_frac:.0%}/{test_frac:.0%} split (seed {split_seed})"
         )
+        note = f"default vocabulary: fitted on the training sentences{cap}, unknown -> <unk>; {how}"
     x = vocab.encode_tokens(words)
     return TaskData.from_split(
         x,
@@ -196,7 +239,10 @@ def tagging_task(
             # raw text per sentence (words joined by spaces): re-encodes to the same ids
             "texts_train": [" ".join(words[i]) for i in tr.tolist()],
             "texts_test": [" ".join(words[i]) for i in te.tolist()],
+            **({} if va is None else {"texts_val": [" ".join(words[i]) for i in va.tolist()]}),
         },
+        x_val=None if va is None else x[va],
+        y_val=None if va is None else y[va],
     )
 
 
@@ -249,20 +295,53 @@ def _column_index(value: object, default: int, option: str) -> int:
         ) from None
 
 
-def load_tagging(data_dir: Path | None, **options: object) -> TaskData:
-    """A CoNLL-style file → M:N tagging task with Brown's conventions (75/25 seeded split);
-    ``seq_len``, ``max_vocab``, ``limit`` as for :func:`tagging_task`."""
-    opts = TaskOptions.of(options)
-    path = resolve_file(opts.file, data_dir)
-    sentences = read_conll(
+def read_tagged(path: Path, opts: TaskOptions) -> list[Sentence]:
+    """A tagging file's sentences: CoNLL-U by the ``.conllu`` suffix (``--text-column``
+    form|lemma, ``--label-column`` upos|xpos), else CoNLL columns (numbers)."""
+    if is_conllu(path):
+        return read_conllu(
+            path,
+            ud_field(opts.text_column, TOKEN_FIELDS, "--text-column"),
+            ud_field(opts.label_column, TAG_FIELDS, "--label-column"),
+        )
+    return read_conll(
         path,
         _column_index(opts.text_column, 0, "--text-column"),
         _column_index(opts.label_column, -1, "--label-column"),
     )
+
+
+def load_tagging(data_dir: Path | None, **options: object) -> TaskData:
+    """A CoNLL-style or CoNLL-U file → M:N tagging task with Brown's conventions (75/25 seeded
+    split); ``seq_len``, ``max_vocab``, ``limit`` as for :func:`tagging_task`. With
+    ``train_file`` and ``test_file`` (``val_file`` optional) instead of ``file``, the dataset's
+    own splits are read as they are: tags and vocabulary from the training file."""
+    opts = TaskOptions.of(options)
+    given = split_files(opts, data_dir)
+    if given is None:
+        path = resolve_file(opts.file, data_dir)
+        sentences = read_tagged(path, opts)
+        data = tagging_task(
+            "tagging", sentences, opts, notes=[f"user data {path.name}: {len(sentences)} sentences"]
+        )
+        data.extra["file"] = str(path)
+        return data
+    parts = {k: read_tagged(p, opts) for k, p in given.items()}
+    known = [t for s in parts["train"] for _, t in s]
+    for k in ("val", "test"):
+        if k in parts:
+            check_known_labels(given[k], [t for s in parts[k] for _, t in s], known, given["train"])
+    tr, va, te = ranges([len(parts.get(k, [])) for k in ("train", "val", "test")])
+    sentences = [s for k in ("train", "val", "test") for s in parts.get(k, [])]
+    sizes = {k: len(v) for k, v in parts.items()}
     data = tagging_task(
-        "tagging", sentences, opts, notes=[f"user data {path.name}: {len(sentences)} sentences"]
+        "tagging",
+        sentences,
+        opts,
+        notes=[files_note(given, sizes, "sentences")],
+        split=(tr, va if "val" in given else None, te),
     )
-    data.extra["file"] = str(path)
+    data.extra |= file_extra(given)
     return data
 
 

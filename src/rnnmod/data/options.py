@@ -17,7 +17,10 @@ class TaskOptions:
     limit_seed: int = 0
     split_seed: int | None = None  # None: the dataset's own
     test_frac: float | None = None  # None: the dataset's own
-    file: str | None = None  # user tasks: the data file
+    file: str | None = None  # user tasks: the data file (split with a seed)
+    train_file: str | None = None  # user tasks: the dataset's own splits instead of ``file``
+    val_file: str | None = None  # optional
+    test_file: str | None = None
     text_column: str | int | None = None
     label_column: str | int | None = None
 

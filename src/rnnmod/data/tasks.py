@@ -12,10 +12,11 @@ from .brown import load_brown
 from .cache import cached
 from .clinc import load_clinc
 from .emotions import load_emotions
-from .generic import load_tagging, load_text_classification, resolve_file
+from .generic import load_tagging, load_text_classification
 from .mathqa import load_mathqa
 from .paths import default_data_dir
 from .toxic import load_toxic
+from .userfiles import FILE_OPTIONS, resolve_user_files
 from .vocab import Vocab
 
 LOADERS: dict[str, Callable[..., TaskData]] = {
@@ -42,8 +43,8 @@ TASK_SOURCES: dict[str, tuple[str, ...]] = {
 
 
 def _sources(task: str, data_dir: Path, options: dict) -> list[Path]:
-    if task in USER_FILE_TASKS:  # load_task resolved it to an absolute path
-        return [Path(str(options["file"]))]
+    if task in USER_FILE_TASKS:  # load_task resolved them to absolute paths
+        return [Path(str(options[k])) for k in FILE_OPTIONS if options.get(k)]
     return [data_dir / rel for rel in TASK_SOURCES.get(task, ())]
 
 
@@ -90,8 +91,9 @@ def load_task(task: str, data_dir: Path | str | None = None, **options: object) 
     ``options`` go to the loader (they key the tokenised-data cache): ``seq_len`` (a number,
     ``"auto"`` or None for the task's), ``max_vocab``, ``limit`` and ``limit_seed`` (a seeded
     subset of the training split, taken before the vocabulary is fitted), ``legacy_vocab``
-    (paper preprocessing), and for the user-file tasks ``file`` (resolved to an absolute path
-    here), ``text_column``, ``label_column``.
+    (paper preprocessing), and for the user-file tasks ``file`` — or the dataset's own splits,
+    ``train_file`` and ``test_file`` with an optional ``val_file`` — (resolved to absolute
+    paths here), ``text_column``, ``label_column``.
     """
     if task not in LOADERS:
         raise RnnmodError(
@@ -100,7 +102,7 @@ def load_task(task: str, data_dir: Path | str | None = None, **options: object) 
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if task in USER_FILE_TASKS:
         root = data_dir if data_dir.is_dir() else None
-        options = {**options, "file": str(resolve_file(options.get("file"), root))}  # type: ignore[arg-type]
+        options = {**options, **resolve_user_files(options, root)}
     elif not data_dir.is_dir():
         raise RnnmodError(
             f"data directory {data_dir} does not exist; pass --data-dir or set RNNMOD_DATA "

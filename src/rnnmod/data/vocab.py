@@ -57,8 +57,24 @@ def whitespace_lower(text: str) -> list[str]:
     return text.lower().split()
 
 
+# emoticons first (":-)", ";P", "<3", "^_^", ":'("), then words with inner apostrophes, then
+# every other non-space character on its own
+_EMOTICON = r"(?:[<>]?[:;=8][\-o*']?[)\](\[dDpP/\\|}{@3*]+|<3+|\^_\^|-_-|[oO]_[oO])"
+_USER_TOKEN = re.compile(rf"(?P<emo>{_EMOTICON})|\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def words_and_symbols(text: str) -> list[str]:
+    """Users' text as tokens: lower-cased words (``don't`` stays one), every punctuation mark
+    and symbol on its own, emoticons whole and as written — what a sentiment or intent model
+    needs and the Keras filters throw away."""
+    return [
+        m.group(0) if m.group("emo") else m.group(0).lower() for m in _USER_TOKEN.finditer(text)
+    ]
+
+
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "keras": keras_text_to_words,
+    "words-and-symbols": words_and_symbols,
     "clinc": clinc_tokenize,
     "clinc-nltk3.8.1": clinc_tokenize_nltk381,
     "whitespace": whitespace_lower,

@@ -428,8 +428,9 @@ def import_keras_run(
     options = dict(data_options or {})
     km = read_keras_h5(path)
     data = load_task(task, data_dir, **options)
-    if "file" in data.extra:  # a user file: recorded absolute, found from any directory
-        options["file"] = data.extra["file"]
+    for k in ("file", "train_file", "val_file", "test_file"):
+        if k in data.extra:  # a user file: recorded absolute, found from any directory
+            options[k] = data.extra[k]
     model, info = convert_keras(km, semantics, seq_len=data.x_test.shape[1])
     hint = (
         "is --legacy-vocab right for this file?"

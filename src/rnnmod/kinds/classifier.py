@@ -13,6 +13,7 @@ from pathlib import Path
 from ..composition.evaluate import evaluate_moduleset, load_data_for
 from ..data import USER_FILE_TASKS, load_task
 from ..data.base import TaskData, check_max_vocab
+from ..data.userfiles import FILE_OPTIONS
 from ..data.vocab import AUTO, check_seq_len
 from ..decomposition import Decomposition, DecompositionConfig, decompose
 from ..errors import RnnmodError
@@ -31,15 +32,16 @@ class ClassifierKind(ModelKind):
     name = "classifier"
 
     def check_train_options(self, task: str, options: dict) -> None:
-        """Translation options are refused; the user-file options (``file``, ``text_column``,
-        ``label_column``) apply to the user-file tasks only, ``legacy_vocab`` to the paper's."""
+        """Translation options are refused; the user-file options (``file``, ``train_file``,
+        ``val_file``, ``test_file``, ``text_column``, ``label_column``) apply to the user-file
+        tasks only, ``legacy_vocab`` to the paper's."""
         user = task in USER_FILE_TASKS
         for name, value in options.items():
             if value is None or value is False:
                 continue
             if name in ("langs", "test_per_lang"):
                 refuse_option(task, name)
-            if name in ("file", "text_column", "label_column") and not user:
+            if name in (*FILE_OPTIONS, "text_column", "label_column") and not user:
                 refuse_option(task, name)
             if name == "legacy_vocab" and user:
                 refuse_option(task, name)
@@ -66,9 +68,10 @@ class ClassifierKind(ModelKind):
         ``seq_len``: tokens per text, a number or ``"auto"`` (None: the paper's length for the
         paper's tasks, ``"auto"`` for the user-file tasks). ``spec.limit`` keeps a seeded subset
         of the training split before the vocabulary is fitted. These and ``task_options``
-        (``legacy_vocab``; ``file``, ``text_column``, ``label_column`` for the user-file tasks)
-        go to the task's loader and into the run's ``data_options``; a user file is recorded
-        with its absolute path and sha256 (``data_files``)."""
+        (``legacy_vocab``; ``file`` or ``train_file``/``val_file``/``test_file``,
+        ``text_column``, ``label_column`` for the user-file tasks) go to the task's loader and
+        into the run's ``data_options``; each user file is recorded with its absolute path and
+        sha256 (``data_files``)."""
         hidden = positive_option("hidden", hidden)
         embed_dim = positive_option("embed_dim", embed_dim)
         user = spec.task in USER_FILE_TASKS
@@ -90,9 +93,10 @@ class ClassifierKind(ModelKind):
         if seq_len is not None:  # "auto" resolved: the run reloads its data at that length
             opts["seq_len"] = data.vocab.seq_len
         files = {}
-        if user:
-            opts["file"] = data.extra["file"]  # absolute: found from any working directory
-            files["data_files"] = [file_record(Path(opts["file"]))]
+        if user:  # absolute paths: found from any working directory
+            given = {k: data.extra[k] for k in FILE_OPTIONS if k in data.extra}
+            opts |= given
+            files["data_files"] = [file_record(Path(p)) for p in given.values()]
         tc = TrainConfig(**spec.loop(), init=init or "keras", hidden=hidden, embed_dim=embed_dim)
         model, metrics = train_classifier(data, tc)
         config = {
