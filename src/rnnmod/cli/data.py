@@ -129,6 +129,16 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
             },
         ),
         (
+            "--tokenizer",
+            {
+                "choices": ("words-and-symbols", "keras"),
+                "default": None,
+                "help": "text-classification: how text becomes tokens — words, punctuation and "
+                "emoticons each a token (default), or the paper's Keras filters (punctuation "
+                "dropped)",
+            },
+        ),
+        (
             "--seq-len",
             {
                 "type": _seq_len,

@@ -42,6 +42,7 @@ _KIND_OPTIONS = (
     "embed_dim",
     "max_vocab",
     "seq_len",
+    "tokenizer",
     "init",
     "legacy_vocab",
     "file",

@@ -111,6 +111,15 @@ def evaluate_moduleset(
     res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
     bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
+    texts = data.extra.get("texts_test")
+    if texts is not None and len(texts) == len(data.x_test):  # texts longer than the model reads
+        res["truncated"] = sum(run.vocab.cut(texts))
+        if res["truncated"]:
+            res["notes"] = [
+                *res["notes"],
+                f"{res['truncated']} of {len(texts)} test texts are longer than the "
+                f"{run.vocab.seq_len} tokens the model reads (their ends are cut, as in training)",
+            ]
     return res
 
 

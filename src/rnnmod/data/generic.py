@@ -66,6 +66,20 @@ def read_labelled_rows(path: Path, text_column: str, label_column: str) -> list[
     return rows
 
 
+#: how users' text becomes tokens (``--tokenizer``): punctuation and emoticons kept, or the
+#: Keras filters of the paper's pipeline
+USER_TOKENIZERS = ("words-and-symbols", "keras")
+
+
+def check_tokenizer(name: str | None) -> str:
+    """A user text task's tokenizer; None is ``keras`` (runs recorded before the option)."""
+    if name is None:
+        return "keras"
+    if name not in USER_TOKENIZERS:
+        raise RnnmodError(f"--tokenizer must be one of {', '.join(USER_TOKENIZERS)}, got {name!r}")
+    return name
+
+
 def load_text_classification(data_dir: Path | None, **options: object) -> TaskData:
     """A CSV (or TSV, by the ``.tsv``/``.tab`` suffix) with a text and a label column → M:1.
 
@@ -117,10 +131,11 @@ def load_text_classification(data_dir: Path | None, **options: object) -> TaskDa
             f", {len(names)} labels (sorted)"
         )
     tr, limit_notes = limited(tr, limit, limit_seed)
-    toks = tokenize(texts, "keras")
+    tokenizer = check_tokenizer(opts.tokenizer)
+    toks = tokenize(texts, tokenizer)
     train_toks = [toks[i] for i in tr.tolist()]
     seq_len = resolve_seq_len(seq_len, train_toks, TASKS["text-classification"].seq_len)
-    vocab = Vocab.fit(train_toks, tokenizer="keras", seq_len=seq_len, max_size=max_vocab)
+    vocab = Vocab.fit(train_toks, tokenizer=tokenizer, seq_len=seq_len, max_size=max_vocab)
     x = vocab.encode_tokens(toks)
     extra: dict = {"file": str(path)} if given is None else file_extra(given)
     extra |= {

@@ -21,6 +21,7 @@ class TaskOptions:
     train_file: str | None = None  # user tasks: the dataset's own splits instead of ``file``
     val_file: str | None = None  # optional
     test_file: str | None = None
+    tokenizer: str | None = None  # user text: "words-and-symbols" or "keras" (None: keras)
     text_column: str | int | None = None
     label_column: str | int | None = None
 

@@ -34,7 +34,8 @@ class ClassifierKind(ModelKind):
     def check_train_options(self, task: str, options: dict) -> None:
         """Translation options are refused; the user-file options (``file``, ``train_file``,
         ``val_file``, ``test_file``, ``text_column``, ``label_column``) apply to the user-file
-        tasks only, ``legacy_vocab`` to the paper's."""
+        tasks only, ``legacy_vocab`` to the paper's, ``tokenizer`` to text-classification (a
+        tagging file is tokenised already)."""
         user = task in USER_FILE_TASKS
         for name, value in options.items():
             if value is None or value is False:
@@ -44,6 +45,8 @@ class ClassifierKind(ModelKind):
             if name in (*FILE_OPTIONS, "text_column", "label_column") and not user:
                 refuse_option(task, name)
             if name == "legacy_vocab" and user:
+                refuse_option(task, name)
+            if name == "tokenizer" and task != "text-classification":
                 refuse_option(task, name)
         if options.get("legacy_vocab") and options.get("max_vocab") is not None:
             raise RnnmodError(
@@ -85,6 +88,8 @@ class ClassifierKind(ModelKind):
         }
         if seq_len is not None:
             opts["seq_len"] = seq_len
+        if spec.task == "text-classification":  # users' text keeps punctuation and emoticons
+            opts.setdefault("tokenizer", "words-and-symbols")
         if max_vocab is not None:
             opts["max_vocab"] = check_max_vocab(max_vocab)
         if spec.limit is not None:
