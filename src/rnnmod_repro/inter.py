@@ -20,7 +20,6 @@ the pooled scores plus one scratch training.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from rnnmod.data.vocab import Vocab, tokenize
 from rnnmod.decomposition.config import preset_key
 from rnnmod.metrics.accuracy import accuracy
 from rnnmod.nn.zoo import predict_logits
-from rnnmod.storage import read_json, write_json
+from rnnmod.storage import write_json
 from rnnmod.training import TrainConfig, fresh_model, train_classifier
 
 from .inter_problems import (
@@ -49,6 +48,7 @@ from .inter_problems import (
 )
 from .inter_report import collect_inter, write_inter_report
 from .inter_scores import DECISIONS, Side, composed_predictions, load_side, pooled_scores
+from .result_cache import cached_json
 from .rq1_cost import scratch_config
 
 
@@ -124,8 +124,7 @@ def _row_base(rq: str, problem: str, one: Side, many: Side, opts: InterOptions) 
 
 
 def _cached(cache: Path, key: str) -> tuple[Path, dict | None]:
-    f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-    return f, (read_json(f) if f.is_file() else None)
+    return cached_json(cache, key)
 
 
 def _combo_key(rq: str, base: dict, a: int, b: int, opts: InterOptions) -> str:

@@ -36,6 +36,7 @@ from .inter_problems import (
     seeded_order,
     take,
 )
+from .result_cache import cache_file
 from .rq1_cost import run_dir, trained_run
 
 
@@ -133,7 +134,7 @@ def pooled_scores(
         + [hashlib.sha256(many_idx.numpy().tobytes()).hexdigest()]
         + ([] if split == "test" else [split])  # test-pool keys name no split
     )
-    f = cache / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
+    f = cache_file(cache, key, prefix="scores-", suffix=".safetensors")
     n_one = len(getattr(one.data, f"y_{split}"))
     if f.is_file():
         t = load_file(f)

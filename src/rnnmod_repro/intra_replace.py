@@ -14,7 +14,6 @@ Every row also reports the paper's rule (each module votes with its binary confi
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from .intra_models import (
     module_bank,
     monolithic_accuracy,
 )
+from .result_cache import cache_file
 from .reuse_replace_summary import run_and_report
 
 
@@ -114,7 +114,7 @@ def replace_cache_file(
     key += f":{opts.rule}:{CALIBRATION_EXAMPLES}:{opts.seed}"
     if split != "train":  # training-split keys name no split
         key += f":{split}"
-    return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    return cache_file(cache, key)
 
 
 def replace_rows(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from rnnmod.storage import read_json, write_json
 from rnnmod.training import TrainConfig, train_classifier
 
 from .intra_models import RQ23Options, load_family_run, mode_for, module_scores
+from .result_cache import cache_file
 from .reuse_replace_summary import run_and_report
 from .rq1_cost import scratch_config
 
@@ -108,7 +108,7 @@ def pair_cache_file(sha: str, mode: str, c1: int, c2: int, opts: RQ23Options, ca
     key = f"{sha}:{pkey}:{mode}:{c1}:{c2}:{base}:{opts.epochs}:{opts.max_test}:{opts.seed}"
     if opts.legacy_baseline:
         key += ":keras-head"  # the fine-tuned head's init (keys without it: PyTorch's init)
-    return cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    return cache_file(cache, key)
 
 
 def reuse_rows(

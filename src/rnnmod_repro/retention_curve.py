@@ -8,7 +8,6 @@ keyed by the model's hash and the settings, so an interrupted sweep resumes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -20,8 +19,9 @@ from rnnmod import RnnmodError, load_run, load_task, preset
 from rnnmod.composition.evaluate import evaluate_bank
 from rnnmod.decomposition import decompose
 from rnnmod.decomposition.budget import Ranking, budget_search, validation_split
-from rnnmod.storage import read_json, write_json
+from rnnmod.storage import write_json
 
+from .result_cache import cached_json
 from .rq1_cost import RQ1Options, ensure_run
 from .tables import Col, table, write_tables
 
@@ -147,10 +147,9 @@ def run_budget(opts: BudgetOptions) -> list[dict]:
         run = load_run(ensure_run(opts.task, cell, depth, data, rq1))
         if run.vocab.tokens != data.vocab.tokens:
             raise RnnmodError(f"{run.path} was trained with another vocabulary than the data give")
-        key = hashlib.sha256(f"{run.model_sha256()}:{settings}".encode()).hexdigest()[:20]
-        f = cache / f"{key}.json"
-        if f.is_file():
-            rows += read_json(f)
+        f, got = cached_json(cache, f"{run.model_sha256()}:{settings}")
+        if got is not None:
+            rows += got
             continue
         t0 = time.perf_counter()
         model_result = model_rows(run, data, opts)

@@ -5,7 +5,6 @@ directories (``<runs>/<task>-<cell><depth>``) are trained here and read by every
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from rnnmod.training import TrainConfig, train_classifier
 
 from .freshness import current_rows
 from .paper import raw_rq1, table2_delta
+from .result_cache import cache_file
 from .tables import Col, group_by, markdown_table, num, table, write_markdown, write_tables
 
 
@@ -154,8 +154,7 @@ def rq1_settings(io_type: str, opts: RQ1Options) -> list[tuple[str, str]]:
 
 def rq1_cache_file(sha: str, pname: str, mode: str, opts: RQ1Options) -> Path:
     cfg = preset(pname, mode=mode)
-    key = hashlib.sha256(f"{sha}:{cfg.hash()}:{opts.max_test}".encode()).hexdigest()[:20]
-    return opts.results_dir / "rq1" / "cache" / f"{key}.json"
+    return cache_file(opts.results_dir / "rq1" / "cache", f"{sha}:{cfg.hash()}:{opts.max_test}")
 
 
 def rq1_row(run: Run, data: TaskData, pname: str, mode: str, opts: RQ1Options) -> dict:

@@ -5,7 +5,6 @@ cached per (model, config, test size) under ``results/rq1/cache/tatoeba`` and wr
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from tqdm.auto import tqdm
 import rnnmod
 from rnnmod import load_run, preset, save_run
 from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
-from rnnmod.storage import read_json, write_json
+from rnnmod.storage import write_json
 from rnnmod.translation.data import (
     TranslationData,
     data_for_run,
@@ -25,6 +24,7 @@ from rnnmod.translation.train import Seq2SeqTrainConfig, train_seq2seq
 from .freshness import latest_rows
 from .language_modules import as_moduleset, decompose_languages
 from .paper import table2_delta_row
+from .result_cache import cached_json
 from .tables import Col, num, table, write_tables
 
 # Affordable defaults on a 2-core CPU (docs/translation.md): a seeded 24,000-pair subset of the
@@ -100,9 +100,9 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
             for mode in opts.modes:
                 cfg = preset(pname, mode=mode, n_positive=N_POSITIVE)
                 key = f"{sha}:{cfg.hash()}:{opts.test_per_lang}"
-                f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-                if f.is_file():
-                    rows += read_json(f)
+                f, got = cached_json(cache, key)
+                if got is not None:
+                    rows += got
                     continue
                 data = data or data_for_run(run, opts.data_dir)
                 t0 = time.perf_counter()

@@ -16,7 +16,6 @@ family (the newest per cell and mode).
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import time
 from pathlib import Path
@@ -25,13 +24,14 @@ from tqdm.auto import tqdm
 
 from rnnmod import RnnmodError, Run, load_run, preset
 from rnnmod.kinds.translator import N_POSITIVE
-from rnnmod.storage import read_json, write_json
+from rnnmod.storage import write_json
 from rnnmod.translation.data import data_for_run, test_pairs
 from rnnmod.translation.decode import Route, bleu_report
 
 from .freshness import latest_rows
 from .language_modules import decompose_languages
 from .paper import TATOEBA_REPLACE
+from .result_cache import cached_json
 from .tables import Col, flat_fields, group_by, table, write_tables
 from .tatoeba_rq1 import TatoebaRQ1Options
 
@@ -125,8 +125,8 @@ def run_tatoeba_rq3(opts: TatoebaRQ1Options) -> list[dict]:
             key = ":".join(
                 [faulty.model_sha256(), best.model_sha256(), cfg.hash(), str(opts.test_per_lang)]
             )
-            f = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-            got = read_json(f) if f.is_file() else {}
+            f, got = cached_json(cache, key)
+            got = got or {}
             if "rows" not in got:
                 scores = got or family_scores(faulty, best, mode, opts)
                 got = {"scores": scores, "rows": replace_rows(cell, scores, faulty, best, mode)}
