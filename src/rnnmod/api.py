@@ -4,8 +4,9 @@ What differs between kinds is asked of the kind's handler (:mod:`rnnmod.kinds`).
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .composition import compose_modulesets
@@ -103,6 +104,7 @@ def decompose_to(
     config: DecompositionConfig,
     *,
     budget: dict | None = None,
+    learned: dict | None = None,
     data_dir: Path | str | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -110,7 +112,11 @@ def decompose_to(
     """Decompose into a module set directory under the output's lock. A finished module set of
     the same model, data, configuration and budget is reused; ``budget`` (``tolerance_pp``,
     ``metric``, ``val_frac``) searches each module's removal on a validation split
-    (docs/budget.md)."""
+    (docs/budget.md); ``learned`` (``target_retained``, optionally ``steps``) learns every
+    module's unit masks on the training split after the default decomposition (docs/budget.md,
+    "Learned masks")."""
+    if budget is not None and learned is not None:
+        raise RnnmodError("--budget and --method learned cannot be combined yet")
     out = Path(out)
     with output_lock(out, "rnnmod decompose"):
         recover_dir(out)  # a previous run killed while publishing: put its result back
@@ -118,7 +124,7 @@ def decompose_to(
         kind = kind_of(run)
         data = kind.load_data(run, data_dir)
         data_sha = data_sha256(data)
-        if reusable(out, run, config, data_sha, budget):
+        if reusable(out, run, config, data_sha, budget) and _learned_request(out) == learned:
             return DecomposeResult(out, True)
         if out.exists() and not overwrite:
             raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
@@ -131,11 +137,29 @@ def decompose_to(
 
             dec, summary = budgeted_decompose(run.model, data, config, progress=progress, **budget)
             extra["budget"] = dict(summary, request=budget)
+        if learned is not None:
+            from .decomposition.learned import learned_masks
+
+            t0 = time.perf_counter()
+            bank, summary = learned_masks(
+                run.model, data, dec.bank, seed=config.seed, progress=progress, **learned
+            )
+            dec = replace(dec, bank=bank, timings=dict(dec.timings, learn=time.perf_counter() - t0))
+            extra["learned"] = dict(summary, request=learned)
         seconds = time.perf_counter() - start
         dec.source = run
         save_modules(dec, out, extra=extra, overwrite=overwrite)
         retained = float(dec.bank.retained_fraction().mean())
         return DecomposeResult(out, False, len(dec.bank), retained, seconds, dec.warnings)
+
+
+def _learned_request(out: Path) -> dict | None:
+    """The ``learned`` request recorded in the manifest of the module set at ``out``."""
+    try:
+        man = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return (man.get("learned") or {}).get("request")
 
 
 def compose(

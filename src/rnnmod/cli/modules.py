@@ -25,6 +25,18 @@ def _budget_request(args: argparse.Namespace) -> dict | None:
     }
 
 
+def _learned_request(args: argparse.Namespace) -> dict | None:
+    """``--method learned`` and its target as learned_masks keywords (docs/budget.md)."""
+    if getattr(args, "method", "rank") != "learned":
+        if getattr(args, "target_retained", None) is not None:
+            raise RnnmodError("--target-retained needs --method learned")
+        return None
+    target = 0.2 if args.target_retained is None else args.target_retained
+    if not 0 < target <= 1:
+        raise RnnmodError(f"--target-retained must be in (0, 1], got {target}")
+    return {"target_retained": target}
+
+
 def cmd_decompose(args: argparse.Namespace) -> None:
     from ..api import decompose_to
     from ..kinds import kind_of
@@ -55,6 +67,7 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         args.out,
         cfg,
         budget=_budget_request(args),
+        learned=_learned_request(args),
         data_dir=args.data_dir,
         overwrite=args.overwrite,
         progress=not args.quiet,
@@ -356,6 +369,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.1,
         help="budget: validation fraction carved from the training split when the task has no "
         "validation split (default 0.1; never the test split)",
+    )
+    d.add_argument(
+        "--method",
+        choices=("rank", "learned"),
+        default="rank",
+        help="rank: the concern statistic selects the removed units (default); learned: after "
+        "it, learn each module's unit masks on the training split with the weights and "
+        "channelled heads frozen (1:1 and M:1, rolled; docs/budget.md)",
+    )
+    d.add_argument(
+        "--target-retained",
+        type=float,
+        default=None,
+        metavar="F",
+        help="--method learned: fraction of units each module should keep, in (0, 1] (default 0.2)",
     )
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true", help="no progress bar, no warnings")

@@ -88,7 +88,8 @@ class ModelKind:
         for opt, why in self.refused_options.items():
             if overrides.get(opt) is not None:
                 raise RnnmodError(f"--{opt.replace('_', '-')} {why}")
-        given = {k: v for k, v in overrides.items() if v is not None}
+        # ``budget`` is the command's own (decompose_to), checked above for kinds that refuse it
+        given = {k: v for k, v in overrides.items() if v is not None and k != "budget"}
         return preset(preset_name, **{**self.option_defaults, **given})
 
     def train(
