@@ -231,6 +231,10 @@ def load_run(path: Path | str) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise RnnmodError(f"run directory {path} does not exist")
+    if (path / "manifest.json").is_file() and not (path / "config.json").exists():
+        raise RnnmodError(
+            f"{path} is a module set, not a run directory (its source runs are in {path / 'sources'})"
+        )
     return one_version(path, read_run)
 
 

@@ -177,3 +177,13 @@ def test_a_text_with_no_token_gets_no_label(tc_mods, capsys):
     assert rows[1]["label"] is None and "no token" in rows[1]["reason"]
     assert rows[0]["label"] is not None
     assert got.err.count("\n") == 1 and "1 of 2 texts have no token" in got.err
+
+
+def test_the_wrong_kind_of_folder_says_what_it_is_and_what_to_run(tc_run, tc_mods, capsys):
+    from pathlib import Path as P
+
+    translation_set = P(__file__).parents[1] / "fixtures" / "release_0_1" / "translate" / "modules"
+    one_line_error(capsys, ["evaluate", str(tc_run)], "is a run directory", "rnnmod decompose")
+    one_line_error(capsys, ["decompose", str(tc_mods), "--out", "x"], "is a module set")
+    one_line_error(capsys, ["translate", str(tc_mods), "--to", "fr", "hi"], "not a translation")
+    one_line_error(capsys, ["predict", str(translation_set), "hello"], "translation modules")

@@ -153,9 +153,7 @@ class ModelKind:
 
     def router(self, source: Run | ModuleSet):
         """A function language → route (model, vocabularies, masks) of a translation model."""
-        raise RnnmodError(
-            f"{source.path} is a {source.io_type} {self.name}, not a translation model"
-        )
+        raise RnnmodError(f"{source.path} holds a {self.name}, not a translation model")
 
     def decompose(
         self, run: Run, data, cfg: DecompositionConfig, *, progress: bool

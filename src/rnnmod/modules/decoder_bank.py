@@ -50,6 +50,13 @@ class DecoderMaskBank:
             ]
         )
 
+    def scores(self, *args: object, **kwargs: object):
+        """Translation modules route sentences by language; they do not score classes."""
+        raise RnnmodError(
+            "these are translation modules: they translate (rnnmod translate MODS --to LANG), "
+            "they do not classify"
+        )
+
     def module_tensors(self, k: int) -> tuple[dict[str, Tensor], dict[str, str] | None]:
         return {f"unit_mask.{i}": pack_mask(m) for i, m in enumerate(self.masks[k])}, None
 

@@ -415,6 +415,11 @@ def load_moduleset(path: Path | str, *, verify: bool = True) -> ModuleSet:
         if path.with_name(f".{path.name}.old").is_dir():
             hint = f" (an interrupted write left the previous version at .{path.name}.old; rerun the command)"
         raise RnnmodError(f"module set {path} does not exist{hint}")
+    if not (path / "manifest.json").exists() and (path / "model.safetensors").is_file():
+        raise RnnmodError(
+            f"{path} is a run directory, not a module set: make one with "
+            f"`rnnmod decompose {path} --out MODS`"
+        )
     return one_version(path, lambda snap: _read_moduleset(snap, verify))
 
 
