@@ -154,3 +154,13 @@ def test_paper_preset_does_not_pool_thin_groups():
     dec = decompose(model, data, cfg, progress=False)
     assert torch.isnan(dec.concern[0]).any()
     assert not any("groups had fewer" in w for w in dec.warnings)
+
+
+def test_a_decomposition_that_removes_nothing_says_so():
+    from rnnmod.decomposition import decompose, preset
+    from tests.helpers import tiny_data, tiny_model
+
+    cfg = preset("default", min_observations=10**6)  # every group too thin: nothing removed
+    dec = decompose(tiny_model(), tiny_data(), cfg, progress=False)
+    assert float(dec.bank.retained_fraction().min()) == 1.0
+    assert any("modules remove no unit" in w and "--budget" in w for w in dec.warnings)

@@ -279,6 +279,20 @@ def decompose(
         unit_semantics=cfg.unit_semantics,
     )
     timings["channel"] = time.perf_counter() - t0
+    warnings += no_op_warning(bank.retained_fraction())
     bar.update(1)
     bar.close()
     return Decomposition(bank, cfg, max_remove, samples, timings, warnings, concern)
+
+
+def no_op_warning(retained: torch.Tensor) -> list[str]:
+    """One line when modules removed (almost) nothing — a decomposition that does not shrink
+    must say so, never pass silently."""
+    idle = int((retained >= 0.995).sum())
+    if not idle:
+        return []
+    return [
+        f"{idle} of {len(retained)} modules remove no unit or almost none (≥ 99.5 % kept): no "
+        "unit's statistic passed the removal rule; `--budget 1pp` or `--method learned` "
+        "shrinks modules further (docs/budget.md)"
+    ]
