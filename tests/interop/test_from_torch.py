@@ -147,3 +147,44 @@ def test_forward_that_is_not_the_zoo_shape_is_refused():
     two = TwoHeads()
     model = rnnmod.from_torch(two, io_type="M:1", seq_len=5, head=two.classify)
     assert model.cfg.n_classes == 3
+
+
+class LogSoftmaxClassifier(MyLSTMClassifier):
+    """An NLLLoss-style model: it returns log-probabilities."""
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(super().forward(ids), -1)
+
+
+class PackedGRU(nn.Module):
+    """Reads each row's real tokens only (lengths from ids != 0, packed, post-padded rows)."""
+
+    def __init__(self, vocab_size: int, n_classes: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, 8, padding_idx=0)
+        self.gru = nn.GRU(8, 12, batch_first=True)
+        self.head = nn.Linear(12, n_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        lengths = (ids != 0).sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.emb(ids), lengths, batch_first=True, enforce_sorted=False
+        )
+        _, h = self.gru(packed)
+        return self.head(h[-1])
+
+
+def test_a_log_softmax_model_is_the_same_model_as_its_logits():
+    data = synthetic_task()
+    model = LogSoftmaxClassifier(data.vocab.size, N_CLASSES)
+    train(model, data)
+    adapted = rnnmod.from_torch(model, io_type="M:1", seq_len=SEQ)
+    with torch.no_grad():
+        assert torch.equal(adapted(data.x_test).argmax(-1), model(data.x_test).argmax(-1))
+
+
+def test_a_model_that_skips_padding_is_refused_not_adapted_wrongly():
+    data = synthetic_task()
+    model = PackedGRU(data.vocab.size, N_CLASSES)
+    with pytest.raises(RnnmodError, match="treats padding specially"):
+        rnnmod.from_torch(model, io_type="M:1", seq_len=SEQ)

@@ -165,9 +165,26 @@ def from_torch(
     return out
 
 
-def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
+def _check_batch(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids to compare on, as users' batches look: full rows, and rows of real lengths padded
+    with id 0 before and after the text. → (ids [N, L], which rows are padded)."""
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, adapted.cfg.vocab_size, (5, adapted.cfg.seq_len), generator=g)
+    n, length = 6, cfg.seq_len
+    ids = torch.randint(1, cfg.vocab_size, (3 * n, length), generator=g)
+    real = torch.randint(1, length + 1, (2 * n,), generator=g)
+    steps = torch.arange(length)
+    ids[n : 2 * n][steps >= real[:n, None]] = 0  # post-padded
+    ids[2 * n :][steps < (length - real[n:])[:, None]] = 0  # pre-padded
+    padded = torch.zeros(3 * n, dtype=torch.bool)
+    padded[n:] = True
+    return ids, padded
+
+
+def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
+    """The adapted model must give the user's outputs on full and padded rows, compared after
+    ``log_softmax`` over the classes (a model returning log-probabilities, NLLLoss style, is the
+    same model as one returning logits)."""
+    ids, padded = _check_batch(adapted.cfg)
     dev = next(iter(model.parameters())).device
     was_training = model.training
     model.eval()
@@ -186,11 +203,19 @@ def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
             f"your model returns shape {tuple(theirs.shape)} but a {adapted.cfg.io_type} classifier "
             f"returns {tuple(ours.shape)}: check io_type (and out_steps)"
         )
-    diff = float((theirs - ours).abs().max())
-    if diff > _TOL * max(1.0, float(theirs.abs().max())):
+    theirs, ours = torch.log_softmax(theirs, -1), torch.log_softmax(ours, -1)
+    per_row = (theirs - ours).abs().flatten(1).amax(1)
+    bad = per_row > _TOL * max(1.0, float(theirs.abs().max()))
+    if bad.any() and not bad[~padded].any():
         raise RnnmodError(
-            f"the adapted model differs from yours by up to {diff:.2e} on random ids: your forward "
-            f"is not embedding → recurrent layers → linear head on "
-            f"{'the last step' if adapted.one_output else 'every step'} (check io_type, or name "
-            "the layers with embedding=/rnns=/head=)"
+            "the adapted model agrees with yours on full rows but not on padded ones: your model "
+            "treats padding specially (lengths, packed sequences or masks), which rnnmod's zoo "
+            "does not (it reads every id, padding included); such a model is not supported yet"
+        )
+    if bad.any():
+        raise RnnmodError(
+            f"the adapted model differs from yours by up to {float(per_row.max()):.2e} (after "
+            f"log_softmax) on random ids: your forward is not embedding → recurrent layers → "
+            f"linear head on {'the last step' if adapted.one_output else 'every step'} (check "
+            "io_type, or name the layers with embedding=/rnns=/head=)"
         )
