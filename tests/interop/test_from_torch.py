@@ -142,7 +142,7 @@ def test_forward_that_is_not_the_zoo_shape_is_refused():
             super().__init__(10, 3)
             self.extra = nn.Linear(3, 3)
 
-    with pytest.raises(RnnmodError, match="2 nn.Linear modules; pass the one to use as head="):
+    with pytest.raises(RnnmodError, match="2 nn.Linear modules: .* pass it as head=; an MLP head"):
         rnnmod.from_torch(TwoHeads(), io_type="M:1", seq_len=5)
     two = TwoHeads()
     model = rnnmod.from_torch(two, io_type="M:1", seq_len=5, head=two.classify)

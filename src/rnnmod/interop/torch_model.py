@@ -36,8 +36,15 @@ def _cell_of(rnn: nn.RNNBase) -> str:
 def _only(model: nn.Module, kind: type, what: str, arg: str) -> nn.Module:
     found = [m for m in model.modules() if isinstance(m, kind)]
     if len(found) != 1:
+        hint = (
+            "; an MLP head (Linear → activation → Linear) is not supported yet"
+            if kind is nn.Linear and len(found) > 1
+            else ""
+        )
         raise RnnmodError(
-            f"your model has {len(found)} {what} modules; pass the one to use as {arg}="
+            f"your model has {len(found)} {what} modules: rnnmod adapts embedding → recurrent "
+            f"layers → one linear head; if only one of them is on that path, pass it as "
+            f"{arg}={hint}"
         )
     return found[0]
 
@@ -47,7 +54,10 @@ def _layers(rnns: list[nn.RNNBase]) -> list[dict[str, Tensor]]:
     out = []
     for rnn in rnns:
         if rnn.bidirectional:
-            raise RnnmodError("bidirectional recurrent layers are not supported")
+            raise RnnmodError(
+                "bidirectional recurrent layers are not supported yet (rnnmod's modules mask the "
+                "units of one direction per layer); adapt a unidirectional model"
+            )
         for i in range(rnn.num_layers):
             w_ih = getattr(rnn, f"weight_ih_l{i}").detach()
             w_hh = getattr(rnn, f"weight_hh_l{i}").detach()
