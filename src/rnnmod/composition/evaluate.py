@@ -23,6 +23,12 @@ from ..nn.zoo import predict_logits
 from ..runs import Run
 
 
+def tokenize_texts(vocab, texts: list[str]) -> list[list[str]]:
+    from ..data.vocab import tokenize
+
+    return tokenize(texts, vocab.tokenizer)
+
+
 def changed_data_files(run: Run) -> list[str]:
     """The user data files recorded in the run's ``data_files`` whose bytes no longer hash to
     the recorded sha256 (a missing file is reported by the loader)."""
@@ -111,13 +117,16 @@ def evaluate_moduleset(
     res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
     bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
+    counts = data.extra.get("test_id_counts")  # ids per raw test text (rnnmod.data.tasks)
     texts = data.extra.get("texts_test")
-    if texts is not None and len(texts) == len(data.x_test):  # texts longer than the model reads
-        res["truncated"] = sum(run.vocab.cut(texts))
+    if counts is None and texts is not None and len(texts) == len(data.x_test):
+        counts = [int(c) for c in map(len, map(run.vocab.ids, tokenize_texts(run.vocab, texts)))]
+    if counts is not None and len(counts) == len(data.x_test):  # texts longer than it reads
+        res["truncated"] = sum(c > run.vocab.seq_len for c in counts)
         if res["truncated"]:
             res["notes"] = [
                 *res["notes"],
-                f"{res['truncated']} of {len(texts)} test texts are longer than the "
+                f"{res['truncated']} of {len(counts)} test texts are longer than the "
                 f"{run.vocab.seq_len} tokens the model reads (their ends are cut, as in training)",
             ]
     return res

@@ -100,8 +100,9 @@ class TaskData:
         keep = seeded_subset(len(self.x_test), n, seed)
         n_all = len(self.x_test)
         self.x_test, self.y_test = self.x_test[keep], self.y_test[keep]
-        if "texts_test" in self.extra:
-            self.extra["texts_test"] = [self.extra["texts_test"][i] for i in keep.tolist()]
+        for key in ("texts_test", "test_id_counts"):
+            if key in self.extra:
+                self.extra[key] = [self.extra[key][i] for i in keep.tolist()]
         self.notes.append(
             f"{self.task}: evaluated on a seeded random {n} of the {n_all} test examples"
         )

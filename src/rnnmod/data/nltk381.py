@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from nltk.tokenize.destructive import NLTKWordTokenizer
+from .nltk_import import nltk_module
+
+NLTKWordTokenizer = nltk_module("nltk.tokenize.destructive").NLTKWordTokenizer
 
 
 class Nltk381WordTokenizer(NLTKWordTokenizer):

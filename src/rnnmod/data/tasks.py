@@ -17,7 +17,7 @@ from .mathqa import load_mathqa
 from .paths import default_data_dir
 from .toxic import load_toxic
 from .userfiles import FILE_OPTIONS, resolve_user_files
-from .vocab import Vocab
+from .vocab import Vocab, tokenize
 
 LOADERS: dict[str, Callable[..., TaskData]] = {
     "brown": load_brown,
@@ -46,6 +46,18 @@ def _sources(task: str, data_dir: Path, options: dict) -> list[Path]:
     if task in USER_FILE_TASKS:  # load_task resolved them to absolute paths
         return [Path(str(options[k])) for k in FILE_OPTIONS if options.get(k)]
     return [data_dir / rel for rel in TASK_SOURCES.get(task, ())]
+
+
+def with_test_lengths(data: TaskData) -> TaskData:
+    """Record how many ids each raw test text has (``extra["test_id_counts"]``), computed once
+    and cached with the data, so evaluation can count the texts longer than the model reads
+    without tokenising them again."""
+    texts = data.extra.get("texts_test")
+    if texts is not None and len(texts) == len(data.x_test):
+        data.extra["test_id_counts"] = [
+            len(data.vocab.ids(t)) for t in tokenize(texts, data.vocab.tokenizer)
+        ]
+    return data
 
 
 def _encode(data: TaskData) -> tuple[dict, dict]:
@@ -114,7 +126,7 @@ def load_task(task: str, data_dir: Path | str | None = None, **options: object) 
         f"task:{task}",
         options,
         _sources(task, data_dir, options),
-        lambda: LOADERS[task](root, **options),
+        lambda: with_test_lengths(LOADERS[task](root, **options)),
         _encode,
         _decode,
     )

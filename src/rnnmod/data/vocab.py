@@ -41,8 +41,9 @@ def clinc_clean(text: str) -> str:
 
 
 def clinc_tokenize(text: str) -> list[str]:
-    from nltk.tokenize import word_tokenize
+    from .nltk_import import nltk_module
 
+    word_tokenize = nltk_module("nltk.tokenize").word_tokenize
     return word_tokenize(clinc_clean(text), preserve_line=True)
 
 
