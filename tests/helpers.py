@@ -63,3 +63,15 @@ def tiny_model(
         seq_len=seq_len,
     )
     return m.eval()
+
+
+def saved_tiny_run(root, cell: str = "gru", depth: int = 2):
+    """A tiny M:1 model saved as a run directory under ``root`` and loaded back, with its data."""
+    from rnnmod.runs import load_run, save_run
+
+    model, data = tiny_model(cell, depth=depth), tiny_data()
+    config = {"task": "tiny", "io_type": "M:1", "cell": cell, "depth": depth}
+    run_dir = save_run(
+        root / "run", model, config, data.vocab, data.label_names, {"test_accuracy": 0.5}
+    )
+    return load_run(run_dir), data

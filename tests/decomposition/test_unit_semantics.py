@@ -14,8 +14,7 @@ from rnnmod.decomposition import decompose, preset
 from rnnmod.decomposition.config import DecompositionConfig, preset_key
 from rnnmod.errors import RnnmodError
 from rnnmod.kinds.translator import TranslatorKind
-from rnnmod.runs import load_run, save_run
-from tests.helpers import tiny_data, tiny_model
+from tests.helpers import saved_tiny_run
 
 
 def test_presets_keep_dead_units_unless_asked():
@@ -55,16 +54,7 @@ def test_invalid_combinations_are_refused():
 
 @pytest.fixture()
 def saved_run(tmp_path):
-    model, data = tiny_model("gru", depth=2), tiny_data()
-    run_dir = save_run(
-        tmp_path / "run",
-        model,
-        {"task": "tiny", "io_type": "M:1", "cell": "gru", "depth": 2},
-        data.vocab,
-        data.label_names,
-        {"test_accuracy": 0.5},
-    )
-    return load_run(run_dir), data
+    return saved_tiny_run(tmp_path)
 
 
 def _decompose(run, data, semantics, mode="unrolled"):

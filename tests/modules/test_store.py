@@ -13,21 +13,12 @@ from rnnmod.errors import RnnmodError
 from rnnmod.modules.masks import pack_mask, unpack_mask
 from rnnmod.modules.store import load_moduleset, save_moduleset
 from rnnmod.runs import load_run, save_run
-from tests.helpers import tiny_data, tiny_model
+from tests.helpers import saved_tiny_run, tiny_model
 
 
 @pytest.fixture()
 def saved(tmp_path):
-    model, data = tiny_model("gru", depth=2), tiny_data()
-    run_dir = save_run(
-        tmp_path / "run",
-        model,
-        {"task": "tiny", "io_type": "M:1", "cell": "gru", "depth": 2},
-        data.vocab,
-        data.label_names,
-        {"test_accuracy": 0.5},
-    )
-    run = load_run(run_dir)
+    run, data = saved_tiny_run(tmp_path)
     dec = decompose(
         run.model, data, preset("default", mode="unrolled", max_remove=0.25), progress=False
     )

@@ -201,16 +201,19 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[str] | list[list[str]
     return parse_labelled_csv(read_text_arg(path), str(path))
 
 
-def report_truncation(ms, texts: list[str]) -> int:
-    """How many texts are longer than the set's models read (their ends are cut, as in
-    training); one warning line on stderr when any is. Predictions are not affected."""
-    cut = [False] * len(texts)
-    lengths = set()
+def text_reports(ms, texts: list[str]) -> tuple[int, list[bool]]:
+    """(how many texts are longer than the set's models read — their ends are cut, as in
+    training —, which texts have no token left for any of the models — they get no label),
+    each reported in one line on stderr; one tokenisation per vocabulary. Predictions are not
+    affected."""
+    cut, empty, lengths = [False] * len(texts), [True] * len(texts), set()
     for vocab in {id(r.vocab): r.vocab for r in ms.sources.values()}.values():
-        flags = vocab.cut(texts)
+        counts = vocab.counts(texts)
+        flags = [ids > vocab.seq_len for _, ids in counts]
         if any(flags):
             lengths.add(vocab.seq_len)
         cut = [a or b for a, b in zip(cut, flags)]
+        empty = [e and not tokens for e, (tokens, _) in zip(empty, counts)]
     n = sum(cut)
     if n:
         reads = "/".join(str(x) for x in sorted(lengths))
@@ -219,23 +222,13 @@ def report_truncation(ms, texts: list[str]) -> int:
             f"rnnmod: warning: {n} of {len(texts)} texts were cut to {reads} tokens ({who} {reads})",
             file=sys.stderr,
         )
-    return n
-
-
-def empty_texts(ms, texts: list[str]) -> list[bool]:
-    """Per text, whether no token of it is left after tokenisation for any of the set's
-    models (it has no label: the model would read padding only); one note on stderr."""
-    empty = [True] * len(texts)
-    for vocab in {id(r.vocab): r.vocab for r in ms.sources.values()}.values():
-        empty = [a and b for a, b in zip(empty, vocab.empty(texts))]
-    n = sum(empty)
-    if n:
+    if any(empty):
         print(
-            f"rnnmod: note: {n} of {len(texts)} texts have no token left after tokenisation; "
-            "they get no label",
+            f"rnnmod: note: {sum(empty)} of {len(texts)} texts have no token left after "
+            "tokenisation; they get no label",
             file=sys.stderr,
         )
-    return empty
+    return n, empty
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -247,8 +240,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         texts += [line for line in read_text_arg(args.file).splitlines() if line.strip()]
     if not texts:
         raise RnnmodError("give text to classify as arguments or with --file")
-    truncated = report_truncation(ms, texts)
-    empty = empty_texts(ms, texts)
+    truncated, empty = text_reports(ms, texts)
     reason = {"label": None, "reason": "no token left after tokenisation"}
     if ms.per_position:  # a tagger's modules: a label per position
         tags = ms.predict_tags(texts)

@@ -23,12 +23,6 @@ from ..nn.zoo import predict_logits
 from ..runs import Run
 
 
-def tokenize_texts(vocab, texts: list[str]) -> list[list[str]]:
-    from ..data.vocab import tokenize
-
-    return tokenize(texts, vocab.tokenizer)
-
-
 def changed_data_files(run: Run) -> list[str]:
     """The user data files recorded in the run's ``data_files`` whose bytes no longer hash to
     the recorded sha256 (a missing file is reported by the loader)."""
@@ -120,7 +114,7 @@ def evaluate_moduleset(
     counts = data.extra.get("test_id_counts")  # ids per raw test text (rnnmod.data.tasks)
     texts = data.extra.get("texts_test")
     if counts is None and texts is not None and len(texts) == len(data.x_test):
-        counts = [int(c) for c in map(len, map(run.vocab.ids, tokenize_texts(run.vocab, texts)))]
+        counts = [ids for _, ids in run.vocab.counts(texts)]
     if counts is not None and len(counts) == len(data.x_test):  # texts longer than it reads
         res["truncated"] = sum(c > run.vocab.seq_len for c in counts)
         if res["truncated"]:

@@ -17,7 +17,7 @@ from .mathqa import load_mathqa
 from .paths import default_data_dir
 from .toxic import load_toxic
 from .userfiles import FILE_OPTIONS, resolve_user_files
-from .vocab import Vocab, tokenize
+from .vocab import Vocab
 
 LOADERS: dict[str, Callable[..., TaskData]] = {
     "brown": load_brown,
@@ -54,9 +54,7 @@ def with_test_lengths(data: TaskData) -> TaskData:
     without tokenising them again."""
     texts = data.extra.get("texts_test")
     if texts is not None and len(texts) == len(data.x_test):
-        data.extra["test_id_counts"] = [
-            len(data.vocab.ids(t)) for t in tokenize(texts, data.vocab.tokenizer)
-        ]
+        data.extra["test_id_counts"] = [ids for _, ids in data.vocab.counts(texts)]
     return data
 
 

@@ -222,15 +222,11 @@ class Vocab:
         """Raw text → ids exactly as the model was trained (same tokenizer, padding, length)."""
         return self.encode_tokens(tokenize(texts, self.tokenizer))
 
-    def cut(self, texts: Iterable[str]) -> list[bool]:
-        """Per text, whether it has more ids than ``seq_len`` — what :meth:`encode_texts` cuts
-        (its ids beyond the length are not read)."""
-        return [len(self.ids(t)) > self.seq_len for t in tokenize(texts, self.tokenizer)]
-
-    def empty(self, texts: Iterable[str]) -> list[bool]:
-        """Per text, whether nothing of it is left after tokenisation (no token at all: the
-        model would read padding only)."""
-        return [not toks for toks in tokenize(texts, self.tokenizer)]
+    def counts(self, texts: Iterable[str]) -> list[tuple[int, int]]:
+        """Per text, (tokens, ids) as :meth:`encode_texts` sees it before padding and cutting:
+        more ids than ``seq_len`` means its end is not read; no token means the model would
+        read padding only."""
+        return [(len(t), len(self.ids(t))) for t in tokenize(texts, self.tokenizer)]
 
     def to_dict(self) -> dict:
         d = asdict(self)
