@@ -60,8 +60,8 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         padding_module=args.padding_module,
         channel=args.channel,
         unit_semantics=args.unit_semantics,
-        budget=args.budget,
     )
+    kind.check_options(budget=args.budget)
     res = decompose_to(
         run,
         args.out,

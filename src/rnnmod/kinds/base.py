@@ -83,13 +83,16 @@ class ModelKind:
     #: the kind's own defaults for decomposition options the user left unset
     option_defaults: dict[str, object] = {}
 
+    def check_options(self, **options: object) -> None:
+        """Refuse the options given (not None) that this kind cannot take."""
+        for opt, why in self.refused_options.items():
+            if options.get(opt) is not None:
+                raise RnnmodError(f"--{opt.replace('_', '-')} {why}")
+
     def decomposition_config(self, preset_name: str, **overrides: object) -> DecompositionConfig:
         """The preset with the user's overrides (None = unset); refuses options of other kinds."""
-        for opt, why in self.refused_options.items():
-            if overrides.get(opt) is not None:
-                raise RnnmodError(f"--{opt.replace('_', '-')} {why}")
-        # ``budget`` is the command's own (decompose_to), checked above for kinds that refuse it
-        given = {k: v for k, v in overrides.items() if v is not None and k != "budget"}
+        self.check_options(**overrides)
+        given = {k: v for k, v in overrides.items() if v is not None}
         return preset(preset_name, **{**self.option_defaults, **given})
 
     def train(
