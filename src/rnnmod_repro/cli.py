@@ -352,8 +352,7 @@ def reproduce_parser() -> argparse.ArgumentParser:
         default="val",
         help="rq3: fit the calibrated rule on held-out texts, the validation split, where the "
         "task has one (default; Clinc — the other tasks have none and use training examples, "
-        "each row's calibration_split says which) or always on training examples (train, "
-        "what earlier versions did)",
+        "each row's calibration_split says which) or always on training examples (train)",
     )
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--json", action="store_true")
