@@ -18,6 +18,7 @@ from torch import Tensor
 from ..errors import RnnmodError
 from ..nn.cells import N_GATES, legacy_head_features
 from ..nn.zoo import SeqClassifier
+from .compact_bank import CompactBank, compact_unsupported
 from .masks import pack_mask, unpack_mask
 from .native_bank import NativeBank, build_native_bank, native_unsupported
 
@@ -27,6 +28,10 @@ CHUNK_ROWS = 512
 # Per-step (unrolled) masks need K·T module-code columns on the native path: it wins for small
 # batches (launch overhead dominates) and loses to the engine for large ones (measured there).
 PER_STEP_NATIVE_ROWS = 128
+# ``kernel="auto"`` runs the compact bank (removed units sliced away) when its widest module keeps
+# at most this fraction of every layer's units: above it, torch's native kernels over the full
+# width win over the compact bank's per-step batched products (docs/performance.md).
+COMPACT_MAX_WIDTH = 0.5
 
 
 def engine_semantics(unit_semantics: str, steps: int, one_output: bool) -> str:
@@ -209,6 +214,24 @@ class ModuleBank:
             return "dead"
         return engine_semantics(self.unit_semantics, self.steps, model.one_output)
 
+    def compact_for(self, model: SeqClassifier) -> CompactBank | None:
+        """The bank with removed units sliced away (built once per source model), or None when
+        :func:`~.compact_bank.compact_unsupported` says it cannot be."""
+        if compact_unsupported(self, model):
+            return None
+        key = ("compact", id(model))
+        if key not in self._native or self._native[key][0] is not model:
+            built = CompactBank.build(model, self.unit_masks, self.head_weight, self.head_bias)
+            self._native[key] = (model, built)
+        return self._native[key][1]
+
+    def compact_pays(self, model: SeqClassifier) -> bool:
+        """Whether ``kernel="auto"`` should use the compact bank (:data:`COMPACT_MAX_WIDTH`)."""
+        if compact_unsupported(self, model):
+            return False
+        widest = max(float(m[:, 0].float().mean(1).max()) for m in self.unit_masks)
+        return widest <= COMPACT_MAX_WIDTH
+
     def native_for(self, model: SeqClassifier) -> NativeBank | None:
         """The bank as augmented native layers (built once per source model), or None when
         :func:`native_unsupported` says it cannot run natively."""
@@ -235,12 +258,24 @@ class ModuleBank:
         """Positive-class probability of every module on every example → [K, B] (or [K, B, T]
         for many-output models). All K modules run in one batched pass per chunk: on torch's
         native kernels when the masks allow (``kernel="auto"``/``"native"``, see
-        :mod:`.native_bank`), else through the cell engine (``"engine"``). Both agree to 1e-5.
+        :mod:`.native_bank`), with the removed units sliced away when the modules are small
+        (``"compact"``, :mod:`.compact_bank`; ``"auto"`` picks it by :meth:`compact_pays`), else
+        through the cell engine (``"engine"``). All agree to 1e-5.
         Masks apply with the bank's :attr:`unit_semantics` (:meth:`engine_semantics`); the
         original tool's edits run on the engine (``kernel="native"`` refuses them).
         ``output="logits"`` returns the channelled head's raw slots [..., R] instead (for decision
         rules of one's own, e.g. the inter-reuse odds P_pos/P_neg = exp(z_pos − z_neg))."""
         k = len(self)
+        if kernel == "compact" or (kernel == "auto" and self.compact_pays(model)):
+            compact = self.compact_for(model)
+            if compact is None:
+                reason = compact_unsupported(self, model)
+                raise ValueError(f"this bank cannot run compact: {reason}")
+            outs = [
+                compact.logits(model, ids[i : i + max_rows]) for i in range(0, len(ids), max_rows)
+            ]
+            z = torch.cat(outs, dim=1)
+            return z if output == "logits" else positive_probability(z, output, model.cfg.n_classes)
         native = None if kernel == "engine" else self.native_for(model)
         if (
             kernel == "auto"

@@ -1,0 +1,87 @@
+"""The compact bank (removed units sliced away, modules padded to the widest) scores exactly as the
+masked engine does, and refuses what it cannot slice."""
+
+import pytest
+import torch
+
+from rnnmod.modules.compact_bank import CompactBank, compact_unsupported
+from rnnmod.modules.module import ModuleBank
+from rnnmod.nn.zoo import build_classifier
+from tests.helpers import tiny_model
+
+
+def random_bank(model, k=3, keep=0.4, seed=0, steps=1):
+    g = torch.Generator().manual_seed(seed)
+    h = model.cfg.hidden
+    masks = []
+    for _ in range(model.cfg.depth):
+        m = torch.rand(k, 1, h, generator=g) < keep
+        m[:, 0, 0] = True  # every layer keeps a unit
+        masks.append(m.expand(k, steps, h).clone())
+    rows = 2
+    return ModuleBank(
+        class_index=list(range(k)),
+        head_weight=torch.randn(k, rows, h, generator=g),
+        head_bias=torch.randn(k, rows, generator=g),
+        unit_masks=masks,
+    )
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("io_type", ["M:1", "M:N", "1:1"])
+def test_compact_scores_equal_the_engine(cell, depth, io_type):
+    model = tiny_model(cell, depth=depth, io_type=io_type, hidden=10).eval()
+    bank = random_bank(model, k=4, seed=depth)
+    ids = torch.randint(1, 12, (7, 6))
+    ids[:3, :2] = 0
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    got = bank.scores(model, ids, kernel="compact", output="logits")
+    assert got.shape == eng.shape
+    assert torch.allclose(got, eng, atol=1e-5)
+
+
+def test_padding_matches_the_widest_module_and_counts_are_real():
+    model = tiny_model("lstm", hidden=10).eval()
+    bank = random_bank(model, k=3, keep=0.3)
+    cb = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
+    kept = bank.unit_masks[0][:, 0].sum(1)
+    assert cb.widths == [int(kept.max())]
+    assert torch.equal(cb.kept[0], kept)
+    assert cb.w_hh[0].shape == (3, cb.widths[0], 4 * cb.widths[0])
+
+
+def test_auto_uses_compact_only_for_small_modules():
+    model = tiny_model("gru", hidden=10).eval()
+    small = random_bank(model, keep=0.2)
+    small.unit_masks = [m & (torch.arange(10) < 4) for m in small.unit_masks]
+    assert small.compact_pays(model)
+    big = random_bank(model, keep=1.1)
+    assert not big.compact_pays(model)
+
+
+def test_what_cannot_be_sliced_is_refused():
+    model = tiny_model("lstm", hidden=10).eval()
+    bank = random_bank(model, steps=6)
+    bank.unit_masks[0][:, 3, 1] = ~bank.unit_masks[0][:, 3, 1]
+    assert "differ between steps" in compact_unsupported(bank, model)
+    with pytest.raises(ValueError, match="cannot run compact"):
+        bank.scores(model, torch.randint(1, 12, (2, 6)), kernel="compact")
+    gated = random_bank(model)
+    gated.gate_masks, gated.unit_masks = gated.unit_masks, None
+    assert "per-gate" in compact_unsupported(gated, model)
+    legacy = random_bank(model)
+    legacy.unit_semantics = "legacy-edits"
+    assert compact_unsupported(legacy, model) in ("", "removed units keep a state (legacy-edits)")
+    keras = build_classifier(
+        cell="lstm",
+        vocab_size=12,
+        embed_dim=4,
+        hidden=10,
+        n_classes=4,
+        seq_len=6,
+        gate_activation="hard_sigmoid",
+        io_type="M:1",
+        depth=1,
+    )
+    assert "Keras" in compact_unsupported(random_bank(keras), keras)
