@@ -112,11 +112,11 @@ def decompose_to(
     """Decompose into a module set directory under the output's lock. A finished module set of
     the same model, data, configuration and budget is reused; ``budget`` (``tolerance_pp``,
     ``metric``, ``val_frac``) searches each module's removal on a validation split
-    (docs/budget.md); ``learned`` (``target_retained``, optionally ``steps``) learns every
-    module's unit masks on the training split after the default decomposition (docs/budget.md,
-    "Learned masks")."""
+    (docs/budget.md); ``learned`` (``target_retained`` or ``tolerance_pp`` with ``val_frac``,
+    optionally ``steps``) learns every module's unit masks on the training split after the
+    default decomposition (docs/budget.md, "Learned masks")."""
     if budget is not None and learned is not None:
-        raise RnnmodError("--budget and --method learned cannot be combined yet")
+        raise RnnmodError("give a rank budget or learned masks, not both")
     out = Path(out)
     with output_lock(out, "rnnmod decompose"):
         recover_dir(out)  # a previous run killed while publishing: put its result back

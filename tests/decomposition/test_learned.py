@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from rnnmod.decomposition import decompose, preset
-from rnnmod.decomposition.learned import binarise, learned_masks, straight_through
+from rnnmod.data.base import seeded_split
+from rnnmod.decomposition.learned import (
+    LearnedOptions,
+    binarise,
+    composed_accuracy,
+    learned_masks,
+    straight_through,
+)
 from rnnmod.errors import RnnmodError
 from tests.helpers import tiny_data, tiny_model
 
@@ -111,8 +118,78 @@ def test_the_cli_budget_and_learned_paths_run(tmp_path, capsys):
 
     run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="lstm", depth=1)
     base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--json"]
-    assert main([*base, "--out", str(tmp_path / "b"), "--budget", "1pp", "--quiet"]) == 0
-    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["budget"]["request"]
+    budget = ["--budget", "1pp", "--learn-steps", "40", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "b"), *budget]) == 0
+    learned = json.loads((tmp_path / "b" / "manifest.json").read_text())["learned"]
+    assert learned["request"] == {"tolerance_pp": 1.0, "val_frac": 0.1, "steps": 40}
+    assert learned["curve"] and learned["chosen"]
+    rank = [*base, "--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank", "--quiet"]
+    assert main(rank) == 0
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["budget"]["request"]
     argv = [*base, "--out", str(tmp_path / "l"), "--method", "learned", "--quiet"]
-    assert main([*argv, "--target-retained", "0.5"]) == 0
+    assert main([*argv, "--target-retained", "0.5", "--learn-steps", "20"]) == 0
     assert "learned" in json.loads((tmp_path / "l" / "manifest.json").read_text())
+    capsys.readouterr()
+    wrong = [*base, "--out", str(tmp_path / "w"), *budget]
+    assert main([*wrong, "--budget-metric", "vote"]) == 2
+    assert "--budget-metric applies to --method rank" in capsys.readouterr().err
+    assert main([*wrong, "--target-retained", "0.3"]) == 2
+    assert main([*base, "--out", str(tmp_path / "w"), "--learn-steps", "5"]) == 2
+    assert not (tmp_path / "w").exists()
+
+
+def test_budget_keeps_the_smallest_checkpoint_within_it_on_validation():
+    model, data = fitted("lstm")
+    bank = bank_of(model, data)
+    opts = LearnedOptions(check_every=10, patience=100)
+    out, s = learned_masks(model, data, bank, tolerance_pp=5.0, steps=120, seed=0, options=opts)
+    assert s["target_retained"] is None and s["tolerance_pp"] == 5.0
+    assert "held out" in s["validation"]  # tiny data has no validation split: carved, not seen
+    curve = s["curve"]
+    assert [p["step"] for p in curve] == list(range(10, 121, 10))
+    ok = [p for p in curve if p["within_budget"]]
+    assert ok and all(p["val_accuracy"] >= s["val_monolithic"] - 0.05 - 1e-9 for p in ok)
+    chosen = s["chosen"]
+    assert chosen["retained"] == min(p["retained"] for p in ok)
+    assert s["retained_mean"] == pytest.approx(chosen["retained"], abs=1e-6)
+    # the returned masks are the chosen checkpoint's: its validation accuracy again
+    _, val = seeded_split(len(data.x_train), 0.1, 0, data.y_train)
+    acc = composed_accuracy(model, out, data.x_train[val], data.y_train[val])
+    assert acc == pytest.approx(chosen["val_accuracy"], abs=1e-6)
+
+
+def test_budget_stops_once_the_validation_accuracy_leaves_it():
+    model, data = fitted("gru")
+    bank = bank_of(model, data)
+    opts = LearnedOptions(check_every=5, patience=2, floor=0.01)
+    _, s = learned_masks(model, data, bank, tolerance_pp=0.0, steps=400, seed=0, options=opts)
+    misses = [p["within_budget"] for p in s["curve"]][-2:]
+    assert s["steps_run"] < 400 and misses == [False, False]
+
+
+def test_budget_never_reads_the_test_split():
+    model, data = fitted("rnn")
+    bank = bank_of(model, data)
+    kw = dict(tolerance_pp=2.0, steps=40, seed=1, options=LearnedOptions(check_every=10))
+    ref, _ = learned_masks(model, data, bank, **kw)
+    data.x_test = torch.full_like(data.x_test, model.cfg.vocab_size + 99)
+    data.y_test = torch.full_like(data.y_test, 999)
+    got, _ = learned_masks(model, data, bank, **kw)
+    for x, y in zip(ref.unit_masks, got.unit_masks, strict=True):
+        assert torch.equal(x, y)
+
+
+def test_a_dataset_validation_split_is_used_as_it_is():
+    model, data = fitted("lstm")
+    data.x_val, data.y_val = data.x_train[:30], data.y_train[:30]
+    bank = bank_of(model, data)
+    _, s = learned_masks(model, data, bank, tolerance_pp=1.0, steps=20, seed=0)
+    assert s["validation"].startswith("tiny validation split (30 examples)")
+    assert s["n_training_examples"] == len(data.x_train)
+
+
+def test_unsupported_models_say_how_to_budget_them_instead():
+    model, data = tiny_model("lstm", io_type="M:N"), tiny_data("M:N")
+    bank = bank_of(model, data)
+    with pytest.raises(RnnmodError, match="many-output.*--method rank"):
+        learned_masks(model, data, bank, tolerance_pp=1.0, steps=5)

@@ -12,29 +12,54 @@ from ..errors import RnnmodError
 from .common import add_data_dir, label_list, read_text_arg, tsv_field
 
 
+def _method(args: argparse.Namespace) -> str:
+    """``--method`` as given, else learned under ``--budget`` and rank without it."""
+    if getattr(args, "method", None):
+        return args.method
+    return "learned" if getattr(args, "budget", None) is not None else "rank"
+
+
 def _budget_request(args: argparse.Namespace) -> dict | None:
-    """``--budget TOL`` and its options as budgeted_decompose keywords (docs/budget.md)."""
-    if getattr(args, "budget", None) is None:
+    """``--budget TOL --method rank`` and its options as budgeted_decompose keywords."""
+    if getattr(args, "budget", None) is None or _method(args) != "rank":
         return None
     from ..decomposition.budget import parse_tolerance
 
     return {
         "tolerance_pp": parse_tolerance(args.budget),
-        "metric": args.budget_metric,
+        "metric": args.budget_metric or "ovr",
         "val_frac": args.val_frac,
     }
 
 
 def _learned_request(args: argparse.Namespace) -> dict | None:
-    """``--method learned`` and its target as learned_masks keywords (docs/budget.md)."""
-    if getattr(args, "method", "rank") != "learned":
+    """Learned masks (``--budget TOL``, or ``--method learned [--target-retained F]``) as
+    learned_masks keywords (docs/budget.md)."""
+    if _method(args) != "learned":
         if getattr(args, "target_retained", None) is not None:
             raise RnnmodError("--target-retained needs --method learned")
+        if getattr(args, "learn_steps", None) is not None:
+            raise RnnmodError("--learn-steps needs --method learned (or --budget)")
         return None
+    if getattr(args, "budget_metric", None) is not None:
+        raise RnnmodError(
+            "--budget-metric applies to --method rank; learned masks are chosen on the composed "
+            "model's validation accuracy"
+        )
+    steps = {} if args.learn_steps is None else {"steps": args.learn_steps}
+    if args.budget is not None:
+        if args.target_retained is not None:
+            raise RnnmodError(
+                "give --budget (as few units as keep the accuracy) or --target-retained (a "
+                "fixed fraction), not both"
+            )
+        from ..decomposition.budget import parse_tolerance
+
+        return {"tolerance_pp": parse_tolerance(args.budget), "val_frac": args.val_frac, **steps}
     target = 0.2 if args.target_retained is None else args.target_retained
     if not 0 < target <= 1:
         raise RnnmodError(f"--target-retained must be in (0, 1], got {target}")
-    return {"target_retained": target}
+    return {"target_retained": target, **steps}
 
 
 def cmd_decompose(args: argparse.Namespace) -> None:
@@ -345,15 +370,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--budget",
         metavar="TOL",
         default=None,
-        help="budgeted decomposition (docs/budget.md): per module, remove as many units as keep "
-        "its validation accuracy within TOL of the unpruned module, e.g. 1pp",
+        help="budgeted decomposition (docs/budget.md), e.g. 1pp: learn each module's unit masks "
+        "and keep the fewest units that hold the composed model's validation accuracy within "
+        "TOL of the monolithic model's (default --method learned); with --method rank, remove "
+        "units by the concern statistic while each module's --budget-metric holds",
     )
     d.add_argument(
         "--budget-metric",
         choices=("ovr", "vote"),
-        default="ovr",
-        help="ovr: the module's own one-vs-rest accuracy (default); vote: accuracy of the "
-        "composed model with only this module pruned",
+        default=None,
+        help="--method rank only: ovr, the module's own one-vs-rest accuracy (default; it can "
+        "hardly fail, docs/budget.md); vote, the composed model with only this module pruned",
     )
     d.add_argument(
         "--val-frac",
@@ -365,17 +392,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--method",
         choices=("rank", "learned"),
-        default="rank",
-        help="rank: the concern statistic selects the removed units (default); learned: after "
-        "it, learn each module's unit masks on the training split with the weights and "
-        "channelled heads frozen (1:1 and M:1, rolled; docs/budget.md)",
+        default=None,
+        help="learned (the default with --budget): after the decomposition, learn each module's "
+        "unit masks on the training split with the weights and channelled heads frozen (1:1 and "
+        "M:1, rolled; docs/budget.md); rank (the default without --budget): the concern "
+        "statistic selects the removed units",
     )
     d.add_argument(
         "--target-retained",
         type=float,
         default=None,
         metavar="F",
-        help="--method learned: fraction of units each module should keep, in (0, 1] (default 0.2)",
+        help="--method learned without --budget: fraction of units each module should keep, in "
+        "(0, 1] (default 0.2)",
+    )
+    d.add_argument(
+        "--learn-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="learned masks: optimisation steps (default 800; with --budget learning stops "
+        "sooner once the validation accuracy leaves the budget)",
     )
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true", help="no progress bar, no warnings")

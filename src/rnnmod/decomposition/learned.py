@@ -1,4 +1,4 @@
-"""Learned unit masks (first step): which units each module keeps, learned on the training split.
+"""Learned unit masks: which units each module keeps, learned on the training split.
 
 The source model's weights and the default decomposition's channelled heads are frozen; what is
 learned is one mask logit per (module, layer, hidden unit) — a [K, W] tensor per layer. The
@@ -11,8 +11,18 @@ z_pos − z_neg, target the true class's module) plus Σ_k λ_k · retained_k, w
 module k's fraction of kept units over every layer. λ_k is a Lagrange-style multiplier: every
 few steps it rises by ``lambda_lr · (retained_k − target)`` (falls when the module keeps fewer
 units than the target, and may turn negative: the target is met from both sides, so a module
-whose removals cost nothing does not fall to one unit). At the end the logits are binarised; a module that keeps
-no unit of a layer keeps its best one (highest logit).
+whose removals cost nothing does not fall to one unit). At the end the logits are binarised; a
+module that keeps no unit of a layer keeps its best one (highest logit).
+
+Two ways to say how small (docs/budget.md):
+
+* a fixed target (``target_retained``): λ pulls every module to that fraction;
+* an accuracy budget (``tolerance_pp``): the target falls linearly from 1 to ``floor`` while the
+  masks learn, and every ``check_every`` steps the binarised masks are scored as a composed model
+  on the validation split (the dataset's own, else a seeded slice held out of the training
+  split). The smallest checkpoint whose composed validation accuracy is within the tolerance of
+  the monolithic model's is kept; learning stops after ``patience`` checkpoints in a row outside
+  it. The checkpoints are the validation retention–accuracy curve, recorded in the summary.
 
 Only rolled, hidden-state masks of one-output classifiers (1:1, M:1) for now; batches come from
 the training split only (the test split is never read).
@@ -21,16 +31,16 @@ the training split only (the test split is never read).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..data.base import TaskData
+from ..data.base import TaskData, seeded_split
 from ..errors import RnnmodError
-from ..modules.module import ModuleBank
-from ..nn.zoo import SeqClassifier
+from ..modules.module import ModuleBank, vote
+from ..nn.zoo import SeqClassifier, predict_logits
 
 
 @dataclass(frozen=True)
@@ -44,24 +54,33 @@ class LearnedOptions:
     lambda_lr: float = 0.1
     lambda_every: int = 10
     logit_bound: float = 4.0  # logits are kept in [-bound, bound]: a removed unit can come back
-    trace: bool = False  # record (step, mean kept, mean λ, ce) every λ update in the summary
+    # accuracy budget: the target's lowest value, how often the validation split is scored, how
+    # many scored checkpoints in a row may miss the budget before learning stops
+    floor: float = 0.05
+    check_every: int = 25
+    patience: int = 3
+    val_frac: float = 0.1  # carved from the training split when the dataset has no validation
 
 
 def check_learned_supported(model: object, bank: ModuleBank) -> None:
-    """Refuse what learned masks do not support yet, in one line naming it."""
+    """Refuse what learned masks do not support yet, in one line naming it and the way on."""
+    rank = "; --budget TOL --method rank budgets it by the concern statistic instead"
     if not isinstance(model, SeqClassifier):
-        raise RnnmodError("--method learned is not supported yet for translation models")
+        raise RnnmodError(
+            "learned masks (--method learned, --budget) are not supported yet for translation models"
+        )
     if not model.one_output:
         raise RnnmodError(
-            f"--method learned is not supported yet for {model.cfg.io_type} (many-output) models; "
-            "use 1:1 or M:1"
+            f"learned masks are not supported yet for {model.cfg.io_type} (many-output) models{rank}"
         )
     if bank.gate_masks is not None or bank.unit_masks is None:
-        raise RnnmodError("--method learned is not supported yet for --gate-strategy per-gate")
+        raise RnnmodError(f"learned masks are not supported yet for --gate-strategy per-gate{rank}")
     if bank.steps != 1:
-        raise RnnmodError("--method learned is not supported yet for --mode unrolled")
+        raise RnnmodError(f"learned masks are not supported yet for --mode unrolled{rank}")
     if bank.engine_semantics(model) != "dead":
-        raise RnnmodError("--method learned is not supported yet for legacy-edits unit semantics")
+        raise RnnmodError(
+            f"learned masks are not supported yet for legacy-edits unit semantics{rank}"
+        )
 
 
 def straight_through(logits: Tensor) -> Tensor:
@@ -84,38 +103,105 @@ def binarise(logits: list[Tensor]) -> list[Tensor]:
     return out
 
 
+@dataclass
+class _Validation:
+    """Held-out examples scored at every checkpoint of an accuracy budget."""
+
+    x: Tensor
+    y: Tensor
+    source: str
+    monolithic: float  # the source model's accuracy on them
+
+
+def _split_for_budget(
+    model: SeqClassifier, data: TaskData, frac: float, seed: int
+) -> tuple[Tensor, Tensor, _Validation]:
+    """Training rows to learn on and the validation split to choose on (the dataset's own, else a
+    seeded stratified slice of the training split that the masks never see)."""
+    if data.x_val is not None and data.y_val is not None:
+        x_tr, y_tr, x_v, y_v = data.x_train, data.y_train, data.x_val, data.y_val
+        source = f"{data.task} validation split ({len(x_v)} examples)"
+    else:
+        train, val = seeded_split(len(data.x_train), frac, seed, data.y_train)
+        x_tr, y_tr = data.x_train[train], data.y_train[train]
+        x_v, y_v = data.x_train[val], data.y_train[val]
+        source = (
+            f"seeded {frac:.0%} of the {data.task} training split ({len(val)} examples, seed "
+            f"{seed}; held out of mask learning)"
+        )
+    mono = float((predict_logits(model, x_v).argmax(-1) == y_v).float().mean())
+    return x_tr, y_tr, _Validation(x_v, y_v, source, mono)
+
+
+def _bank_with(bank: ModuleBank, masks: list[Tensor]) -> ModuleBank:
+    return ModuleBank(
+        class_index=list(bank.class_index),
+        head_weight=bank.head_weight.clone(),
+        head_bias=bank.head_bias.clone(),
+        unit_masks=masks,
+        gate_masks=None,
+        info=[dict(i) for i in bank.info] if bank.info else [{} for _ in range(len(bank))],
+        unit_semantics=bank.unit_semantics,
+    )
+
+
+def composed_accuracy(model: SeqClassifier, bank: ModuleBank, x: Tensor, y: Tensor) -> float:
+    """Accuracy of the composed model (the most confident module's class) on ``x``, ``y``."""
+    return float((vote(bank.scores(model, x), bank.class_index) == y).float().mean())
+
+
 def learned_masks(
     run_model: SeqClassifier,
     data: TaskData,
     bank: ModuleBank,
     *,
-    target_retained: float = 0.2,
-    steps: int = 700,
+    target_retained: float | None = 0.2,
+    tolerance_pp: float | None = None,
+    steps: int = 800,
     seed: int = 0,
     progress: bool = False,
     options: LearnedOptions | None = None,
+    val_frac: float | None = None,
 ) -> tuple[ModuleBank, dict]:
     """Learn every module's unit masks for ``bank`` (the default decomposition of ``run_model``;
-    its heads are kept). Returns the bank with the learned masks ([K, 1, W] bool per layer) and
-    a summary for the manifest. Reads ``data.x_train``/``data.y_train`` only."""
-    if not 0 < target_retained <= 1:
+    its heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` — as few units
+    as keep the composed validation accuracy within that many points of the monolithic model's.
+    Returns the bank with the learned masks ([K, 1, W] bool per layer) and a summary for the
+    manifest. Reads the training (and validation) split only, never the test split."""
+    budget = tolerance_pp is not None
+    if budget:
+        if not 0 <= tolerance_pp <= 100:
+            raise RnnmodError(f"the budget must be within 0-100 pp, got {tolerance_pp}")
+    elif target_retained is None or not 0 < target_retained <= 1:
         raise RnnmodError(f"--target-retained must be in (0, 1], got {target_retained}")
     if steps < 1:
         raise RnnmodError(f"learned masks need at least one step, got {steps}")
     check_learned_supported(run_model, bank)
     opt = options or LearnedOptions()
+    if val_frac is not None:
+        if not 0 < val_frac < 1:
+            raise RnnmodError(f"--val-frac must be in (0, 1), got {val_frac}")
+        opt = replace(opt, val_frac=val_frac)
     t0 = time.perf_counter()
     model = run_model
     k, hidden, depth = len(bank), model.cfg.hidden, model.cfg.depth
 
+    was_training = model.training
+    model.eval()
+    val = None
+    if budget:
+        x_src, y_src, val = _split_for_budget(model, data, opt.val_frac, seed)
+    else:
+        x_src, y_src = data.x_train, data.y_train
     # training examples whose class has a module; target = that module's index
     module_of = torch.full((model.cfg.n_classes,), -1, dtype=torch.long)
     module_of[torch.tensor(bank.class_index)] = torch.arange(k)
-    y_all = module_of[data.y_train]
+    y_all = module_of[y_src]
     rows = (y_all >= 0).nonzero().squeeze(1)
     if len(rows) == 0:
+        model.train(was_training)
         raise RnnmodError("no training example belongs to a module's class: nothing to learn on")
-    x_train, y_train = data.x_train[rows], y_all[rows]
+    x_train, y_train = x_src[rows], y_all[rows]
     n = len(rows)
     batch = min(opt.batch_size, n)
 
@@ -127,15 +213,21 @@ def learned_masks(
     b_diff = (bank.head_bias[:, 1] - bank.head_bias[:, 0]).detach()  # [K]
     total_units = depth * hidden
 
+    def target_at(step: int) -> float:
+        if not budget:
+            return target_retained
+        return max(opt.floor, 1.0 - (1.0 - opt.floor) * (step + 1) / steps)
+
     flags = [p.requires_grad for p in model.parameters()]
-    was_training = model.training
-    model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     order = torch.randperm(n, generator=gen)
     pos = 0
     ce_last = float("nan")
-    trace: list[tuple] = []
+    curve: list[dict] = []
+    best: tuple[float, list[Tensor], dict] | None = None
+    misses = 0
+    done = 0
     bar = tqdm(total=steps, desc="learn masks", disable=not progress, unit="step")
     try:
         for step in range(steps):
@@ -158,50 +250,64 @@ def learned_masks(
                 for lg in logits:
                     lg.clamp_(-opt.logit_bound, opt.logit_bound)
             ce_last = float(ce.detach())
-            if (step + 1) % opt.lambda_every == 0:
+            done = step + 1
+            if done % opt.lambda_every == 0:
                 with torch.no_grad():
                     kept = sum((lg > 0).float().sum(1) for lg in logits) / total_units
-                    lam = lam + opt.lambda_lr * (kept - target_retained)
-                if opt.trace:
-                    trace.append(
-                        (
-                            step + 1,
-                            round(float(kept.mean()), 4),
-                            round(float(lam.mean()), 4),
-                            round(ce_last, 4),
-                        )
-                    )
+                    lam = lam + opt.lambda_lr * (kept - target_at(step))
+                    if budget:  # a falling target never needs pulling back up
+                        lam = lam.clamp(min=0.0)
             bar.set_postfix_str(
                 f"ce {ce_last:.3f} kept {float(retained.detach().mean()):.3f}", refresh=False
             )
             bar.update(1)
+            if val is not None and (done % opt.check_every == 0 or done == steps):
+                masks_now = binarise([lg.detach() for lg in logits])
+                cand = _bank_with(bank, masks_now)
+                r = float(cand.retained_fraction().mean())
+                acc = composed_accuracy(model, cand, val.x, val.y)
+                ok = acc >= val.monolithic - tolerance_pp / 100.0 - 1e-12
+                point = {
+                    "step": done,
+                    "target": round(target_at(step), 6),
+                    "retained": round(r, 6),
+                    "val_accuracy": round(acc, 6),
+                    "within_budget": ok,
+                }
+                curve.append(point)
+                if ok and (best is None or r < best[0]):
+                    best = (r, masks_now, {**point, "lambda": lam.clone()})
+                misses = 0 if ok else misses + 1
+                if misses >= opt.patience:
+                    break
     finally:
         bar.close()
         for p, f in zip(model.parameters(), flags, strict=True):
             p.requires_grad_(f)
         model.train(was_training)
 
-    final = binarise([lg.detach() for lg in logits])
-    out = ModuleBank(
-        class_index=list(bank.class_index),
-        head_weight=bank.head_weight.clone(),
-        head_bias=bank.head_bias.clone(),
-        unit_masks=final,
-        gate_masks=None,
-        info=[dict(i) for i in bank.info] if bank.info else [{} for _ in range(k)],
-        unit_semantics=bank.unit_semantics,
-    )
+    if budget:
+        if best is None:  # not even the first checkpoint: keep the default decomposition's masks
+            out = _bank_with(bank, [m.clone() for m in bank.unit_masks])
+            lam_out = torch.zeros(k)
+        else:
+            out = _bank_with(bank, best[1])
+            lam_out = best[2]["lambda"]
+    else:
+        out = _bank_with(bank, binarise([lg.detach() for lg in logits]))
+        lam_out = lam
     retained = out.retained_fraction()
     for i in range(k):
         out.info[i]["learned"] = {
-            "retained_per_layer": [round(float(m[i].float().mean()), 6) for m in final],
-            "lambda": round(float(lam[i]), 6),
+            "retained_per_layer": [round(float(m[i].float().mean()), 6) for m in out.unit_masks],
+            "lambda": round(float(lam_out[i]), 6),
         }
     seconds = time.perf_counter() - t0
     summary = {
         "method": "learned straight-through unit masks (frozen weights and channelled heads)",
-        "target_retained": target_retained,
+        "target_retained": None if budget else target_retained,
         "steps": steps,
+        "steps_run": done,
         "seed": seed,
         "batch_size": batch,
         "lr": opt.lr,
@@ -211,9 +317,23 @@ def learned_masks(
         "final_cross_entropy": round(ce_last, 6),
         "retained_per_module": [round(float(r), 6) for r in retained],
         "retained_mean": round(float(retained.mean()), 6),
-        "lambda_per_module": [round(float(v), 6) for v in lam],
+        "lambda_per_module": [round(float(v), 6) for v in lam_out],
         "seconds": round(seconds, 3),
     }
-    if opt.trace:
-        summary["trace"] = trace
+    if val is not None:
+        summary.update(
+            tolerance_pp=tolerance_pp,
+            floor=opt.floor,
+            check_every=opt.check_every,
+            patience=opt.patience,
+            validation=val.source,
+            val_monolithic=round(val.monolithic, 6),
+            chosen=None if best is None else {k_: v for k_, v in best[2].items() if k_ != "lambda"},
+            curve=curve,
+        )
+        if best is None:
+            summary["warning"] = (
+                "no checkpoint kept the composed validation accuracy within the budget: the "
+                "default decomposition's masks are kept"
+            )
     return out, summary

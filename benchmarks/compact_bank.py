@@ -1,0 +1,122 @@
+"""Composed inference with removed units sliced away (the compact bank) vs the monolithic model.
+
+For one or more module sets (e.g. learned masks, docs/budget.md), time at each batch size, in
+interleaved rounds (median of per-round ratios; the machine is shared):
+
+* ``monolithic`` — the source model, native torch, one forward pass;
+* ``compact``    — every module at once, removed units gone (``ModuleBank.scores(kernel="compact")``);
+* ``native``     — every module at once at full width on torch's native kernels (the bank the
+  paper-rule modules use), for reference.
+
+Beside the wall-time ratios: the MAC model's ``cost_vs_monolithic`` (rnnmod.metrics.cost, kept
+units only) and the MACs the padded compact bank really computes (every module padded to the
+widest). The check of docs/budget.md: compact wall ratio ≤ 1.3 × ``cost_vs_monolithic``.
+
+    .venv/bin/python benchmarks/compact_bank.py MODULESET [MODULESET ...] --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, result_header, write_result  # noqa: E402
+
+import rnnmod  # noqa: E402
+from rnnmod.metrics.cost import composed_cost  # noqa: E402
+
+
+def per_call(fn, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
+    ms = rnnmod.load(path)
+    (sid, bank), run = next(iter(ms.banks.items())), next(iter(ms.sources.values()))
+    model = run.model.eval()
+    data = rnnmod.kinds.kind_of(run).load_data(run, None)
+    cost = composed_cost(model, bank)
+    compact = bank.compact_for(model)
+    first_in = model.recurrent_input(data.x_test[:1]).shape[-1]
+    padded = compact.macs_per_example(model.steps, first_in) if compact else None
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for b in batches:
+        ids = data.x_test[torch.randint(0, len(data.x_test), (b,), generator=g)]
+        with torch.no_grad():
+            ref = bank.scores(model, ids, kernel="engine", output="logits")
+            paths = {
+                "monolithic": lambda ids=ids: model(ids),
+                "native": lambda ids=ids: bank.scores(model, ids, kernel="native", output="logits"),
+            }
+            if compact is not None:
+                got = bank.scores(model, ids, kernel="compact", output="logits")
+                diff = float((got - ref).abs().max())
+                paths["compact"] = lambda ids=ids: bank.scores(
+                    model, ids, kernel="compact", output="logits"
+                )
+            calls = 50 if b == 1 else 5
+            for fn in paths.values():
+                fn()
+            seen = {k: [] for k in paths}
+            for _ in range(rounds):
+                for name, fn in paths.items():
+                    seen[name].append(per_call(fn, calls))
+        row = {"batch": b, "seconds": {k: statistics.median(v) for k, v in seen.items()}}
+        for name in paths:
+            if name != "monolithic":
+                row[f"{name}_vs_monolithic"] = statistics.median(
+                    x / y for x, y in zip(seen[name], seen["monolithic"], strict=True)
+                )
+        if compact is not None:
+            row["compact_max_abs_diff_vs_engine"] = diff
+            row["compact_wall_over_arithmetic"] = (
+                row["compact_vs_monolithic"] / cost["cost_vs_monolithic"]
+            )
+        rows.append(row)
+        print(
+            f"{path.name} batch {b}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.endswith("monolithic"))
+            + f" (arithmetic {cost['cost_vs_monolithic']:.3f})"
+        )
+    return {
+        "module_set": str(path),
+        "n_modules": len(bank),
+        "retained_mean": float(bank.retained_fraction().mean()),
+        "cost_vs_monolithic": cost["cost_vs_monolithic"],
+        "padded_compact_macs_vs_monolithic": None
+        if padded is None
+        else padded / cost["macs_monolithic"],
+        "compact_widths": None if compact is None else compact.widths,
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("sets", nargs="+", type=Path, help="module set directories")
+    p.add_argument("--batches", default="1,256")
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    batches = [int(x) for x in args.batches.split(",")]
+    result = result_header("compact_bank", argv)
+    result["sets"] = [bench_set(s, batches, args.rounds) for s in args.sets]
+    print(write_result(args.out, "compact_bank", result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
