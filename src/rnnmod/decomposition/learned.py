@@ -31,6 +31,7 @@ the training split only (the test split is never read).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -162,12 +163,15 @@ def learned_masks(
     progress: bool = False,
     options: LearnedOptions | None = None,
     val_frac: float | None = None,
+    on_checkpoint: Callable[[dict, ModuleBank], None] | None = None,
 ) -> tuple[ModuleBank, dict]:
     """Learn every module's unit masks for ``bank`` (the default decomposition of ``run_model``;
     its heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` — as few units
     as keep the composed validation accuracy within that many points of the monolithic model's.
     Returns the bank with the learned masks ([K, 1, W] bool per layer) and a summary for the
-    manifest. Reads the training (and validation) split only, never the test split."""
+    manifest. Reads the training (and validation) split only, never the test split.
+    ``on_checkpoint(point, bank)`` sees every scored checkpoint (budget only; e.g. a curve script
+    that scores it on data of its own)."""
     budget = tolerance_pp is not None
     if budget:
         if not 0 <= tolerance_pp <= 100:
@@ -275,6 +279,8 @@ def learned_masks(
                     "within_budget": ok,
                 }
                 curve.append(point)
+                if on_checkpoint is not None:
+                    on_checkpoint(point, cand)
                 if ok and (best is None or r < best[0]):
                     best = (r, masks_now, {**point, "lambda": lam.clone()})
                 misses = 0 if ok else misses + 1
