@@ -42,7 +42,7 @@ def per_call(fn, n: int) -> float:
 
 def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
     ms = rnnmod.load(path)
-    (sid, bank), run = next(iter(ms.banks.items())), next(iter(ms.sources.values()))
+    bank, run = next(iter(ms.banks.values())), next(iter(ms.sources.values()))
     model = run.model.eval()
     data = rnnmod.kinds.kind_of(run).load_data(run, None)
     cost = composed_cost(model, bank)

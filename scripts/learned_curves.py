@@ -60,12 +60,21 @@ def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) ->
                 "delta_pp": round(100 * (test - mono), 3),
             }
         )
-        print(f"{run_dir.name} {point['retained']:.3f} val {point['val_accuracy']:.4f} "
-              f"test Δ {100 * (test - mono):+.2f} pp", flush=True)
+        print(
+            f"{run_dir.name} {point['retained']:.3f} val {point['val_accuracy']:.4f} "
+            f"test Δ {100 * (test - mono):+.2f} pp",
+            flush=True,
+        )
 
     opts = LearnedOptions(floor=floor, check_every=every, patience=10**9)
     learned_masks(
-        model, data, dec.bank, tolerance_pp=100.0, steps=steps, seed=seed, options=opts,
+        model,
+        data,
+        dec.bank,
+        tolerance_pp=100.0,
+        steps=steps,
+        seed=seed,
+        options=opts,
         on_checkpoint=seen,
     )
     return rows
@@ -78,7 +87,12 @@ def rank_rows(budget_csv: Path, cell: str, depth: int) -> list[dict]:
     out = []
     with budget_csv.open() as f:
         for r in csv.DictReader(f):
-            if (r["task"], r["cell"], r["depth"], r["mode"]) != ("clinc", cell, str(depth), "rolled"):
+            if (r["task"], r["cell"], r["depth"], r["mode"]) != (
+                "clinc",
+                cell,
+                str(depth),
+                "rolled",
+            ):
                 continue
             if r["setting"] not in ("fixed", "rule-5%"):
                 continue
@@ -104,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "results" / "learned_curve")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [r for run in args.runs for r in curve_for(run, args.steps, args.floor, args.every, args.seed)]
+    rows = [
+        r
+        for run in args.runs
+        for r in curve_for(run, args.steps, args.floor, args.every, args.seed)
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.with_suffix(".csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -120,13 +138,25 @@ def main(argv: list[str] | None = None) -> int:
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         mine = [r for r in rows if r["run"] == name]
-        ax.plot([r["retained_units"] for r in mine], [r["delta_pp"] for r in mine], "o-",
-                label="learned (test)", ms=3)
+        ax.plot(
+            [r["retained_units"] for r in mine],
+            [r["delta_pp"] for r in mine],
+            "o-",
+            label="learned (test)",
+            ms=3,
+        )
         ranks = rank_rows(ROOT / "results" / "budget.csv", mine[0]["cell"], mine[0]["depth"])
-        fixed = sorted((r for r in ranks if r["method"] == "rank"), key=lambda r: r["retained_units"])
+        fixed = sorted(
+            (r for r in ranks if r["method"] == "rank"), key=lambda r: r["retained_units"]
+        )
         if fixed:
-            ax.plot([r["retained_units"] for r in fixed], [r["delta_pp"] for r in fixed], "s--",
-                    label="rank, fixed fraction", ms=3)
+            ax.plot(
+                [r["retained_units"] for r in fixed],
+                [r["delta_pp"] for r in fixed],
+                "s--",
+                label="rank, fixed fraction",
+                ms=3,
+            )
         for r in ranks:
             if r["method"] == "paper rule":
                 ax.plot([r["retained_units"]], [r["delta_pp"]], "k*", ms=9, label="paper rule")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rnnmod.decomposition import decompose, preset
 from rnnmod.data.base import seeded_split
+from rnnmod.decomposition import decompose, preset
 from rnnmod.decomposition.learned import (
     LearnedOptions,
     binarise,
