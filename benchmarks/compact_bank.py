@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, result_header, write_result  # noqa: E402
 
 import rnnmod  # noqa: E402
+from rnnmod.kinds import kind_of  # noqa: E402
 from rnnmod.metrics.cost import composed_cost  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
     ms = rnnmod.load(path)
     bank, run = next(iter(ms.banks.values())), next(iter(ms.sources.values()))
     model = run.model.eval()
-    data = rnnmod.kinds.kind_of(run).load_data(run, None)
+    data = kind_of(run).load_data(run, None)
     cost = composed_cost(model, bank)
     compact = bank.compact_for(model)
     first_in = model.recurrent_input(data.x_test[:1]).shape[-1]

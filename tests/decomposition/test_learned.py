@@ -44,7 +44,7 @@ def test_straight_through_is_binary_forward_sigmoid_backward():
 
 
 def test_a_layer_never_loses_every_unit():
-    keep = binarise([torch.tensor([[-1.0, -0.5, -2.0], [1.0, -1.0, 0.5]])])[0]
+    keep = binarise([torch.tensor([[[-1.0, -0.5, -2.0]], [[1.0, -1.0, 0.5]]])])[0]
     assert keep.shape == (2, 1, 3)
     assert keep[0, 0].tolist() == [False, True, False]
     assert keep[1, 0].tolist() == [True, False, True]
@@ -87,20 +87,14 @@ def test_retained_fraction_ends_near_the_target(cell, io_type):
 
 
 @pytest.mark.parametrize(
-    "io_type,cfg,what",
-    [
-        ("M:N", {}, "M:N"),
-        ("1:N", {}, "1:N"),
-        ("M:1", {"mode": "unrolled"}, "--mode unrolled"),
-        ("M:1", {"gate_strategy": "per-gate"}, "per-gate"),
-    ],
+    "io_type,cfg",
+    [("M:N", {}), ("1:N", {"mode": "unrolled"}), ("M:1", {"mode": "unrolled"}), ("1:1", {})],
 )
-def test_unsupported_kinds_are_refused(io_type, cfg, what):
+def test_every_io_type_and_mode_learns(io_type, cfg):
     model, data = tiny_model("lstm", io_type=io_type), tiny_data(io_type)
     bank = bank_of(model, data, min_observations=1, **cfg)
-    with pytest.raises(RnnmodError, match="not supported yet") as err:
-        learned_masks(model, data, bank, target_retained=0.2, steps=2)
-    assert what in str(err.value) and "\n" not in str(err.value)
+    out, _ = learned_masks(model, data, bank, target_retained=0.5, steps=3)
+    assert [m.shape for m in out.unit_masks] == [m.shape for m in bank.unit_masks]
 
 
 def test_target_out_of_range_is_refused():
@@ -188,8 +182,43 @@ def test_a_dataset_validation_split_is_used_as_it_is():
     assert s["n_training_examples"] == len(data.x_train)
 
 
-def test_unsupported_models_say_how_to_budget_them_instead():
-    model, data = tiny_model("lstm", io_type="M:N"), tiny_data("M:N")
-    bank = bank_of(model, data)
-    with pytest.raises(RnnmodError, match="many-output.*--method rank"):
+def test_unsupported_banks_say_how_to_budget_them_instead():
+    model, data = tiny_model("lstm"), tiny_data()
+    bank = bank_of(model, data, gate_strategy="per-gate")
+    with pytest.raises(RnnmodError, match="per-gate.*--method rank"):
         learned_masks(model, data, bank, tolerance_pp=1.0, steps=5)
+
+
+def fitted_tagger(cell: str = "gru"):
+    model, data = tiny_model(cell, io_type="M:N", hidden=16), tiny_data("M:N", n=120)
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        opt.zero_grad()
+        out = model(data.x_train)
+        torch.nn.functional.cross_entropy(out.transpose(1, 2), data.y_train).backward()
+        opt.step()
+    return model.eval(), data
+
+
+@pytest.mark.parametrize("mode", ["rolled", "unrolled"])
+def test_taggers_learn_masks_per_step_group(mode):
+    model, data = fitted_tagger()
+    bank = bank_of(model, data, mode=mode)
+    steps = bank.steps
+    out, s = learned_masks(model, data, bank, target_retained=0.4, steps=150, seed=0)
+    assert [m.shape for m in out.unit_masks] == [(len(bank), steps, 16)]
+    assert (out.unit_masks[0].any(-1)).all()  # every (module, step) keeps a unit
+    assert abs(float(out.retained_fraction().mean()) - 0.4) <= 0.15, s
+    assert out.scores(model, data.x_test).shape == (len(bank), *data.y_test.shape)
+
+
+def test_tagger_budget_counts_real_positions_and_never_reads_the_test_split():
+    model, data = fitted_tagger("lstm")
+    bank = bank_of(model, data, mode="unrolled")
+    kw = dict(tolerance_pp=3.0, steps=60, seed=0, options=LearnedOptions(check_every=20))
+    ref, s = learned_masks(model, data, bank, **kw)
+    assert s["val_monolithic"] > 0.2 and len(s["curve"]) == 3
+    data.x_test = torch.full_like(data.x_test, model.cfg.vocab_size + 99)
+    got, _ = learned_masks(model, data, bank, **kw)
+    assert torch.equal(ref.unit_masks[0], got.unit_masks[0])

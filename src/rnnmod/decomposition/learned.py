@@ -1,18 +1,19 @@
 """Learned unit masks: which units each module keeps, learned on the training split.
 
 The source model's weights and the default decomposition's channelled heads are frozen; what is
-learned is one mask logit per (module, layer, hidden unit) — a [K, W] tensor per layer. The
-mask is straight-through binary: forward ``logits > 0`` as 0/1 (a removed unit is dead, its
+learned is one mask logit per (module, layer, step group, hidden unit) — a [K, S, W] tensor per
+layer (S = 1 rolled, one per time step unrolled). The mask is straight-through binary: forward ``logits > 0`` as 0/1 (a removed unit is dead, its
 state is 0, exactly as the cell engine runs a bank's masks), backward the sigmoid's gradient.
 All K modules run in one fused engine pass over K copies of a training batch.
 
-Objective: the composed cross-entropy of the modules' positive scores (softmax over modules of
-z_pos − z_neg, target the true class's module) plus Σ_k λ_k · retained_k, where retained_k is
+Objective: the composed cross-entropy of the modules' scores (softmax over modules of
+z_pos − z_neg, or of log p_pos for heads with a protected padding slot; target the true class's
+module; for many-output models every position whose label has a module, padding skipped) plus Σ_k λ_k · retained_k, where retained_k is
 module k's fraction of kept units over every layer. λ_k is a Lagrange-style multiplier: every
 few steps it rises by ``lambda_lr · (retained_k − target)`` (falls when the module keeps fewer
 units than the target, and may turn negative: the target is met from both sides, so a module
 whose removals cost nothing does not fall to one unit). At the end the logits are binarised; a
-module that keeps no unit of a layer keeps its best one (highest logit).
+module that keeps no unit of a layer (at a step) keeps its best one (highest logit).
 
 Two ways to say how small (docs/budget.md):
 
@@ -24,8 +25,8 @@ Two ways to say how small (docs/budget.md):
   the monolithic model's is kept; learning stops after ``patience`` checkpoints in a row outside
   it. The checkpoints are the validation retention–accuracy curve, recorded in the summary.
 
-Only rolled, hidden-state masks of one-output classifiers (1:1, M:1) for now; batches come from
-the training split only (the test split is never read).
+Classifiers and taggers of every I/O type, rolled and unrolled, unit masks with dead units;
+batches come from the training split only (the test split is never read).
 """
 
 from __future__ import annotations
@@ -68,16 +69,11 @@ def check_learned_supported(model: object, bank: ModuleBank) -> None:
     rank = "; --budget TOL --method rank budgets it by the concern statistic instead"
     if not isinstance(model, SeqClassifier):
         raise RnnmodError(
-            "learned masks (--method learned, --budget) are not supported yet for translation models"
-        )
-    if not model.one_output:
-        raise RnnmodError(
-            f"learned masks are not supported yet for {model.cfg.io_type} (many-output) models{rank}"
+            "learned masks (--method learned, --budget) are not supported yet for translation "
+            "models"
         )
     if bank.gate_masks is not None or bank.unit_masks is None:
         raise RnnmodError(f"learned masks are not supported yet for --gate-strategy per-gate{rank}")
-    if bank.steps != 1:
-        raise RnnmodError(f"learned masks are not supported yet for --mode unrolled{rank}")
     if bank.engine_semantics(model) != "dead":
         raise RnnmodError(
             f"learned masks are not supported yet for legacy-edits unit semantics{rank}"
@@ -92,16 +88,30 @@ def straight_through(logits: Tensor) -> Tensor:
 
 
 def binarise(logits: list[Tensor]) -> list[Tensor]:
-    """Final bool masks [K, 1, W]: logits > 0, and at least the best unit of every layer."""
+    """Final bool masks [K, S, W]: logits > 0, and at least the best unit of every (module, step)
+    group of every layer."""
     out = []
     for lg in logits:
         keep = lg > 0
-        empty = ~keep.any(1)
+        empty = ~keep.any(-1, keepdim=True)
         if bool(empty.any()):
-            best = lg.argmax(1)
-            keep[empty, best[empty]] = True
-        out.append(keep.unsqueeze(1))
+            best = torch.nn.functional.one_hot(lg.argmax(-1), lg.shape[-1]).bool()
+            keep = keep | (best & empty)
+        out.append(keep)
     return out
+
+
+def module_scores(z: Tensor) -> Tensor:
+    """What the composed vote ranks, differentiably: z_pos − z_neg for two-slot heads, log p_pos
+    for heads with a protected padding slot. z [..., R] → [...]"""
+    if z.shape[-1] == 2:
+        return z[..., 1] - z[..., 0]
+    return torch.log_softmax(z, dim=-1)[..., 1]
+
+
+def _accuracy(pred: Tensor, y: Tensor, pad: int | None) -> float:
+    keep = torch.ones_like(y, dtype=torch.bool) if pad is None else y != pad
+    return float((pred[keep] == y[keep]).float().mean())
 
 
 @dataclass
@@ -115,23 +125,40 @@ class _Validation:
 
 
 def _split_for_budget(
-    model: SeqClassifier, data: TaskData, frac: float, seed: int
+    model: SeqClassifier, data: TaskData, bank: ModuleBank, frac: float, seed: int
 ) -> tuple[Tensor, Tensor, _Validation]:
     """Training rows to learn on and the validation split to choose on (the dataset's own, else a
-    seeded stratified slice of the training split that the masks never see)."""
+    seeded slice — stratified for one-output tasks — of the training split that the masks never
+    see)."""
     if data.x_val is not None and data.y_val is not None:
         x_tr, y_tr, x_v, y_v = data.x_train, data.y_train, data.x_val, data.y_val
         source = f"{data.task} validation split ({len(x_v)} examples)"
     else:
-        train, val = seeded_split(len(data.x_train), frac, seed, data.y_train)
+        strata = data.y_train if data.y_train.dim() == 1 else None
+        train, val = seeded_split(len(data.x_train), frac, seed, strata)
         x_tr, y_tr = data.x_train[train], data.y_train[train]
         x_v, y_v = data.x_train[val], data.y_train[val]
         source = (
             f"seeded {frac:.0%} of the {data.task} training split ({len(val)} examples, seed "
             f"{seed}; held out of mask learning)"
         )
-    mono = float((predict_logits(model, x_v).argmax(-1) == y_v).float().mean())
-    return x_tr, y_tr, _Validation(x_v, y_v, source, mono)
+    return (
+        x_tr,
+        y_tr,
+        _Validation(x_v, y_v, source, monolithic_accuracy(model, bank, x_v, y_v, data.pad_label)),
+    )
+
+
+def monolithic_accuracy(
+    model: SeqClassifier, bank: ModuleBank, x: Tensor, y: Tensor, pad: int | None
+) -> float:
+    """The monolithic model's accuracy as ``rnnmod evaluate`` counts it: padding positions
+    skipped, and without a padding module the model chooses among the real classes."""
+    logits = predict_logits(model, x)
+    if pad is not None and pad not in bank.class_index:
+        real = torch.tensor([c for c in range(model.cfg.n_classes) if c != pad])
+        return _accuracy(real[logits[..., real].argmax(-1)], y, pad)
+    return _accuracy(logits.argmax(-1), y, pad)
 
 
 def _bank_with(bank: ModuleBank, masks: list[Tensor]) -> ModuleBank:
@@ -146,9 +173,12 @@ def _bank_with(bank: ModuleBank, masks: list[Tensor]) -> ModuleBank:
     )
 
 
-def composed_accuracy(model: SeqClassifier, bank: ModuleBank, x: Tensor, y: Tensor) -> float:
-    """Accuracy of the composed model (the most confident module's class) on ``x``, ``y``."""
-    return float((vote(bank.scores(model, x), bank.class_index) == y).float().mean())
+def composed_accuracy(
+    model: SeqClassifier, bank: ModuleBank, x: Tensor, y: Tensor, pad: int | None = None
+) -> float:
+    """Accuracy of the composed model (the most confident module's class) on ``x``, ``y``;
+    positions labelled ``pad`` are skipped."""
+    return _accuracy(vote(bank.scores(model, x), bank.class_index), y, pad)
 
 
 def learned_masks(
@@ -188,20 +218,24 @@ def learned_masks(
         opt = replace(opt, val_frac=val_frac)
     t0 = time.perf_counter()
     model = run_model
-    k, hidden, depth = len(bank), model.cfg.hidden, model.cfg.depth
+    k, hidden, depth, groups = len(bank), model.cfg.hidden, model.cfg.depth, bank.steps
+    pad = data.pad_label
 
     was_training = model.training
     model.eval()
     val = None
     if budget:
-        x_src, y_src, val = _split_for_budget(model, data, opt.val_frac, seed)
+        x_src, y_src, val = _split_for_budget(model, data, bank, opt.val_frac, seed)
     else:
         x_src, y_src = data.x_train, data.y_train
     # training examples whose class has a module; target = that module's index
     module_of = torch.full((model.cfg.n_classes,), -1, dtype=torch.long)
     module_of[torch.tensor(bank.class_index)] = torch.arange(k)
-    y_all = module_of[y_src]
-    rows = (y_all >= 0).nonzero().squeeze(1)
+    y_all = module_of[y_src]  # [N] or [N, T]; −1: no module (padding included), not scored
+    if pad is not None and y_all.dim() > 1:
+        y_all = y_all.masked_fill(y_src == pad, -1)
+    has = y_all >= 0 if y_all.dim() == 1 else (y_all >= 0).any(1)
+    rows = has.nonzero().squeeze(1)
     if len(rows) == 0:
         model.train(was_training)
         raise RnnmodError("no training example belongs to a module's class: nothing to learn on")
@@ -210,12 +244,13 @@ def learned_masks(
     batch = min(opt.batch_size, n)
 
     gen = torch.Generator().manual_seed(seed)
-    logits = [torch.full((k, hidden), opt.init_logit, requires_grad=True) for _ in range(depth)]
+    logits = [
+        torch.full((k, groups, hidden), opt.init_logit, requires_grad=True) for _ in range(depth)
+    ]
     adam = torch.optim.Adam(logits, lr=opt.lr)
     lam = torch.full((k,), opt.lambda_init)
-    w_diff = (bank.head_weight[:, 1] - bank.head_weight[:, 0]).detach()  # [K, H]
-    b_diff = (bank.head_bias[:, 1] - bank.head_bias[:, 0]).detach()  # [K]
-    total_units = depth * hidden
+    head_w, head_b = bank.head_weight.detach(), bank.head_bias.detach()  # [K, R, H], [K, R]
+    total_units = depth * groups * hidden
 
     def target_at(step: int) -> float:
         if not budget:
@@ -240,12 +275,16 @@ def learned_masks(
             idx = order[pos : pos + batch]
             pos += batch
             ids, target = x_train[idx], y_train[idx]
-            masks = [straight_through(lg) for lg in logits]  # [K, W] each
-            run = model.run_engine(ids, unit_masks=[m.unsqueeze(1) for m in masks], batch_groups=k)
-            feats = model.head_features(run.output).reshape(k, len(ids), hidden)
-            score = torch.einsum("kbh,kh->bk", feats, w_diff) + b_diff  # [B, K]
-            ce = torch.nn.functional.cross_entropy(score, target)
-            retained = sum(m.sum(1) for m in masks) / total_units  # [K]
+            masks = [straight_through(lg) for lg in logits]  # [K, S, W] each
+            run = model.run_engine(ids, unit_masks=masks, batch_groups=k)
+            feats = model.head_features(run.output)  # [K·B, H] or [K·B, T, H]
+            feats = feats.reshape(k, len(ids), *feats.shape[1:])
+            z = torch.einsum("kb...h,krh->b...kr", feats, head_w) + head_b  # [B, (T,) K, R]
+            score = module_scores(z)  # [B, (T,) K]
+            ce = torch.nn.functional.cross_entropy(
+                score.reshape(-1, k), target.reshape(-1), ignore_index=-1
+            )
+            retained = sum(m.sum((1, 2)) for m in masks) / total_units  # [K]
             loss = ce + (lam * retained).sum()
             adam.zero_grad(set_to_none=True)
             loss.backward()
@@ -257,7 +296,7 @@ def learned_masks(
             done = step + 1
             if done % opt.lambda_every == 0:
                 with torch.no_grad():
-                    kept = sum((lg > 0).float().sum(1) for lg in logits) / total_units
+                    kept = sum((lg > 0).float().sum((1, 2)) for lg in logits) / total_units
                     lam = lam + opt.lambda_lr * (kept - target_at(step))
                     if budget:  # a falling target never needs pulling back up
                         lam = lam.clamp(min=0.0)
@@ -269,7 +308,7 @@ def learned_masks(
                 masks_now = binarise([lg.detach() for lg in logits])
                 cand = _bank_with(bank, masks_now)
                 r = float(cand.retained_fraction().mean())
-                acc = composed_accuracy(model, cand, val.x, val.y)
+                acc = composed_accuracy(model, cand, val.x, val.y, pad)
                 ok = acc >= val.monolithic - tolerance_pp / 100.0 - 1e-12
                 point = {
                     "step": done,

@@ -154,10 +154,12 @@ class CompactBank:
                 h = torch.lerp(n, h, z)  # (1 − z)·n + z·h
             else:
                 s = torch.baddbmm(xt, h, w_hh)
-                if self.cell == "lstm":
-                    i, f, g, o = s.chunk(4, dim=2)
-                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                    h = torch.sigmoid(o) * torch.tanh(c)
+                if self.cell == "lstm":  # fewest elementwise calls: they dominate here
+                    sg = torch.sigmoid(s)
+                    i, f, _, o = sg.chunk(4, dim=2)
+                    g = torch.tanh(s[:, :, 2 * width : 3 * width])
+                    c = torch.addcmul(f * c, i, g)
+                    h = o * torch.tanh(c)
                 else:
                     h = torch.tanh(s) if self.cell == "rnn" else torch.relu(s)
             outs.append(h)
