@@ -394,8 +394,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("rank", "learned"),
         default=None,
         help="learned (the default with --budget): after the decomposition, learn each module's "
-        "unit masks on the training split with the weights and channelled heads frozen (1:1 and "
-        "M:1, rolled; docs/budget.md); rank (the default without --budget): the concern "
+        "unit masks on the training split with the weights and channelled heads frozen (classifiers "
+        "and taggers, rolled and unrolled; docs/budget.md); rank (the default without --budget): the concern "
         "statistic selects the removed units",
     )
     d.add_argument(
