@@ -6,8 +6,8 @@ layer (S = 1 rolled, one per time step unrolled). The mask is straight-through b
 state is 0, exactly as the cell engine runs a bank's masks), backward the sigmoid's gradient.
 All K modules run in one fused engine pass over K copies of a training batch.
 
-Objective: the composed cross-entropy of the modules' scores (softmax over modules of
-z_pos − z_neg, or of log p_pos for heads with a protected padding slot; target the true class's
+Objective: the composed cross-entropy of the modules' scores (softmax over modules of the positive slot's
+log-odds, z_pos − z_neg for two-slot heads; target the true class's
 module; for many-output models every position whose label has a module, padding skipped) plus Σ_k λ_k · retained_k, where retained_k is
 module k's fraction of kept units over every layer. λ_k is a Lagrange-style multiplier: every
 few steps it rises by ``lambda_lr · (retained_k − target)`` (falls when the module keeps fewer
@@ -102,11 +102,10 @@ def binarise(logits: list[Tensor]) -> list[Tensor]:
 
 
 def module_scores(z: Tensor) -> Tensor:
-    """What the composed vote ranks, differentiably: z_pos − z_neg for two-slot heads, log p_pos
-    for heads with a protected padding slot. z [..., R] → [...]"""
-    if z.shape[-1] == 2:
-        return z[..., 1] - z[..., 0]
-    return torch.log_softmax(z, dim=-1)[..., 1]
+    """What the composed vote ranks, differentiably: the log-odds of the positive slot,
+    z_pos − logsumexp(other slots) (z_pos − z_neg for two-slot heads). z [..., R] → [...]"""
+    others = torch.cat([z[..., :1], z[..., 2:]], dim=-1)
+    return z[..., 1] - torch.logsumexp(others, dim=-1)
 
 
 def _accuracy(pred: Tensor, y: Tensor, pad: int | None) -> float:
