@@ -4,7 +4,7 @@ masked engine does, and refuses what it cannot slice."""
 import pytest
 import torch
 
-from rnnmod.modules.compact_bank import CompactBank, compact_unsupported
+from rnnmod.modules.compact_bank import PER_MODULE_ROWS, CompactBank, compact_unsupported
 from rnnmod.modules.module import ModuleBank
 from rnnmod.nn.zoo import build_classifier
 from tests.helpers import tiny_model
@@ -30,10 +30,11 @@ def random_bank(model, k=3, keep=0.4, seed=0, steps=1):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
 @pytest.mark.parametrize("depth", [1, 3])
 @pytest.mark.parametrize("io_type", ["M:1", "M:N", "1:1"])
-def test_compact_scores_equal_the_engine(cell, depth, io_type):
+@pytest.mark.parametrize("rows", [7, PER_MODULE_ROWS + 5])  # batched padded / module by module
+def test_compact_scores_equal_the_engine(cell, depth, io_type, rows):
     model = tiny_model(cell, depth=depth, io_type=io_type, hidden=10).eval()
     bank = random_bank(model, k=4, seed=depth)
-    ids = torch.randint(1, 12, (7, 6))
+    ids = torch.randint(1, 12, (rows, 6))
     ids[:3, :2] = 0
     eng = bank.scores(model, ids, kernel="engine", output="logits")
     got = bank.scores(model, ids, kernel="compact", output="logits")
