@@ -18,6 +18,7 @@ from .storage import (
     building,
     publish_dir,
     sha256_file,
+    write_bytes_atomic,
     write_json,
     write_tensors,
 )
@@ -76,9 +77,11 @@ def save_run(
     *,
     target_vocab: Vocab | None = None,
     overwrite: bool = False,
+    extra_files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write a run directory atomically: build it under a temp name, then rename into place
-    (under the output's lock, so two writers of one run directory cannot interleave)."""
+    (under the output's lock, so two writers of one run directory cannot interleave).
+    ``extra_files``: more files of the run by name (e.g. the ids of data of its own)."""
     vocab_json = {"source": vocab.to_dict(), "labels": label_names}
     if target_vocab is not None:
         vocab_json = {
@@ -102,6 +105,10 @@ def save_run(
         write_json(tmp / "config.json", cfg)
         write_json(tmp / "vocab.json", vocab_json)
         write_json(tmp / "metrics.json", metrics)
+        for name, blob in (extra_files or {}).items():
+            if name in RUN_FILES or Path(name).name != name:
+                raise ValueError(f"not an extra run file name: {name!r}")
+            write_bytes_atomic(tmp / name, blob)
         return publish_dir(tmp, out)
 
 

@@ -13,11 +13,11 @@ from .cache import cached
 from .clinc import load_clinc
 from .emotions import load_emotions
 from .generic import load_tagging, load_text_classification
+from .idsfile import decode_task, encode_task, load_ids
 from .mathqa import load_mathqa
 from .paths import default_data_dir
 from .toxic import load_toxic
 from .userfiles import FILE_OPTIONS, resolve_user_files
-from .vocab import Vocab
 
 LOADERS: dict[str, Callable[..., TaskData]] = {
     "brown": load_brown,
@@ -27,10 +27,13 @@ LOADERS: dict[str, Callable[..., TaskData]] = {
     "toxic": load_toxic,
     "text-classification": load_text_classification,
     "tagging": load_tagging,
+    "ids": load_ids,
 }
 
 #: Tasks that read a file the user names (``file=``/``--file``) rather than the data root.
-USER_FILE_TASKS = frozenset({"text-classification", "tagging"})
+USER_FILE_TASKS = frozenset({"text-classification", "tagging", "ids"})
+#: Tasks whose file holds ids already: nothing to tokenise, nothing to cache.
+PRE_TOKENISED_TASKS = frozenset({"ids"})
 
 #: What each named task reads under the data root (the tokenised-data cache hashes it)
 TASK_SOURCES: dict[str, tuple[str, ...]] = {
@@ -58,43 +61,6 @@ def with_test_lengths(data: TaskData) -> TaskData:
     return data
 
 
-def _encode(data: TaskData) -> tuple[dict, dict]:
-    tensors = {"x_train": data.x_train, "y_train": data.y_train}
-    tensors |= {"x_test": data.x_test, "y_test": data.y_test}
-    if data.x_val is not None:
-        tensors |= {"x_val": data.x_val, "y_val": data.y_val}
-    content = {
-        "task": data.task,
-        "io_type": data.io_type,
-        "vocab": data.vocab.to_dict(),
-        "label_names": data.label_names,
-        "out_steps": data.out_steps,
-        "pad_label": data.pad_label,
-        "notes": data.notes,
-        "extra": data.extra,
-    }
-    return tensors, content
-
-
-def _decode(tensors: dict, content: dict) -> TaskData:
-    return TaskData(
-        task=content["task"],
-        io_type=content["io_type"],
-        x_train=tensors["x_train"],
-        y_train=tensors["y_train"],
-        x_test=tensors["x_test"],
-        y_test=tensors["y_test"],
-        vocab=Vocab.from_dict(content["vocab"]),
-        label_names=content["label_names"],
-        out_steps=content["out_steps"],
-        pad_label=content["pad_label"],
-        notes=content["notes"],
-        extra=content["extra"],
-        x_val=tensors.get("x_val"),
-        y_val=tensors.get("y_val"),
-    )
-
-
 def load_task(task: str, data_dir: Path | str | None = None, **options: object) -> TaskData:
     """Load a named task's splits and vocabulary from ``data_dir`` (default: $RNNMOD_DATA).
 
@@ -120,13 +86,17 @@ def load_task(task: str, data_dir: Path | str | None = None, **options: object) 
         )
     else:
         root = data_dir
+    if task in PRE_TOKENISED_TASKS:
+        data = LOADERS[task](root, **options)
+        data.check()
+        return data
     data = cached(
         f"task:{task}",
         options,
         _sources(task, data_dir, options),
         lambda: with_test_lengths(LOADERS[task](root, **options)),
-        _encode,
-        _decode,
+        encode_task,
+        decode_task,
     )
     data.check()
     return data

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
 from ..data.base import TaskData
 from ..errors import RnnmodError
 from ..nn.zoo import SeqClassifier
+
+#: where a run saved from Python keeps the ids of data of its own
+IDS_FILE = "data.safetensors"
 
 
 def check_fits_data(model: SeqClassifier, data: TaskData, *, hint: str = "") -> None:
@@ -49,12 +53,20 @@ def save_model_run(
     *,
     config: dict | None = None,
     overwrite: bool = False,
+    data_options: dict | None = None,
 ) -> tuple[Path, dict]:
     """Write ``model`` as a run directory of ``data``'s task, with its test accuracy.
 
-    The result works with every command (``evaluate``, ``decompose``, ``compose``…): its
-    vocabulary and labels are the task's, ``config.json`` records where the model came from.
+    The result works with every command (``evaluate``, ``decompose``, ``compose``…). For a named
+    task (``load_task(name, …)``) the run records ``data_options`` (what you passed to
+    ``load_task``) and reloads the task from the data directory. For data of your own — a
+    :class:`TaskData` no named task gives (your vocabulary, your tokenisation, your splits) —
+    the ids of every split go into the run as ``data.safetensors`` (the ``ids`` task, recorded
+    with its absolute path and sha256), so the command line needs no Python to use it.
+    ``config.json`` records where the model came from.
     """
+    from ..data.idsfile import ids_file_bytes
+    from ..data.tasks import LOADERS, PRE_TOKENISED_TASKS
     from ..runs import save_run
     from ..training import evaluate_model
 
@@ -62,6 +74,13 @@ def save_model_run(
     start = time.perf_counter()
     acc = evaluate_model(model, data)
     cfg = model.cfg
+    own = data.task not in LOADERS or data.task in PRE_TOKENISED_TASKS
+    if own and data_options:
+        raise RnnmodError(
+            f"data_options apply to named tasks; {data.task!r} is data of your own (its ids are "
+            "saved with the run)"
+        )
+    out = Path(out)
     full = {
         "task": data.task,
         "io_type": cfg.io_type,
@@ -69,9 +88,20 @@ def save_model_run(
         "depth": cfg.depth,
         "seed": None,
         "pad_label": data.pad_label,
-        "data_options": {},
+        "data_options": dict(data_options or {}),
         **(config or {}),
     }
+    extra_files = {}
+    if own:
+        blob = ids_file_bytes(data)
+        where = out.resolve() / IDS_FILE
+        extra_files[IDS_FILE] = blob
+        full |= {
+            "task": "ids",
+            "task_name": data.task,
+            "data_options": {"file": str(where)},
+            "data_files": [{"path": str(where), "sha256": hashlib.sha256(blob).hexdigest()}],
+        }
     metrics = {
         "test_accuracy": acc,
         "train_seconds": 0.0,
@@ -80,6 +110,13 @@ def save_model_run(
     if "semantics" in full:
         metrics["semantics"] = full["semantics"]
     path = save_run(
-        Path(out), model, full, data.vocab, data.label_names, metrics, overwrite=overwrite
+        out,
+        model,
+        full,
+        data.vocab,
+        data.label_names,
+        metrics,
+        overwrite=overwrite,
+        extra_files=extra_files,
     )
     return path, metrics
