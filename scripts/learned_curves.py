@@ -109,25 +109,34 @@ def rank_rows(budget_csv: Path, cell: str, depth: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("runs", nargs="*", type=Path)
     p.add_argument("--steps", type=int, default=800)
     p.add_argument("--floor", type=float, default=0.05)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "learned_curve")
+    p.add_argument("--plot-only", action="store_true", help="redraw the figure from OUT.csv")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [
-        r
-        for run in args.runs
-        for r in curve_for(run, args.steps, args.floor, args.every, args.seed)
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.with_suffix(".csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    if args.plot_only:
+        with args.out.with_suffix(".csv").open() as f:
+            rows = [
+                dict(r, depth=int(r["depth"]), retained_units=float(r["retained_units"]),
+                     delta_pp=float(r["delta_pp"]))
+                for r in csv.DictReader(f)
+            ]  # fmt: skip
+    else:
+        rows = [
+            r
+            for run in args.runs
+            for r in curve_for(run, args.steps, args.floor, args.every, args.seed)
+        ]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.with_suffix(".csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
 
     import matplotlib
 
@@ -161,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             if r["method"] == "paper rule":
                 ax.plot([r["retained_units"]], [r["delta_pp"]], "k*", ms=9, label="paper rule")
         ax.axhline(-1, color="grey", lw=0.8, ls=":")
-        ax.set_title(name)
+        ax.set_title(f"Clinc {mine[0]['cell'].upper()}-{mine[0]['depth']} ({name})")
         ax.set_xlabel("retained units")
         ax.set_ylabel("composed − monolithic (pp)")
         ax.set_ylim(-15, 1)
