@@ -27,6 +27,7 @@ _EXPORTS = {
     "load": "rnnmod.api",
     "from_torch": "rnnmod.interop",
     "import_keras": "rnnmod.interop",
+    "save_model_run": "rnnmod.interop",
     "load_task": "rnnmod.data",
     # decomposition
     "DecompositionConfig": "rnnmod.decomposition",

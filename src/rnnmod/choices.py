@@ -17,6 +17,7 @@ CLASSIFIER_TASKS = (
     "brown",
     "clinc",
     "emotions",
+    "ids",
     "mathqa",
     "tagging",
     "text-classification",

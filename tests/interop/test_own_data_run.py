@@ -89,3 +89,19 @@ def test_a_file_that_is_not_an_ids_file_is_refused(tmp_path):
         load_task("ids", file=tmp_path / "x.safetensors")
     with pytest.raises(RnnmodError, match="ids made already"):
         load_task("ids", file=tmp_path / "x.safetensors", seq_len=5)
+
+
+def test_the_zoo_trains_on_an_ids_file_and_the_run_reloads_it(own_run, tmp_path, capsys):
+    run_dir, data, _ = own_run
+    ids = str(run_dir / "data.safetensors")
+    argv = ["train", "--task", "ids", "--file", ids, "--epochs", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "zoo")]) == 0
+    cfg = json.loads((tmp_path / "zoo" / "config.json").read_text())
+    assert cfg["task"] == "ids" and cfg["task_name"] == "my-intents"
+    assert cfg["data_files"][0]["path"] == str((run_dir / "data.safetensors").resolve())
+    assert (
+        main(["decompose", str(tmp_path / "zoo"), "--out", str(tmp_path / "zm"), *DECOMPOSE]) == 0
+    )
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--seq-len", "5"]) == 2
+    assert "ids made already" in capsys.readouterr().err

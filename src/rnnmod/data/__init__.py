@@ -9,6 +9,7 @@ from ..lazy import lazy_names
 _EXPORTS = {
     "LOADERS": ".tasks",
     "USER_FILE_TASKS": ".tasks",
+    "PRE_TOKENISED_TASKS": ".tasks",
     "TASK_SOURCES": ".tasks",
     "load_task": ".tasks",
     "TASKS": ".base",

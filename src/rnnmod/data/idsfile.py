@@ -91,8 +91,10 @@ def load_ids(root: Path | None = None, *, file: str | Path, **options: object) -
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}")
         content = json.loads(meta["content"])
-        return decode_task(tensors, content)
+        data = decode_task(tensors, content)
     except (ValueError, KeyError, TypeError) as e:
         raise RnnmodError(
-            f"{path} is not an rnnmod ids file ({e}); write one with rnnmod.interop.save_model_run"
+            f"{path} is not an rnnmod ids file ({e}); write one with rnnmod.save_model_run"
         ) from None
+    data.extra["file"] = str(path.resolve())  # recorded with its sha256 by a run trained on it
+    return data

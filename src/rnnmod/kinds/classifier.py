@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from ..composition.evaluate import evaluate_moduleset, load_data_for
-from ..data import USER_FILE_TASKS, load_task
+from ..data import PRE_TOKENISED_TASKS, USER_FILE_TASKS, load_task
 from ..data.base import TaskData, check_max_vocab
 from ..data.userfiles import FILE_OPTIONS
 from ..data.vocab import AUTO, check_seq_len
@@ -79,8 +79,8 @@ class ClassifierKind(ModelKind):
         embed_dim = positive_option("embed_dim", embed_dim)
         user = spec.task in USER_FILE_TASKS
         seq_len = check_seq_len(seq_len)
-        if seq_len is None and user:
-            seq_len = AUTO
+        if seq_len is None and user and spec.task not in PRE_TOKENISED_TASKS:
+            seq_len = AUTO  # an ids file has its length already
         opts = {
             k: str(v) if isinstance(v, Path) else v
             for k, v in task_options.items()
@@ -106,7 +106,8 @@ class ClassifierKind(ModelKind):
         model, metrics = train_classifier(data, tc)
         config = {
             **spec.recorded(),
-            "task": data.task,
+            "task": spec.task,
+            **({"task_name": data.task} if data.task != spec.task else {}),
             "io_type": data.io_type,
             "pad_label": data.pad_label,
             "data_options": opts,
