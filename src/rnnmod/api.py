@@ -260,14 +260,20 @@ def predict(mods: ModuleSet | Path | str, texts: list[str]) -> list[str] | list[
 
 
 def translate(
-    source: Run | ModuleSet | Path | str, texts: list[str], to: str, *, warn: bool = False
+    source: Run | ModuleSet | Path | str,
+    texts: list[str],
+    to: str,
+    *,
+    warn: bool = False,
+    beam: int = 1,
 ) -> list[Translation]:
-    """Translate sentences into language ``to`` with a translation run or module set."""
+    """Translate sentences into language ``to`` with a translation run or module set, greedily
+    or with a beam of ``beam`` hypotheses."""
     if isinstance(source, (str, Path)):
         source = load(source)
     route = kind_of(source).router(source)
     route(to)
-    return translate_texts(route, texts, [to] * len(texts), warn=warn)
+    return translate_texts(route, texts, [to] * len(texts), warn=warn, beam=beam)
 
 
 __all__ = [

@@ -140,6 +140,16 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "truncated to 20" in got.err
     assert main([*common, "translate", str(tmp_path / "mods-rolled"), "--to", "ua", "hi"]) == 2
     assert "available: fr, de, it" in capsys.readouterr().err
+    # beam search from the command line: translate and evaluate
+    args = ["translate", str(run), "--to", "fr", "I see the cat", "--beam", "3", "--json"]
+    assert main([*common, *args]) == 0
+    assert len(json.loads(capsys.readouterr().out)["translations"]) == 1
+    beam_eval = ["evaluate", str(tmp_path / "mods-rolled"), "--beam", "3", "--json", *dd]
+    assert main([*common, *beam_eval]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["per_language"]) == {"fr", "de", "it"} and res["n_test"] == 40
+    assert main([*common, "translate", str(run), "--to", "fr", "hi", "--beam", "0"]) == 2
+    assert "--beam must be at least 1" in capsys.readouterr().err
 
 
 def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -189,3 +199,58 @@ def test_composing_modules_of_different_source_languages_is_refused() -> None:
         )
     with pytest.raises(RnnmodError, match="route each sentence by its target language"):
         TRANSLATOR.check_composable([translator_set("en")], "odds", False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_beam_of_one_is_greedy(cell: str) -> None:
+    m = tiny_model(cell, 2).eval()
+    src = ragged(7, 7, 15, 5)
+    start, end = torch.full((7,), 2), torch.full((7,), 3)
+    assert torch.equal(m.beam(src, start, end, width=1), m.greedy(src, start, end))
+    masks = [torch.rand(1, 8) > 0.3, torch.ones(1, 8, dtype=torch.bool)]
+    assert torch.equal(
+        m.beam(src, start, end, width=1, unit_masks=masks),
+        m.greedy(src, start, end, unit_masks=masks),
+    )
+
+
+def test_a_wide_beam_finds_the_most_probable_translation() -> None:
+    """Width ≥ V² over 3 steps keeps every 2-token prefix: the beam's answer is the exhaustive
+    search's (raw log-probability, a finished hypothesis scored at its end token)."""
+    m = tiny_model("lstm", 1, seed=3).eval()
+    with torch.no_grad():
+        m.head.bias[0] = -1e4  # padding is never a live token
+        m.head.weight.mul_(4)  # a peaked model: greedy and the best sequence differ more often
+    src = ragged(4, 7, 15, 6)
+    v, end, start = 17, 3, 2
+    ys = torch.cartesian_prod(*[torch.arange(v)] * 3)  # every (y1, y2, y3)
+    beamed = m.beam(src, torch.full((4,), start), torch.full((4,), end), width=v * v,
+                    max_steps=3, length_penalty=0.0)  # fmt: skip
+    greedy = m.greedy(src, torch.full((4,), start), torch.full((4,), end), max_steps=3)
+
+    def score(row: int, seq: list[int]) -> float:
+        prefix = torch.tensor([[start] + seq[:-1]])
+        with torch.no_grad():
+            logp = torch.log_softmax(m(src[row : row + 1], prefix)[0], -1)
+        total = 0.0
+        for t, y in enumerate(seq):
+            total += float(logp[t, y])
+            if y == end:
+                break
+        return total
+
+    differs = 0
+    for row in range(4):
+        with torch.no_grad():
+            tin = torch.cat([torch.full((len(ys), 1), start), ys[:, :2]], 1)
+            logp = torch.log_softmax(m(src[row : row + 1].expand(len(ys), -1), tin), -1)
+        g = logp.gather(2, ys.unsqueeze(-1)).squeeze(-1)  # [N, 3]
+        first_end = (ys == end).float().cumsum(1)
+        counted = torch.cat([torch.ones(len(ys), 1), (first_end[:, :-1] == 0).float()], 1)
+        best = float((g * counted).sum(1).max())
+        got = [t for t in beamed[row].tolist() if t != 0]
+        assert score(row, got) == pytest.approx(best, abs=1e-4)
+        g_seq = [t for t in greedy[row].tolist() if t != 0]
+        assert score(row, g_seq) <= best + 1e-4
+        differs += score(row, g_seq) < best - 1e-4
+    assert differs >= 1  # the test would not notice a beam that is only greedy

@@ -179,7 +179,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             acc = "—" if v["accuracy"] is None else f"{v['accuracy']:.4f}"
             print(f"  {x:20s} {acc}  ({v['n']} {res['unit']})")
         return
+    from ..kinds import kind_of
+
     options = {"legacy_accuracy": True} if args.legacy_accuracy else {}
+    if args.beam is not None:
+        kind_of(ms).check_options(beam=args.beam)
+        options["beam"] = args.beam
     res = evaluate(ms, args.data_dir, progress=not (args.json or args.quiet), **options)
     if args.json:
         print(json.dumps(res, sort_keys=True))
@@ -432,6 +437,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("mods", type=Path, help="module set directory")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument(
+        "--beam",
+        type=int,
+        default=None,
+        metavar="N",
+        help="translators: decode with a beam of N hypotheses per sentence (default: greedy)",
+    )
     e.add_argument(
         "--legacy-accuracy",
         action="store_true",

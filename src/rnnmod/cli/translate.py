@@ -18,6 +18,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
     rest.add_argument("--to", default=args.to)
     rest.add_argument("--file", type=Path, default=args.file)
     rest.add_argument("--json", action="store_true", default=args.json)
+    rest.add_argument("--beam", type=int, default=args.beam)
     rest.add_argument("--data-dir", type=Path, default=args.data_dir)
     rest.add_argument("words", nargs="*")
     usage = "usage: rnnmod translate RUN_OR_MODS --to LANG [TEXT ...]"
@@ -36,7 +37,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
         texts += read_text_arg(parsed.file).splitlines()
     if not texts:
         raise RnnmodError("give sentences to translate as arguments or with --file")
-    out = translate(source, texts, parsed.to, warn=True)
+    out = translate(source, texts, parsed.to, warn=True, beam=parsed.beam)
     if parsed.json:
         rows = [{"text": t, "translation": o.text, "ended": o.ended} for t, o in zip(texts, out)]
         print(json.dumps({"to": parsed.to, "translations": rows}, ensure_ascii=False))
@@ -69,5 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", help="target language (e.g. fr)")
     p.add_argument("--file", type=Path, help="one sentence per line")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument(
+        "--beam",
+        type=int,
+        default=1,
+        metavar="N",
+        help="beam search with N hypotheses per sentence (default 1: greedy decoding)",
+    )
     add_data_dir(p)
     p.set_defaults(func=cmd_translate)

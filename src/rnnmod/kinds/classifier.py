@@ -30,6 +30,7 @@ def file_record(path: Path) -> dict:
 
 class ClassifierKind(ModelKind):
     name = "classifier"
+    refused_options = {"beam": "is for translation models (classifiers decode nothing)"}
 
     def check_train_options(self, task: str, options: dict) -> None:
         """Translation options are refused; the user-file options (``file``, ``train_file``,

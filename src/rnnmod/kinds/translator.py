@@ -198,6 +198,7 @@ class TranslatorKind(ModelKind):
         *,
         test_per_lang: int | None = TEST_PER_LANG,
         progress: bool = False,
+        beam: int = 1,
     ) -> dict:
         """Per language: BLEU of the module (composed) and of its whole source model
         (monolithic); each language is tested on its source's test split. (No progress bar:
@@ -208,8 +209,8 @@ class TranslatorKind(ModelKind):
             langs = [e["label"] for e in ms.entries if e["source"] == sid]
             test += test_pairs(run, data_dir, langs, test_per_lang)
         composed_routes = routes(ms)
-        mono = bleu_report(route_for(monolithic_routes(ms), str(ms.path)), test)
-        comp = bleu_report(route_for(composed_routes, str(ms.path)), test)
+        mono = bleu_report(route_for(monolithic_routes(ms), str(ms.path)), test, beam)
+        comp = bleu_report(route_for(composed_routes, str(ms.path)), test, beam)
         retained = dict(zip(ms.labels, ms.retained_fraction().tolist(), strict=True))
         per = {}
         for lang in ms.labels:

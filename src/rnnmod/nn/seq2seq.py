@@ -262,6 +262,80 @@ class Seq2Seq(nn.Module):
                 break
         return torch.stack(out, dim=1) if out else src.new_zeros(len(src), 0)
 
+    @torch.no_grad()
+    def beam(
+        self,
+        src: Tensor,
+        start_ids: Tensor,
+        end_ids: Tensor,
+        *,
+        width: int,
+        unit_masks: list[Tensor | None] | None = None,
+        max_steps: int | None = None,
+        length_penalty: float = 0.6,
+    ) -> Tensor:
+        """Batched beam search: ``width`` hypotheses per row advance together as B·width rows
+        of one decoder step (the encoder runs once; the states of the kept hypotheses are
+        gathered, never recomputed). A finished hypothesis keeps its score and emits padding.
+        The best hypothesis of each row maximises log p / ((5 + length) / 6) ** length_penalty
+        (GNMT's normalisation; 0 = the raw log-probability). Same output as :meth:`greedy`:
+        ids [B, ≤ max_steps], 0 after a row's end token; ``width=1`` is greedy decoding."""
+        if width < 1:
+            raise ValueError(f"beam width must be at least 1, got {width}")
+        self.eval()
+        max_steps = max_steps or self.cfg.tgt_len
+        masks = None
+        if unit_masks is not None:
+            masks = [
+                None if m is None else canonical_mask(m.float(), per_step=True) for m in unit_masks
+            ]
+        b, n = len(src), width
+        hs, cs = self.initial_state(self.encode(src), masks)
+        hs = [h.repeat_interleave(n, dim=0) for h in hs]
+        cs = [None if c is None else c.repeat_interleave(n, dim=0) for c in cs]
+        tok = start_ids.repeat_interleave(n)
+        ends = end_ids.view(b, 1)
+        score = torch.full((b, n), float("-inf"))
+        score[:, 0] = 0.0  # one live hypothesis per row at first
+        done = torch.zeros(b, n, dtype=torch.bool)
+        length = torch.zeros(b, n)
+        history = src.new_zeros(b, n, 0)
+        rows = torch.arange(b).unsqueeze(1) * n
+        for t in range(max_steps):
+            step_masks = None if masks is None else [_mask_slice(m, t) for m in masks]
+            run = run_stack(
+                self.dec_embedding(tok).unsqueeze(1),
+                self.decoder_weights(),
+                self.cfg.cell,
+                unit_masks=step_masks,
+                h0=hs,
+                c0=cs,
+            )
+            logp = torch.log_softmax(self.head(run.output[:, 0]), dim=-1).view(b, n, -1)
+            vocab = logp.shape[-1]
+            # a finished hypothesis continues only with padding, at no cost
+            pad_only = torch.full((vocab,), float("-inf"))
+            pad_only[0] = 0.0
+            logp = torch.where(done.unsqueeze(-1), pad_only, logp)
+            total = (score.unsqueeze(-1) + logp).view(b, n * vocab)
+            score, flat = total.topk(n, dim=1)
+            origin, tok2 = flat // vocab, flat % vocab  # [B, n] each
+            pick = (rows + origin).view(-1)
+            hs = [h[pick] for h in run.final_h]
+            cs = [None if c is None else c[pick] for c in run.final_c]
+            was_done = done.gather(1, origin)
+            length = length.gather(1, origin) + (~was_done).float()
+            done = was_done | (tok2 == ends)
+            history = torch.cat(
+                [history.gather(1, origin.unsqueeze(-1).expand(-1, -1, t)), tok2.unsqueeze(-1)], 2
+            )
+            tok = tok2.view(-1)
+            if bool(done.all()):
+                break
+        norm = ((5.0 + length) / 6.0) ** length_penalty
+        best = (score / norm).argmax(dim=1)
+        return history[torch.arange(b), best]
+
 
 def _mask_slice(mask: Tensor | None, t: int) -> Tensor | None:
     """Canonical mask [G, S, W] → the mask of decoder step t as [G, 1, W] (rolled: itself;
