@@ -21,14 +21,13 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, result_header, write_result  # noqa: E402
+from common import ROOT, per_call, result_header, write_result  # noqa: E402
 
 from rnnmod.data import load_task  # noqa: E402
 from rnnmod.decomposition import decompose, preset  # noqa: E402
@@ -37,13 +36,6 @@ from rnnmod.metrics.cost import composed_cost  # noqa: E402
 from rnnmod.modules.compact import export_module  # noqa: E402
 from rnnmod.modules.store import load_moduleset, save_moduleset  # noqa: E402
 from rnnmod.runs import load_run  # noqa: E402
-
-
-def per_call(fn, n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
 
 
 def banks(run, data, fraction: float, tolerance: float) -> dict:

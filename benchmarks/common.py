@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -27,6 +28,14 @@ def result_header(name: str, argv: list[str] | None) -> dict:
             "torch_threads": torch.get_num_threads(),
         },
     }
+
+
+def per_call(fn, n: int) -> float:
+    """Mean seconds per call of ``fn`` over ``n`` calls."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
 
 
 def write_result(folder: Path, stem: str, result: dict) -> Path:

@@ -20,25 +20,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, result_header, write_result  # noqa: E402
+from common import ROOT, per_call, result_header, write_result  # noqa: E402
 
 import rnnmod  # noqa: E402
 from rnnmod.kinds import kind_of  # noqa: E402
 from rnnmod.metrics.cost import composed_cost  # noqa: E402
-
-
-def per_call(fn, n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
 
 
 def bench_set(path: Path, batches: list[int], rounds: int) -> dict:

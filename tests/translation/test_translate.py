@@ -201,19 +201,6 @@ def test_composing_modules_of_different_source_languages_is_refused() -> None:
         TRANSLATOR.check_composable([translator_set("en")], "odds", False)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_beam_of_one_is_greedy(cell: str) -> None:
-    m = tiny_model(cell, 2).eval()
-    src = ragged(7, 7, 15, 5)
-    start, end = torch.full((7,), 2), torch.full((7,), 3)
-    assert torch.equal(m.beam(src, start, end, width=1), m.greedy(src, start, end))
-    masks = [torch.rand(1, 8) > 0.3, torch.ones(1, 8, dtype=torch.bool)]
-    assert torch.equal(
-        m.beam(src, start, end, width=1, unit_masks=masks),
-        m.greedy(src, start, end, unit_masks=masks),
-    )
-
-
 def test_a_wide_beam_finds_the_most_probable_translation() -> None:
     """Width ≥ V² over 3 steps keeps every 2-token prefix: the beam's answer is the exhaustive
     search's (raw log-probability, a finished hypothesis scored at its end token)."""

@@ -232,35 +232,9 @@ class Seq2Seq(nn.Module):
         at a time from its cached state (never re-running the prefix). Returns emitted ids
         [B, ≤ max_steps], 0 after a row's end token. ``unit_masks``: the decoder masks of a
         module (canonical form), or None for the monolithic model."""
-        self.eval()
-        max_steps = max_steps or self.cfg.tgt_len
-        masks = None
-        if unit_masks is not None:
-            masks = [
-                None if m is None else canonical_mask(m.float(), per_step=True) for m in unit_masks
-            ]
-        state = self.initial_state(self.encode(src), masks)
-        tok = start_ids.clone()
-        done = torch.zeros(len(src), dtype=torch.bool)
-        out = []
-        for t in range(max_steps):
-            step_masks = None if masks is None else [_mask_slice(m, t) for m in masks]
-            run = run_stack(
-                self.dec_embedding(tok).unsqueeze(1),
-                self.decoder_weights(),
-                self.cfg.cell,
-                unit_masks=step_masks,
-                h0=state[0],
-                c0=state[1],
-            )
-            state = (run.final_h, run.final_c)
-            tok = self.head(run.output[:, 0]).argmax(-1)
-            tok = torch.where(done, torch.zeros_like(tok), tok)
-            out.append(tok)
-            done |= tok == end_ids
-            if bool(done.all()):
-                break
-        return torch.stack(out, dim=1) if out else src.new_zeros(len(src), 0)
+        return self.beam(
+            src, start_ids, end_ids, width=1, unit_masks=unit_masks, max_steps=max_steps
+        )
 
     @torch.no_grad()
     def beam(

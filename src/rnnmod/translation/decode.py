@@ -88,10 +88,7 @@ def translate_ids(
         b = len(part)
         starts = torch.full((b,), start, dtype=torch.long)
         ends = torch.full((b,), end, dtype=torch.long)
-        if beam == 1:
-            ids = model.greedy(part, starts, ends, unit_masks=masks)
-        else:
-            ids = model.beam(part, starts, ends, width=beam, unit_masks=masks)
+        ids = model.beam(part, starts, ends, width=beam, unit_masks=masks)
         for row in ids.tolist():
             words, ended = [], False
             for t in row:
