@@ -241,3 +241,28 @@ def test_a_wide_beam_finds_the_most_probable_translation() -> None:
         assert score(row, g_seq) <= best + 1e-4
         differs += score(row, g_seq) < best - 1e-4
     assert differs >= 1  # the test would not notice a beam that is only greedy
+
+
+def test_adaptive_output_layer_gives_exact_log_probabilities_and_trains() -> None:
+    torch.manual_seed(0)
+    cfg = Seq2SeqConfig("gru", 1, 15, 1200, embed_dim=6, hidden=8, src_len=7, tgt_len=6,
+                        output_layer="adaptive")  # fmt: skip
+    m = Seq2Seq(cfg)
+    src = ragged(6, 7, 15, 7)
+    tin = ragged(6, 6, 1200, 8)
+    tin[:, 0] = 2
+    tout = torch.roll(tin, -1, 1)
+    tout[:, -1] = 0
+    with torch.no_grad():
+        logp = torch.log_softmax(m(src, tin), -1)
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(6, 6), atol=1e-4)
+    # the training loss is the mean negative log-probability of the real target tokens
+    real = tin != 0  # every real decoder step counts (its target here may be padding)
+    want = -logp.gather(2, tout.unsqueeze(-1)).squeeze(-1)[real].mean()
+    m.eval()
+    with torch.no_grad():
+        got = float(m.loss(src, tin, tout))
+    assert got == pytest.approx(float(want), rel=1e-4, abs=1e-4)
+    assert m.beam(src, torch.full((6,), 2), torch.full((6,), 3), width=2).shape[0] == 6
+    with pytest.raises(ValueError, match="adaptive softmax needs more than"):
+        Seq2SeqConfig("gru", 1, 15, 17, output_layer="adaptive").validate()

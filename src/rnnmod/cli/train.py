@@ -53,6 +53,7 @@ _KIND_OPTIONS = (
     "label_column",
     "langs",
     "test_per_lang",
+    "output_layer",
 )
 
 

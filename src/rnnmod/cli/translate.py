@@ -57,6 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=None,
             help="test pairs per language for BLEU (default 500)",
         )
+        g.add_argument(
+            "--output-layer",
+            choices=("softmax", "adaptive"),
+            default=None,
+            help="the decoder's output layer: softmax over the target vocabulary (default, the "
+            "paper's) or an adaptive softmax (faster training; exact log-probabilities at "
+            "inference; docs/translation.md)",
+        )
 
     p = sub.add_parser(
         "translate", help="translate English sentences with a translation run or module set"

@@ -45,7 +45,7 @@ OPTION_SCOPE = {
     "init": "classifier tasks",
     "seq_len": "classifier tasks",
     "legacy_vocab": "the paper's classifier tasks (brown, clinc, emotions, mathqa, toxic)",
-    "file": "text-classification and tagging",
+    "file": "text-classification, tagging and ids",
     "train_file": "text-classification and tagging",
     "val_file": "text-classification and tagging",
     "test_file": "text-classification and tagging",
@@ -53,6 +53,7 @@ OPTION_SCOPE = {
     "label_column": "text-classification and tagging",
     "langs": "translation (tatoeba)",
     "test_per_lang": "translation (tatoeba)",
+    "output_layer": "translation (tatoeba)",
 }
 
 

@@ -96,6 +96,7 @@ class TranslatorKind(ModelKind):
         max_vocab: int = 30000,
         langs: list[str] = ("fr", "de", "it"),
         test_per_lang: int | None = 500,
+        output_layer: str = "softmax",
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset)."""
@@ -117,7 +118,11 @@ class TranslatorKind(ModelKind):
         )
         loop = spec.loop() | {"epochs": spec.epochs or 5, "batch_size": spec.batch_size or 64}
         tc = Seq2SeqTrainConfig(
-            **loop, hidden=hidden, embed_dim=embed_dim, test_per_lang=test_per_lang
+            **loop,
+            hidden=hidden,
+            embed_dim=embed_dim,
+            test_per_lang=test_per_lang,
+            output_layer=output_layer,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

@@ -4,7 +4,10 @@ English ids [B, S] (post-padded) → embedding → ``depth`` stacked recurrent l
 layer's final state (h, and c for LSTM) → initial state of the decoder's **first** recurrent
 layer (the others start at zero, as in the authors' models) → ``depth`` stacked decoder layers
 fed with the target ids [B, T] that begin with the language's start token (``[startfr]`` …) →
-one Dense layer over the target vocabulary at every step.
+one Dense layer over the target vocabulary at every step (``output_layer="softmax"``, the paper's), or an
+adaptive softmax (``output_layer="adaptive"``: frequent words in a full head, rarer ones in smaller
+tail clusters; training computes only the clusters a batch needs, inference the exact
+log-probabilities of every word).
 
 Choices the paper leaves open (docs/translation.md): encoder and decoder have the same depth,
 cell and width; both embeddings are 128-d; post-padding, and a padded step carries the state
@@ -26,6 +29,22 @@ from .cells import CELL_KINDS, LayerWeights, canonical_mask, run_stack
 from .zoo import make_rnn
 
 IO_TYPE = "enc-dec"
+OUTPUTS = ("softmax", "adaptive")
+#: adaptive softmax: the target ids (sorted by frequency after the specials) below the first
+#: cutoff form the head cluster, the next ones the tails (each 4× narrower than the last)
+ADAPTIVE_CUTOFFS = (1000, 4000)
+
+
+def adaptive_cutoffs(vocab_size: int) -> list[int]:
+    """The cutoffs of an adaptive softmax over ``vocab_size`` words (those below it)."""
+    cuts = [c for c in ADAPTIVE_CUTOFFS if c < vocab_size - 1]
+    if not cuts:
+        raise ValueError(
+            f"an adaptive softmax needs more than {ADAPTIVE_CUTOFFS[0] + 1} target words, the "
+            f"vocabulary has {vocab_size}; use the full softmax"
+        )
+    return cuts
+
 
 State = tuple[list[Tensor], list[Tensor | None]]  # per decoder layer: h [B,H], c [B,H] or None
 
@@ -41,6 +60,7 @@ class Seq2SeqConfig:
     src_len: int = 20
     tgt_len: int = 20  # decoder steps: target ids [:T] in, [1:T+1] out
     io_type: str = IO_TYPE
+    output_layer: str = "softmax"  # or "adaptive" (see the module docstring)
 
     def validate(self) -> None:
         if self.cell not in CELL_KINDS:
@@ -52,6 +72,12 @@ class Seq2SeqConfig:
         for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
+        if self.output_layer not in OUTPUTS:
+            raise ValueError(
+                f"unknown output layer {self.output_layer!r}; expected one of {OUTPUTS}"
+            )
+        if self.output_layer == "adaptive":
+            adaptive_cutoffs(self.tgt_vocab_size)
 
     def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
         """Why source/target vocabularies and target languages cannot feed this model, or None."""
@@ -81,7 +107,20 @@ class Seq2Seq(nn.Module):
         self.enc_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
         self.dec_embedding = nn.Embedding(cfg.tgt_vocab_size, cfg.embed_dim)
         self.dec_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
-        self.head = nn.Linear(cfg.hidden, cfg.tgt_vocab_size)
+        if cfg.output_layer == "adaptive":
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(
+                cfg.hidden, cfg.tgt_vocab_size, adaptive_cutoffs(cfg.tgt_vocab_size), div_value=4.0
+            )
+        else:
+            self.head = nn.Linear(cfg.hidden, cfg.tgt_vocab_size)
+
+    def output_scores(self, h: Tensor) -> Tensor:
+        """Scores over the target vocabulary [..., V] whose log_softmax is the model's
+        log-probabilities: the Dense layer's logits, or the adaptive softmax's exact
+        log-probabilities."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
+        return self.head(h)
 
     # -- what the decomposition pipeline and the module store read
     @property
@@ -141,13 +180,15 @@ class Seq2Seq(nn.Module):
         """Logits [B, T, V] (positions past a row's length are zero-state logits: ignore them)."""
         outs, _ = self.decoder_states(self.encode(src), tgt_in)
         h, _ = pad_packed_sequence(outs[-1], batch_first=True, total_length=tgt_in.shape[1])
-        return self.head(h)
+        return self.output_scores(h)
 
     def loss(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
         """Cross-entropy over real decoder steps only; the head runs on those steps alone."""
         outs, lengths = self.decoder_states(self.encode(src), tgt_in)
         packed = outs[-1]
         labels = pack_padded_sequence(tgt_out, lengths, batch_first=True, enforce_sorted=False)
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):  # only the clusters needed
+            return self.head(packed.data, labels.data).loss
         return nn.functional.cross_entropy(self.head(packed.data), labels.data)
 
     @torch.no_grad()
@@ -285,7 +326,7 @@ class Seq2Seq(nn.Module):
                 h0=hs,
                 c0=cs,
             )
-            logp = torch.log_softmax(self.head(run.output[:, 0]), dim=-1).view(b, n, -1)
+            logp = torch.log_softmax(self.output_scores(run.output[:, 0]), dim=-1).view(b, n, -1)
             vocab = logp.shape[-1]
             # a finished hypothesis continues only with padding, at no cost
             pad_only = torch.full((vocab,), float("-inf"))

@@ -26,6 +26,7 @@ class Seq2SeqTrainConfig:
     embed_dim: int = 128
     test_per_lang: int | None = 500
     progress: bool = True
+    output_layer: str = "softmax"  # the decoder's output layer: softmax (the paper's) or adaptive
 
 
 def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
@@ -39,6 +40,7 @@ def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
             hidden=tc.hidden,
             src_len=SRC_LEN,
             tgt_len=TGT_LEN,
+            output_layer=tc.output_layer,
         )
     )
 
@@ -88,6 +90,11 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "epochs": tc.epochs,
         "epoch_loss": epoch_loss,
         "batch_size": bs,
+        "output_layer": tc.output_layer,
+        "target_tokens": int((tout != 0).sum()) * tc.epochs,
+        "target_tokens_per_second": round(
+            int((tout != 0).sum()) * tc.epochs / max(train_s, 1e-9), 1
+        ),
         "n_train": n,
         "n_test": len(test),
         "src_vocab": data.src_vocab.size,
