@@ -1,0 +1,144 @@
+"""Translator training throughput: target tokens per CPU-second and per wall-second.
+
+Trains the paper's translator (256 units, 128-d embeddings, one layer by default) on Tatoeba
+pairs for a fixed number of batches in each configuration, interleaved in rounds (the machine is
+shared), and reports the median of each:
+
+* ``softmax-b64``  — today's default: full softmax over the target vocabulary, batch 64;
+* ``adaptive-b64`` — the adaptive softmax output layer (``--output-layer adaptive``), batch 64;
+* ``adaptive-b128`` / ``softmax-b128`` — the same at batch 128;
+* ``*-bucketed``   — batches of pairs of similar target length (sorted within windows of 50
+  batches, the batches then shuffled).
+
+Beside the throughput, a FLOP estimate of the same model (forward + backward ≈ 3 × forward;
+encoder and decoder steps, the output layer over the whole vocabulary for the softmax) gives
+the achieved GFLOP/s.
+
+    .venv/bin/python benchmarks/seq2seq_training.py --threads 1 --batches 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, result_header, write_result  # noqa: E402
+
+from rnnmod.translation.data import build_translation_data, pairs_for  # noqa: E402
+from rnnmod.translation.train import Seq2SeqTrainConfig, build_seq2seq  # noqa: E402
+
+
+def batches_of(tout: torch.Tensor, bs: int, n_batches: int, bucketed: bool, seed: int) -> list:
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(tout), generator=g)[: bs * n_batches]
+    if bucketed:
+        lengths = (tout[perm] != 0).sum(1)
+        perm = perm[torch.argsort(lengths, stable=True)]
+    groups = list(perm.split(bs))
+    order = torch.randperm(len(groups), generator=g).tolist()
+    return [groups[i] for i in order]
+
+
+def run_config(data, name: str, layer: str, bs: int, bucketed: bool, n_batches: int) -> dict:
+    tc = Seq2SeqTrainConfig(cell="lstm", depth=1, batch_size=bs, output_layer=layer)
+    torch.manual_seed(0)
+    model = build_seq2seq(data, tc)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    src, tin, tout = data.src_train, data.tgt_in, data.tgt_out
+    groups = batches_of(tout, bs, n_batches, bucketed, 0)
+    tokens = sum(int((tout[idx] != 0).sum()) for idx in groups)
+    src_tokens = sum(int((src[idx] != 0).sum()) for idx in groups)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for idx in groups:
+        loss = model.loss(src[idx], tin[idx], tout[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"name": name, "tokens": tokens, "src_tokens": src_tokens, "wall": wall, "cpu": cpu}
+
+
+def flops_per_target_token(data, hidden: int, embed: int, src_per_tgt: float) -> dict:
+    """Training FLOPs (3 × forward) per target token of the full-softmax model."""
+    rnn = 2 * 4 * hidden * (embed + hidden)  # one LSTM step, multiply–adds × 2
+    head = 2 * hidden * data.tgt_vocab.size
+    return {"recurrent": 3 * rnn * (1 + src_per_tgt), "softmax_head": 3 * head}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--batches", type=int, default=30, help="training batches per measurement")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--limit", type=int, default=24000, help="training pairs loaded")
+    p.add_argument("--max-vocab", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--data-dir", default=os.environ.get("RNNMOD_DATA") or str(ROOT.parent / "shared" / "data")
+    )
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    opts = {"langs": ["fr", "de", "it"], "max_train": args.limit, "max_vocab": args.max_vocab,
+            "subset_seed": 0, "subdir": "main", "source": "en", "suffix": "_train",
+            "split_seed": 19}  # fmt: skip
+    data = build_translation_data(
+        pairs_for(opts, args.data_dir), max_train=args.limit, max_vocab=args.max_vocab, seed=0
+    )
+    configs = [
+        ("softmax-b64", "softmax", 64, False),
+        ("adaptive-b64", "adaptive", 64, False),
+        ("softmax-b128", "softmax", 128, False),
+        ("adaptive-b128", "adaptive", 128, False),
+        ("adaptive-b128-bucketed", "adaptive", 128, True),
+    ]
+    seen: dict[str, list[dict]] = {c[0]: [] for c in configs}
+    for _ in range(args.rounds):
+        for name, layer, bs, bucketed in configs:
+            seen[name].append(run_config(data, name, layer, bs, bucketed, args.batches))
+    rows = []
+    base = None
+    for name, *_ in configs:
+        runs = seen[name]
+        per_cpu = statistics.median(r["tokens"] / r["cpu"] for r in runs)
+        per_wall = statistics.median(r["tokens"] / r["wall"] for r in runs)
+        base = base or per_cpu
+        rows.append(
+            {
+                "config": name,
+                "target_tokens_per_cpu_second": round(per_cpu, 1),
+                "target_tokens_per_wall_second": round(per_wall, 1),
+                "vs_softmax_b64_cpu": round(per_cpu / base, 3),
+            }
+        )
+        print(
+            f"{name:24s} {per_cpu:8.0f} tok/CPU-s {per_wall:8.0f} tok/wall-s ×{per_cpu / base:.2f}"
+        )
+    r0 = seen["softmax-b64"][0]
+    fl = flops_per_target_token(data, 256, 128, r0["src_tokens"] / r0["tokens"])
+    gflops = (fl["recurrent"] + fl["softmax_head"]) * rows[0]["target_tokens_per_cpu_second"] / 1e9
+    result = result_header("seq2seq_training", argv)
+    result |= {
+        "model": "LSTM-1, 256 units, 128-d embeddings",
+        "n_train_pairs": len(data.src_train),
+        "tgt_vocab": data.tgt_vocab.size,
+        "batches_per_measurement": args.batches,
+        "rounds": args.rounds,
+        "rows": rows,
+        "flops_per_target_token": fl,
+        "softmax_b64_gflops_per_cpu_second": round(gflops, 2),
+    }
+    print(write_result(args.out, "seq2seq_training", result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
