@@ -148,6 +148,7 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([*common, *beam_eval]) == 0
     res = json.loads(capsys.readouterr().out)
     assert set(res["per_language"]) == {"fr", "de", "it"} and res["n_test"] == 40
+    assert res["beam"] == 3
     assert main([*common, "translate", str(run), "--to", "fr", "hi", "--beam", "0"]) == 2
     assert "--beam must be at least 1" in capsys.readouterr().err
 

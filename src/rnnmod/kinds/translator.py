@@ -244,6 +244,7 @@ class TranslatorKind(ModelKind):
             "mode": ms.manifest.get("mode"),
             "preset": (ms.manifest.get("config") or {}).get("preset"),
             "metric": "BLEU (sacreBLEU on normalised text); *_bleu1_legacy = the paper's BLEU-1",
+            "beam": beam,
             "monolithic": mono["bleu"],
             "composed": comp["bleu"],
             "delta": round(comp["bleu"] - mono["bleu"], 4),
