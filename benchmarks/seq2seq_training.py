@@ -7,8 +7,8 @@ shared), and reports the median of each:
 * ``softmax-b64``  — today's default: full softmax over the target vocabulary, batch 64;
 * ``adaptive-b64`` — the adaptive softmax output layer (``--output-layer adaptive``), batch 64;
 * ``adaptive-b128`` / ``softmax-b128`` — the same at batch 128;
-* ``*-bucketed``   — batches of pairs of similar target length (sorted within windows of 50
-  batches, the batches then shuffled).
+* ``*-bucketed``   — batches of pairs of similar target length (``--bucket``:
+  ``rnnmod.translation.train.epoch_batches``).
 
 Beside the throughput, a FLOP estimate of the same model (forward + backward ≈ 3 × forward;
 encoder and decoder steps, the output layer over the whole vocabulary for the softmax) gives
@@ -33,18 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, result_header, write_result  # noqa: E402
 
 from rnnmod.translation.data import build_translation_data, pairs_for  # noqa: E402
-from rnnmod.translation.train import Seq2SeqTrainConfig, build_seq2seq  # noqa: E402
-
-
-def batches_of(tout: torch.Tensor, bs: int, n_batches: int, bucketed: bool, seed: int) -> list:
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(tout), generator=g)[: bs * n_batches]
-    if bucketed:
-        lengths = (tout[perm] != 0).sum(1)
-        perm = perm[torch.argsort(lengths, stable=True)]
-    groups = list(perm.split(bs))
-    order = torch.randperm(len(groups), generator=g).tolist()
-    return [groups[i] for i in order]
+from rnnmod.translation.train import (  # noqa: E402
+    Seq2SeqTrainConfig,
+    build_seq2seq,
+    epoch_batches,
+)
 
 
 def run_config(data, name: str, layer: str, bs: int, bucketed: bool, n_batches: int) -> dict:
@@ -54,7 +47,7 @@ def run_config(data, name: str, layer: str, bs: int, bucketed: bool, n_batches: 
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     src, tin, tout = data.src_train, data.tgt_in, data.tgt_out
-    groups = batches_of(tout, bs, n_batches, bucketed, 0)
+    groups = epoch_batches(tout, bs, torch.Generator().manual_seed(0), bucketed)[:n_batches]
     tokens = sum(int((tout[idx] != 0).sum()) for idx in groups)
     src_tokens = sum(int((src[idx] != 0).sum()) for idx in groups)
     wall, cpu = time.perf_counter(), time.process_time()

@@ -116,6 +116,15 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([*common, *train, "--epochs", "2", "--out", str(run), "--quiet", *dd]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_language"]) == {"fr", "de", "it"}
+    assert metrics["target_tokens_per_second"] > 0 and metrics["length_buckets"] is False
+    fast = [*train, "--epochs", "1", "--bucket", "--quiet", *dd]
+    assert main([*common, *fast, "--out", str(tmp_path / "bucketed")]) == 0
+    assert json.loads((tmp_path / "bucketed" / "metrics.json").read_text())["length_buckets"]
+    capsys.readouterr()
+    assert main([*common, *fast, "--out", str(tmp_path / "ad"), "--output-layer", "adaptive"]) == 2
+    assert "--output-layer adaptive needs more than 1001 target words" in capsys.readouterr().err
+    assert main(["train", "--task", "clinc", "--bucket", "--out", str(tmp_path / "c")]) == 2
+    assert "--bucket does not apply to --task clinc" in capsys.readouterr().err
     capsys.readouterr()
     for mode in ("rolled", "unrolled"):
         mods = tmp_path / f"mods-{mode}"
@@ -267,3 +276,21 @@ def test_adaptive_output_layer_gives_exact_log_probabilities_and_trains() -> Non
     assert m.beam(src, torch.full((6,), 2), torch.full((6,), 3), width=2).shape[0] == 6
     with pytest.raises(ValueError, match="adaptive softmax needs more than"):
         Seq2SeqConfig("gru", 1, 15, 17, output_layer="adaptive").validate()
+
+
+def test_length_buckets_cover_every_pair_once_with_similar_lengths() -> None:
+    from rnnmod.translation.train import epoch_batches
+
+    tout = ragged(1000, 6, 17, 9)
+    plain = epoch_batches(tout, 10, torch.Generator().manual_seed(0), False)
+    buck = epoch_batches(tout, 10, torch.Generator().manual_seed(0), True)
+    again = epoch_batches(tout, 10, torch.Generator().manual_seed(0), True)
+    for batches in (plain, buck):
+        assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+    assert all(torch.equal(a, b) for a, b in zip(buck, again, strict=True))
+    lengths = (tout != 0).sum(1)
+
+    def spread(batches):
+        return sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
+
+    assert spread(buck) < 0.25 * spread(plain)

@@ -54,6 +54,7 @@ _KIND_OPTIONS = (
     "langs",
     "test_per_lang",
     "output_layer",
+    "bucket",
 )
 
 

@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "paper's) or an adaptive softmax (faster training; exact log-probabilities at "
             "inference; docs/translation.md)",
         )
+        g.add_argument(
+            "--bucket",
+            action="store_true",
+            help="batches of pairs of similar target length (faster training; docs/translation.md)",
+        )
 
     p = sub.add_parser(
         "translate", help="translate English sentences with a translation run or module set"

@@ -54,6 +54,7 @@ OPTION_SCOPE = {
     "langs": "translation (tatoeba)",
     "test_per_lang": "translation (tatoeba)",
     "output_layer": "translation (tatoeba)",
+    "bucket": "translation (tatoeba)",
 }
 
 

@@ -97,6 +97,7 @@ class TranslatorKind(ModelKind):
         langs: list[str] = ("fr", "de", "it"),
         test_per_lang: int | None = 500,
         output_layer: str = "softmax",
+        bucket: bool = False,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset)."""
@@ -123,6 +124,7 @@ class TranslatorKind(ModelKind):
             embed_dim=embed_dim,
             test_per_lang=test_per_lang,
             output_layer=output_layer,
+            bucket=bucket,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

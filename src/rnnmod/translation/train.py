@@ -7,9 +7,11 @@ import time
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from ..errors import RnnmodError
+from ..nn.seq2seq import ADAPTIVE_CUTOFFS, Seq2Seq, Seq2SeqConfig
 from .data import SRC_LEN, TGT_LEN, TranslationData, test_by_language
 from .decode import Route, bleu_report
 
@@ -27,9 +29,34 @@ class Seq2SeqTrainConfig:
     test_per_lang: int | None = 500
     progress: bool = True
     output_layer: str = "softmax"  # the decoder's output layer: softmax (the paper's) or adaptive
+    bucket: bool = False  # batches of pairs of similar target length (see epoch_batches)
+
+
+BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
+
+
+def epoch_batches(tgt_out: Tensor, bs: int, gen: torch.Generator, bucket: bool) -> list[Tensor]:
+    """One epoch's batches of row indices: a seeded shuffle cut into batches, or — bucketed — the
+    shuffle sorted by target length within windows of :data:`BUCKET_WINDOW` batches, cut, and
+    the batches shuffled again (packed layers then run fewer, fuller steps per batch)."""
+    perm = torch.randperm(len(tgt_out), generator=gen)
+    if not bucket:
+        return list(perm.split(bs))
+    lengths = (tgt_out != 0).sum(1)
+    batches = []
+    for window in perm.split(bs * BUCKET_WINDOW):
+        ordered = window[torch.argsort(lengths[window], stable=True)]
+        batches += list(ordered.split(bs))
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in order]
 
 
 def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
+    if tc.output_layer == "adaptive" and data.tgt_vocab.size <= ADAPTIVE_CUTOFFS[0] + 1:
+        raise RnnmodError(
+            f"--output-layer adaptive needs more than {ADAPTIVE_CUTOFFS[0] + 1} target words; "
+            f"this vocabulary has {data.tgt_vocab.size}: use the default softmax"
+        )
     return Seq2Seq(
         Seq2SeqConfig(
             cell=tc.cell,
@@ -62,10 +89,8 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
     epoch_loss = []
     for _ in range(tc.epochs):
         model.train()
-        perm = torch.randperm(n, generator=gen)
         total = 0.0
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
+        for idx in epoch_batches(tout, bs, gen, tc.bucket):
             loss = model.loss(src[idx], tin[idx], tout[idx])
             opt.zero_grad()
             loss.backward()
@@ -91,6 +116,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "epoch_loss": epoch_loss,
         "batch_size": bs,
         "output_layer": tc.output_layer,
+        "length_buckets": tc.bucket,
         "target_tokens": int((tout != 0).sum()) * tc.epochs,
         "target_tokens_per_second": round(
             int((tout != 0).sum()) * tc.epochs / max(train_s, 1e-9), 1
