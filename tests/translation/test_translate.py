@@ -294,3 +294,60 @@ def test_length_buckets_cover_every_pair_once_with_similar_lengths() -> None:
         return sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
 
     assert spread(buck) < 0.25 * spread(plain)
+
+
+def attention_model(cell: str = "lstm", depth: int = 1, seed: int = 0) -> Seq2Seq:
+    torch.manual_seed(seed)
+    cfg = Seq2SeqConfig(cell, depth, 15, 17, embed_dim=6, hidden=8, src_len=7, tgt_len=6,
+                        attention="luong")  # fmt: skip
+    return Seq2Seq(cfg).eval()
+
+
+@pytest.mark.parametrize("cell,depth", [("lstm", 1), ("gru", 2)])
+def test_attention_decoding_equals_rerunning_the_prefix(cell: str, depth: int) -> None:
+    m = attention_model(cell, depth)
+    src = ragged(5, 7, 15, 11)
+    start, end = torch.full((5,), 2), torch.full((5,), 3)
+    fast = m.greedy(src, start, end, max_steps=6)
+    prefix = start.unsqueeze(1)
+    with torch.no_grad():
+        for _ in range(fast.shape[1]):
+            nxt = m(src, prefix)[:, -1].argmax(-1)
+            prefix = torch.cat([prefix, nxt.unsqueeze(1)], 1)
+    for row in range(5):
+        got = fast[row].tolist()
+        cut = got.index(3) + 1 if 3 in got else len(got)
+        assert got[:cut] == prefix[row, 1 : cut + 1].tolist()
+
+
+def test_attention_never_reads_padding_and_its_loss_is_the_nll() -> None:
+    m = attention_model()
+    src = ragged(4, 7, 15, 12)
+    tin = ragged(4, 6, 17, 13)
+    tin[:, 0] = 2
+    tout = torch.roll(tin, -1, 1)
+    with torch.no_grad():
+        base = m(src, tin)
+        longer = torch.cat([src, torch.zeros(4, 3, dtype=torch.long)], 1)  # more padding
+        assert torch.allclose(m(longer, tin), base, atol=1e-6)
+        logp = torch.log_softmax(base, -1)
+        want = -logp.gather(2, tout.unsqueeze(-1)).squeeze(-1)[tin != 0].mean()
+        assert float(m.loss(src, tin, tout)) == pytest.approx(float(want), abs=1e-5)
+
+
+def test_attention_translator_from_the_command_line(tmp_path: Path, capsys) -> None:
+    write_tiny_tatoeba(tmp_path)
+    dd = ["--data-dir", str(tmp_path)]
+    train = ["--threads", "1", "train", "--task", "tatoeba", "--cell", "lstm", "--hidden", "8"]
+    train += ["--embed-dim", "8", "--epochs", "1", "--attention", "luong", "--quiet", *dd]
+    assert main([*train, "--out", str(tmp_path / "run")]) == 0
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["model"]["attention"] == "luong"
+    )
+    mods = tmp_path / "mods"
+    assert main(["decompose", str(tmp_path / "run"), "--out", str(mods), "--n-positive", "20",
+                 "--quiet", *dd]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["evaluate", str(mods), "--json", "--beam", "2", *dd]) == 0
+    assert set(json.loads(capsys.readouterr().out)["per_language"]) == {"fr", "de", "it"}
+    assert main(["translate", str(mods), "--to", "fr", "I see the cat"]) == 0

@@ -55,6 +55,7 @@ _KIND_OPTIONS = (
     "test_per_lang",
     "output_layer",
     "bucket",
+    "attention",
 )
 
 

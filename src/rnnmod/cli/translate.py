@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "inference; docs/translation.md)",
         )
         g.add_argument(
+            "--attention",
+            choices=("none", "luong"),
+            default=None,
+            help="none (default, the paper's model) or luong: global attention over the "
+            "encoder's outputs on top of the decoder (docs/translation.md)",
+        )
+        g.add_argument(
             "--bucket",
             action="store_true",
             help="batches of pairs of similar target length (faster training; docs/translation.md)",

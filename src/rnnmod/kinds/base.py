@@ -55,6 +55,7 @@ OPTION_SCOPE = {
     "test_per_lang": "translation (tatoeba)",
     "output_layer": "translation (tatoeba)",
     "bucket": "translation (tatoeba)",
+    "attention": "translation (tatoeba)",
 }
 
 

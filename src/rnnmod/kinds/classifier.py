@@ -41,7 +41,7 @@ class ClassifierKind(ModelKind):
         for name, value in options.items():
             if value is None or value is False:
                 continue
-            if name in ("langs", "test_per_lang", "output_layer", "bucket"):
+            if name in ("langs", "test_per_lang", "output_layer", "bucket", "attention"):
                 refuse_option(task, name)
             if name in (*FILE_OPTIONS, "text_column", "label_column") and not user:
                 refuse_option(task, name)

@@ -98,6 +98,7 @@ class TranslatorKind(ModelKind):
         test_per_lang: int | None = 500,
         output_layer: str = "softmax",
         bucket: bool = False,
+        attention: str = "none",
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset)."""
@@ -125,6 +126,7 @@ class TranslatorKind(ModelKind):
             test_per_lang=test_per_lang,
             output_layer=output_layer,
             bucket=bucket,
+            attention=attention,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

@@ -7,7 +7,11 @@ fed with the target ids [B, T] that begin with the language's start token (``[st
 one Dense layer over the target vocabulary at every step (``output_layer="softmax"``, the paper's), or an
 adaptive softmax (``output_layer="adaptive"``: frequent words in a full head, rarer ones in smaller
 tail clusters; training computes only the clusters a batch needs, inference the exact
-log-probabilities of every word).
+log-probabilities of every word). ``attention="luong"`` adds Luong's global attention ("general"
+score, no input feeding) on top of the last decoder layer: h̃_t = tanh(W_c [c_t; h_t]) with
+c_t the attention-weighted sum of the encoder's last-layer outputs (padding masked), and the
+output layer reads h̃_t. The recurrent layers are unchanged, so module masks act on the same
+decoder units; the attention is part of the output side, kept whole in every module.
 
 Choices the paper leaves open (docs/translation.md): encoder and decoder have the same depth,
 cell and width; both embeddings are 128-d; post-padding, and a padded step carries the state
@@ -30,6 +34,9 @@ from .zoo import make_rnn
 
 IO_TYPE = "enc-dec"
 OUTPUTS = ("softmax", "adaptive")
+ATTENTIONS = ("none", "luong")
+#: the encoder's last-layer outputs [B, S, H] and which source steps are real [B, S]
+Memory = tuple[Tensor, Tensor]
 #: adaptive softmax: the target ids (sorted by frequency after the specials) below the first
 #: cutoff form the head cluster, the next ones the tails (each 4× narrower than the last)
 ADAPTIVE_CUTOFFS = (1000, 4000)
@@ -61,6 +68,7 @@ class Seq2SeqConfig:
     tgt_len: int = 20  # decoder steps: target ids [:T] in, [1:T+1] out
     io_type: str = IO_TYPE
     output_layer: str = "softmax"  # or "adaptive" (see the module docstring)
+    attention: str = "none"  # or "luong" (see the module docstring)
 
     def validate(self) -> None:
         if self.cell not in CELL_KINDS:
@@ -78,6 +86,8 @@ class Seq2SeqConfig:
             )
         if self.output_layer == "adaptive":
             adaptive_cutoffs(self.tgt_vocab_size)
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"unknown attention {self.attention!r}; expected one of {ATTENTIONS}")
 
     def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
         """Why source/target vocabularies and target languages cannot feed this model, or None."""
@@ -113,6 +123,20 @@ class Seq2Seq(nn.Module):
             )
         else:
             self.head = nn.Linear(cfg.hidden, cfg.tgt_vocab_size)
+        if cfg.attention == "luong":
+            self.attn_score = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
+            self.attn_combine = nn.Linear(2 * cfg.hidden, cfg.hidden)
+
+    def attend(self, h: Tensor, memory: Memory | None) -> Tensor:
+        """The output side's input for decoder states h [B, T, H]: h itself, or with attention
+        h̃ = tanh(W_c [c; h]) over the encoder outputs of ``memory`` (padding never attended)."""
+        if memory is None:
+            return h
+        outs, valid = memory
+        scores = torch.bmm(self.attn_score(h), outs.transpose(1, 2))  # [B, T, S]
+        scores = scores.masked_fill(~valid.unsqueeze(1), float("-inf"))
+        context = torch.bmm(torch.softmax(scores, dim=-1), outs)
+        return torch.tanh(self.attn_combine(torch.cat([context, h], dim=-1)))
 
     def output_scores(self, h: Tensor) -> Tensor:
         """Scores over the target vocabulary [..., V] whose log_softmax is the model's
@@ -157,6 +181,23 @@ class Seq2Seq(nn.Module):
             h_n, c_n = state if isinstance(state, tuple) else (state, None)
         return h_n[0], (None if c_n is None else c_n[0])
 
+    def encode_memory(self, src: Tensor) -> tuple[tuple[Tensor, Tensor | None], Memory | None]:
+        """:meth:`encode`'s final state and, with attention, the encoder's last-layer outputs
+        at every source step with their real-step mask (None without attention)."""
+        if self.cfg.attention == "none":
+            return self.encode(src), None
+        lengths = _lengths(src)
+        x = pack_padded_sequence(
+            self.enc_embedding(src), lengths, batch_first=True, enforce_sorted=False
+        )
+        h_n = c_n = None
+        for rnn in self.enc_rnns:
+            x, state = rnn(x)
+            h_n, c_n = state if isinstance(state, tuple) else (state, None)
+        outs, _ = pad_packed_sequence(x, batch_first=True)
+        valid = torch.arange(outs.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+        return (h_n[0], None if c_n is None else c_n[0]), (outs, valid)
+
     def decoder_states(
         self, enc: tuple[Tensor, Tensor | None], tgt_in: Tensor
     ) -> tuple[list, Tensor]:
@@ -178,14 +219,21 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         """Logits [B, T, V] (positions past a row's length are zero-state logits: ignore them)."""
-        outs, _ = self.decoder_states(self.encode(src), tgt_in)
+        enc, memory = self.encode_memory(src)
+        outs, _ = self.decoder_states(enc, tgt_in)
         h, _ = pad_packed_sequence(outs[-1], batch_first=True, total_length=tgt_in.shape[1])
-        return self.output_scores(h)
+        return self.output_scores(self.attend(h, memory))
 
     def loss(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
         """Cross-entropy over real decoder steps only; the head runs on those steps alone."""
-        outs, lengths = self.decoder_states(self.encode(src), tgt_in)
+        enc, memory = self.encode_memory(src)
+        outs, lengths = self.decoder_states(enc, tgt_in)
         packed = outs[-1]
+        if memory is not None:  # attention reads whole rows; the loss still only real steps
+            h, _ = pad_packed_sequence(packed, batch_first=True)
+            packed = pack_padded_sequence(
+                self.attend(h, memory), lengths, batch_first=True, enforce_sorted=False
+            )
         labels = pack_padded_sequence(tgt_out, lengths, batch_first=True, enforce_sorted=False)
         if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):  # only the clusters needed
             return self.head(packed.data, labels.data).loss
@@ -305,7 +353,10 @@ class Seq2Seq(nn.Module):
                 None if m is None else canonical_mask(m.float(), per_step=True) for m in unit_masks
             ]
         b, n = len(src), width
-        hs, cs = self.initial_state(self.encode(src), masks)
+        enc, memory = self.encode_memory(src)
+        if memory is not None:  # every hypothesis of a row attends to that row's source
+            memory = (memory[0].repeat_interleave(n, 0), memory[1].repeat_interleave(n, 0))
+        hs, cs = self.initial_state(enc, masks)
         hs = [h.repeat_interleave(n, dim=0) for h in hs]
         cs = [None if c is None else c.repeat_interleave(n, dim=0) for c in cs]
         tok = start_ids.repeat_interleave(n)
@@ -326,7 +377,8 @@ class Seq2Seq(nn.Module):
                 h0=hs,
                 c0=cs,
             )
-            logp = torch.log_softmax(self.output_scores(run.output[:, 0]), dim=-1).view(b, n, -1)
+            top = self.attend(run.output, memory)[:, 0]
+            logp = torch.log_softmax(self.output_scores(top), dim=-1).view(b, n, -1)
             vocab = logp.shape[-1]
             # a finished hypothesis continues only with padding, at no cost
             pad_only = torch.full((vocab,), float("-inf"))

@@ -30,6 +30,7 @@ class Seq2SeqTrainConfig:
     progress: bool = True
     output_layer: str = "softmax"  # the decoder's output layer: softmax (the paper's) or adaptive
     bucket: bool = False  # batches of pairs of similar target length (see epoch_batches)
+    attention: str = "none"  # or "luong" (rnnmod.nn.seq2seq)
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -68,6 +69,7 @@ def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
             src_len=SRC_LEN,
             tgt_len=TGT_LEN,
             output_layer=tc.output_layer,
+            attention=tc.attention,
         )
     )
 
@@ -117,6 +119,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "batch_size": bs,
         "output_layer": tc.output_layer,
         "length_buckets": tc.bucket,
+        "attention": tc.attention,
         "target_tokens": int((tout != 0).sum()) * tc.epochs,
         "target_tokens_per_second": round(
             int((tout != 0).sum()) * tc.epochs / max(train_s, 1e-9), 1
