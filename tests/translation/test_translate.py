@@ -274,6 +274,11 @@ def test_adaptive_output_layer_gives_exact_log_probabilities_and_trains() -> Non
         got = float(m.loss(src, tin, tout))
     assert got == pytest.approx(float(want), rel=1e-4, abs=1e-4)
     assert m.beam(src, torch.full((6,), 2), torch.full((6,), 3), width=2).shape[0] == 6
+    from rnnmod.metrics.jaccard import decoder_jaccard
+
+    half = [torch.arange(8) < 4]  # the output side is not a Dense over the units: units only
+    assert decoder_jaccard(m, [torch.ones(1, 8, dtype=torch.bool)])[1] == pytest.approx(1.0)
+    assert 0 < decoder_jaccard(m, [h.unsqueeze(0) for h in half])[1] < 1
     with pytest.raises(ValueError, match="adaptive softmax needs more than"):
         Seq2SeqConfig("gru", 1, 15, 17, output_layer="adaptive").validate()
 
@@ -351,3 +356,7 @@ def test_attention_translator_from_the_command_line(tmp_path: Path, capsys) -> N
     assert main(["evaluate", str(mods), "--json", "--beam", "2", *dd]) == 0
     assert set(json.loads(capsys.readouterr().out)["per_language"]) == {"fr", "de", "it"}
     assert main(["translate", str(mods), "--to", "fr", "I see the cat"]) == 0
+    from rnnmod.metrics.jaccard import decoder_jaccard
+
+    m = attention_model()
+    assert decoder_jaccard(m, [torch.ones(1, 8, dtype=torch.bool)]) == pytest.approx((1.0, 1.0))

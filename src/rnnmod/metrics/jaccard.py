@@ -107,13 +107,16 @@ def decoder_jaccard(model: Seq2Seq, masks: list[torch.Tensor]) -> tuple[float, f
     """(legacy, mask) Jaccard of a language module (§9) over the parts it changes: the decoder's
     recurrent layers and the output layer (encoder and embeddings are the model's). Legacy: the
     authors' value-based index over the decoder input kernels and the output layer; mask: kept
-    parameter positions / all positions. Unrolled modules: mean over decoder steps."""
+    parameter positions / all positions. Unrolled modules: mean over decoder steps. With
+    attention or an adaptive softmax the output side does not read the units directly and no
+    module changes it: both indices then cover the decoder's recurrent layers only."""
     g, h = N_GATES[model.cfg.cell], model.cfg.hidden
     kernels = [w.weight_ih.detach() for w in model.decoder_weights()]
-    head = model.head.weight.detach()
-    a = np.concatenate([k.numpy().ravel() for k in kernels] + [head.numpy().ravel()])
+    head = model.dense_output_weight()
+    heads = [] if head is None else [head.numpy().ravel()]
+    a = np.concatenate([k.numpy().ravel() for k in kernels] + heads)
     a_values = np.unique(a)
-    v_out, inp0 = head.shape[0], model.cfg.embed_dim
+    v_out, inp0 = (0 if head is None else head.shape[0]), model.cfg.embed_dim
     steps = max(m.shape[0] for m in masks)
     legacy, positional = [], []
     total = sum(g * h * ((inp0 if i == 0 else h) + h + 2) for i in range(len(masks)))
@@ -127,7 +130,8 @@ def decoder_jaccard(model: Seq2Seq, masks: list[torch.Tensor]) -> tuple[float, f
                 (k * keep.repeat(g).unsqueeze(1)).numpy().ravel()
                 for k, keep in zip(kernels, keeps, strict=True)
             ]
-            parts.append((head * keeps[-1].unsqueeze(0)).numpy().ravel())
+            if head is not None:
+                parts.append((head * keeps[-1].unsqueeze(0)).numpy().ravel())
             seen[key] = value_jaccard(a, np.concatenate(parts), a_values)
         legacy.append(seen[key])
         kept, prev = 0.0, float(inp0)

@@ -127,6 +127,13 @@ class Seq2Seq(nn.Module):
             self.attn_score = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
             self.attn_combine = nn.Linear(2 * cfg.hidden, cfg.hidden)
 
+    def dense_output_weight(self) -> Tensor | None:
+        """The output layer's [V, H] weight when it reads the decoder's units directly (the
+        paper's model); None when attention or an adaptive softmax stands between them."""
+        if self.cfg.attention != "none" or self.cfg.output_layer != "softmax":
+            return None
+        return self.head.weight.detach()
+
     def attend(self, h: Tensor, memory: Memory | None) -> Tensor:
         """The output side's input for decoder states h [B, T, H]: h itself, or with attention
         h̃ = tanh(W_c [c; h]) over the encoder outputs of ``memory`` (padding never attended)."""
