@@ -117,6 +117,18 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_language"]) == {"fr", "de", "it"}
     assert metrics["target_tokens_per_second"] > 0 and metrics["length_buckets"] is False
+    stop = [*train, "--epochs", "6", "--patience", "1", "--quiet", *dd]
+    assert main([*common, *stop, "--out", str(tmp_path / "early")]) == 0
+    m = json.loads((tmp_path / "early" / "metrics.json").read_text())
+    assert len(m["val_loss"]) == m["epochs_run"] <= 6 and m["patience"] == 1
+    assert m["val_loss"][m["best_epoch"] - 1] == min(m["val_loss"])
+    from rnnmod.kinds import kind_of
+    from rnnmod.runs import load_run
+    from rnnmod.translation.train import validation_loss
+
+    early = load_run(tmp_path / "early")  # the kept weights are the best epoch's
+    vdata = kind_of(early).load_data(early, tmp_path)
+    assert validation_loss(early.model, vdata, 3000) == pytest.approx(min(m["val_loss"]), abs=1e-4)
     fast = [*train, "--epochs", "1", "--bucket", "--quiet", *dd]
     assert main([*common, *fast, "--out", str(tmp_path / "bucketed")]) == 0
     assert json.loads((tmp_path / "bucketed" / "metrics.json").read_text())["length_buckets"]

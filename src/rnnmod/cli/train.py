@@ -56,6 +56,7 @@ _KIND_OPTIONS = (
     "output_layer",
     "bucket",
     "attention",
+    "patience",
 )
 
 

@@ -73,6 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "encoder's outputs on top of the decoder (docs/translation.md)",
         )
         g.add_argument(
+            "--patience",
+            type=int,
+            default=None,
+            metavar="N",
+            help="early stopping: stop after N epochs without a lower validation loss and keep "
+            "the best epoch (default: train every --epochs)",
+        )
+        g.add_argument(
             "--bucket",
             action="store_true",
             help="batches of pairs of similar target length (faster training; docs/translation.md)",

@@ -56,6 +56,7 @@ OPTION_SCOPE = {
     "output_layer": "translation (tatoeba)",
     "bucket": "translation (tatoeba)",
     "attention": "translation (tatoeba)",
+    "patience": "translation (tatoeba)",
 }
 
 

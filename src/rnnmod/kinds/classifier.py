@@ -28,6 +28,10 @@ def file_record(path: Path) -> dict:
     return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
+#: training options of translators only
+TRANSLATION_ONLY = ("langs", "test_per_lang", "output_layer", "bucket", "attention", "patience")
+
+
 class ClassifierKind(ModelKind):
     name = "classifier"
     refused_options = {"beam": "is for translation models (classifiers decode nothing)"}
@@ -41,7 +45,7 @@ class ClassifierKind(ModelKind):
         for name, value in options.items():
             if value is None or value is False:
                 continue
-            if name in ("langs", "test_per_lang", "output_layer", "bucket", "attention"):
+            if name in TRANSLATION_ONLY:
                 refuse_option(task, name)
             if name in (*FILE_OPTIONS, "text_column", "label_column") and not user:
                 refuse_option(task, name)

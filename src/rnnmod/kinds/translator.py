@@ -99,6 +99,7 @@ class TranslatorKind(ModelKind):
         output_layer: str = "softmax",
         bucket: bool = False,
         attention: str = "none",
+        patience: int | None = None,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset)."""
@@ -127,6 +128,7 @@ class TranslatorKind(ModelKind):
             output_layer=output_layer,
             bucket=bucket,
             attention=attention,
+            patience=patience,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

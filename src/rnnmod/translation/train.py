@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from ..errors import RnnmodError
 from ..nn.seq2seq import ADAPTIVE_CUTOFFS, Seq2Seq, Seq2SeqConfig
-from .data import SRC_LEN, TGT_LEN, TranslationData, test_by_language
+from .data import SRC_LEN, TGT_LEN, TranslationData, encode_targets, test_by_language
 from .decode import Route, bleu_report
 
 
@@ -31,6 +31,10 @@ class Seq2SeqTrainConfig:
     output_layer: str = "softmax"  # the decoder's output layer: softmax (the paper's) or adaptive
     bucket: bool = False  # batches of pairs of similar target length (see epoch_batches)
     attention: str = "none"  # or "luong" (rnnmod.nn.seq2seq)
+    # early stopping: after each epoch the validation loss is measured; training stops after
+    # this many epochs without improvement and keeps the best epoch's weights (None: off)
+    patience: int | None = None
+    val_pairs: int = 3000  # validation pairs scored per epoch (the first of the split)
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -74,6 +78,22 @@ def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
     )
 
 
+@torch.no_grad()
+def validation_loss(model: Seq2Seq, data: TranslationData, n: int, batch: int = 512) -> float:
+    """Mean cross-entropy per target token of the first ``n`` validation pairs."""
+    pairs = data.val[:n]
+    src = data.src_vocab.encode_texts([p.source for p in pairs])
+    tgt = encode_targets(data.tgt_vocab, pairs)
+    model.eval()
+    total, tokens = 0.0, 0
+    for i in range(0, len(pairs), batch):
+        s, t = src[i : i + batch], tgt[i : i + batch]
+        k = int((t[:, :-1] != 0).sum())
+        total += float(model.loss(s, t[:, :-1], t[:, 1:])) * k
+        tokens += k
+    return total / max(tokens, 1)
+
+
 def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Seq, dict]:
     torch.manual_seed(tc.seed)
     model = build_seq2seq(data, tc)
@@ -87,9 +107,12 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         disable=not tc.progress,
         unit="batch",
     )
+    if tc.patience is not None and not data.val:
+        raise RnnmodError("early stopping needs validation pairs; this split has none")
     start = time.perf_counter()
-    epoch_loss = []
-    for _ in range(tc.epochs):
+    epoch_loss, val_loss = [], []
+    best_state, best_epoch, stale = None, 0, 0
+    for epoch in range(tc.epochs):
         model.train()
         total = 0.0
         for idx in epoch_batches(tout, bs, gen, tc.bucket):
@@ -101,7 +124,18 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         epoch_loss.append(round(total / n, 4))
+        if tc.patience is not None:
+            val_loss.append(round(validation_loss(model, data, tc.val_pairs), 4))
+            if best_state is None or val_loss[-1] < val_loss[best_epoch]:
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                best_epoch, stale = epoch, 0
+            else:
+                stale += 1
+                if stale >= tc.patience:
+                    break
     bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     train_s = time.perf_counter() - start
     model.eval()
     test = test_by_language(data.test, data.langs, tc.test_per_lang)
@@ -115,14 +149,20 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "decode_sentences_per_second": report["sentences_per_second"],
         "train_seconds": round(train_s, 2),
         "epochs": tc.epochs,
+        "epochs_run": len(epoch_loss),
         "epoch_loss": epoch_loss,
         "batch_size": bs,
         "output_layer": tc.output_layer,
         "length_buckets": tc.bucket,
         "attention": tc.attention,
-        "target_tokens": int((tout != 0).sum()) * tc.epochs,
+        **(
+            {"patience": tc.patience, "val_loss": val_loss, "best_epoch": best_epoch + 1}
+            if tc.patience is not None
+            else {}
+        ),
+        "target_tokens": int((tout != 0).sum()) * len(epoch_loss),
         "target_tokens_per_second": round(
-            int((tout != 0).sum()) * tc.epochs / max(train_s, 1e-9), 1
+            int((tout != 0).sum()) * len(epoch_loss) / max(train_s, 1e-9), 1
         ),
         "n_train": n,
         "n_test": len(test),
