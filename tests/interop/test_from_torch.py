@@ -188,3 +188,56 @@ def test_a_model_that_skips_padding_is_refused_not_adapted_wrongly():
     model = PackedGRU(data.vocab.size, N_CLASSES)
     with pytest.raises(RnnmodError, match="treats padding specially"):
         rnnmod.from_torch(model, io_type="M:1", seq_len=SEQ)
+
+
+class AttentionPooled(MyLSTMClassifier):
+    """Attention pooling over the steps before the head."""
+
+    def __init__(self, vocab_size: int, n_classes: int):
+        super().__init__(vocab_size, n_classes)
+        self.score = nn.Linear(12, 1)
+
+    def forward(self, ids):
+        out, _ = self.lstm(self.emb(ids).transpose(0, 1))  # [T, B, H]
+        weights = torch.softmax(self.score(out), dim=0)
+        return self.classify((weights * out).sum(0))
+
+
+class Reversed(MyLSTMClassifier):
+    """Reads the sentence backwards."""
+
+    def forward(self, ids):
+        return super().forward(ids.flip(1))
+
+
+class CRFTagger(nn.Module):
+    """A tagger whose emissions pass through a transition layer (a CRF's scores)."""
+
+    def __init__(self, vocab_size: int, n_tags: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, 8)
+        self.gru = nn.GRU(8, 12, batch_first=True)
+        self.emit = nn.Linear(12, n_tags)
+        self.transitions = nn.Parameter(torch.randn(n_tags, n_tags))
+
+    def forward(self, ids):
+        em = self.emit(self.gru(self.emb(ids))[0])  # [B, T, C]
+        prev = torch.cat([torch.zeros_like(em[:, :1]), em[:, :-1]], 1).softmax(-1)
+        return em + prev @ self.transitions
+
+
+@pytest.mark.parametrize(
+    "make,kw,part",
+    [
+        (lambda: AttentionPooled(12, 3), {"io_type": "M:1"}, "the head does not read"),
+        (lambda: Reversed(12, 3), {"io_type": "M:1"}, "does not read the embedding of the ids"),
+        (lambda: CRFTagger(12, 4), {"io_type": "M:N"}, "changes the head's output"),
+    ],
+)
+def test_forwards_outside_the_supported_shape_are_refused_naming_the_part(make, kw, part):
+    torch.manual_seed(0)
+    model = make()
+    head = getattr(model, "classify", None) or model.emit
+    with pytest.raises(RnnmodError, match=part) as err:
+        rnnmod.from_torch(model, seq_len=SEQ, head=head, **kw)
+    assert "\n" not in str(err.value) and "supports that shape only" in str(err.value)

@@ -171,7 +171,7 @@ def from_torch(
     out.load_state_dict({k: v.float().cpu() for k, v in state.items()})
     out.eval()
     if check:
-        _check_same(model, out)
+        _check_same(model, out, rnns[0], lin)
     return out
 
 
@@ -190,14 +190,66 @@ def _check_batch(cfg) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, padded
 
 
-def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
+def _seen(module: nn.Module, store: dict, key: str):
+    """A forward hook keeping the module's first input and its output (first call only)."""
+
+    def hook(_mod, args, output):
+        x = args[0] if args else None
+        if key not in store and isinstance(x, Tensor):  # packed input: nothing to compare
+            out = output[0] if isinstance(output, tuple) else output
+            store[key] = (x.detach().float().cpu(), out)
+
+    return module.register_forward_hook(hook)
+
+
+def _where_it_differs(adapted: SeqClassifier, ids: Tensor, seen: dict, theirs: Tensor) -> str:
+    """Which part of the user's forward is not embedding → recurrent layers → linear head (the
+    first that differs from the adapted model on the same ids), in words, or '' if none."""
+    if "rnn" in seen:
+        x, _ = seen["rnn"]
+        want = adapted.recurrent_input(ids)
+        if x.dim() == 3 and x.shape != want.shape and x.transpose(0, 1).shape == want.shape:
+            x = x.transpose(0, 1)  # a time-major layer
+        if x.shape != want.shape or not torch.allclose(x, want, atol=_TOL, rtol=_TOL):
+            return (
+                "the first recurrent layer does not read the embedding of the ids as they are "
+                "(something between them: a reversed or shifted sequence, dropout kept on, extra "
+                "features)"
+            )
+    if "head" in seen:
+        x, out = seen["head"]
+        feats = adapted.head_features(adapted.run_engine(ids).output)
+        where = "the last step" if adapted.one_output else "every step"
+        if x.shape != feats.shape or not torch.allclose(x, feats, atol=_TOL, rtol=_TOL):
+            return (
+                f"the head does not read the last recurrent layer's state at {where} (pooling or "
+                "attention over the steps, a concatenation, an MLP or another layer before it)"
+            )
+        if not isinstance(out, Tensor):
+            return ""
+        head_out = torch.log_softmax(out.detach().float().cpu(), -1)
+        final = torch.log_softmax(theirs, -1)
+        if head_out.shape != final.shape or not torch.allclose(head_out, final, atol=_TOL):
+            return (
+                "your model changes the head's output before returning it (a CRF or transition "
+                "layer, a scaling, another layer after the head)"
+            )
+    return ""
+
+
+def _check_same(
+    model: nn.Module, adapted: SeqClassifier, first_rnn: nn.Module, head: nn.Module
+) -> None:
     """The adapted model must give the user's outputs on full and padded rows, compared after
     ``log_softmax`` over the classes (a model returning log-probabilities, NLLLoss style, is the
-    same model as one returning logits)."""
+    same model as one returning logits). When it does not, forward hooks on the user's first
+    recurrent layer and head say which part differs."""
     ids, padded = _check_batch(adapted.cfg)
     dev = next(iter(model.parameters())).device
     was_training = model.training
     model.eval()
+    seen: dict = {}
+    hooks = [_seen(first_rnn, seen, "rnn"), _seen(head, seen, "head")]
     try:
         theirs = _first_output(model(ids.to(dev))).float().cpu()
     except Exception as e:  # noqa: BLE001 — any failure of user code becomes one clear line
@@ -207,6 +259,8 @@ def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
         ) from None
     finally:
         model.train(was_training)
+        for h in hooks:
+            h.remove()
     ours = adapted(ids)
     if theirs.shape != ours.shape:
         raise RnnmodError(
@@ -223,9 +277,15 @@ def _check_same(model: nn.Module, adapted: SeqClassifier) -> None:
             "does not (it reads every id, padding included); such a model is not supported yet"
         )
     if bad.any():
+        part = _where_it_differs(adapted, ids, seen, theirs)
+        shape = (
+            f"embedding → recurrent layers → linear head on "
+            f"{'the last step' if adapted.one_output else 'every step'}"
+        )
         raise RnnmodError(
             f"the adapted model differs from yours by up to {float(per_row.max()):.2e} (after "
-            f"log_softmax) on random ids: your forward is not embedding → recurrent layers → "
-            f"linear head on {'the last step' if adapted.one_output else 'every step'} (check "
-            "io_type, or name the layers with embedding=/rnns=/head=)"
+            f"log_softmax) on random ids: your forward is not {shape}"
+            + (f": {part}" if part else "")
+            + "; rnnmod supports that shape only (check io_type, or name the layers with "
+            "embedding=/rnns=/head=)"
         )
