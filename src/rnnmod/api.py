@@ -124,7 +124,12 @@ def decompose_to(
         kind = kind_of(run)
         data = kind.load_data(run, data_dir)
         data_sha = data_sha256(data)
-        if reusable(out, run, config, data_sha, budget) and _learned_request(out) == learned:
+        recorded = None
+        if learned is not None:
+            from .decomposition.learned import ALGORITHM
+
+            recorded = {**learned, "algorithm": ALGORITHM}
+        if reusable(out, run, config, data_sha, budget) and _learned_request(out) == recorded:
             return DecomposeResult(out, True)
         if out.exists() and not overwrite:
             raise RnnmodError(f"{out} already exists; pass --overwrite to replace it")
@@ -145,7 +150,7 @@ def decompose_to(
                 run.model, data, dec.bank, seed=config.seed, progress=progress, **learned
             )
             dec = replace(dec, bank=bank, timings=dict(dec.timings, learn=time.perf_counter() - t0))
-            extra["learned"] = dict(summary, request=learned)
+            extra["learned"] = dict(summary, request=recorded)
         seconds = time.perf_counter() - start
         dec.source = run
         save_modules(dec, out, extra=extra, overwrite=overwrite)

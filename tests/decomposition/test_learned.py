@@ -6,6 +6,7 @@ import torch
 from rnnmod.data.base import seeded_split
 from rnnmod.decomposition import decompose, preset
 from rnnmod.decomposition.learned import (
+    ALGORITHM,
     LearnedOptions,
     binarise,
     composed_accuracy,
@@ -115,7 +116,21 @@ def test_the_cli_budget_and_learned_paths_run(tmp_path, capsys):
     budget = ["--budget", "1pp", "--learn-steps", "40", "--quiet"]
     assert main([*base, "--out", str(tmp_path / "b"), *budget]) == 0
     learned = json.loads((tmp_path / "b" / "manifest.json").read_text())["learned"]
-    assert learned["request"] == {"tolerance_pp": 1.0, "val_frac": 0.1, "steps": 40}
+    assert learned["request"] == {
+        "tolerance_pp": 1.0,
+        "val_frac": 0.1,
+        "steps": 40,
+        "algorithm": ALGORITHM,
+    }
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "b"), *budget]) == 0  # the same request: reused
+    assert json.loads(capsys.readouterr().out)["reused"] is True
+    man = tmp_path / "b" / "manifest.json"
+    old = json.loads(man.read_text())
+    old["learned"]["request"]["algorithm"] = "an older learner"
+    man.write_text(json.dumps(old))  # (the checksums cover the module files, not the manifest)
+    assert main([*base, "--out", str(tmp_path / "b"), *budget, "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["reused"] is False
     assert learned["curve"] and learned["chosen"]
     rank = [*base, "--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank", "--quiet"]
     assert main(rank) == 0

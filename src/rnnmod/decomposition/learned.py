@@ -44,6 +44,10 @@ from ..errors import RnnmodError
 from ..modules.module import ModuleBank, vote
 from ..nn.zoo import SeqClassifier, predict_logits
 
+#: recorded with every learned request: a module set made by another version of the learner (its
+#: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
+ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target/1"
+
 
 @dataclass(frozen=True)
 class LearnedOptions:
