@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import CELL_KINDS, LayerWeights, canonical_mask, run_stack
 from .zoo import make_rnn
@@ -177,22 +177,9 @@ class Seq2Seq(nn.Module):
         return [LayerWeights.from_module(r) for r in self.dec_rnns]
 
     # -- native path (training, monolithic inference, observation)
-    def encode(self, src: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Final (h, c) of the last encoder layer at each row's last real token."""
-        x = pack_padded_sequence(
-            self.enc_embedding(src), _lengths(src), batch_first=True, enforce_sorted=False
-        )
-        h_n = c_n = None
-        for rnn in self.enc_rnns:
-            x, state = rnn(x)
-            h_n, c_n = state if isinstance(state, tuple) else (state, None)
-        return h_n[0], (None if c_n is None else c_n[0])
-
-    def encode_memory(self, src: Tensor) -> tuple[tuple[Tensor, Tensor | None], Memory | None]:
-        """:meth:`encode`'s final state and, with attention, the encoder's last-layer outputs
-        at every source step with their real-step mask (None without attention)."""
-        if self.cfg.attention == "none":
-            return self.encode(src), None
+    def _encoder(self, src: Tensor) -> tuple[PackedSequence, tuple[Tensor, Tensor | None], Tensor]:
+        """The encoder on packed input: the last layer's packed outputs, its final (h, c) at each
+        row's last real token, and the rows' lengths."""
         lengths = _lengths(src)
         x = pack_padded_sequence(
             self.enc_embedding(src), lengths, batch_first=True, enforce_sorted=False
@@ -201,9 +188,21 @@ class Seq2Seq(nn.Module):
         for rnn in self.enc_rnns:
             x, state = rnn(x)
             h_n, c_n = state if isinstance(state, tuple) else (state, None)
+        return x, (h_n[0], None if c_n is None else c_n[0]), lengths
+
+    def encode(self, src: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Final (h, c) of the last encoder layer at each row's last real token."""
+        return self._encoder(src)[1]
+
+    def encode_memory(self, src: Tensor) -> tuple[tuple[Tensor, Tensor | None], Memory | None]:
+        """:meth:`encode`'s final state and, with attention, the encoder's last-layer outputs
+        at every source step with their real-step mask (None without attention)."""
+        if self.cfg.attention == "none":
+            return self.encode(src), None
+        x, final, lengths = self._encoder(src)
         outs, _ = pad_packed_sequence(x, batch_first=True)
         valid = torch.arange(outs.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-        return (h_n[0], None if c_n is None else c_n[0]), (outs, valid)
+        return final, (outs, valid)
 
     def decoder_states(
         self, enc: tuple[Tensor, Tensor | None], tgt_in: Tensor
@@ -374,6 +373,9 @@ class Seq2Seq(nn.Module):
         length = torch.zeros(b, n)
         history = src.new_zeros(b, n, 0)
         rows = torch.arange(b).unsqueeze(1) * n
+        vocab = self.cfg.tgt_vocab_size
+        pad_only = torch.full((vocab,), float("-inf"))  # a finished hypothesis continues only
+        pad_only[0] = 0.0  # with padding, at no cost
         for t in range(max_steps):
             step_masks = None if masks is None else [_mask_slice(m, t) for m in masks]
             run = run_stack(
@@ -386,10 +388,6 @@ class Seq2Seq(nn.Module):
             )
             top = self.attend(run.output, memory)[:, 0]
             logp = torch.log_softmax(self.output_scores(top), dim=-1).view(b, n, -1)
-            vocab = logp.shape[-1]
-            # a finished hypothesis continues only with padding, at no cost
-            pad_only = torch.full((vocab,), float("-inf"))
-            pad_only[0] = 0.0
             logp = torch.where(done.unsqueeze(-1), pad_only, logp)
             total = (score.unsqueeze(-1) + logp).view(b, n * vocab)
             score, flat = total.topk(n, dim=1)

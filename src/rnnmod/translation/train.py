@@ -137,6 +137,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
     if best_state is not None:
         model.load_state_dict(best_state)
     train_s = time.perf_counter() - start
+    tokens = int((tout != 0).sum()) * len(epoch_loss)
     model.eval()
     test = test_by_language(data.test, data.langs, tc.test_per_lang)
     route = Route(model, data.src_vocab, data.tgt_vocab)
@@ -160,10 +161,8 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
             if tc.patience is not None
             else {}
         ),
-        "target_tokens": int((tout != 0).sum()) * len(epoch_loss),
-        "target_tokens_per_second": round(
-            int((tout != 0).sum()) * len(epoch_loss) / max(train_s, 1e-9), 1
-        ),
+        "target_tokens": tokens,
+        "target_tokens_per_second": round(tokens / max(train_s, 1e-9), 1),
         "n_train": n,
         "n_test": len(test),
         "src_vocab": data.src_vocab.size,
