@@ -17,7 +17,7 @@ from ..metrics.accuracy import accuracy
 from ..metrics.cost import composed_cost, retained_per_layer
 from ..metrics.jaccard import jaccard_legacy, jaccard_mask
 from ..metrics.labels import entity_scores, is_iob, macro_f1
-from ..modules.module import ModuleBank, vote
+from ..modules.module import ModuleBank, monolithic_choice, vote
 from ..modules.store import ModuleSet
 from ..nn.zoo import predict_logits
 from ..runs import Run
@@ -185,13 +185,8 @@ def evaluate_bank(
         if not keep.any():
             raise RnnmodError("the test split has no example of the composed model's classes")
         y_eval, mono, composed = y[keep], mono[keep], composed[keep]
-    elif pad is not None and pad not in bank.class_index:
-        # no padding module: compare with the monolithic model choosing among the same classes
-        real = torch.tensor(real_classes)
-        mono = real[logits[..., real].argmax(-1)]
-        y_eval = y
     else:
-        mono = logits.argmax(-1)
+        mono = monolithic_choice(logits, bank.class_index, pad)
         y_eval = y
     mono_acc = accuracy(mono, y_eval, pad)
     comp_acc = accuracy(composed, y_eval, pad)

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from ..data.base import TaskData, seeded_split
 from ..errors import RnnmodError
-from ..modules.module import ModuleBank, vote
+from ..modules.module import ModuleBank, monolithic_choice, vote
 from ..nn.zoo import SeqClassifier, predict_logits
 
 #: recorded with every learned request: a module set made by another version of the learner (its
@@ -157,11 +157,7 @@ def monolithic_accuracy(
 ) -> float:
     """The monolithic model's accuracy as ``rnnmod evaluate`` counts it: padding positions
     skipped, and without a padding module the model chooses among the real classes."""
-    logits = predict_logits(model, x)
-    if pad is not None and pad not in bank.class_index:
-        real = torch.tensor([c for c in range(model.cfg.n_classes) if c != pad])
-        return _accuracy(real[logits[..., real].argmax(-1)], y, pad)
-    return _accuracy(logits.argmax(-1), y, pad)
+    return _accuracy(monolithic_choice(predict_logits(model, x), bank.class_index, pad), y, pad)
 
 
 def _bank_with(bank: ModuleBank, masks: list[Tensor]) -> ModuleBank:

@@ -326,6 +326,16 @@ class ModuleBank:
         return torch.cat(outs, dim=1)
 
 
+def monolithic_choice(logits: Tensor, class_index: list[int], pad: int | None) -> Tensor:
+    """The monolithic model's label, as a composed model of modules ``class_index`` is compared
+    with it: without a padding module the composed model never answers padding, so the
+    monolithic model chooses among the real classes too. logits [..., C] → [...]"""
+    if pad is not None and pad not in class_index:
+        real = torch.tensor([c for c in range(logits.shape[-1]) if c != pad])
+        return real[logits[..., real].argmax(-1)]
+    return logits.argmax(-1)
+
+
 def vote(scores: Tensor, labels: Tensor | list[int]) -> Tensor:
     """Composed prediction: the label of the most confident module (ties → the first module,
     which is the lowest label when modules are in label order). scores [K, B, ...] → [B, ...]."""
