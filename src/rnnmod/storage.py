@@ -251,6 +251,11 @@ def write_tensors(
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """Load a safetensors file; anything else (a pickle, a truncated file) is refused."""
+    return read_tensors_and_metadata(path)[0]
+
+
+def read_tensors_and_metadata(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A safetensors file's tensors and its header's metadata, from one read of its bytes."""
     from .snapshot import parse_tensors
 
     if not path.is_file():
@@ -259,4 +264,6 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         data = path.read_bytes()
     except OSError as e:
         raise RnnmodError(f"cannot read {path}: {e.strerror}") from None
-    return parse_tensors(data, path)
+    tensors = parse_tensors(data, path)  # the header is valid once this passed
+    n = struct.unpack("<Q", data[:8])[0]
+    return tensors, json.loads(data[8 : 8 + n]).get("__metadata__") or {}

@@ -74,9 +74,7 @@ def ids_file_bytes(data: TaskData) -> bytes:
 def load_ids(root: Path | None = None, *, file: str | Path, **options: object) -> TaskData:
     """The ``ids`` task: a file written by :func:`ids_file_bytes`. Options of the text tasks
     (sequence length, vocabulary size…) do not apply: the ids are already made."""
-    from safetensors import safe_open
-
-    from ..storage import read_tensors
+    from ..storage import read_tensors_and_metadata
 
     given = sorted(k for k, v in options.items() if v not in (None, ""))
     if given:
@@ -84,10 +82,8 @@ def load_ids(root: Path | None = None, *, file: str | Path, **options: object) -
             f"the ids task reads ids made already; {', '.join(given)} cannot apply to it"
         )
     path = Path(file)
-    tensors = read_tensors(path)
+    tensors, meta = read_tensors_and_metadata(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}")
         content = json.loads(meta["content"])

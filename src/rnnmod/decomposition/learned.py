@@ -2,17 +2,19 @@
 
 The source model's weights and the default decomposition's channelled heads are frozen; what is
 learned is one mask logit per (module, layer, step group, hidden unit) — a [K, S, W] tensor per
-layer (S = 1 rolled, one per time step unrolled). The mask is straight-through binary: forward ``logits > 0`` as 0/1 (a removed unit is dead, its
-state is 0, exactly as the cell engine runs a bank's masks), backward the sigmoid's gradient.
-All K modules run in one fused engine pass over K copies of a training batch.
+layer (S = 1 rolled, one per time step unrolled). The mask is straight-through binary: forward
+``logits > 0`` as 0/1 (a removed unit is dead, its state is 0, exactly as the cell engine runs a
+bank's masks), backward the sigmoid's gradient. All K modules run in one fused engine pass over
+K copies of a training batch.
 
-Objective: the composed cross-entropy of the modules' scores (softmax over modules of the positive slot's
-log-odds, z_pos − z_neg for two-slot heads; target the true class's
-module; for many-output models every position whose label has a module, padding skipped) plus Σ_k λ_k · retained_k, where retained_k is
-module k's fraction of kept units over every layer. λ_k is a Lagrange-style multiplier: every
-few steps it rises by ``lambda_lr · (retained_k − target)`` (falls when the module keeps fewer
-units than the target, and may turn negative: the target is met from both sides, so a module
-whose removals cost nothing does not fall to one unit). At the end the logits are binarised; a
+Objective: the composed cross-entropy of the modules' scores (softmax over modules of the
+positive slot's log-odds, z_pos − z_neg for two-slot heads; target the true class's module; for
+many-output models every position whose label has a module, padding skipped) plus
+Σ_k λ_k · retained_k, where retained_k is module k's fraction of kept units over every layer.
+λ_k is a Lagrange-style multiplier: every few steps it rises by
+``lambda_lr · (retained_k − target)`` (falls when the module keeps fewer units than the target,
+and may turn negative: the target is met from both sides, so a module whose removals cost
+nothing does not fall to one unit). At the end the logits are binarised; a
 module that keeps no unit of a layer (at a step) keeps its best one (highest logit).
 
 Two ways to say how small (docs/budget.md):
@@ -197,7 +199,7 @@ def learned_masks(
     """Learn every module's unit masks for ``bank`` (the default decomposition of ``run_model``;
     its heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` — as few units
     as keep the composed validation accuracy within that many points of the monolithic model's.
-    Returns the bank with the learned masks ([K, 1, W] bool per layer) and a summary for the
+    Returns the bank with the learned masks ([K, S, W] bool per layer) and a summary for the
     manifest. Reads the training (and validation) split only, never the test split.
     ``on_checkpoint(point, bank)`` sees every scored checkpoint (budget only; e.g. a curve script
     that scores it on data of its own)."""
