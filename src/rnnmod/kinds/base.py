@@ -40,6 +40,7 @@ class TrainSpec:
         return {"task": self.task, "cell": self.cell, "depth": self.depth, "seed": self.seed}
 
 
+TRANSLATION_SCOPE = "translation (tatoeba)"
 #: where each kind-specific training option applies (the error when it is given elsewhere)
 OPTION_SCOPE = {
     "init": "classifier tasks",
@@ -51,13 +52,15 @@ OPTION_SCOPE = {
     "test_file": "text-classification and tagging",
     "text_column": "text-classification and tagging",
     "label_column": "text-classification and tagging",
-    "langs": "translation (tatoeba)",
-    "test_per_lang": "translation (tatoeba)",
-    "output_layer": "translation (tatoeba)",
-    "bucket": "translation (tatoeba)",
-    "attention": "translation (tatoeba)",
-    "patience": "translation (tatoeba)",
+    "langs": TRANSLATION_SCOPE,
+    "test_per_lang": TRANSLATION_SCOPE,
+    "output_layer": TRANSLATION_SCOPE,
+    "bucket": TRANSLATION_SCOPE,
+    "attention": TRANSLATION_SCOPE,
+    "patience": TRANSLATION_SCOPE,
 }
+#: training options of translators only (classifier tasks refuse them)
+TRANSLATION_ONLY = tuple(k for k, v in OPTION_SCOPE.items() if v == TRANSLATION_SCOPE)
 
 
 def refuse_option(task: str, option: str) -> None:

@@ -20,16 +20,12 @@ from ..errors import RnnmodError
 from ..modules.store import ModuleSet
 from ..runs import Run
 from ..training import TrainConfig, train_classifier
-from .base import ModelKind, TrainSpec, positive_option, refuse_option
+from .base import TRANSLATION_ONLY, ModelKind, TrainSpec, positive_option, refuse_option
 
 
 def file_record(path: Path) -> dict:
     """A data file as a run records it: its absolute path and the sha256 of its bytes."""
     return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-
-
-#: training options of translators only
-TRANSLATION_ONLY = ("langs", "test_per_lang", "output_layer", "bucket", "attention", "patience")
 
 
 class ClassifierKind(ModelKind):
