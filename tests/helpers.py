@@ -75,3 +75,18 @@ def saved_tiny_run(root, cell: str = "gru", depth: int = 2):
         root / "run", model, config, data.vocab, data.label_names, {"test_accuracy": 0.5}
     )
     return load_run(run_dir), data
+
+
+def fit_tiny(model, data: TaskData, *, steps: int = 150, lr: float = 0.02):
+    """Train a tiny model on its tiny data (seeded Adam, full batch; taggers per position), so
+    that what is decomposed or saved has learned something. Returns it in eval mode."""
+    torch.manual_seed(0)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        out = model(data.x_train)
+        out = out.transpose(1, 2) if out.dim() == 3 else out  # [B, C, T] for per-position labels
+        torch.nn.functional.cross_entropy(out, data.y_train).backward()
+        opt.step()
+    return model.eval()

@@ -14,21 +14,13 @@ from rnnmod.decomposition.learned import (
     straight_through,
 )
 from rnnmod.errors import RnnmodError
-from tests.helpers import tiny_data, tiny_model
+from tests.helpers import fit_tiny, tiny_data, tiny_model
 
 
 def fitted(cell: str, io_type: str = "M:1", hidden: int = 16):
     """A tiny model trained to fit its tiny data (the masks need a signal to learn from)."""
-    model, data = tiny_model(cell, io_type=io_type, hidden=hidden), tiny_data(io_type, n=120)
-    torch.manual_seed(0)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).backward()
-        opt.step()
-    model.eval()
-    return model, data
+    data = tiny_data(io_type, n=120)
+    return fit_tiny(tiny_model(cell, io_type=io_type, hidden=hidden), data), data
 
 
 def bank_of(model, data, **cfg):
@@ -205,15 +197,7 @@ def test_unsupported_banks_say_how_to_budget_them_instead():
 
 
 def fitted_tagger(cell: str = "gru"):
-    model, data = tiny_model(cell, io_type="M:N", hidden=16), tiny_data("M:N", n=120)
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(150):
-        opt.zero_grad()
-        out = model(data.x_train)
-        torch.nn.functional.cross_entropy(out.transpose(1, 2), data.y_train).backward()
-        opt.step()
-    return model.eval(), data
+    return fitted(cell, "M:N")
 
 
 @pytest.mark.parametrize("mode", ["rolled", "unrolled"])

@@ -11,7 +11,7 @@ from rnnmod.cli import main
 from rnnmod.data import load_task
 from rnnmod.interop import save_model_run
 from rnnmod.runs import load_run
-from tests.helpers import tiny_data, tiny_model
+from tests.helpers import fit_tiny, tiny_data, tiny_model
 
 DECOMPOSE = ["--n-positive", "8", "--min-observations", "1", "--quiet"]
 
@@ -20,14 +20,7 @@ DECOMPOSE = ["--n-positive", "8", "--min-observations", "1", "--quiet"]
 def own_run(tmp_path):
     data = tiny_data(n=80)
     data.task = "my-intents"  # no named task gives these ids
-    model = tiny_model("lstm")
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(60):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(data.x_train), data.y_train).backward()
-        opt.step()
-    model.eval()
+    model = fit_tiny(tiny_model("lstm"), data, steps=60, lr=0.03)
     run_dir, metrics = save_model_run(tmp_path / "run", model, data)
     return run_dir, data, metrics
 
