@@ -42,7 +42,14 @@ class LocalBackend:
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
 
     def submit(self, t: Task, attempt: int, kill: bool) -> Future:
-        f = self._pool.submit(execute, t, attempt, kill, 1)
+        try:
+            f = self._pool.submit(execute, t, attempt, kill, 1)
+        except BrokenProcessPool:
+            # a worker died and the pool noticed before :meth:`wait` saw the failed future: its
+            # tasks in flight fail through their futures; new work goes to a new pool
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            f = self._pool.submit(execute, t, attempt, kill, 1)
         self._owner[f] = self._pool
         return f
 

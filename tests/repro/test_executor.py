@@ -189,3 +189,29 @@ def test_extra_tasks_leave_a_marker_keyed_by_their_runs(tmp_path, monkeypatch):
     assert calls[-1] == "add-language" and not K.is_done(s)  # its report is missing
     (tmp_path / "r" / "scenario_add-language.json").write_text("{}")
     assert K.is_done(s)
+
+
+def test_a_pool_broken_before_the_next_submit_is_replaced_not_raised():
+    """A worker's death can break the pool before ``wait`` sees its failed future: the next
+    submit then goes to a new pool instead of raising BrokenProcessPool out of the run."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken:
+        closed = False
+
+        def submit(self, *a):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+        def shutdown(self, **kw):
+            self.closed = True
+
+    class Fresh:
+        def submit(self, *a):
+            return Future()
+
+    backend = E.LocalBackend.__new__(E.LocalBackend)
+    broken, fresh = Broken(), Fresh()
+    backend._owner, backend._pool, backend._new_pool = {}, broken, lambda: fresh
+    f = backend.submit(object(), 0, False)
+    assert broken.closed and backend._pool is fresh and backend._owner[f] is fresh
