@@ -126,27 +126,24 @@ def test_many_to_many_and_relu_rnn():
     assert (model.cfg.cell, model.cfg.depth) == ("rnn-relu", 3)
 
 
-def test_forward_that_is_not_the_zoo_shape_is_refused():
+def test_the_structure_is_read_from_what_the_forward_calls():
     class MeanPool(MyLSTMClassifier):
         def forward(self, ids):
             out, _ = self.lstm(self.emb(ids).transpose(0, 1))
             return self.classify(out.mean(0))
 
-    with pytest.raises(RnnmodError, match="differs from yours"):
-        rnnmod.from_torch(MeanPool(10, 3), io_type="M:1", seq_len=5)
-    with pytest.raises(RnnmodError, match="returns shape"):
+    pooled = rnnmod.from_torch(MeanPool(10, 3), seq_len=5)
+    assert (pooled.cfg.io_type, pooled.cfg.readout, pooled.cfg.pool_steps) == ("M:1", "mean", "all")
+    with pytest.raises(RnnmodError, match="the head does not read"):
         rnnmod.from_torch(MyLSTMClassifier(10, 3), io_type="M:N", seq_len=5)
 
-    class TwoHeads(MyLSTMClassifier):
+    class TwoHeads(MyLSTMClassifier):  # a Linear the forward never calls is not part of it
         def __init__(self):
             super().__init__(10, 3)
             self.extra = nn.Linear(3, 3)
 
-    with pytest.raises(RnnmodError, match="2 nn.Linear modules: .* pass it as head=; an MLP head"):
-        rnnmod.from_torch(TwoHeads(), io_type="M:1", seq_len=5)
-    two = TwoHeads()
-    model = rnnmod.from_torch(two, io_type="M:1", seq_len=5, head=two.classify)
-    assert model.cfg.n_classes == 3
+    model = rnnmod.from_torch(TwoHeads(), seq_len=5)
+    assert model.cfg.n_classes == 3 and model.cfg.head_hidden == []
 
 
 class LogSoftmaxClassifier(MyLSTMClassifier):
@@ -183,11 +180,21 @@ def test_a_log_softmax_model_is_the_same_model_as_its_logits():
         assert torch.equal(adapted(data.x_test).argmax(-1), model(data.x_test).argmax(-1))
 
 
-def test_a_model_that_skips_padding_is_refused_not_adapted_wrongly():
+def test_a_model_that_skips_padding_is_adapted_with_packed_semantics():
     data = synthetic_task()
+    data.x_test = post_padded(data.x_test)
     model = PackedGRU(data.vocab.size, N_CLASSES)
-    with pytest.raises(RnnmodError, match="treats padding specially"):
-        rnnmod.from_torch(model, io_type="M:1", seq_len=SEQ)
+    train(model, data, steps=30)
+    adapted = rnnmod.from_torch(model, io_type="M:1", seq_len=SEQ, sample=data.x_test)
+    assert adapted.cfg.padding == "skipped"
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(data.x_test), model(data.x_test), atol=1e-5, rtol=1e-5)
+
+
+def post_padded(ids: torch.Tensor) -> torch.Tensor:
+    """The same rows with their real ids first (right padding, as packed models read)."""
+    order = torch.argsort((ids == 0).to(torch.int8), dim=1, stable=True)
+    return ids.gather(1, order)
 
 
 class AttentionPooled(MyLSTMClassifier):
@@ -240,4 +247,4 @@ def test_forwards_outside_the_supported_shape_are_refused_naming_the_part(make, 
     head = getattr(model, "classify", None) or model.emit
     with pytest.raises(RnnmodError, match=part) as err:
         rnnmod.from_torch(model, seq_len=SEQ, head=head, **kw)
-    assert "\n" not in str(err.value) and "supports that shape only" in str(err.value)
+    assert "\n" not in str(err.value) and "rnnmod supports embedding" in str(err.value)

@@ -58,6 +58,40 @@ def check_supported(model: SeqClassifier, cfg: DecompositionConfig) -> None:
         raise RnnmodError(
             "1:1 models have a single time step: unrolled decomposition is the same as rolled (use --mode rolled)"
         )
+    extensions = model.cfg.extensions()
+    if extensions and cfg.unit_semantics != "dead":
+        raise RnnmodError(
+            f"unit_semantics {cfg.unit_semantics!r} reproduces the original tool on the paper's "
+            f"models; this model has {', '.join(extensions)}: decompose it with dead units"
+        )
+    if model.cfg.bidirectional and cfg.gate_strategy == "per-gate":
+        raise RnnmodError(
+            "the per-gate strategy is not supported on bidirectional layers yet: use the "
+            "hidden-state strategy (the default)"
+        )
+
+
+def observation_steps(model: SeqClassifier, cfg: DecompositionConfig) -> str:
+    """Which steps a one-output model is observed at: the configured ones, except that a
+    pooled readout reads every real step, so observing only the last would describe a state
+    the head never sees alone (docs/method.md, "Users' models")."""
+    if cfg.observe_steps == "last" and model.cfg.readout != "last":
+        return "tokens"
+    return cfg.observe_steps
+
+
+def align_final_states(model: SeqClassifier, states: list[torch.Tensor]) -> list[torch.Tensor]:
+    """For the last-step observation of a bidirectional model: the backward direction's final
+    state is at position 0, so the observation at the last position takes it from there."""
+    if not model.cfg.bidirectional:
+        return states
+    h = model.cfg.hidden
+    out = []
+    for s in states:
+        s = s.clone()
+        s[:, -1, h:] = s[:, 0, h:]
+        out.append(s)
+    return out
 
 
 def unit_statistic(
@@ -229,11 +263,13 @@ def decompose(
         pos_rows, pos_steps = selection_grid_per_step(samples.pos[idx], cfg.mode)
         neg_rows, neg_steps = selection_grid_per_step(samples.neg[idx], cfg.mode)
     else:
-        steps = model.steps
-        pos_rows, pos_steps = selection_grid(samples.pos[idx], steps, cfg.mode, cfg.observe_steps)
-        neg_rows, neg_steps = selection_grid(samples.neg[idx], steps, cfg.mode, cfg.observe_steps)
-        if cfg.observe_steps == "tokens" and not model.flattens:
-            tokens = data.x_train[samples.union] != 0
+        steps, observe = model.steps, observation_steps(model, cfg)
+        pos_rows, pos_steps = selection_grid(samples.pos[idx], steps, cfg.mode, observe)
+        neg_rows, neg_steps = selection_grid(samples.neg[idx], steps, cfg.mode, observe)
+        if observe == "last" and cfg.mode == "rolled":
+            states = align_final_states(model, states)
+        if observe == "tokens" and not model.flattens:
+            tokens = data.x_train[samples.union] != model.cfg.pad_id
             pos_rows = drop_padding(pos_rows, pos_steps, tokens)
             neg_rows = drop_padding(neg_rows, neg_steps, tokens)
     pool = cfg.preset != "paper"

@@ -219,7 +219,7 @@ def learned_masks(
         opt = replace(opt, val_frac=val_frac)
     t0 = time.perf_counter()
     model = run_model
-    k, hidden, depth, groups = len(bank), model.cfg.hidden, model.cfg.depth, bank.steps
+    k, hidden, depth, groups = len(bank), model.cfg.width, model.cfg.depth, bank.steps
     pad = data.pad_label
 
     was_training = model.training
@@ -278,7 +278,7 @@ def learned_masks(
             ids, target = x_train[idx], y_train[idx]
             masks = [straight_through(lg) for lg in logits]  # [K, S, W] each
             run = model.run_engine(ids, unit_masks=masks, batch_groups=k)
-            feats = model.head_features(run.output)  # [K·B, H] or [K·B, T, H]
+            feats = model.head_features(run.output, ids)  # [K·B, H] or [K·B, T, H]
             feats = feats.reshape(k, len(ids), *feats.shape[1:])
             z = torch.einsum("kb...h,krh->b...kr", feats, head_w) + head_b  # [B, (T,) K, R]
             score = module_scores(z)  # [B, (T,) K]

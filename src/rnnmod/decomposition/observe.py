@@ -22,16 +22,11 @@ def record_states(
     model.eval()
     parts: list[list[Tensor]] = []
     for i in range(0, len(ids), chunk):
-        if gates or not model.native:
-            run = model.run_engine(ids[i : i + chunk], record_gates=gates)
-            parts.append(run.gates if gates else run.hidden)
-            continue
-        h = model.recurrent_input(ids[i : i + chunk])
-        layers = []
-        for rnn in model.rnns:
-            h, _ = rnn(h)
-            layers.append(h)
-        parts.append(layers)
+        part = ids[i : i + chunk]
+        if gates:
+            parts.append(model.run_engine(part, record_gates=True).gates)
+        else:
+            parts.append(model.recurrent_states(part))
     return [torch.cat([p[layer] for p in parts]) for layer in range(len(parts[0]))]
 
 

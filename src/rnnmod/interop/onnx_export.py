@@ -68,7 +68,7 @@ class BankScorer(nn.Module):
             batch_groups=k,
             unit_semantics=self.unit_semantics,
         )
-        feats = self.model.head_features(run.output)
+        feats = self.model.head_features(run.output, ids)
         if self.unit_semantics == "legacy-edits":
             feats = legacy_head_features(feats, unit[-1], self.head_step)
         feats = feats.reshape(k, b, *feats.shape[1:])

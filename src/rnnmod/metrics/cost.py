@@ -28,23 +28,45 @@ from ..nn.zoo import SeqClassifier
 
 
 def _recurrent_macs(model: SeqClassifier, kept: list[Tensor], per_gate: bool) -> Tensor:
-    """kept[l]: [K, T, W] float kept units (W = H) or gate columns (W = G·H) → MACs [K]."""
+    """kept[l]: [K, T, W] float kept units (W = D·H, D directions) or gate columns (W = D·G·H)
+    → MACs [K]. Each direction's recurrent product reads its own kept units (the backward
+    direction's previous step is the next position)."""
     cfg = model.cfg
-    g, h = N_GATES[cfg.cell], cfg.hidden
+    g, h, dirs = N_GATES[cfg.cell], cfg.hidden, cfg.directions
     first_in = cfg.embed_dim * cfg.seq_len if model.flattens else cfg.embed_dim
     total = torch.zeros(kept[0].shape[0], dtype=torch.float64)
     inp = None  # [K, T] input widths of the current layer
     for m in kept:
-        k_t = m.double().sum(-1)  # [K, T]
+        per_dir = m.double().unflatten(-1, (dirs, -1)).sum(-1)  # [K, T, D]
+        k_t = per_dir.sum(-1)  # [K, T]
         in_w = torch.full_like(k_t, float(first_in)) if inp is None else inp
         if per_gate:
             total += (k_t * (in_w + h)).sum(-1)
-            inp = torch.full_like(k_t, float(h))
+            inp = torch.full_like(k_t, float(h * dirs))
         else:
-            prev = torch.cat([k_t[:, :1], k_t[:, :-1]], dim=1)
-            total += (g * k_t * (in_w + prev)).sum(-1)
+            fwd_prev = torch.cat([per_dir[:, :1], per_dir[:, :-1]], dim=1)
+            bwd_prev = torch.cat([per_dir[:, 1:], per_dir[:, -1:]], dim=1)
+            prev = (
+                fwd_prev[..., 0]
+                if dirs == 1
+                else torch.stack([fwd_prev[..., 0], bwd_prev[..., 1]], -1)
+            )
+            rec = (per_dir * (prev if dirs > 1 else prev.unsqueeze(-1))).sum(-1)
+            total += (g * (k_t * in_w + rec)).sum(-1)
             inp = k_t
     return total
+
+
+def _body_macs(model: SeqClassifier, first_in: Tensor) -> tuple[Tensor, int]:
+    """MACs of the MLP layers before the head from ``first_in`` input features [K], and the
+    head's input width (the readout's kept units when there is no MLP)."""
+    total = torch.zeros_like(first_in)
+    width = first_in
+    for layer in model.body:
+        if isinstance(layer, torch.nn.Linear):
+            total = total + width * layer.out_features
+            width = torch.full_like(first_in, float(layer.out_features))
+    return total, width
 
 
 def module_macs(model: SeqClassifier, bank: ModuleBank) -> Tensor:
@@ -60,19 +82,24 @@ def module_macs(model: SeqClassifier, bank: ModuleBank) -> Tensor:
     total = _recurrent_macs(model, kept, per_gate)
     rows = bank.head_weight.shape[1]
     if per_gate:
-        last = torch.full((k, steps), float(model.cfg.hidden), dtype=torch.float64)
+        last = torch.full((k, steps), float(model.cfg.width), dtype=torch.float64)
     else:
         last = kept[-1].double().sum(-1)  # [K, T]
-    head = last[:, -1] if model.one_output else last.sum(-1)
-    return total + rows * head
+    if not model.one_output:
+        return total + rows * last.sum(-1)
+    body, head_in = _body_macs(model, last[:, -1])
+    return total + body + rows * head_in
 
 
 def monolithic_macs(model: SeqClassifier) -> float:
     """MACs per example of the unmodified model."""
     cfg = model.cfg
-    full = [torch.ones(1, model.steps, cfg.hidden)] * cfg.depth
-    head_steps = 1 if model.one_output else model.steps
-    return float(_recurrent_macs(model, full, False)[0]) + cfg.n_classes * cfg.hidden * head_steps
+    full = [torch.ones(1, model.steps, cfg.width)] * cfg.depth
+    recurrent = float(_recurrent_macs(model, full, False)[0])
+    if not model.one_output:
+        return recurrent + cfg.n_classes * cfg.width * model.steps
+    body, head_in = _body_macs(model, torch.full((1,), float(cfg.width), dtype=torch.float64))
+    return recurrent + float(body[0]) + cfg.n_classes * float(head_in[0])
 
 
 def composed_cost(model: SeqClassifier, bank: ModuleBank) -> dict:

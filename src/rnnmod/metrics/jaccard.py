@@ -33,11 +33,18 @@ def _mask_at(masks: list[torch.Tensor], layer: int, k: int, step: int) -> torch.
     return m[k, min(step, m.shape[1] - 1)]
 
 
+def _gate_rows(unit_keep: torch.Tensor, g: int, directions: int) -> torch.Tensor:
+    """A layer's kept units [D·H] → its kept input-kernel rows [D·G·H] (each direction's gate
+    blocks, forward's first, as :attr:`~rnnmod.nn.cells.BiLayerWeights.weight_ih`)."""
+    return torch.cat([d.repeat(g) for d in unit_keep.chunk(directions)])
+
+
 @torch.no_grad()
 def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
     """Mean over modules (and time steps for unrolled modules) of the value-based index."""
     g = N_GATES[model.cfg.cell]
-    h = model.cfg.hidden
+    h, dirs = model.cfg.width, model.cfg.directions
+    reads_units = not model.cfg.head_hidden  # an MLP head reads its own features
     kernels = [w.weight_ih.detach() for w in model.layer_weights()]
     head = model.head.weight.detach()  # [C, H]
     a = np.concatenate([k.numpy().ravel() for k in kernels] + [head.numpy().ravel()])
@@ -53,7 +60,7 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
             for layer, w in enumerate(kernels):
                 if bank.unit_masks is not None:
                     last_keep = _mask_at(bank.unit_masks, layer, k, s)
-                    keep_rows = last_keep.repeat(g)
+                    keep_rows = _gate_rows(last_keep, g, dirs)
                 elif bank.gate_masks is not None:
                     keep_rows = _mask_at(bank.gate_masks, layer, k, s)
                 else:
@@ -64,7 +71,8 @@ def jaccard_legacy(model: SeqClassifier, bank: ModuleBank) -> float:
             ch[neg_slot] = bank.head_weight[k, 0]
             if protected:
                 ch[0] = bank.head_weight[k, 2]
-            ch = ch * last_keep.unsqueeze(0)
+            if reads_units:
+                ch = ch * last_keep.unsqueeze(0)
             parts.append(ch.numpy().ravel())
             values.append(value_jaccard(a, np.concatenate(parts), a_values))
     return float(np.mean(values)) if values else 1.0
@@ -74,7 +82,7 @@ def jaccard_mask(model: SeqClassifier, bank: ModuleBank) -> float:
     """Kept parameter positions / all positions over the recurrent layers and the head input,
     vectorised over modules and steps; mean over both."""
     g = N_GATES[model.cfg.cell]
-    h = model.cfg.hidden
+    h, dirs = model.cfg.width, model.cfg.directions  # units of a layer, all directions
     c = model.cfg.n_classes
     k_mod = len(bank)
     inp0 = model.layer_weights()[0].weight_ih.shape[1]
@@ -84,21 +92,26 @@ def jaccard_mask(model: SeqClassifier, bank: ModuleBank) -> float:
     prev_total = float(inp0)
     for layer in range(model.cfg.depth):
         if bank.unit_masks is not None:
-            units = bank.unit_masks[layer].float().sum(-1).expand(k_mod, bank.steps)  # kept units
+            per_dir = bank.unit_masks[layer].float().unflatten(-1, (dirs, -1)).sum(-1)
+            per_dir = per_dir.expand(k_mod, bank.steps, dirs)  # kept units per direction
+            units = per_dir.sum(-1)
             rows = g * units
-            kept += rows * prev_kept + rows * units + 2 * rows
+            kept += rows * prev_kept + g * (per_dir**2).sum(-1) + 2 * rows
             prev_kept = units
         elif bank.gate_masks is not None:
             rows = bank.gate_masks[layer].float().sum(-1).expand(k_mod, bank.steps)
-            kept += rows * prev_kept + rows * h + 2 * rows
+            kept += rows * prev_kept + rows * (h // dirs) + 2 * rows
             prev_kept = torch.full_like(rows, float(h))
         else:
-            kept += g * h * (prev_kept + h + 2)
+            kept += g * h * (prev_kept + h // dirs + 2)
             prev_kept = torch.full_like(prev_kept, float(h))
-        total = total + g * h * (prev_total + h + 2)
+        total = total + g * h * (prev_total + h // dirs + 2)
         prev_total = float(h)
+    head_in = model.head.in_features
+    if model.cfg.head_hidden:  # the MLP's features, whole in every module
+        prev_kept = torch.full_like(prev_kept, float(head_in))
     kept += c * prev_kept + c
-    total = total + c * h + c
+    total = total + c * head_in + c
     return float((kept / total).mean())
 
 

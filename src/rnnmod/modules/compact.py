@@ -124,6 +124,12 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
             f"module {label!r}: its source model computes gates as Keras did (hard_sigmoid or "
             "GRU reset_after=False), which native torch layers cannot run"
         )
+    if mcfg.extensions():
+        raise RnnmodError(
+            f"module {label!r}: its source model has {', '.join(mcfg.extensions())}; a module "
+            "exports as a plain model for the zoo's shapes only: export the modules with "
+            "`rnnmod export PATH --onnx FILE --labels ...` instead"
+        )
     gates, hidden = N_GATES[mcfg.cell], mcfg.hidden
     unit = _layer_masks(bank.unit_masks, k, label)
     gate = _layer_masks(bank.gate_masks, k, label)

@@ -41,6 +41,8 @@ def compact_unsupported(bank, model: SeqClassifier) -> str:
     """Why ``bank`` cannot run compact ('' when it can)."""
     if not model.native:
         return "the source model's gates are not torch's (Keras semantics)"
+    if model.cfg.extensions():
+        return f"the compact bank runs the zoo's shapes, not {', '.join(model.cfg.extensions())}"
     if bank.gate_masks is not None:
         return "per-gate masks (a masked gate column still outputs σ(0))"
     if bank.unit_masks is None:

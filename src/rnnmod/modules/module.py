@@ -129,7 +129,8 @@ class ModuleBank:
         a module file's checked tensors): channelled
         heads and unit or gate masks, checked against the source model."""
         model = run.model
-        hidden, depth, steps = model.cfg.hidden, model.cfg.depth, model.steps
+        hidden, depth, steps = model.cfg.width, model.cfg.depth, model.steps
+        head_in = model.head.in_features
         heads_w, heads_b, units, gates = [], [], [], []
         allowed = {"head.weight", "head.bias"} | {
             f"{kind}.{layer}" for kind in ("unit_mask", "gate_mask") for layer in range(depth)
@@ -154,12 +155,12 @@ class ModuleBank:
             rows = t["head.weight"].shape[0] if "head.weight" in t else 0
             if (
                 rows not in (2, 3)
-                or tuple(t["head.weight"].shape) != (rows, hidden)
+                or tuple(t["head.weight"].shape) != (rows, head_in)
                 or tuple(t.get("head.bias", torch.empty(0)).shape) != (rows,)
                 or (heads_w and rows != heads_w[0].shape[0])
             ):
                 raise RnnmodError(
-                    f"{f}: missing or misshaped channelled head (expected [2 or 3, {hidden}] and a matching bias)"
+                    f"{f}: missing or misshaped channelled head (expected [2 or 3, {head_in}] and a matching bias)"
                 )
             if t["head.weight"].dtype != torch.float32 or t["head.bias"].dtype != torch.float32:
                 raise RnnmodError(f"{f}: the channelled head must be float32")
@@ -170,7 +171,9 @@ class ModuleBank:
                 if not any(k in t for k in keys):
                     store.append(None)
                     continue
-                width = hidden * (1 if kind == "unit_mask" else N_GATES[model.cfg.cell])
+                width = hidden * (
+                    1 if kind == "unit_mask" else N_GATES[model.cfg.cell]
+                )  # both directions
                 layers = []
                 for k in keys:
                     if k not in t:
@@ -310,7 +313,7 @@ class ModuleBank:
                     batch_groups=k,
                     unit_semantics=semantics,
                 )
-                feats = model.head_features(run.output)  # [K*B, H] or [K*B, T, H]
+                feats = model.head_features(run.output, part)  # [K*B, H] or [K*B, T, H]
                 if semantics == "legacy-edits":
                     feats = legacy_head_features(
                         feats, unit[-1], legacy_head_step(model.one_output)

@@ -53,6 +53,8 @@ def native_unsupported(
         return "the source model's gates are not torch's (Keras semantics)"
     if gate_masks is not None:
         return "per-gate masks"
+    if model.cfg.bidirectional or model.cfg.padding != "tokens":
+        return "bidirectional layers or skipped padding (the module code is one direction's)"
     steps = unit_masks[0].shape[1] if unit_masks else 1
     if steps > 1 and model.cfg.cell in ("gru", "rnn"):
         return f"per-step masks on a {model.cfg.cell} model"
@@ -94,7 +96,7 @@ class NativeBank:
         for layer, h0 in zip(self.layers, self.h0):
             init = None if h0 is None else h0.repeat_interleave(b, 0)[None].contiguous()
             h, _ = layer(torch.cat([h, code], -1), init)
-        return model.head_features(h.transpose(0, 1))
+        return model.head_features(h.transpose(0, 1), ids)
 
 
 @torch.no_grad()

@@ -60,6 +60,47 @@ class LayerWeights:
 
 
 @dataclass
+class BiLayerWeights:
+    """A bidirectional layer: its forward and backward directions. Its units are the two
+    directions' units side by side (forward first, as torch concatenates their outputs), so a
+    unit mask over it is [.., 2H] and a gate mask [.., 2·G·H] (forward's columns first)."""
+
+    forward: LayerWeights
+    backward: LayerWeights
+
+    @property
+    def hidden_size(self) -> int:
+        return self.forward.hidden_size
+
+    @property
+    def weight_ih(self) -> Tensor:
+        """Both directions' input kernels, forward's rows first: [2·G·H, in]."""
+        return torch.cat([self.forward.weight_ih, self.backward.weight_ih])
+
+    @classmethod
+    def from_module(cls, layer: nn.RNNBase) -> BiLayerWeights:
+        """Read a single-layer bidirectional ``nn.RNN/LSTM/GRU`` (shares storage)."""
+        if layer.num_layers != 1 or not layer.bidirectional:
+            raise ValueError("BiLayerWeights.from_module expects a single bidirectional layer")
+        h = layer.hidden_size
+        g = layer.weight_ih_l0.shape[0] // h
+
+        def direction(sfx: str) -> LayerWeights:
+            w_ih = getattr(layer, f"weight_ih_l0{sfx}")
+            zeros = torch.zeros(g * h, dtype=w_ih.dtype, device=w_ih.device)
+            b_ih = getattr(layer, f"bias_ih_l0{sfx}") if layer.bias else zeros
+            b_hh = getattr(layer, f"bias_hh_l0{sfx}") if layer.bias else zeros
+            return LayerWeights(w_ih, getattr(layer, f"weight_hh_l0{sfx}"), b_ih, b_hh)
+
+        return cls(direction(""), direction("_reverse"))
+
+
+def layer_weights_of(layer: nn.RNNBase) -> LayerWeights | BiLayerWeights:
+    """A single-layer torch module's weights, one direction or two."""
+    return (BiLayerWeights if layer.bidirectional else LayerWeights).from_module(layer)
+
+
+@dataclass
 class StackOutput:
     """Everything the engine saw: per layer hidden states [B,T,H], gates [B,T,G*H], final state."""
 
@@ -243,9 +284,51 @@ def run_layer(
     return torch.stack(outs, dim=1), gates, h, c
 
 
+def _halves(mask: Tensor | None, width: int, flip_steps: bool) -> tuple:
+    """A bidirectional layer's canonical mask [G, S, 2·width] → (forward, backward) masks; the
+    backward half's steps reversed when it runs on the reversed sequence (``flip_steps``)."""
+    if mask is None:
+        return None, None
+    fwd, bwd = mask[..., :width], mask[..., width:]
+    return fwd, (bwd.flip(1) if flip_steps and bwd.shape[1] > 1 else bwd)
+
+
+def run_bidirectional_layer(
+    x: Tensor,
+    w: BiLayerWeights,
+    cell: str,
+    *,
+    unit_mask: Tensor | None = None,
+    gate_mask: Tensor | None = None,
+    step_valid: Tensor | None = None,
+    **kw,
+) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+    """Run both directions of a bidirectional layer: the backward one over the reversed
+    sequence (with ``step_valid``, a padded step holds its state, so the backward direction
+    starts at the last real token, as in a packed sequence). Masks are indexed by position:
+    the backward direction's step-t mask applies where it reads position t. Outputs are the
+    two directions side by side at each position, the final states side by side."""
+    if kw.get("unit_semantics", "dead") != "dead" and unit_mask is not None:
+        raise ValueError("legacy-edits unit semantics are for unidirectional layers")
+    h = w.hidden_size
+    um_f, um_b = _halves(unit_mask, h, True)
+    gm_f, gm_b = _halves(gate_mask, gate_mask.shape[-1] // 2 if gate_mask is not None else 0, True)
+    out_f, g_f, h_f, c_f = run_layer(
+        x, w.forward, cell, unit_mask=um_f, gate_mask=gm_f, step_valid=step_valid, **kw
+    )
+    rev_valid = None if step_valid is None else step_valid.flip(1)
+    out_b, g_b, h_b, c_b = run_layer(
+        x.flip(1), w.backward, cell, unit_mask=um_b, gate_mask=gm_b, step_valid=rev_valid, **kw
+    )
+    out = torch.cat([out_f, out_b.flip(1)], dim=-1)
+    gates = None if g_f is None else torch.cat([g_f, g_b.flip(1)], dim=-1)
+    c = None if c_f is None else torch.cat([c_f, c_b], dim=-1)
+    return out, gates, torch.cat([h_f, h_b], dim=-1), c
+
+
 def run_stack(
     x: Tensor,
-    layers: list[LayerWeights],
+    layers: list[LayerWeights | BiLayerWeights],
     cell: str,
     *,
     unit_masks: list[Tensor | None] | None = None,
@@ -272,12 +355,16 @@ def run_stack(
     hidden, gates, fh, fc = [], [], [], []
     inp = x
     for li, w in enumerate(layers):
-        out, g, h, c = run_layer(
+        bi = isinstance(w, BiLayerWeights)
+        if bi and (h0[li] is not None or c0[li] is not None):
+            raise ValueError("initial states are for unidirectional layers")
+        run = run_bidirectional_layer if bi else run_layer
+        states = {} if bi else {"h0": h0[li], "c0": c0[li]}
+        out, g, h, c = run(
             inp,
             w,
             cell,
-            h0=h0[li],
-            c0=c0[li],
+            **states,
             unit_mask=unit_masks[li],
             gate_mask=gate_masks[li],
             step_valid=step_valid,

@@ -1,4 +1,5 @@
-"""The four classification architectures of paper-method §2.2, for every cell kind and depth.
+"""The four classification architectures of paper-method §2.2, for every cell kind and depth,
+and the shapes users' models take (docs/interop.md has the table).
 
 * ``1:1``  ids → Embedding → Flatten → repeat ×1 → RNN stack → Dense (MathQA)
 * ``1:N``  ids → Embedding → Flatten → repeat ×T_out → RNN stack → per-step Dense (toxic/emotions)
@@ -8,19 +9,45 @@
 Training and plain inference use native ``nn.RNN/LSTM/GRU`` (one single-layer module per depth
 so each layer's weights are addressable); :meth:`SeqClassifier.run_engine` runs the same
 parameters through our cell engine to record states or apply module masks.
+
+Beyond the paper's zoo, one description covers the recurrent classifiers people write:
+bidirectional layers (``bidirectional``: a layer's units are both directions' units, forward
+first), real lengths (``padding="skipped"``: each direction holds its state over padding, as a
+packed sequence does), pooled readouts for M:1 (``readout`` last / mean / max, ``pool_steps``
+real or all) and an MLP head (``head_hidden`` widths with ``head_activation``; the last Linear
+is ``head``, the one modules channel).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from ..choices import IO_TYPES  # noqa: E402
-from .cells import CELL_KINDS, LayerWeights, StackOutput, run_stack
+from .cells import (
+    CELL_KINDS,
+    BiLayerWeights,
+    LayerWeights,
+    StackOutput,
+    layer_weights_of,
+    run_stack,
+)
 
 ONE_OUTPUT = ("1:1", "M:1")
+PADDINGS = ("tokens", "skipped")
+READOUTS = ("last", "mean", "max")
+POOL_STEPS = ("real", "all")
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+}
 
 
 @dataclass
@@ -39,6 +66,39 @@ class ClassifierConfig:
     # GRU, which native torch layers cannot compute; such a model always runs the cell engine.
     gate_activation: str = "sigmoid"
     gru_reset_after: bool = True
+    # Users' models (rnnmod.from_torch; module doc): both directions per layer; padding read as
+    # tokens (the zoo, Keras) or skipped (state held, packed-sequence semantics; ``pad_id``);
+    # the M:1 readout and the steps it pools; MLP layers before the head.
+    bidirectional: bool = False
+    padding: str = "tokens"
+    pad_id: int = 0
+    readout: str = "last"
+    pool_steps: str = "real"
+    head_hidden: list[int] = field(default_factory=list)
+    head_activation: str = "relu"
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def width(self) -> int:
+        """Units per recurrent layer (both directions): a unit mask's width."""
+        return self.hidden * self.directions
+
+    def extensions(self) -> list[str]:
+        """What this model has beyond the paper's shapes (unidirectional, padding read as
+        tokens, last-step readout, one Linear head), in words; [] for a zoo model."""
+        out = []
+        if self.bidirectional:
+            out.append("bidirectional layers")
+        if self.padding != "tokens":
+            out.append("padding skipped (real lengths)")
+        if self.readout != "last":
+            out.append(f"{self.readout} pooling")
+        if self.head_hidden:
+            out.append("an MLP head")
+        return out
 
     def validate(self) -> None:
         if self.io_type not in IO_TYPES:
@@ -49,6 +109,24 @@ class ClassifierConfig:
             raise ValueError(f"depth must be 1-4, got {self.depth}")
         if self.gate_activation not in ("sigmoid", "hard_sigmoid"):
             raise ValueError(f"unknown gate activation {self.gate_activation!r}")
+        for name, allowed in (
+            ("padding", PADDINGS),
+            ("readout", READOUTS),
+            ("pool_steps", POOL_STEPS),
+            ("head_activation", tuple(ACTIVATIONS)),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; expected one of {allowed}"
+                )
+        if self.readout != "last" and self.io_type != "M:1":
+            raise ValueError(f"a {self.readout} readout needs an M:1 model, not {self.io_type}")
+        if self.io_type in ("1:1", "1:N") and (self.bidirectional or self.padding != "tokens"):
+            raise ValueError(
+                f"{self.io_type} models read one flattened input: no directions or lengths"
+            )
+        if any(int(w) < 1 for w in self.head_hidden):
+            raise ValueError(f"head_hidden widths must be positive, got {self.head_hidden}")
 
     def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
         """Why vocabularies (``source`` with ``size`` and ``seq_len``; no ``target``) and label
@@ -64,12 +142,13 @@ class ClassifierConfig:
         return None
 
 
-def make_rnn(cell: str, inp: int, hidden: int) -> nn.RNNBase:
+def make_rnn(cell: str, inp: int, hidden: int, bidirectional: bool = False) -> nn.RNNBase:
+    kw = {"batch_first": True, "bidirectional": bidirectional}
     if cell == "lstm":
-        return nn.LSTM(inp, hidden, batch_first=True)
+        return nn.LSTM(inp, hidden, **kw)
     if cell == "gru":
-        return nn.GRU(inp, hidden, batch_first=True)
-    return nn.RNN(inp, hidden, batch_first=True, nonlinearity="tanh" if cell == "rnn" else "relu")
+        return nn.GRU(inp, hidden, **kw)
+    return nn.RNN(inp, hidden, nonlinearity="tanh" if cell == "rnn" else "relu", **kw)
 
 
 INITS = ("keras", "torch")
@@ -86,18 +165,24 @@ def keras_initialise(model: nn.Module) -> None:
     with torch.no_grad():
         nn.init.uniform_(model.embedding.weight, -0.05, 0.05)
         for rnn in model.rnns:
-            h = rnn.hidden_size
-            g = gates.get(model.cfg.cell, 1)
-            kernel = torch.empty(rnn.weight_ih_l0.shape[1], g * h)  # Keras layout [in, G·H]
-            nn.init.xavier_uniform_(kernel)
-            rnn.weight_ih_l0.copy_(kernel.t())
-            recurrent = torch.empty(h, g * h)
-            nn.init.orthogonal_(recurrent)
-            rnn.weight_hh_l0.copy_(recurrent.t())
-            rnn.bias_ih_l0.zero_()
-            rnn.bias_hh_l0.zero_()
-            if model.cfg.cell == "lstm":  # torch gate order i, f, g, o
-                rnn.bias_ih_l0[h : 2 * h] = 1.0
+            for sfx in ("", "_reverse") if rnn.bidirectional else ("",):
+                h = rnn.hidden_size
+                g = gates.get(model.cfg.cell, 1)
+                w_ih, w_hh = getattr(rnn, f"weight_ih_l0{sfx}"), getattr(rnn, f"weight_hh_l0{sfx}")
+                kernel = torch.empty(w_ih.shape[1], g * h)  # Keras layout [in, G·H]
+                nn.init.xavier_uniform_(kernel)
+                w_ih.copy_(kernel.t())
+                recurrent = torch.empty(h, g * h)
+                nn.init.orthogonal_(recurrent)
+                w_hh.copy_(recurrent.t())
+                b_ih, b_hh = getattr(rnn, f"bias_ih_l0{sfx}"), getattr(rnn, f"bias_hh_l0{sfx}")
+                b_ih.zero_()
+                b_hh.zero_()
+                if model.cfg.cell == "lstm":  # torch gate order i, f, g, o
+                    b_ih[h : 2 * h] = 1.0
+        for layer in model.body:
+            if isinstance(layer, nn.Linear):
+                keras_dense_(layer)
         keras_dense_(model.head)
 
 
@@ -130,10 +215,17 @@ class SeqClassifier(nn.Module):
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         first_in = cfg.embed_dim * cfg.seq_len if self.flattens else cfg.embed_dim
-        sizes = [first_in] + [cfg.hidden] * (cfg.depth - 1)
-        self.rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
+        sizes = [first_in] + [cfg.width] * (cfg.depth - 1)
+        self.rnns = nn.ModuleList(
+            make_rnn(cfg.cell, s, cfg.hidden, cfg.bidirectional) for s in sizes
+        )
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, cfg.n_classes)
+        body, width = [], cfg.width
+        for w in cfg.head_hidden:
+            body += [nn.Linear(width, int(w)), ACTIVATIONS[cfg.head_activation]()]
+            width = int(w)
+        self.body = nn.Sequential(*body)
+        self.head = nn.Linear(width, cfg.n_classes)
 
     @property
     def flattens(self) -> bool:
@@ -158,21 +250,82 @@ class SeqClassifier(nn.Module):
         """Embed ids [B,L] into the recurrent stack's input [B,T,in]."""
         return embed_for_stack(self.embedding, ids, self.cfg.io_type, self.cfg.out_steps)
 
-    def head_features(self, last_hidden: Tensor) -> Tensor:
-        """Last layer's states [B,T,H] → head input ([B,H] for one output, [B,T,H] otherwise)."""
-        return last_hidden[:, -1] if self.one_output else last_hidden
+    def step_valid(self, ids: Tensor) -> Tensor | None:
+        """Real (non-padding) steps [B, T] when the model skips padding, else None."""
+        if self.cfg.padding != "skipped" or self.flattens:
+            return None
+        return ids != self.cfg.pad_id
+
+    def readout(self, states: Tensor, ids: Tensor) -> Tensor:
+        """Last layer's states [N,T,W] → what the head reads: every step for many-output
+        models; for one output the last step (a bidirectional layer: the forward direction's
+        last state and the backward direction's, at position 0), or the mean or max over the
+        real (or all) steps. ``ids`` [B, L] with N a multiple of B (row block k of a module
+        bank reads the same ids)."""
+        if not self.one_output:
+            return states
+        cfg = self.cfg
+        if cfg.readout == "last":
+            if not cfg.bidirectional:
+                return states[:, -1]
+            return torch.cat([states[:, -1, : cfg.hidden], states[:, 0, cfg.hidden :]], dim=-1)
+        real = (
+            ids != cfg.pad_id
+            if cfg.pool_steps == "real"
+            else torch.ones_like(ids, dtype=torch.bool)
+        )
+        real = real.repeat(states.shape[0] // ids.shape[0], 1).unsqueeze(-1)  # [N, T, 1]
+        if cfg.readout == "mean":
+            return (states * real).sum(1) / real.sum(1).clamp(min=1)
+        pooled = states.masked_fill(~real, float("-inf")).amax(1)
+        return torch.where(real.any(1), pooled, torch.zeros_like(pooled))  # no real step: 0
+
+    def head_features(self, last_hidden: Tensor, ids: Tensor) -> Tensor:
+        """Last layer's states [N,T,W] → the head's input: the readout, then the MLP layers
+        before the head ([N,F] for one output, [N,T,F] otherwise)."""
+        return self.body(self.readout(last_hidden, ids))
+
+    def recurrent_states(self, ids: Tensor) -> list[Tensor]:
+        """Every layer's states [B,T,W], on torch's native kernels when they compute the model
+        (a padding-skipping model on right-padded rows runs packed), else on the cell engine."""
+        valid = self.step_valid(ids)
+        if self.native and valid is None:
+            h, out = self.recurrent_input(ids), []
+            for rnn in self.rnns:
+                h, _ = rnn(h)
+                out.append(h)
+            return out
+        if self.native and _right_padded(valid):
+            return self._packed_states(ids, valid)
+        return self.run_engine(ids).hidden
+
+    def _packed_states(self, ids: Tensor, valid: Tensor) -> list[Tensor]:
+        """Native layers over a packed sequence, brought to the engine's layout: a padded
+        position holds the forward direction's last real state and the backward direction's
+        initial (zero) state, as the engine's held states do."""
+        steps = ids.shape[1]
+        lengths = valid.sum(1)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.recurrent_input(ids), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        held = torch.minimum(torch.arange(steps), (lengths - 1)[:, None])  # [B, T]
+        out = []
+        for rnn in self.rnns:
+            packed, _ = rnn(packed)
+            h, _ = nn.utils.rnn.pad_packed_sequence(packed, batch_first=True, total_length=steps)
+            fwd = h[..., : self.cfg.hidden].gather(
+                1, held.unsqueeze(-1).expand(-1, -1, self.cfg.hidden)
+            )
+            out.append(torch.cat([fwd, h[..., self.cfg.hidden :]], -1))
+        return out
 
     def forward(self, ids: Tensor) -> Tensor:
         """Logits: [B,C] for 1:1/M:1, [B,T,C] for 1:N/M:N."""
-        if not self.native:
-            return self.head(self.dropout(self.head_features(self.run_engine(ids).output)))
-        h = self.recurrent_input(ids)
-        for rnn in self.rnns:
-            h, _ = rnn(h)
-        return self.head(self.dropout(self.head_features(h)))
+        h = self.recurrent_states(ids)[-1]
+        return self.head(self.dropout(self.head_features(h, ids)))
 
-    def layer_weights(self) -> list[LayerWeights]:
-        return [LayerWeights.from_module(r) for r in self.rnns]
+    def layer_weights(self) -> list[LayerWeights | BiLayerWeights]:
+        return [layer_weights_of(r) for r in self.rnns]
 
     def run_engine(
         self,
@@ -191,12 +344,14 @@ class SeqClassifier(nn.Module):
         unit is (``dead`` or ``legacy-edits``, :mod:`rnnmod.nn.cells`).
         """
         x = self.recurrent_input(ids)
+        valid = self.step_valid(ids)
         return run_stack(
             x,
             self.layer_weights(),
             self.cfg.cell,
             unit_masks=unit_masks,
             gate_masks=gate_masks,
+            step_valid=None if valid is None else valid.repeat(batch_groups, 1),
             record_gates=record_gates,
             input_groups=batch_groups,
             gate_activation=self.cfg.gate_activation,
@@ -206,6 +361,14 @@ class SeqClassifier(nn.Module):
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
+
+
+def _right_padded(valid: Tensor) -> bool:
+    """Whether every row's real steps come first and there is at least one (packable)."""
+    lengths = valid.sum(1)
+    if not bool((lengths > 0).all()):
+        return False
+    return bool((valid == (torch.arange(valid.shape[1]) < lengths[:, None])).all())
 
 
 def build_classifier(**kwargs) -> SeqClassifier:
