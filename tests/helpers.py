@@ -48,7 +48,10 @@ def tiny_model(
     vocab: int = 12,
     hidden: int = 8,
     seed: int = 0,
+    **shape,
 ) -> SeqClassifier:
+    """``shape``: the users' structures (``bidirectional``, ``padding``, ``readout``,
+    ``pool_steps``, ``head_hidden``, ``head_activation``)."""
     torch.manual_seed(seed)
     out_steps = seq_len if io_type in ("1:N", "M:N") else 1
     m = build_classifier(
@@ -61,6 +64,7 @@ def tiny_model(
         hidden=hidden,
         n_classes=n_classes,
         seq_len=seq_len,
+        **shape,
     )
     return m.eval()
 

@@ -16,11 +16,23 @@ from tests.helpers import fit_tiny, tiny_data, tiny_model
 DECOMPOSE = ["--n-positive", "8", "--min-observations", "1", "--quiet"]
 
 
-@pytest.fixture
-def own_run(tmp_path):
+# the zoo's shape, and a user's shape: bidirectional, padding skipped, max pooling, an MLP head
+SHAPES = {
+    "zoo": {},
+    "bi-skipped-max-mlp": {
+        "bidirectional": True,
+        "padding": "skipped",
+        "readout": "max",
+        "head_hidden": [6],
+    },
+}
+
+
+@pytest.fixture(params=list(SHAPES))
+def own_run(tmp_path, request):
     data = tiny_data(n=80)
     data.task = "my-intents"  # no named task gives these ids
-    model = fit_tiny(tiny_model("lstm"), data, steps=60, lr=0.03)
+    model = fit_tiny(tiny_model("lstm", **SHAPES[request.param]), data, steps=60, lr=0.03)
     run_dir, metrics = save_model_run(tmp_path / "run", model, data)
     return run_dir, data, metrics
 
@@ -53,7 +65,9 @@ def test_every_command_works_on_it(own_run, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    assert main(["export", str(mods), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    assert main(["export", str(mods), "--onnx", str(tmp_path / "m.onnx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exports"][0]["max_abs_diff"] < 1e-4
 
 
 def test_a_moved_run_says_where_its_data_went(own_run, tmp_path, capsys):

@@ -69,11 +69,13 @@ def _first_tensor(x) -> tuple[Tensor | None, bool]:
 
 
 def call_forward(model: nn.Module, ids: Tensor, pad_id: int, lengths: bool) -> Tensor:
-    """The user's output on ``ids`` (lengths = real ids per row when ``forward`` takes them)."""
+    """The user's output on ``ids``; when ``forward`` takes lengths, each row's count of ids
+    other than ``pad_id``, at least 1 (``pack_padded_sequence`` refuses 0; the adapted model
+    reads an empty row as one step, :meth:`~rnnmod.nn.zoo.SeqClassifier.step_valid`)."""
     dev = next(iter(model.parameters())).device
     args = [ids.to(dev)]
     if lengths:
-        args.append((ids != pad_id).sum(1))
+        args.append((ids != pad_id).sum(1).clamp(min=1))
     y = model(*args)
     if isinstance(y, tuple | list):
         y = y[0]

@@ -254,7 +254,11 @@ class SeqClassifier(nn.Module):
         """Real (non-padding) steps [B, T] when the model skips padding, else None."""
         if self.cfg.padding != "skipped" or self.flattens:
             return None
-        return ids != self.cfg.pad_id
+        valid = ids != self.cfg.pad_id
+        # a row without a real id is read as one step at position 0, as a packed batch with
+        # lengths clamped to 1 (pack_padded_sequence refuses 0) reads it
+        valid[:, 0] |= ~valid.any(1)
+        return valid
 
     def readout(self, states: Tensor, ids: Tensor) -> Tensor:
         """Last layer's states [N,T,W] → what the head reads: every step for many-output
@@ -364,10 +368,8 @@ class SeqClassifier(nn.Module):
 
 
 def _right_padded(valid: Tensor) -> bool:
-    """Whether every row's real steps come first and there is at least one (packable)."""
+    """Whether every row's real steps come first (packable)."""
     lengths = valid.sum(1)
-    if not bool((lengths > 0).all()):
-        return False
     return bool((valid == (torch.arange(valid.shape[1]) < lengths[:, None])).all())
 
 
