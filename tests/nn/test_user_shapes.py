@@ -25,14 +25,18 @@ SHAPES = [
 
 
 def padded_ids(side: str, n: int = 12, seq: int = 6, vocab: int = 12) -> torch.Tensor:
-    """Rows of real lengths 1..seq padded with 0 after (post), before (pre) or mixed."""
+    """Rows of real lengths 1..seq padded with 0 after (post), before (pre), either (mixed), or
+    0 ids anywhere (holes)."""
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1, vocab, (n, seq), generator=g)
     real = torch.arange(n) % seq + 1
     steps = torch.arange(seq)
     post = steps >= real[:, None]
     pre = steps < (seq - real)[:, None]
-    if side == "post":
+    if side == "holes":
+        ids[torch.rand(n, seq, generator=g) < 0.4] = 0
+        ids[0] = 0  # a row without a real id
+    elif side == "post":
         ids[post] = 0
     elif side == "pre":
         ids[pre] = 0
@@ -48,7 +52,7 @@ def engine_logits(model, ids):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
-@pytest.mark.parametrize("side", ["post", "pre", "mixed"])
+@pytest.mark.parametrize("side", ["post", "pre", "mixed", "holes"])
 def test_engine_equals_native_layers(cell, shape, side):
     model = tiny_model(cell, depth=2, **shape)
     ids = padded_ids(side)

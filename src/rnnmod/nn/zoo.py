@@ -34,6 +34,7 @@ from .cells import (
     layer_weights_of,
     run_stack,
 )
+from .packing import SkippedPadding
 
 ONE_OUTPUT = ("1:1", "M:1")
 PADDINGS = ("tokens", "skipped")
@@ -291,36 +292,22 @@ class SeqClassifier(nn.Module):
 
     def recurrent_states(self, ids: Tensor) -> list[Tensor]:
         """Every layer's states [B,T,W], on torch's native kernels when they compute the model
-        (a padding-skipping model on right-padded rows runs packed), else on the cell engine."""
+        (a padding-skipping model runs packed, :mod:`.packing`), else on the cell engine."""
+        if not self.native:
+            return self.run_engine(ids).hidden
         valid = self.step_valid(ids)
-        if self.native and valid is None:
-            h, out = self.recurrent_input(ids), []
+        h, out = self.recurrent_input(ids), []
+        if valid is None:
             for rnn in self.rnns:
                 h, _ = rnn(h)
                 out.append(h)
             return out
-        if self.native and _right_padded(valid):
-            return self._packed_states(ids, valid)
-        return self.run_engine(ids).hidden
-
-    def _packed_states(self, ids: Tensor, valid: Tensor) -> list[Tensor]:
-        """Native layers over a packed sequence, brought to the engine's layout: a padded
-        position holds the forward direction's last real state and the backward direction's
-        initial (zero) state, as the engine's held states do."""
-        steps = ids.shape[1]
-        lengths = valid.sum(1)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            self.recurrent_input(ids), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        held = torch.minimum(torch.arange(steps), (lengths - 1)[:, None])  # [B, T]
-        out = []
+        rows = SkippedPadding(valid)
+        h, hid = rows.compress(h), self.cfg.hidden
         for rnn in self.rnns:
-            packed, _ = rnn(packed)
-            h, _ = nn.utils.rnn.pad_packed_sequence(packed, batch_first=True, total_length=steps)
-            fwd = h[..., : self.cfg.hidden].gather(
-                1, held.unsqueeze(-1).expand(-1, -1, self.cfg.hidden)
-            )
-            out.append(torch.cat([fwd, h[..., self.cfg.hidden :]], -1))
+            h = rows.run(rnn, h)
+            bwd = h[..., hid:] if self.cfg.bidirectional else None
+            out.append(rows.to_positions(h[..., :hid], bwd))
         return out
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -365,12 +352,6 @@ class SeqClassifier(nn.Module):
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
-
-
-def _right_padded(valid: Tensor) -> bool:
-    """Whether every row's real steps come first (packable)."""
-    lengths = valid.sum(1)
-    return bool((valid == (torch.arange(valid.shape[1]) < lengths[:, None])).all())
 
 
 def build_classifier(**kwargs) -> SeqClassifier:
