@@ -139,3 +139,24 @@ def test_the_per_gate_strategy_is_refused_on_bidirectional_layers():
     model = tiny_model("lstm", bidirectional=True)
     with pytest.raises(RnnmodError, match="per-gate strategy is not supported on bidirectional"):
         decompose(model, tiny_data(), preset("default", gate_strategy="per-gate"), progress=False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
+@pytest.mark.parametrize(
+    "shape",
+    [{"readout": "mean"}, {"readout": "max", "pool_steps": "all"}, {"head_hidden": [5]}],
+    ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()),
+)
+def test_the_native_bank_runs_pooled_readouts_and_mlp_heads_as_the_engine(cell, shape):
+    model = tiny_model(cell, depth=2, **shape)
+    data = tiny_data(n=90)
+    cfg = preset("default", max_remove=0.4, min_observations=1, n_positive=30)
+    bank = decompose(model, data, cfg, progress=False).bank
+    ids = padded_ids("mixed")
+    engine = bank.scores(model, ids, kernel="engine")
+    if cell == "rnn" and "head_hidden" in shape:
+        assert bank.native_for(model) is None  # −1 forcing cannot pass an MLP
+        return
+    torch.testing.assert_close(
+        bank.scores(model, ids, kernel="native"), engine, atol=1e-5, rtol=1e-5
+    )

@@ -33,7 +33,8 @@ from ..data.vocab import Vocab
 from ..errors import RnnmodError
 from ..locking import output_lock
 from ..nn.cells import N_GATES
-from ..nn.zoo import embed_for_stack, make_rnn
+from ..nn.packing import SkippedPadding
+from ..nn.zoo import ACTIVATIONS, embed_for_stack, make_rnn, read_out, skipped_steps
 from ..storage import building, publish_dir, read_json, read_tensors, write_json, write_tensors
 from .module import positive_probability
 from .store import ModuleSet
@@ -56,30 +57,75 @@ class ExportConfig:
     label: str = ""
     compact: bool = True
     extra: dict = field(default_factory=dict)
+    # users' shapes (rnnmod.nn.zoo): the backward direction's widths per layer (bidirectional
+    # sources), padding, readout and the MLP before the head, as the source model has them
+    reverse_sizes: list[int] = field(default_factory=list)
+    padding: str = "tokens"
+    pad_id: int = 0
+    readout: str = "last"
+    pool_steps: str = "real"
+    head_hidden: list[int] = field(default_factory=list)
+    head_activation: str = "relu"
 
 
 class ExportedModule(nn.Module):
-    """Embedding → recurrent layers of per-layer widths → channelled head (native torch only)."""
+    """Embedding → recurrent layers of per-layer (per-direction) widths → readout → MLP →
+    channelled head, on native torch layers only. A bidirectional source's backward directions
+    are their own layers (``rnns_reverse``): a module may keep different units in each."""
 
     def __init__(self, cfg: ExportConfig):
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         flat = cfg.io_type in ("1:1", "1:N")
-        sizes = [cfg.embed_dim * cfg.seq_len if flat else cfg.embed_dim, *cfg.hidden_sizes[:-1]]
+        widths = self.widths
+        sizes = [cfg.embed_dim * cfg.seq_len if flat else cfg.embed_dim, *widths[:-1]]
         self.rnns = nn.ModuleList(
             make_rnn(cfg.cell, i, h) for i, h in zip(sizes, cfg.hidden_sizes, strict=True)
         )
-        self.head = nn.Linear(cfg.hidden_sizes[-1], cfg.head_rows)
+        if cfg.reverse_sizes:
+            self.rnns_reverse = nn.ModuleList(
+                make_rnn(cfg.cell, i, h) for i, h in zip(sizes, cfg.reverse_sizes, strict=True)
+            )
+        body, width = [], widths[-1]
+        for w in cfg.head_hidden:
+            body += [nn.Linear(width, w), ACTIVATIONS[cfg.head_activation]()]
+            width = w
+        self.body = nn.Sequential(*body)
+        self.head = nn.Linear(width, cfg.head_rows)
+
+    @property
+    def widths(self) -> list[int]:
+        """Each layer's output width (both directions)."""
+        rev = self.cfg.reverse_sizes or [0] * len(self.cfg.hidden_sizes)
+        return [f + b for f, b in zip(self.cfg.hidden_sizes, rev, strict=True)]
+
+    def _states(self, ids: Tensor) -> Tensor:
+        """Last layer's states [B, T, W] at positions (held over padding when skipped)."""
+        cfg = self.cfg
+        h = embed_for_stack(self.embedding, ids, cfg.io_type, cfg.out_steps)
+        reverse = list(self.rnns_reverse) if cfg.reverse_sizes else [None] * len(self.rnns)
+        if cfg.padding != "skipped":
+            for fwd, bwd in zip(self.rnns, reverse, strict=True):
+                f, _ = fwd(h)
+                h = f if bwd is None else torch.cat([f, bwd(h.flip(1))[0].flip(1)], -1)
+            return h
+        rows = SkippedPadding(skipped_steps(ids, cfg.pad_id))
+        h = rows.compress(h)
+        for fwd, bwd in zip(self.rnns, reverse, strict=True):
+            f = rows.run(fwd, h)
+            b = None if bwd is None else rows.reverse(rows.run(bwd, rows.reverse(h)))
+            h = f if b is None else torch.cat([f, b], -1)
+        return rows.to_positions(f, b)
 
     def forward(self, ids: Tensor) -> Tensor:
         """Head logits: [B, R] (one output) or [B, T, R] (many outputs)."""
-        h = embed_for_stack(self.embedding, ids, self.cfg.io_type, self.cfg.out_steps)
-        for rnn in self.rnns:
-            h, _ = rnn(h)
-        if self.cfg.io_type in ("1:1", "M:1"):
-            h = h[:, -1]
-        return self.head(h)
+        cfg = self.cfg
+        h = self._states(ids)
+        if cfg.io_type in ("1:1", "M:1"):
+            split = cfg.hidden_sizes[-1] if cfg.reverse_sizes else None
+            h = read_out(h, ids, cfg.readout, cfg.pool_steps, cfg.pad_id, split)
+        return self.head(self.body(h))
 
     @torch.no_grad()
     def scores(self, ids: Tensor) -> Tensor:
@@ -124,12 +170,6 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
             f"module {label!r}: its source model computes gates as Keras did (hard_sigmoid or "
             "GRU reset_after=False), which native torch layers cannot run"
         )
-    if mcfg.extensions():
-        raise RnnmodError(
-            f"module {label!r}: its source model has {', '.join(mcfg.extensions())}; a module "
-            "exports as a plain model for the zoo's shapes only: export the modules with "
-            "`rnnmod export PATH --onnx FILE --labels ...` instead"
-        )
     gates, hidden = N_GATES[mcfg.cell], mcfg.hidden
     unit = _layer_masks(bank.unit_masks, k, label)
     gate = _layer_masks(bank.gate_masks, k, label)
@@ -145,12 +185,19 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
             f"module {label!r} masks gate columns (per-gate strategy): a masked gate still outputs "
             "σ(0) = 0.5, so nothing can be sliced out; export it without --compact"
         )
-    full = torch.ones(hidden, dtype=torch.bool)
+    dirs = mcfg.directions
+    full = torch.ones(hidden * dirs, dtype=torch.bool)
     unit = unit or [full] * mcfg.depth
-    keeps = [m.nonzero().flatten() if compact else torch.arange(hidden) for m in unit]
+    # per layer and direction: the units kept (compact) or all of them (masks baked in)
+    keeps = [
+        [d.nonzero().flatten() if compact else torch.arange(hidden) for d in m.chunk(dirs)]
+        for m in unit
+    ]
     for layer, kept in enumerate(keeps):
-        if len(kept) == 0:
-            raise RnnmodError(f"module {label!r} removes every unit of layer {layer}")
+        for d, k_d in enumerate(kept):
+            if len(k_d) == 0:
+                where = f" ({'forward' if d == 0 else 'backward'} direction)" if dirs > 1 else ""
+                raise RnnmodError(f"module {label!r} removes every unit of layer {layer}{where}")
     cfg = ExportConfig(
         io_type=mcfg.io_type,
         cell=mcfg.cell,
@@ -158,39 +205,63 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
         embed_dim=mcfg.embed_dim,
         seq_len=mcfg.seq_len,
         out_steps=mcfg.out_steps,
-        hidden_sizes=[len(x) for x in keeps],
+        hidden_sizes=[len(x[0]) for x in keeps],
         n_classes=mcfg.n_classes,
         head_rows=bank.head_weight.shape[1],
         module_output=ms.module_output,
         label=label,
         compact=compact,
         extra={"source_model_sha256": ms.manifest["sources"][sid]["model_sha256"]},
+        reverse_sizes=[len(x[1]) for x in keeps] if dirs > 1 else [],
+        padding=mcfg.padding,
+        pad_id=mcfg.pad_id,
+        readout=mcfg.readout,
+        pool_steps=mcfg.pool_steps,
+        head_hidden=list(mcfg.head_hidden),
+        head_activation=mcfg.head_activation,
     )
     out = ExportedModule(cfg)
+    reverse = list(out.rnns_reverse) if dirs > 1 else []
     with torch.no_grad():
         out.embedding.weight.copy_(model.embedding.weight)
-        prev = None  # kept inputs of the previous layer (None: the embedding, all columns)
-        for layer, (src, dst) in enumerate(zip(model.rnns, out.rnns, strict=True)):
-            kept = keeps[layer]
-            rows = _rows(kept, hidden, gates)
-            # baked masks (non-compact): a removed unit's or masked gate column's rows are zero,
-            # which gives exactly the engine's dead unit / zero pre-activation
-            row_keep = unit[layer].repeat(gates).float()[rows, None]
-            if gate is not None:
-                row_keep = row_keep * gate[layer].float()[rows, None]
-            w_ih = src.weight_ih_l0[rows] if prev is None else src.weight_ih_l0[rows][:, prev]
-            dst.weight_ih_l0.copy_(w_ih * row_keep)
-            if legacy:  # kept rows whole; removed rows keep the weights from kept units
-                row_removed = ~unit[layer].repeat(gates)[rows, None]
-                hh_keep = (~(row_removed & ~unit[layer][None, kept])).float()
-            else:
-                hh_keep = row_keep
-            dst.weight_hh_l0.copy_(src.weight_hh_l0[rows][:, kept] * hh_keep)
-            dst.bias_ih_l0.copy_(src.bias_ih_l0[rows] * row_keep[:, 0])
-            dst.bias_hh_l0.copy_(src.bias_hh_l0[rows] * row_keep[:, 0])
-            prev = kept
-        dst_w = bank.head_weight[k][:, prev] * unit[-1].float()[prev]
-        out.head.weight.copy_(dst_w)
+        prev = None  # source columns of the previous layer's kept outputs (None: embedding)
+        for layer, src in enumerate(model.rnns):
+            dsts = [out.rnns[layer], *([reverse[layer]] if dirs > 1 else [])]
+            cols = []
+            for d, (sfx, dst) in enumerate(zip(("", "_reverse"), dsts)):
+                kept = keeps[layer][d]
+                u = unit[layer].chunk(dirs)[d]
+                g_mask = None if gate is None else gate[layer].chunk(dirs)[d]
+                rows = _rows(kept, hidden, gates)
+                # baked masks (non-compact): a removed unit's or masked gate column's rows are
+                # zero, which gives exactly the engine's dead unit / zero pre-activation
+                row_keep = u.repeat(gates).float()[rows, None]
+                if g_mask is not None:
+                    row_keep = row_keep * g_mask.float()[rows, None]
+                w_ih = getattr(src, f"weight_ih_l0{sfx}")[rows]
+                w_ih = w_ih if prev is None else w_ih[:, prev]
+                dst.weight_ih_l0.copy_(w_ih * row_keep)
+                if legacy:  # kept rows whole; removed rows keep the weights from kept units
+                    row_removed = ~u.repeat(gates)[rows, None]
+                    hh_keep = (~(row_removed & ~u[None, kept])).float()
+                else:
+                    hh_keep = row_keep
+                dst.weight_hh_l0.copy_(getattr(src, f"weight_hh_l0{sfx}")[rows][:, kept] * hh_keep)
+                dst.bias_ih_l0.copy_(getattr(src, f"bias_ih_l0{sfx}")[rows] * row_keep[:, 0])
+                dst.bias_hh_l0.copy_(getattr(src, f"bias_hh_l0{sfx}")[rows] * row_keep[:, 0])
+                cols.append(d * hidden + kept)
+            prev = torch.cat(cols)
+        # what reads the last layer: the MLP's first layer, or the channelled head
+        live = unit[-1].float()[prev]
+        if mcfg.head_hidden:
+            for i, (s_layer, d_layer) in enumerate(zip(model.body, out.body, strict=True)):
+                if isinstance(s_layer, nn.Linear):  # the first reads the kept units only
+                    w = s_layer.weight if i else s_layer.weight[:, prev] * live
+                    d_layer.weight.copy_(w)
+                    d_layer.bias.copy_(s_layer.bias)
+            out.head.weight.copy_(bank.head_weight[k])
+        else:
+            out.head.weight.copy_(bank.head_weight[k][:, prev] * live)
         out.head.bias.copy_(bank.head_bias[k])
     return out.eval()
 
@@ -215,6 +286,7 @@ def export_module_to(
         "label": label,
         "compact": compact,
         "hidden_sizes": mod.cfg.hidden_sizes,
+        **({"reverse_sizes": mod.cfg.reverse_sizes} if mod.cfg.reverse_sizes else {}),
         "source_hidden": run.model.cfg.hidden,
         "parameters": mod.n_parameters(),
         "source_parameters": sum(p.numel() for p in run.model.parameters()),

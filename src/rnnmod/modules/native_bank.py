@@ -55,6 +55,8 @@ def native_unsupported(
         return "per-gate masks"
     if model.cfg.bidirectional or model.cfg.padding != "tokens":
         return "bidirectional layers or skipped padding (the module code is one direction's)"
+    if model.cfg.head_hidden and DEAD_VALUE[model.cfg.cell]:
+        return "a tanh RNN's forced units read −1, which no bias can take out of an MLP head"
     steps = unit_masks[0].shape[1] if unit_masks else 1
     if steps > 1 and model.cfg.cell in ("gru", "rnn"):
         return f"per-step masks on a {model.cfg.cell} model"
@@ -130,5 +132,8 @@ def build_native_bank(
         layers.append(layer.eval())
         h0.append(delta * dead.reshape(k, steps, hidden)[:, 0] if delta else None)
         below = dead
-    shift = -delta * torch.einsum("krh,kh->kr", head_weight, below.reshape(k, steps, hidden)[:, 0])
+    shift = torch.zeros(head_weight.shape[:2], dtype=head_weight.dtype)
+    if delta:  # the head reads the removed units' constant (no MLP then: native_unsupported)
+        dead_last = below.reshape(k, steps, hidden)[:, 0]
+        shift = -delta * torch.einsum("krh,kh->kr", head_weight, dead_last)
     return NativeBank(layers, k, steps, h0, shift)

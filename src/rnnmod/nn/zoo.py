@@ -255,35 +255,15 @@ class SeqClassifier(nn.Module):
         """Real (non-padding) steps [B, T] when the model skips padding, else None."""
         if self.cfg.padding != "skipped" or self.flattens:
             return None
-        valid = ids != self.cfg.pad_id
-        # a row without a real id is read as one step at position 0, as a packed batch with
-        # lengths clamped to 1 (pack_padded_sequence refuses 0) reads it
-        valid[:, 0] |= ~valid.any(1)
-        return valid
+        return skipped_steps(ids, self.cfg.pad_id)
 
     def readout(self, states: Tensor, ids: Tensor) -> Tensor:
-        """Last layer's states [N,T,W] → what the head reads: every step for many-output
-        models; for one output the last step (a bidirectional layer: the forward direction's
-        last state and the backward direction's, at position 0), or the mean or max over the
-        real (or all) steps. ``ids`` [B, L] with N a multiple of B (row block k of a module
-        bank reads the same ids)."""
+        """Last layer's states [N,T,W] → what the head reads (:func:`read_out`)."""
         if not self.one_output:
             return states
-        cfg = self.cfg
-        if cfg.readout == "last":
-            if not cfg.bidirectional:
-                return states[:, -1]
-            return torch.cat([states[:, -1, : cfg.hidden], states[:, 0, cfg.hidden :]], dim=-1)
-        real = (
-            ids != cfg.pad_id
-            if cfg.pool_steps == "real"
-            else torch.ones_like(ids, dtype=torch.bool)
-        )
-        real = real.repeat(states.shape[0] // ids.shape[0], 1).unsqueeze(-1)  # [N, T, 1]
-        if cfg.readout == "mean":
-            return (states * real).sum(1) / real.sum(1).clamp(min=1)
-        pooled = states.masked_fill(~real, float("-inf")).amax(1)
-        return torch.where(real.any(1), pooled, torch.zeros_like(pooled))  # no real step: 0
+        c = self.cfg
+        split = c.hidden if c.bidirectional else None
+        return read_out(states, ids, c.readout, c.pool_steps, c.pad_id, split)
 
     def head_features(self, last_hidden: Tensor, ids: Tensor) -> Tensor:
         """Last layer's states [N,T,W] → the head's input: the readout, then the MLP layers
@@ -352,6 +332,36 @@ class SeqClassifier(nn.Module):
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
+
+
+def read_out(
+    states: Tensor, ids: Tensor, readout: str, pool_steps: str, pad_id: int, split: int | None
+) -> Tensor:
+    """A one-output model's readout of its last layer's states [N,T,W]: the last step (with
+    ``split``, the forward direction's first ``split`` units at the last position and the
+    backward direction's at position 0, where it ends), or the mean or max over the real (or
+    all) steps. ``ids`` [B, L] with N a multiple of B (row block k of a module bank reads the
+    same ids). A removed (dead) unit is 0 at every step, so its mean and its max are 0: it
+    contributes nothing to the head, pooled or not."""
+    if readout == "last":
+        if split is None:
+            return states[:, -1]
+        return torch.cat([states[:, -1, :split], states[:, 0, split:]], dim=-1)
+    real = ids != pad_id if pool_steps == "real" else torch.ones_like(ids, dtype=torch.bool)
+    real = real.repeat(states.shape[0] // ids.shape[0], 1).unsqueeze(-1)  # [N, T, 1]
+    if readout == "mean":
+        return (states * real).sum(1) / real.sum(1).clamp(min=1)
+    pooled = states.masked_fill(~real, float("-inf")).amax(1)
+    return torch.where(real.any(1), pooled, torch.zeros_like(pooled))  # no real step: 0
+
+
+def skipped_steps(ids: Tensor, pad_id: int) -> Tensor:
+    """Real steps [B, T] of a padding-skipping model; a row without a real id is read as one
+    step at position 0, as a packed batch with lengths clamped to 1 (pack_padded_sequence
+    refuses 0) reads it."""
+    valid = ids != pad_id
+    valid[:, 0] |= ~valid.any(1)
+    return valid
 
 
 def build_classifier(**kwargs) -> SeqClassifier:

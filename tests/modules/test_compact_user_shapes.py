@@ -1,0 +1,64 @@
+"""Compact export of modules of users' shapes: bidirectional layers (each direction keeps its
+own units), skipped padding, pooled readouts and MLP heads score exactly as the fused bank."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnmod.decomposition import decompose, preset
+from rnnmod.errors import RnnmodError
+from rnnmod.interop import save_model_run
+from rnnmod.modules.compact import export_module, export_module_to, load_exported
+from rnnmod.modules.store import load_moduleset, save_moduleset
+from rnnmod.runs import load_run
+from tests.helpers import tiny_data, tiny_model
+from tests.nn.test_user_shapes import SHAPES, padded_ids
+
+
+def module_set(tmp_path, model, data, mode="rolled"):
+    run = load_run(save_model_run(tmp_path / "run", model, data)[0])
+    cfg = preset("default", mode=mode, max_remove=0.4, min_observations=1, n_positive=30)
+    dec = decompose(run.model, data, cfg, progress=False)
+    return load_moduleset(save_moduleset(tmp_path / "mods", [(run, dec.bank)], {"mode": mode}))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_compact_and_baked_modules_score_as_the_bank(tmp_path, cell, shape):
+    model = tiny_model(cell, depth=2, **shape)
+    ms = module_set(tmp_path, model, tiny_data(n=90))
+    run, bank = ms.single_source, next(iter(ms.banks.values()))
+    assert any((~m).any() for m in bank.unit_masks)
+    for k, label in enumerate(ms.labels):
+        ref = None
+        for side in ("post", "pre", "holes"):
+            ids = padded_ids(side)
+            ref = bank.select([k]).scores(run.model, ids)[0]
+            compact = export_module(ms, label, compact=True)
+            baked = export_module(ms, label, compact=False)
+            torch.testing.assert_close(compact.scores(ids), ref, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(baked.scores(ids), ref, atol=1e-5, rtol=1e-5)
+        kept = bank.unit_masks[0][k, 0].sum()
+        width = sum(compact.cfg.hidden_sizes[:1]) + sum(compact.cfg.reverse_sizes[:1])
+        assert width == int(kept)
+
+
+def test_a_bidirectional_tagger_module_round_trips_through_its_directory(tmp_path):
+    model = tiny_model("lstm", depth=2, io_type="M:N", bidirectional=True, padding="skipped")
+    ms = module_set(tmp_path, model, tiny_data("M:N", n=90), mode="rolled")
+    label = ms.labels[0]
+    info = export_module_to(ms, label, tmp_path / "exported")
+    assert len(info["reverse_sizes"]) == 2 and info["self_check_max_abs_diff"] < 1e-5
+    mod, _ = load_exported(tmp_path / "exported")
+    ids = padded_ids("holes")
+    torch.testing.assert_close(mod.scores(ids), export_module(ms, label).scores(ids))
+
+
+def test_a_module_without_units_in_one_direction_is_refused(tmp_path):
+    model = tiny_model("gru", bidirectional=True)
+    ms = module_set(tmp_path, model, tiny_data(n=90))
+    bank = next(iter(ms.banks.values()))
+    bank.unit_masks[0][0, :, 8:] = False  # module 0 keeps no backward unit
+    with pytest.raises(RnnmodError, match="removes every unit of layer 0 \\(backward direction\\)"):
+        export_module(ms, ms.labels[0])
