@@ -114,7 +114,42 @@ REFUSED = [
     ("tatoeba", ["--seq-len", "10"], "--seq-len"),
     ("tatoeba", ["--text-column", "a"], "--text-column"),
     ("clinc", ["--legacy-vocab", "--max-vocab", "100"], "--max-vocab"),
+    ("tatoeba", ["--bidirectional"], "--bidirectional"),
+    ("tatoeba", ["--head-hidden", "8"], "--head-hidden"),
 ]
+
+
+def test_structure_options_reach_the_model_and_the_commands(tmp_path, capsys):
+    f = write_csv(tmp_path / "u.csv")
+    run, mods = tmp_path / "run", tmp_path / "mods"
+    argv = ["train", "--task", "text-classification", "--file", str(f), "--epochs", "1"]
+    argv += ["--bidirectional", "--skip-padding", "--readout", "max", "--head-hidden", "6,5"]
+    assert main([*argv, "--hidden", "8", "--out", str(run), "--quiet"]) == 0
+    m = config_of(run)["model"]
+    assert (m["bidirectional"], m["padding"], m["readout"], m["head_hidden"]) == (
+        True,
+        "skipped",
+        "max",
+        [6, 5],
+    )
+    assert main(["decompose", str(run), "--out", str(mods), "--mode", "unrolled", *DECOMPOSE]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(mods), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["structure"] == [
+        "bidirectional layers",
+        "padding skipped (real lengths)",
+        "max pooling",
+        "an MLP head",
+    ]
+
+
+def test_a_pooled_readout_for_a_tagger_is_refused(tmp_path, capsys):
+    f = write_csv(tmp_path / "u.csv", n=12)
+    argv = ["train", "--task", "text-classification", "--file", str(f), "--readout", "wide"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(tmp_path / "run")])
+    assert "invalid choice: 'wide'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("task", "extra", "flag"), REFUSED)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -29,10 +29,21 @@ class TrainConfig:
     progress: bool = True
     # "keras": the paper's Keras default initialisers (nn.zoo.keras_initialise); "torch": PyTorch's
     init: str = "keras"
+    # the model's structure beyond the paper's (ClassifierConfig fields: bidirectional, padding,
+    # readout, pool_steps, head_hidden, head_activation); empty: the paper's shape
+    shape: dict = field(default_factory=dict)
 
 
 def build_for(data: TaskData, tc: TrainConfig) -> SeqClassifier:
     spec = TASKS[data.task] if data.task in TASKS else TASKS["text-classification"]
+    try:
+        cfg = _config(data, tc, spec)
+    except ValueError as e:  # a structure the task's shape cannot take (e.g. pooling a tagger)
+        raise RnnmodError(str(e)) from None
+    return fresh_model(cfg, tc.init)
+
+
+def _config(data: TaskData, tc: TrainConfig, spec) -> ClassifierConfig:
     cfg = ClassifierConfig(
         io_type=data.io_type,
         cell=tc.cell,
@@ -43,8 +54,10 @@ def build_for(data: TaskData, tc: TrainConfig) -> SeqClassifier:
         n_classes=data.n_classes,
         seq_len=data.x_train.shape[1],
         out_steps=data.out_steps,
+        **tc.shape,
     )
-    return fresh_model(cfg, tc.init)
+    cfg.validate()
+    return cfg
 
 
 def fresh_model(cfg: ClassifierConfig, init: str = "keras") -> SeqClassifier:

@@ -44,6 +44,10 @@ _KIND_OPTIONS = (
     "seq_len",
     "tokenizer",
     "init",
+    "bidirectional",
+    "skip_padding",
+    "readout",
+    "head_hidden",
     "legacy_vocab",
     "file",
     "train_file",
@@ -75,6 +79,16 @@ def _langs(s: str) -> list[str]:
     if len(langs) < 1 or len(set(langs)) != len(langs):
         raise RnnmodError(f"--langs needs distinct language codes, got {s!r}")
     return langs
+
+
+def _widths(s: str) -> list[int]:
+    try:
+        widths = [int(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 64 or 128,64, got {s!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 64 or 128,64, got {s!r}")
+    return widths
 
 
 def _parse_depth(s: str) -> int:
@@ -135,6 +149,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cap on the vocabulary fitted on the training split, in ids (default: the task's; "
         "5,000 for mathqa, 2,000 for emotions/toxic, none for the others, 30,000 for "
         "translation)",
+    )
+    st = t.add_argument_group(
+        "model structure (classifier tasks; the paper's models use none of these)"
+    )
+    st.add_argument(
+        "--bidirectional", action="store_true", help="both directions in every recurrent layer"
+    )
+    st.add_argument(
+        "--skip-padding",
+        action="store_true",
+        help="hold each direction's state over padding ids (packed-sequence semantics) instead "
+        "of reading them as tokens",
+    )
+    st.add_argument(
+        "--readout",
+        choices=["last", "mean", "max"],
+        default=None,
+        help="what the head reads of an M:1 model: the last step (default), or the mean or max "
+        "over the real steps",
+    )
+    st.add_argument(
+        "--head-hidden",
+        type=_widths,
+        default=None,
+        metavar="W[,W…]",
+        help="an MLP head: hidden widths (ReLU) before the output layer, e.g. 64 or 128,64",
     )
     t.add_argument(
         "--limit",

@@ -195,6 +195,7 @@ def evaluate_bank(
         "io_type": run.io_type,
         "cell": run.model.cfg.cell,
         "depth": run.model.cfg.depth,
+        **({"structure": run.model.cfg.extensions()} if run.model.cfg.extensions() else {}),
         "monolithic": mono_acc,
         "composed": comp_acc,
         "delta_pp": 100.0 * (comp_acc - mono_acc),

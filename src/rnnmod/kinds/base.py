@@ -44,6 +44,10 @@ TRANSLATION_SCOPE = "translation (tatoeba)"
 #: where each kind-specific training option applies (the error when it is given elsewhere)
 OPTION_SCOPE = {
     "init": "classifier tasks",
+    "bidirectional": "classifier tasks",
+    "skip_padding": "classifier tasks",
+    "readout": "classifier tasks",
+    "head_hidden": "classifier tasks",
     "seq_len": "classifier tasks",
     "legacy_vocab": "the paper's classifier tasks (brown, clinc, emotions, mathqa, toxic)",
     "file": "text-classification, tagging and ids",

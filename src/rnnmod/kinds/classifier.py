@@ -64,6 +64,10 @@ class ClassifierKind(ModelKind):
         embed_dim: int | None = None,
         max_vocab: int | None = None,
         seq_len: int | str | None = None,
+        bidirectional: bool = False,
+        skip_padding: bool = False,
+        readout: str | None = None,
+        head_hidden: list[int] | None = None,
         **task_options: object,
     ) -> tuple:
         """``init``: the paper's Keras initialisation (default) or PyTorch's; ``hidden`` and
@@ -75,7 +79,10 @@ class ClassifierKind(ModelKind):
         (``legacy_vocab``; ``file`` or ``train_file``/``val_file``/``test_file``,
         ``text_column``, ``label_column`` for the user-file tasks) go to the task's loader and
         into the run's ``data_options``; each user file is recorded with its absolute path and
-        sha256 (``data_files``)."""
+        sha256 (``data_files``). ``bidirectional``, ``skip_padding`` (hold the state over
+        padding, packed-sequence semantics), ``readout`` (``last``/``mean``/``max`` over real
+        steps, M:1) and ``head_hidden`` (MLP widths, ReLU) shape the model beyond the paper's
+        (:class:`~rnnmod.nn.zoo.ClassifierConfig`)."""
         hidden = positive_option("hidden", hidden)
         embed_dim = positive_option("embed_dim", embed_dim)
         user = spec.task in USER_FILE_TASKS
@@ -103,7 +110,15 @@ class ClassifierKind(ModelKind):
             given = {k: data.extra[k] for k in FILE_OPTIONS if k in data.extra}
             opts |= given
             files["data_files"] = [file_record(Path(p)) for p in given.values()]
-        tc = TrainConfig(**spec.loop(), init=init or "keras", hidden=hidden, embed_dim=embed_dim)
+        shape = {
+            "bidirectional": bool(bidirectional),
+            "padding": "skipped" if skip_padding else "tokens",
+            "readout": readout or "last",
+            "head_hidden": [positive_option("head_hidden", w) for w in head_hidden or []],
+        }
+        tc = TrainConfig(
+            **spec.loop(), init=init or "keras", hidden=hidden, embed_dim=embed_dim, shape=shape
+        )
         model, metrics = train_classifier(data, tc)
         config = {
             **spec.recorded(),
@@ -156,6 +171,11 @@ class ClassifierKind(ModelKind):
         lines = [
             f"{res['task']} {res['cell']}-{res['depth']} {res['mode']} ({res['preset']}), "
             f"{res['n_modules']} modules, {res['n_test']} test examples",
+            *(
+                [f"  structure            {', '.join(res['structure'])}"]
+                if "structure" in res
+                else []
+            ),
             f"  monolithic accuracy  {res['monolithic']:.4f}",
             f"  composed accuracy    {res['composed']:.4f}   Δ {res['delta_pp']:+.2f} pp",
             f"  Jaccard (legacy)     {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}",
