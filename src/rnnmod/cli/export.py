@@ -83,8 +83,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         print(json.dumps(info, sort_keys=True))
         return
     kind = "compact" if args.compact else "full-size (masks baked in)"
+    backward = f" + backward {info['reverse_sizes']}" if "reverse_sizes" in info else ""
     print(
-        f"{args.label}: {kind} model, hidden {info['hidden_sizes']} of {info['source_hidden']}, "
+        f"{args.label}: {kind} model, hidden {info['hidden_sizes']}{backward} of "
+        f"{info['source_hidden']} per direction, "
         f"{info['parameters']:,} parameters "
         f"({info['parameters'] / info['source_parameters']:.1%} of the source), "
         f"max |Δscore| {info['self_check_max_abs_diff']:.1e} → {info['out']}"

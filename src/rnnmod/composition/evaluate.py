@@ -192,6 +192,7 @@ def evaluate_bank(
     comp_acc = accuracy(composed, y_eval, pad)
     res = {
         "task": run.task,
+        **({"task_name": run.config["task_name"]} if "task_name" in run.config else {}),
         "io_type": run.io_type,
         "cell": run.model.cfg.cell,
         "depth": run.model.cfg.depth,

@@ -169,7 +169,7 @@ class ClassifierKind(ModelKind):
 
     def evaluation_lines(self, res: dict) -> list[str]:
         lines = [
-            f"{res['task']} {res['cell']}-{res['depth']} {res['mode']} ({res['preset']}), "
+            f"{res.get('task_name', res['task'])} {res['cell']}-{res['depth']} {res['mode']} ({res['preset']}), "
             f"{res['n_modules']} modules, {res['n_test']} test examples",
             *(
                 [f"  structure            {', '.join(res['structure'])}"]
