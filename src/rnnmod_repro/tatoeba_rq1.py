@@ -64,6 +64,7 @@ def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
         progress=opts.progress,
         max_vocab=TRAIN_DEFAULTS["max_vocab"],
         test_per_lang=opts.test_per_lang,
+        split="paper",  # the paper's split of the shuffled pairs (paper-method §3.6)
     )
     return path
 

@@ -147,7 +147,7 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         res = json.loads(capsys.readouterr().out)
         assert set(res["per_language"]) == {"fr", "de", "it"}
         assert 0.8 < res["retained_units"] < 1.0  # 8 units: the 5 % cap removes one
-        assert res["n_test"] == 40  # ⌊0.15·270⌋ test pairs, all of them (< 500 per language)
+        assert res["n_test"] == 39  # ⌊0.15·90⌋ test lines × 3 languages (the line split)
     comp = tmp_path / "composed"
     mods = [str(tmp_path / "mods-rolled"), str(tmp_path / "mods-unrolled")]
     assert main([*common, "compose", *mods, "--labels", "1:fr,2:de", "--out", str(comp)]) == 0
@@ -168,7 +168,7 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     beam_eval = ["evaluate", str(tmp_path / "mods-rolled"), "--beam", "3", "--json", *dd]
     assert main([*common, *beam_eval]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert set(res["per_language"]) == {"fr", "de", "it"} and res["n_test"] == 40
+    assert set(res["per_language"]) == {"fr", "de", "it"} and res["n_test"] == 39
     assert res["beam"] == 3
     assert main([*common, "translate", str(run), "--to", "fr", "hi", "--beam", "0"]) == 2
     assert "--beam must be at least 1" in capsys.readouterr().err
@@ -372,3 +372,43 @@ def test_attention_translator_from_the_command_line(tmp_path: Path, capsys) -> N
 
     m = attention_model()
     assert decoder_jaccard(m, [torch.ones(1, 8, dtype=torch.bool)]) == pytest.approx((1.0, 1.0))
+
+
+def test_the_line_split_keeps_every_test_source_out_of_training(tmp_path: Path) -> None:
+    from rnnmod.data.tatoeba import load_tatoeba_pairs
+    from rnnmod.translation.data import pairs_for
+
+    write_tiny_tatoeba(tmp_path, n=120)
+    lines = load_tatoeba_pairs(tmp_path, split="lines")
+    paper = load_tatoeba_pairs(tmp_path, split="paper")
+    held = {p.source for p in lines.test + lines.val}
+    assert held and not any(p.source in held for p in lines.train)
+    assert len(lines.test) == 3 * 18 and len(lines.val) == 3 * 18  # ⌊0.15·120⌋ lines × 3
+    by_source = {}
+    for p in lines.test:
+        by_source.setdefault(p.source, set()).add(p.lang)
+    assert all(langs == {"fr", "de", "it"} for langs in by_source.values())
+    leaked = {p.source for p in paper.test} & {p.source for p in paper.train}
+    assert leaked  # the paper's split of the shuffled pairs puts test sources in training
+    # a run recorded before the option existed keeps the paper's split
+    old = pairs_for({"langs": ["fr", "de", "it"], "split_seed": 19}, tmp_path)
+    assert [p.source for p in old.test] == [p.source for p in paper.test]
+
+
+def test_label_smoothing_of_both_output_layers() -> None:
+    torch.manual_seed(0)
+    for layer in ("softmax", "adaptive"):
+        cfg = Seq2SeqConfig("gru", 1, 15, 1200, embed_dim=6, hidden=8, src_len=7, tgt_len=6,
+                            output_layer=layer)  # fmt: skip
+        m = Seq2Seq(cfg).eval()
+        src, tin = ragged(6, 7, 15, 7), ragged(6, 6, 1200, 8)
+        tin[:, 0] = 2
+        tout = torch.roll(tin, -1, 1)
+        with torch.no_grad():
+            plain, smooth = float(m.loss(src, tin, tout)), float(m.loss(src, tin, tout, 0.1))
+            if layer == "softmax":
+                logp = torch.log_softmax(m(src, tin), -1)[tin != 0]
+                nll = -logp.gather(1, tout[tin != 0].unsqueeze(1)).mean()
+                want = 0.9 * nll - 0.1 * logp.mean()
+                assert smooth == pytest.approx(float(want), rel=1e-4)
+        assert smooth != pytest.approx(plain)

@@ -61,6 +61,9 @@ _KIND_OPTIONS = (
     "bucket",
     "attention",
     "patience",
+    "split",
+    "lr",
+    "label_smoothing",
 )
 
 

@@ -85,6 +85,24 @@ def register(sub: argparse._SubParsersAction) -> None:
             action="store_true",
             help="batches of pairs of similar target length (faster training; docs/translation.md)",
         )
+        g.add_argument(
+            "--split",
+            choices=("lines", "paper"),
+            default=None,
+            help="lines (default): the aligned lines are split, so no test source sentence is "
+            "seen in training; paper: the authors' split of the shuffled pairs, where most test "
+            "sources occur in training with another target language",
+        )
+        g.add_argument(
+            "--lr", type=float, default=None, help="Adam learning rate (default 1e-3, the paper's)"
+        )
+        g.add_argument(
+            "--label-smoothing",
+            type=float,
+            default=None,
+            metavar="EPS",
+            help="label smoothing of the training loss (default 0; docs/translation.md)",
+        )
 
     p = sub.add_parser(
         "translate", help="translate English sentences with a translation run or module set"

@@ -14,6 +14,7 @@ from .paths import default_data_dir
 
 TATOEBA_LANGS = ("fr", "de", "it")
 TATOEBA_SEED = 19
+SPLITS = ("lines", "paper")
 
 
 def load_tatoeba_pairs(
@@ -24,14 +25,20 @@ def load_tatoeba_pairs(
     subdir: str = "main",
     source: str = "en",
     suffix: str = "_train",
+    split: str = "paper",
 ) -> TranslationPairs:
     """Aligned ``<subdir>/{source,lang}<suffix>.txt`` lines → (source, target, lang) pairs.
 
-    For every line, one pair per target language in ``langs`` order; then the authors'
-    ``random.seed(seed); random.shuffle`` and val = test = ⌊0.15·N⌋ (seed 19 as their
-    decomposers, 89 as their evaluators). The target text is raw; ``Pair.decoder_text`` adds
-    the ``[start<lang>]``/``[end<lang>]`` tokens that tell the decoder which language to emit.
+    ``split="paper"``: for every line, one pair per target language in ``langs`` order; then
+    the authors' ``random.seed(seed); random.shuffle`` of the pairs and val = test = ⌊0.15·N⌋
+    (seed 19 as their decomposers, 89 as their evaluators) — most test sources then occur in
+    training with another target language. ``split="lines"``: the *lines* are split
+    (:func:`split_by_line`), so no test or validation source sentence is in training. The
+    target text is raw; ``Pair.decoder_text`` adds the ``[start<lang>]``/``[end<lang>]`` tokens
+    that tell the decoder which language to emit.
     """
+    if split not in SPLITS:
+        raise RnnmodError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     root = Path(data_dir) / "tatoeba" / subdir
     if not langs:
         raise RnnmodError("load_tatoeba_pairs: give at least one target language")
@@ -47,6 +54,12 @@ def load_tatoeba_pairs(
                 "the files must be aligned line by line"
             )
         targets[lang] = lines
+    if split == "lines":
+        out = split_by_line(
+            src, targets, list(langs), seed, f"Tatoeba {subdir}: {len(src)} aligned lines"
+        )
+        random.Random(seed).shuffle(out.train)
+        return out
     pairs = [Pair(s, targets[lang][i], lang) for i, s in enumerate(src) for lang in langs]
     return split_pairs(
         pairs,
@@ -84,6 +97,32 @@ def _read_aligned(root: Path, source: str, suffix: str, langs: list[str]) -> tup
     return src, tgt
 
 
+def split_by_line(
+    src: list[str], tgt: dict[str, list[str]], langs: list[str], seed: int, what: str
+) -> TranslationPairs:
+    """Aligned lines split by **line** (``random.Random(seed)`` shuffle, 15 % test, 15 %
+    validation): every language's pair of a line lands in the same split, and a training pair
+    whose source sentence is also a test or validation sentence (a repeated sentence) is
+    dropped, so no held-out source is seen in training. Training pairs stay in line order (the
+    caller shuffles)."""
+    order = list(range(len(src)))
+    random.Random(seed).shuffle(order)
+    k = int(0.15 * len(src))
+    test_lines, val_lines, train_lines = order[:k], order[k : 2 * k], order[2 * k :]
+
+    def pairs(lines: list[int]) -> list[Pair]:
+        return [Pair(src[i], tgt[x][i], x) for i in lines for x in langs]
+
+    held = {src[i] for i in test_lines + val_lines}
+    train = [p for p in pairs(train_lines) if p.source not in held]  # in line order
+    notes = [
+        f"{what} split by line (seed {seed}): {len(train_lines)} train, {k} validation, {k} "
+        f"test lines; {len(pairs(train_lines)) - len(train)} training pairs dropped whose "
+        "source is a held-out sentence"
+    ]
+    return TranslationPairs(train, pairs(val_lines), pairs(test_lines), langs, notes)
+
+
 def scenario_pairs(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
     """Pairs of a scenario model (``data_options`` of its run, ``split`` = ``lines``): the
     scenario's aligned lines split by **line** (seed 19, 15 % test, 15 % validation), so no
@@ -95,20 +134,15 @@ def scenario_pairs(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
     root = Path(data_dir or default_data_dir()) / "tatoeba" / files.subdir
     langs = list(opts["langs"])
     src, tgt = _read_aligned(root, files.source, files.suffix, langs)
-    order = list(range(len(src)))
-    random.Random(SCENARIO_SPLIT_SEED).shuffle(order)
-    k = int(0.15 * len(src))
-    test_lines, val_lines, train_lines = order[:k], order[k : 2 * k], order[2 * k :]
-
-    def pairs(lines: list[int]) -> list[Pair]:
-        return [Pair(src[i], tgt[x][i], x) for i in lines for x in langs]
-
-    held = {src[i] for i in test_lines + val_lines}
-    train = [p for p in pairs(train_lines) if p.source not in held]  # repeated sentences too
-    notes = [
-        f"scenario {name}: {len(src)} aligned {files.source} lines split by line (seed "
-        f"{SCENARIO_SPLIT_SEED}): {len(train_lines)} train, {k} validation, {k} test lines"
-    ]
+    base = split_by_line(
+        src,
+        tgt,
+        langs,
+        SCENARIO_SPLIT_SEED,
+        f"scenario {name}: {len(src)} aligned {files.source} lines",
+    )
+    train, notes = list(base.train), list(base.notes)
+    held = {p.source for p in base.test + base.val}
     extra = opts.get("extra_suffix")
     if extra:
         ex_langs = opts.get("extra_langs", langs)
@@ -121,4 +155,4 @@ def scenario_pairs(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
             f"plus {len(add)} pairs of {files.source}{extra}.txt (held-out sources dropped)"
         )
     random.Random(SCENARIO_SPLIT_SEED).shuffle(train)
-    return TranslationPairs(train, pairs(val_lines), pairs(test_lines), langs, notes)
+    return TranslationPairs(train, base.val, base.test, langs, notes)

@@ -62,6 +62,9 @@ OPTION_SCOPE = {
     "bucket": TRANSLATION_SCOPE,
     "attention": TRANSLATION_SCOPE,
     "patience": TRANSLATION_SCOPE,
+    "split": TRANSLATION_SCOPE,
+    "lr": TRANSLATION_SCOPE,
+    "label_smoothing": TRANSLATION_SCOPE,
 }
 #: training options of translators only (classifier tasks refuse them)
 TRANSLATION_ONLY = tuple(k for k, v in OPTION_SCOPE.items() if v == TRANSLATION_SCOPE)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.tatoeba import SPLITS
 from ..decomposition import Decomposition, DecompositionConfig
 from ..decomposition.decomposer import select_units
 from ..decomposition.observe import drop_padding, selection_grid
@@ -100,9 +101,21 @@ class TranslatorKind(ModelKind):
         bucket: bool = False,
         attention: str = "none",
         patience: int | None = None,
+        split: str = "lines",
+        lr: float | None = None,
+        label_smoothing: float | None = None,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
-        pairs (a seeded subset)."""
+        pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
+        source is seen in training; the default) or ``paper`` (the authors' split of the
+        shuffled pairs). ``lr`` (default 1e-3, the paper's) and ``label_smoothing`` (default 0)
+        go to the optimiser and the training loss."""
+        if split not in SPLITS:
+            raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if label_smoothing is not None and not 0 <= label_smoothing < 1:
+            raise RnnmodError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
+        if lr is not None and not lr > 0:
+            raise RnnmodError(f"--lr must be positive, got {lr}")
         opts = {
             "langs": list(langs),
             "max_train": spec.limit,
@@ -112,6 +125,7 @@ class TranslatorKind(ModelKind):
             "source": "en",
             "suffix": "_train",
             "split_seed": 19,
+            "split": split,
         }
         data = build_translation_data(
             pairs_for(opts, spec.data_dir),
@@ -129,6 +143,8 @@ class TranslatorKind(ModelKind):
             bucket=bucket,
             attention=attention,
             patience=patience,
+            lr=1e-3 if lr is None else lr,
+            label_smoothing=label_smoothing or 0.0,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

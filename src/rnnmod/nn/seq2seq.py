@@ -230,8 +230,14 @@ class Seq2Seq(nn.Module):
         h, _ = pad_packed_sequence(outs[-1], batch_first=True, total_length=tgt_in.shape[1])
         return self.output_scores(self.attend(h, memory))
 
-    def loss(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
-        """Cross-entropy over real decoder steps only; the head runs on those steps alone."""
+    def loss(
+        self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0
+    ) -> Tensor:
+        """Cross-entropy over real decoder steps only; the head runs on those steps alone.
+        ``label_smoothing`` ε: (1 − ε)·NLL + ε·(mean −log p over the outputs); with the adaptive
+        output layer the mean runs over its head's outputs (the shortlist of frequent words and
+        the cluster entries) — the full vocabulary's log-probabilities would cost what the
+        adaptive layer saves."""
         enc, memory = self.encode_memory(src)
         outs, lengths = self.decoder_states(enc, tgt_in)
         packed = outs[-1]
@@ -242,8 +248,14 @@ class Seq2Seq(nn.Module):
             )
         labels = pack_padded_sequence(tgt_out, lengths, batch_first=True, enforce_sorted=False)
         if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):  # only the clusters needed
-            return self.head(packed.data, labels.data).loss
-        return nn.functional.cross_entropy(self.head(packed.data), labels.data)
+            nll = self.head(packed.data, labels.data).loss
+            if not label_smoothing:
+                return nll
+            uniform = -torch.log_softmax(self.head.head(packed.data), -1).mean()
+            return (1 - label_smoothing) * nll + label_smoothing * uniform
+        return nn.functional.cross_entropy(
+            self.head(packed.data), labels.data, label_smoothing=label_smoothing
+        )
 
     @torch.no_grad()
     def record_decoder(self, src: Tensor, tgt_in: Tensor, chunk: int = 4096) -> list[Tensor]:

@@ -166,7 +166,7 @@ def test_by_language(pairs: list[Pair], langs: list[str], per_lang: int | None) 
 def pairs_for(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
     """A run's pairs: its ``data_options`` name the Tatoeba folder, files and languages (or the
     line-level split of a scenario's model)."""
-    if opts.get("split") == "lines":
+    if "scenario" in opts:
         from ..data.tatoeba import scenario_pairs
 
         return scenario_pairs(opts, data_dir)
@@ -177,12 +177,13 @@ def pairs_for(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
         subdir=opts.get("subdir", "main"),
         source=opts.get("source", "en"),
         suffix=opts.get("suffix", "_train"),
+        split=opts.get("split", "paper"),  # runs that predate the option used the paper's
     )
 
 
 def _source_folder(opts: dict, data_dir: Path | str | None) -> Path:
     root = Path(data_dir or default_data_dir()) / "tatoeba"
-    if opts.get("split") == "lines":
+    if "scenario" in opts:
         return root / SCENARIO_FILES[opts["scenario"]].subdir
     return root / opts.get("subdir", "main")
 

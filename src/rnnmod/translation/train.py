@@ -35,6 +35,7 @@ class Seq2SeqTrainConfig:
     # this many epochs without improvement and keeps the best epoch's weights (None: off)
     patience: int | None = None
     val_pairs: int = 3000  # validation pairs scored per epoch (the first of the split)
+    label_smoothing: float = 0.0  # training loss only (Seq2Seq.loss); validation loss is plain
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -116,7 +117,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         model.train()
         total = 0.0
         for idx in epoch_batches(tout, bs, gen, tc.bucket):
-            loss = model.loss(src[idx], tin[idx], tout[idx])
+            loss = model.loss(src[idx], tin[idx], tout[idx], tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -156,6 +157,8 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "output_layer": tc.output_layer,
         "length_buckets": tc.bucket,
         "attention": tc.attention,
+        "lr": tc.lr,
+        "label_smoothing": tc.label_smoothing,
         **(
             {"patience": tc.patience, "val_loss": val_loss, "best_epoch": best_epoch + 1}
             if tc.patience is not None
