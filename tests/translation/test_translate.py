@@ -412,3 +412,18 @@ def test_label_smoothing_of_both_output_layers() -> None:
                 want = 0.9 * nll - 0.1 * logp.mean()
                 assert smooth == pytest.approx(float(want), rel=1e-4)
         assert smooth != pytest.approx(plain)
+
+
+def test_paired_bootstrap_interval_of_a_bleu_difference() -> None:
+    from rnnmod.translation.bleu import paired_bootstrap, sacre_bleu
+
+    rnd = random.Random(0)
+    words = [f"w{i}" for i in range(30)]
+    refs = [" ".join(rnd.choice(words) for _ in range(8)) for _ in range(200)]
+    good = [" ".join(r.split()[:7] + ["x"]) for r in refs]  # one word wrong
+    bad = [" ".join(r.split()[:4] + ["x"] * 4) for r in refs]  # four words wrong
+    res = paired_bootstrap(bad, good, refs, n_samples=300)
+    assert res["delta"] == pytest.approx(sacre_bleu(good, refs) - sacre_bleu(bad, refs))
+    assert 0 < res["low"] <= res["delta"] <= res["high"]  # a clear gain: the interval excludes 0
+    same = paired_bootstrap(good, good, refs, n_samples=100)
+    assert same["delta"] == same["low"] == same["high"] == 0

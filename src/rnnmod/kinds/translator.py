@@ -28,6 +28,7 @@ from ..metrics.jaccard import decoder_jaccard
 from ..modules.decoder_bank import DecoderMaskBank
 from ..modules.store import ModuleSet
 from ..runs import Run
+from ..translation.bleu import paired_bootstrap
 from ..translation.data import (
     TranslationData,
     build_translation_data,
@@ -236,8 +237,10 @@ class TranslatorKind(ModelKind):
             langs = [e["label"] for e in ms.entries if e["source"] == sid]
             test += test_pairs(run, data_dir, langs, test_per_lang)
         composed_routes = routes(ms)
-        mono = bleu_report(route_for(monolithic_routes(ms), str(ms.path)), test, beam)
-        comp = bleu_report(route_for(composed_routes, str(ms.path)), test, beam)
+        mono = bleu_report(
+            route_for(monolithic_routes(ms), str(ms.path)), test, beam, hypotheses=True
+        )
+        comp = bleu_report(route_for(composed_routes, str(ms.path)), test, beam, hypotheses=True)
         retained = dict(zip(ms.labels, ms.retained_fraction().tolist(), strict=True))
         per = {}
         for lang in ms.labels:
@@ -246,12 +249,16 @@ class TranslatorKind(ModelKind):
                 continue
             r = composed_routes[lang]
             ji_legacy, ji_mask = decoder_jaccard(r.model, r.masks)
+            ci = paired_bootstrap(m.pop("hypotheses"), c.pop("hypotheses"), m.pop("references"))
+            c.pop("references")
             per[lang] = {
                 "jaccard_legacy": round(ji_legacy, 6),
                 "jaccard_mask": round(ji_mask, 6),
                 "monolithic": m["bleu"],
                 "composed": c["bleu"],
                 "delta": round(c["bleu"] - m["bleu"], 4),
+                # paired bootstrap (1,000 resamples of the test pairs): 95 % interval of delta
+                "delta_ci95": [round(ci["low"], 4), round(ci["high"], 4)],
                 "monolithic_bleu1_legacy": m["bleu1_legacy"],
                 "composed_bleu1_legacy": c["bleu1_legacy"],
                 "retained_units": round(retained[lang], 6),
@@ -294,7 +301,8 @@ class TranslatorKind(ModelKind):
         for lang, v in res["per_language"].items():
             lines.append(
                 f"  {lang}: BLEU monolithic {v['monolithic']:6.2f}  composed {v['composed']:6.2f}  "
-                f"Δ {v['delta']:+.2f}   BLEU-1 (legacy) {v['monolithic_bleu1_legacy']:.4f} → "
+                f"Δ {v['delta']:+.2f} (95 % CI {v['delta_ci95'][0]:+.2f} to {v['delta_ci95'][1]:+.2f})"
+                f"   BLEU-1 (legacy) {v['monolithic_bleu1_legacy']:.4f} → "
                 f"{v['composed_bleu1_legacy']:.4f}   retained {v['retained_units']:.1%}"
             )
         lines.append(

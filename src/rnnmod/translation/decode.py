@@ -118,9 +118,12 @@ def translate_texts(
     return result  # type: ignore[return-value]
 
 
-def bleu_report(route_for: RouteFor, test: list[Pair], beam: int = 1) -> dict:
+def bleu_report(
+    route_for: RouteFor, test: list[Pair], beam: int = 1, *, hypotheses: bool = False
+) -> dict:
     """Per-language sacreBLEU (0-100) and legacy BLEU-1 (0-1) plus their means, and the decoding
-    speed (sentences per second); ``beam`` > 1 decodes with beam search."""
+    speed (sentences per second); ``beam`` > 1 decodes with beam search; ``hypotheses`` keeps
+    each language's translations and references (for paired comparisons)."""
     t0 = time.perf_counter()
     trs = translate_texts(route_for, [p.source for p in test], [p.lang for p in test], beam=beam)
     seconds = time.perf_counter() - t0
@@ -133,6 +136,7 @@ def bleu_report(route_for: RouteFor, test: list[Pair], beam: int = 1) -> dict:
             "bleu": round(sacre_bleu(hyps, refs), 4),
             "bleu1_legacy": round(legacy_bleu1(hyps, refs, lang, [trs[i].ended for i in idx]), 6),
             "n": len(idx),
+            **({"hypotheses": hyps, "references": refs} if hypotheses else {}),
         }
     return {
         "per_language": per,
