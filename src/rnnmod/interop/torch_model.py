@@ -231,16 +231,14 @@ def from_torch(
         io_type = "M:N" if chain[0].inp is not None and chain[0].inp.dim() == 3 else "M:1"
     packed = rnn_calls[0].packed
     head_lin = chain[-1].module
-    cfg = ClassifierConfig(
-        io_type=io_type,
-        cell=cells.pop(),
-        depth=len(layers),
-        vocab_size=emb.num_embeddings,
-        embed_dim=emb.embedding_dim,
-        hidden=hidden,
-        n_classes=head_lin.out_features,
-        seq_len=seq_len,
-        out_steps=seq_len if io_type == "M:N" else 1,
+    cfg = _config(
+        io_type,
+        cells.pop(),
+        emb,
+        layers,
+        head_lin.out_features,
+        seq_len,
+        seq_len if io_type == "M:N" else 1,
         bidirectional=rnns[0].bidirectional,
         padding="skipped" if packed else "tokens",
         pad_id=pad_id,
@@ -258,6 +256,32 @@ def from_torch(
     if check:
         _check_same(model, adapted, head_lin, ids, tr, sample, lengths)
     return adapted
+
+
+def _config(
+    io_type: str,
+    cell: str,
+    emb: nn.Embedding,
+    layers: list[dict],
+    n_classes: int,
+    seq_len: int,
+    out_steps: int,
+    **shape,
+) -> ClassifierConfig:
+    """The adapted model's description from the user's layers (``shape``: the structure
+    fields beyond the zoo's)."""
+    return ClassifierConfig(
+        io_type=io_type,
+        cell=cell,
+        depth=len(layers),
+        vocab_size=emb.num_embeddings,
+        embed_dim=emb.embedding_dim,
+        hidden=layers[0]["weight_hh_l0"].shape[1],
+        n_classes=n_classes,
+        seq_len=seq_len,
+        out_steps=out_steps,
+        **shape,
+    )
 
 
 def _build(
@@ -403,7 +427,8 @@ def _from_torch_flat(model, io_type, seq_len, vocab, out_steps, emb, rnns, head,
     layers = _layers(rnns)
     if not 1 <= len(layers) <= 4:
         raise RnnmodError(f"{len(layers)} recurrent layers; rnnmod supports 1-4")
-    hidden = layers[0]["weight_hh_l0"].shape[1]
+    if len({la["weight_hh_l0"].shape[1] for la in layers}) > 1:
+        raise RnnmodError("recurrent layers of different widths are not supported yet")
     first_in = layers[0]["weight_ih_l0"].shape[1]
     if first_in % emb.embedding_dim:
         raise RnnmodError(
@@ -421,16 +446,14 @@ def _from_torch_flat(model, io_type, seq_len, vocab, out_steps, emb, rnns, head,
         raise RnnmodError(
             f"your model has {len(linears)} nn.Linear modules: pass the head as head="
         )
-    cfg = ClassifierConfig(
-        io_type=io_type,
-        cell=cells.pop(),
-        depth=len(layers),
-        vocab_size=emb.num_embeddings,
-        embed_dim=emb.embedding_dim,
-        hidden=hidden,
-        n_classes=lin.out_features,
-        seq_len=implied,
-        out_steps=1 if io_type == "1:1" else out_steps,
+    cfg = _config(
+        io_type,
+        cells.pop(),
+        emb,
+        layers,
+        lin.out_features,
+        implied,
+        1 if io_type == "1:1" else out_steps,
     )
     adapted = _build(cfg, emb, layers, [lin])
     if check:
