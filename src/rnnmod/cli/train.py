@@ -30,7 +30,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"legacy BLEU-1 {m['test_bleu1_legacy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
         )
     else:
-        human = f"{run.task} {args.cell}-{args.depth}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
+        shape = run.model.cfg.extensions()
+        what = f"{args.cell}-{args.depth}" + (f" ({', '.join(shape)})" if shape else "")
+        human = f"{run.task} {what}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.1f} s) → {out}"
     emit(args, {"out": str(out), **m}, human)
 
 
