@@ -427,3 +427,22 @@ def test_paired_bootstrap_interval_of_a_bleu_difference() -> None:
     assert 0 < res["low"] <= res["delta"] <= res["high"]  # a clear gain: the interval excludes 0
     same = paired_bootstrap(good, good, refs, n_samples=100)
     assert same["delta"] == same["low"] == same["high"] == 0
+
+
+def test_dropout_acts_in_training_only() -> None:
+    torch.manual_seed(0)
+    plain = Seq2Seq(Seq2SeqConfig("lstm", 1, 15, 20, embed_dim=6, hidden=8, src_len=7, tgt_len=6))
+    drop = Seq2Seq(Seq2SeqConfig("lstm", 1, 15, 20, embed_dim=6, hidden=8, src_len=7, tgt_len=6,
+                                 dropout=0.5))  # fmt: skip
+    drop.load_state_dict(plain.state_dict())  # dropout adds no parameter
+    src, tin = ragged(6, 7, 15, 7), ragged(6, 6, 20, 8)
+    tin[:, 0] = 2
+    tout = torch.roll(tin, -1, 1)
+    plain.eval()
+    drop.eval()
+    with torch.no_grad():
+        assert float(drop.loss(src, tin, tout)) == pytest.approx(float(plain.loss(src, tin, tout)))
+        drop.train()
+        assert float(drop.loss(src, tin, tout)) != pytest.approx(float(plain.loss(src, tin, tout)))
+    with pytest.raises(ValueError, match="dropout must be in"):
+        Seq2SeqConfig("lstm", 1, 15, 20, dropout=1.0).validate()

@@ -66,6 +66,7 @@ _KIND_OPTIONS = (
     "split",
     "lr",
     "label_smoothing",
+    "dropout",
 )
 
 

@@ -103,6 +103,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             metavar="EPS",
             help="label smoothing of the training loss (default 0; docs/translation.md)",
         )
+        g.add_argument(
+            "--dropout",
+            type=float,
+            default=None,
+            metavar="P",
+            help="dropout on the embeddings and the output layer's input in training (default 0)",
+        )
 
     p = sub.add_parser(
         "translate", help="translate English sentences with a translation run or module set"

@@ -105,16 +105,20 @@ class TranslatorKind(ModelKind):
         split: str = "lines",
         lr: float | None = None,
         label_smoothing: float | None = None,
+        dropout: float | None = None,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
         source is seen in training; the default) or ``paper`` (the authors' split of the
         shuffled pairs). ``lr`` (default 1e-3, the paper's) and ``label_smoothing`` (default 0)
-        go to the optimiser and the training loss."""
+        go to the optimiser and the training loss; ``dropout`` (default 0) drops embedding
+        outputs and the output layer's input in training."""
         if split not in SPLITS:
             raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         if label_smoothing is not None and not 0 <= label_smoothing < 1:
             raise RnnmodError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
+        if dropout is not None and not 0 <= dropout < 1:
+            raise RnnmodError(f"--dropout must be in [0, 1), got {dropout}")
         if lr is not None and not lr > 0:
             raise RnnmodError(f"--lr must be positive, got {lr}")
         opts = {
@@ -146,6 +150,7 @@ class TranslatorKind(ModelKind):
             patience=patience,
             lr=1e-3 if lr is None else lr,
             label_smoothing=label_smoothing or 0.0,
+            dropout=dropout or 0.0,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

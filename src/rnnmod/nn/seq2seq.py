@@ -69,6 +69,8 @@ class Seq2SeqConfig:
     io_type: str = IO_TYPE
     output_layer: str = "softmax"  # or "adaptive" (see the module docstring)
     attention: str = "none"  # or "luong" (see the module docstring)
+    # training only: dropout on both embeddings' outputs and on the output layer's input
+    dropout: float = 0.0
 
     def validate(self) -> None:
         if self.cell not in CELL_KINDS:
@@ -88,6 +90,8 @@ class Seq2SeqConfig:
             adaptive_cutoffs(self.tgt_vocab_size)
         if self.attention not in ATTENTIONS:
             raise ValueError(f"unknown attention {self.attention!r}; expected one of {ATTENTIONS}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
         """Why source/target vocabularies and target languages cannot feed this model, or None."""
@@ -116,6 +120,7 @@ class Seq2Seq(nn.Module):
         self.enc_embedding = nn.Embedding(cfg.src_vocab_size, cfg.embed_dim)
         self.enc_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
         self.dec_embedding = nn.Embedding(cfg.tgt_vocab_size, cfg.embed_dim)
+        self.drop = nn.Dropout(cfg.dropout)  # training only (identity in eval mode)
         self.dec_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
         if cfg.output_layer == "adaptive":
             self.head = nn.AdaptiveLogSoftmaxWithLoss(
@@ -182,7 +187,7 @@ class Seq2Seq(nn.Module):
         row's last real token, and the rows' lengths."""
         lengths = _lengths(src)
         x = pack_padded_sequence(
-            self.enc_embedding(src), lengths, batch_first=True, enforce_sorted=False
+            self.drop(self.enc_embedding(src)), lengths, batch_first=True, enforce_sorted=False
         )
         h_n = c_n = None
         for rnn in self.enc_rnns:
@@ -210,7 +215,7 @@ class Seq2Seq(nn.Module):
         """Teacher-forced decoder on packed sequences: per layer the packed output, and lengths."""
         lengths = _lengths(tgt_in)
         x = pack_padded_sequence(
-            self.dec_embedding(tgt_in), lengths, batch_first=True, enforce_sorted=False
+            self.drop(self.dec_embedding(tgt_in)), lengths, batch_first=True, enforce_sorted=False
         )
         outs = []
         for li, rnn in enumerate(self.dec_rnns):
@@ -247,14 +252,15 @@ class Seq2Seq(nn.Module):
                 self.attend(h, memory), lengths, batch_first=True, enforce_sorted=False
             )
         labels = pack_padded_sequence(tgt_out, lengths, batch_first=True, enforce_sorted=False)
+        feats = self.drop(packed.data)  # identity in eval mode
         if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):  # only the clusters needed
-            nll = self.head(packed.data, labels.data).loss
+            nll = self.head(feats, labels.data).loss
             if not label_smoothing:
                 return nll
-            uniform = -torch.log_softmax(self.head.head(packed.data), -1).mean()
+            uniform = -torch.log_softmax(self.head.head(feats), -1).mean()
             return (1 - label_smoothing) * nll + label_smoothing * uniform
         return nn.functional.cross_entropy(
-            self.head(packed.data), labels.data, label_smoothing=label_smoothing
+            self.head(feats), labels.data, label_smoothing=label_smoothing
         )
 
     @torch.no_grad()

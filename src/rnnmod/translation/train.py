@@ -36,6 +36,7 @@ class Seq2SeqTrainConfig:
     patience: int | None = None
     val_pairs: int = 3000  # validation pairs scored per epoch (the first of the split)
     label_smoothing: float = 0.0  # training loss only (Seq2Seq.loss); validation loss is plain
+    dropout: float = 0.0  # Seq2SeqConfig.dropout: embeddings and the output layer's input
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -75,6 +76,7 @@ def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
             tgt_len=TGT_LEN,
             output_layer=tc.output_layer,
             attention=tc.attention,
+            dropout=tc.dropout,
         )
     )
 
@@ -159,6 +161,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "attention": tc.attention,
         "lr": tc.lr,
         "label_smoothing": tc.label_smoothing,
+        "dropout": tc.dropout,
         **(
             {"patience": tc.patience, "val_loss": val_loss, "best_epoch": best_epoch + 1}
             if tc.patience is not None
