@@ -72,6 +72,22 @@ def _layers(rnns: list[nn.RNNBase]) -> list[dict[str, Tensor]]:
     return out
 
 
+def _recurrent_layers(rnns: list[nn.RNNBase]) -> tuple[str, list[dict[str, Tensor]]]:
+    """The cell kind and every layer of the user's recurrent modules, refused unless they are
+    of one kind, one direction count and one width, 1-4 layers in all."""
+    cells = {_cell_of(r) for r in rnns}
+    if len(cells) != 1:
+        raise RnnmodError(f"recurrent modules of different kinds ({', '.join(sorted(cells))})")
+    if len({r.bidirectional for r in rnns}) != 1:
+        raise RnnmodError("a mix of bidirectional and unidirectional recurrent layers")
+    layers = _layers(rnns)
+    if not 1 <= len(layers) <= 4:
+        raise RnnmodError(f"{len(layers)} recurrent layers; rnnmod supports 1-4")
+    if len({la["weight_hh_l0"].shape[1] for la in layers}) > 1:
+        raise RnnmodError("recurrent layers of different widths are not supported yet")
+    return cells.pop(), layers
+
+
 def check_batch(seq_len: int, vocab_size: int, pad_id: int, sides: tuple[str, ...]) -> Tensor:
     """Ids as users' batches look: full rows, and rows of real lengths (1 to L) padded with
     ``pad_id`` after (``post``) and/or before (``pre``) the text."""
@@ -207,17 +223,7 @@ def from_torch(
             "decoder): rnnmod adapts models that run each layer once over the sequence"
         )
     rnns = rnns or order
-    cells = {_cell_of(r) for r in rnns}
-    if len(cells) != 1:
-        raise RnnmodError(f"recurrent modules of different kinds ({', '.join(sorted(cells))})")
-    if len({r.bidirectional for r in rnns}) != 1:
-        raise RnnmodError("a mix of bidirectional and unidirectional recurrent layers")
-    layers = _layers(rnns)
-    if not 1 <= len(layers) <= 4:
-        raise RnnmodError(f"{len(layers)} recurrent layers; rnnmod supports 1-4")
-    hidden = layers[0]["weight_hh_l0"].shape[1]
-    if any(la["weight_hh_l0"].shape[1] != hidden for la in layers):
-        raise RnnmodError("recurrent layers of different widths are not supported yet")
+    cell, layers = _recurrent_layers(rnns)
     if layers[0]["weight_ih_l0"].shape[1] != emb.embedding_dim:
         raise RnnmodError(
             f"the first recurrent layer takes {layers[0]['weight_ih_l0'].shape[1]} inputs but "
@@ -233,7 +239,7 @@ def from_torch(
     head_lin = chain[-1].module
     cfg = _config(
         io_type,
-        cells.pop(),
+        cell,
         emb,
         layers,
         head_lin.out_features,
@@ -419,16 +425,9 @@ def _from_torch_flat(model, io_type, seq_len, vocab, out_steps, emb, rnns, head,
         rnns = [m for m in model.modules() if isinstance(m, nn.RNNBase)]
     if not rnns:
         raise RnnmodError("your model has no nn.RNN, nn.LSTM or nn.GRU")
-    cells = {_cell_of(r) for r in rnns}
-    if len(cells) != 1:
-        raise RnnmodError(f"recurrent modules of different kinds ({', '.join(sorted(cells))})")
     if any(r.bidirectional for r in rnns):
         raise RnnmodError(f"{io_type} models read one flattened input: no bidirectional layers")
-    layers = _layers(rnns)
-    if not 1 <= len(layers) <= 4:
-        raise RnnmodError(f"{len(layers)} recurrent layers; rnnmod supports 1-4")
-    if len({la["weight_hh_l0"].shape[1] for la in layers}) > 1:
-        raise RnnmodError("recurrent layers of different widths are not supported yet")
+    cell, layers = _recurrent_layers(rnns)
     first_in = layers[0]["weight_ih_l0"].shape[1]
     if first_in % emb.embedding_dim:
         raise RnnmodError(
@@ -448,7 +447,7 @@ def _from_torch_flat(model, io_type, seq_len, vocab, out_steps, emb, rnns, head,
         )
     cfg = _config(
         io_type,
-        cells.pop(),
+        cell,
         emb,
         layers,
         lin.out_features,

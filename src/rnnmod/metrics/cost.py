@@ -44,15 +44,12 @@ def _recurrent_macs(model: SeqClassifier, kept: list[Tensor], per_gate: bool) ->
             total += (k_t * (in_w + h)).sum(-1)
             inp = torch.full_like(k_t, float(h * dirs))
         else:
-            fwd_prev = torch.cat([per_dir[:, :1], per_dir[:, :-1]], dim=1)
-            bwd_prev = torch.cat([per_dir[:, 1:], per_dir[:, -1:]], dim=1)
-            prev = (
-                fwd_prev[..., 0]
-                if dirs == 1
-                else torch.stack([fwd_prev[..., 0], bwd_prev[..., 1]], -1)
-            )
-            rec = (per_dir * (prev if dirs > 1 else prev.unsqueeze(-1))).sum(-1)
-            total += (g * (k_t * in_w + rec)).sum(-1)
+            # kept units at the step each direction came from: the previous position forward,
+            # the next one backward (the first step counted like the others)
+            prev = torch.cat([per_dir[:, :1], per_dir[:, :-1]], dim=1)
+            if dirs == 2:
+                prev[..., 1] = torch.cat([per_dir[:, 1:, 1], per_dir[:, -1:, 1]], dim=1)
+            total += (g * (k_t * in_w + (per_dir * prev).sum(-1))).sum(-1)
             inp = k_t
     return total
 

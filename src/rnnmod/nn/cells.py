@@ -48,15 +48,20 @@ class LayerWeights:
 
     @classmethod
     def from_module(cls, layer: nn.RNNBase) -> LayerWeights:
-        """Read a single-layer ``nn.RNN/LSTM/GRU`` (shares storage, no copy)."""
+        """Read a single-layer, unidirectional ``nn.RNN/LSTM/GRU`` (shares storage, no copy)."""
         if layer.num_layers != 1 or layer.bidirectional:
             raise ValueError("LayerWeights.from_module expects a single-layer, unidirectional RNN")
-        h = layer.hidden_size
-        g = layer.weight_ih_l0.shape[0] // h
-        zeros = torch.zeros(g * h, dtype=layer.weight_ih_l0.dtype, device=layer.weight_ih_l0.device)
-        b_ih = layer.bias_ih_l0 if layer.bias else zeros
-        b_hh = layer.bias_hh_l0 if layer.bias else zeros
-        return cls(layer.weight_ih_l0, layer.weight_hh_l0, b_ih, b_hh)
+        return cls.direction_of(layer, "")
+
+    @classmethod
+    def direction_of(cls, layer: nn.RNNBase, suffix: str) -> LayerWeights:
+        """One direction of a single-layer torch module (``suffix`` "" or "_reverse"); a
+        module without bias reads zero biases."""
+        w_ih = getattr(layer, f"weight_ih_l0{suffix}")
+        zeros = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
+        b_ih = getattr(layer, f"bias_ih_l0{suffix}") if layer.bias else zeros
+        b_hh = getattr(layer, f"bias_hh_l0{suffix}") if layer.bias else zeros
+        return cls(w_ih, getattr(layer, f"weight_hh_l0{suffix}"), b_ih, b_hh)
 
 
 @dataclass
@@ -82,17 +87,9 @@ class BiLayerWeights:
         """Read a single-layer bidirectional ``nn.RNN/LSTM/GRU`` (shares storage)."""
         if layer.num_layers != 1 or not layer.bidirectional:
             raise ValueError("BiLayerWeights.from_module expects a single bidirectional layer")
-        h = layer.hidden_size
-        g = layer.weight_ih_l0.shape[0] // h
-
-        def direction(sfx: str) -> LayerWeights:
-            w_ih = getattr(layer, f"weight_ih_l0{sfx}")
-            zeros = torch.zeros(g * h, dtype=w_ih.dtype, device=w_ih.device)
-            b_ih = getattr(layer, f"bias_ih_l0{sfx}") if layer.bias else zeros
-            b_hh = getattr(layer, f"bias_hh_l0{sfx}") if layer.bias else zeros
-            return LayerWeights(w_ih, getattr(layer, f"weight_hh_l0{sfx}"), b_ih, b_hh)
-
-        return cls(direction(""), direction("_reverse"))
+        return cls(
+            LayerWeights.direction_of(layer, ""), LayerWeights.direction_of(layer, "_reverse")
+        )
 
 
 def layer_weights_of(layer: nn.RNNBase) -> LayerWeights | BiLayerWeights:
@@ -284,13 +281,14 @@ def run_layer(
     return torch.stack(outs, dim=1), gates, h, c
 
 
-def _halves(mask: Tensor | None, width: int, flip_steps: bool) -> tuple:
-    """A bidirectional layer's canonical mask [G, S, 2·width] → (forward, backward) masks; the
-    backward half's steps reversed when it runs on the reversed sequence (``flip_steps``)."""
+def _halves(mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """A bidirectional layer's canonical mask [G, S, 2·W] (forward's columns first) → the
+    forward mask and the backward one, its steps reversed (per-step masks are indexed by
+    position; the backward direction runs over the reversed sequence)."""
     if mask is None:
         return None, None
-    fwd, bwd = mask[..., :width], mask[..., width:]
-    return fwd, (bwd.flip(1) if flip_steps and bwd.shape[1] > 1 else bwd)
+    fwd, bwd = mask.chunk(2, dim=-1)
+    return fwd, bwd.flip(1)
 
 
 def run_bidirectional_layer(
@@ -310,9 +308,8 @@ def run_bidirectional_layer(
     two directions side by side at each position, the final states side by side."""
     if kw.get("unit_semantics", "dead") != "dead" and unit_mask is not None:
         raise ValueError("legacy-edits unit semantics are for unidirectional layers")
-    h = w.hidden_size
-    um_f, um_b = _halves(unit_mask, h, True)
-    gm_f, gm_b = _halves(gate_mask, gate_mask.shape[-1] // 2 if gate_mask is not None else 0, True)
+    um_f, um_b = _halves(unit_mask)
+    gm_f, gm_b = _halves(gate_mask)
     out_f, g_f, h_f, c_f = run_layer(
         x, w.forward, cell, unit_mask=um_f, gate_mask=gm_f, step_valid=step_valid, **kw
     )
