@@ -145,6 +145,16 @@ def test_structure_options_reach_the_model_and_the_commands(tmp_path, capsys):
 
 
 def test_a_pooled_readout_for_a_tagger_is_refused(tmp_path, capsys):
+    from tests.composition.test_label_metrics import write_iob
+
+    f = write_iob(tmp_path / "tags.conll")
+    argv = ["train", "--task", "tagging", "--file", str(f), "--readout", "mean", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert "a mean readout needs an M:1 model, not M:N" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_readout_is_refused_by_the_parser(tmp_path, capsys):
     f = write_csv(tmp_path / "u.csv", n=12)
     argv = ["train", "--task", "text-classification", "--file", str(f), "--readout", "wide"]
     with pytest.raises(SystemExit):

@@ -177,7 +177,7 @@ def pairs_for(opts: dict, data_dir: Path | str | None) -> TranslationPairs:
         subdir=opts.get("subdir", "main"),
         source=opts.get("source", "en"),
         suffix=opts.get("suffix", "_train"),
-        split=opts.get("split", "paper"),  # runs that predate the option used the paper's
+        split=opts.get("split", "paper"),  # options naming no split: the paper's
     )
 
 
