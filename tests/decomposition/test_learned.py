@@ -191,10 +191,22 @@ def test_a_dataset_validation_split_is_used_as_it_is():
 
 
 def test_unsupported_banks_say_how_to_budget_them_instead():
-    model, data = tiny_model("lstm"), tiny_data()
-    bank = bank_of(model, data, gate_strategy="per-gate")
-    with pytest.raises(RnnmodError, match="per-gate.*--method rank"):
+    model, data = tiny_model("lstm"), tiny_data()  # M:1 rolled legacy edits are dead units
+    bank = bank_of(model, data, unit_semantics="legacy-edits", mode="unrolled")
+    with pytest.raises(RnnmodError, match="legacy-edits.*--method rank"):
         learned_masks(model, data, bank, tolerance_pp=1.0, steps=5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_per_gate_banks_learn_gate_columns(cell):
+    model, data = fitted(cell)
+    bank = bank_of(model, data, gate_strategy="per-gate")
+    out, s = learned_masks(model, data, bank, target_retained=0.4, steps=200, seed=0)
+    assert out.unit_masks is None
+    assert [m.shape for m in out.gate_masks] == [m.shape for m in bank.gate_masks]
+    assert abs(float(out.retained_fraction().mean()) - 0.4) <= 0.15, s
+    # the learned columns are what the bank runs: fewer columns change the scores
+    assert not torch.allclose(out.scores(model, data.x_test), bank.scores(model, data.x_test))
 
 
 def fitted_tagger(cell: str = "gru"):

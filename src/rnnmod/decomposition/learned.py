@@ -27,8 +27,10 @@ Two ways to say how small (docs/budget.md):
   the monolithic model's is kept; learning stops after ``patience`` checkpoints in a row outside
   it. The checkpoints are the validation retention–accuracy curve, recorded in the summary.
 
-Classifiers and taggers of every I/O type, rolled and unrolled, unit masks with dead units;
-batches come from the training split only (the test split is never read).
+Classifiers and taggers of every I/O type, rolled and unrolled, unit masks with dead units or
+— for the per-gate strategy — masks over every gate's columns ([K, S, G·H], a removed column's
+pre-activation is 0 as the engine runs it); batches come from the training split only (the test
+split is never read).
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def check_learned_supported(model: object, bank: ModuleBank) -> None:
             "learned masks (--method learned, --budget) are not supported yet for translation "
             "models"
         )
-    if bank.gate_masks is not None or bank.unit_masks is None:
-        raise RnnmodError(f"learned masks are not supported yet for --gate-strategy per-gate{rank}")
+    if bank.gate_masks is None and bank.unit_masks is None:
+        raise RnnmodError(f"learned masks need a bank with unit or gate masks{rank}")
     if bank.engine_semantics(model) != "dead":
         raise RnnmodError(
             f"learned masks are not supported yet for legacy-edits unit semantics{rank}"
@@ -165,13 +167,19 @@ def monolithic_accuracy(
     return _accuracy(monolithic_choice(predict_logits(model, x), bank.class_index, pad), y, pad)
 
 
+def _masks_of(bank: ModuleBank) -> list[Tensor]:
+    """What the learner learns: the bank's unit masks, or its gate-column masks (per-gate)."""
+    return bank.unit_masks if bank.unit_masks is not None else bank.gate_masks
+
+
 def _bank_with(bank: ModuleBank, masks: list[Tensor]) -> ModuleBank:
+    gates = bank.unit_masks is None
     return ModuleBank(
         class_index=list(bank.class_index),
         head_weight=bank.head_weight.clone(),
         head_bias=bank.head_bias.clone(),
-        unit_masks=masks,
-        gate_masks=None,
+        unit_masks=None if gates else masks,
+        gate_masks=masks if gates else None,
         info=[dict(i) for i in bank.info] if bank.info else [{} for _ in range(len(bank))],
         unit_semantics=bank.unit_semantics,
     )
@@ -222,7 +230,8 @@ def learned_masks(
         opt = replace(opt, val_frac=val_frac)
     t0 = time.perf_counter()
     model = run_model
-    k, hidden, depth, groups = len(bank), model.cfg.width, model.cfg.depth, bank.steps
+    k = len(bank)
+    mask_key = "unit_masks" if bank.unit_masks is not None else "gate_masks"
     pad = data.pad_label
 
     was_training = model.training
@@ -249,12 +258,12 @@ def learned_masks(
 
     gen = torch.Generator().manual_seed(seed)
     logits = [
-        torch.full((k, groups, hidden), opt.init_logit, requires_grad=True) for _ in range(depth)
+        torch.full(m.shape, opt.init_logit, requires_grad=True) for m in _masks_of(bank)
     ]
     adam = torch.optim.Adam(logits, lr=opt.lr)
     lam = torch.full((k,), opt.lambda_init)
     head_w, head_b = bank.head_weight.detach(), bank.head_bias.detach()  # [K, R, H], [K, R]
-    total_units = depth * groups * hidden
+    total_units = sum(m[0].numel() for m in logits)  # per module: units or gate columns
 
     def target_at(step: int) -> float:
         """The budget's target falls from 1 to the floor over every step; a fixed target is
@@ -284,7 +293,7 @@ def learned_masks(
             pos += batch
             ids, target = x_train[idx], y_train[idx]
             masks = [straight_through(lg) for lg in logits]  # [K, S, W] each
-            run = model.run_engine(ids, unit_masks=masks, batch_groups=k)
+            run = model.run_engine(ids, **{mask_key: masks}, batch_groups=k)
             feats = model.head_features(run.output, ids)  # [K·B, H] or [K·B, T, H]
             feats = feats.reshape(k, len(ids), *feats.shape[1:])
             z = torch.einsum("kb...h,krh->b...kr", feats, head_w) + head_b  # [B, (T,) K, R]
@@ -342,7 +351,7 @@ def learned_masks(
 
     if budget:
         if best is None:  # not even the first checkpoint: keep the default decomposition's masks
-            out = _bank_with(bank, [m.clone() for m in bank.unit_masks])
+            out = _bank_with(bank, [m.clone() for m in _masks_of(bank)])
             lam_out = torch.zeros(k)
         else:
             out = _bank_with(bank, best[1])
@@ -353,7 +362,7 @@ def learned_masks(
     retained = out.retained_fraction()
     for i in range(k):
         out.info[i]["learned"] = {
-            "retained_per_layer": [round(float(m[i].float().mean()), 6) for m in out.unit_masks],
+            "retained_per_layer": [round(float(m[i].float().mean()), 6) for m in _masks_of(out)],
             "lambda": round(float(lam_out[i]), 6),
         }
     seconds = time.perf_counter() - t0
