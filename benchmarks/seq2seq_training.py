@@ -8,7 +8,10 @@ shared), and reports the median of each:
 * ``adaptive-b64`` — the adaptive softmax output layer (``--output-layer adaptive``), batch 64;
 * ``adaptive-b128`` / ``softmax-b128`` — the same at batch 128;
 * ``*-bucketed``   — batches of pairs of similar target length (``--bucket``:
-  ``rnnmod.translation.train.epoch_batches``).
+  ``rnnmod.translation.train.epoch_batches``);
+* ``*-fused``      — the trainer's optimiser (``make_optimizer``: Adam as one fused kernel); the
+  other rows keep the loop implementation of Adam the trainer used before, so the first row is
+  the implementation the throughput goal is measured against.
 
 Beside the throughput, a FLOP estimate of the same model (forward + backward ≈ 3 × forward;
 encoder and decoder steps, the output layer over the whole vocabulary for the softmax) gives
@@ -37,15 +40,21 @@ from rnnmod.translation.train import (  # noqa: E402
     Seq2SeqTrainConfig,
     build_seq2seq,
     epoch_batches,
+    make_optimizer,
 )
 
 
-def run_config(data, name: str, layer: str, bs: int, bucketed: bool, n_batches: int) -> dict:
+def run_config(
+    data, name: str, layer: str, bs: int, bucketed: bool, fused: bool, n_batches: int
+) -> dict:
     tc = Seq2SeqTrainConfig(cell="lstm", depth=1, batch_size=bs, output_layer=layer)
     torch.manual_seed(0)
     model = build_seq2seq(data, tc)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    if fused:
+        opt = make_optimizer(model, 1e-3)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     src, tin, tout = data.src_train, data.tgt_in, data.tgt_out
     groups = epoch_batches(tout, bs, torch.Generator().manual_seed(0), bucketed)[:n_batches]
     tokens = sum(int((tout[idx] != 0).sum()) for idx in groups)
@@ -87,16 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         pairs_for(opts, args.data_dir), max_train=args.limit, max_vocab=args.max_vocab, seed=0
     )
     configs = [
-        ("softmax-b64", "softmax", 64, False),
-        ("adaptive-b64", "adaptive", 64, False),
-        ("softmax-b128", "softmax", 128, False),
-        ("adaptive-b128", "adaptive", 128, False),
-        ("adaptive-b128-bucketed", "adaptive", 128, True),
+        ("softmax-b64", "softmax", 64, False, False),
+        ("adaptive-b64", "adaptive", 64, False, False),
+        ("softmax-b128", "softmax", 128, False, False),
+        ("adaptive-b128", "adaptive", 128, False, False),
+        ("adaptive-b128-bucketed", "adaptive", 128, True, False),
+        ("softmax-b64-fused", "softmax", 64, False, True),
+        ("adaptive-b128-bucketed-fused", "adaptive", 128, True, True),
+        ("adaptive-b256-bucketed-fused", "adaptive", 256, True, True),
     ]
     seen: dict[str, list[dict]] = {c[0]: [] for c in configs}
     for _ in range(args.rounds):
-        for name, layer, bs, bucketed in configs:
-            seen[name].append(run_config(data, name, layer, bs, bucketed, args.batches))
+        for name, layer, bs, bucketed, fused in configs:
+            seen[name].append(run_config(data, name, layer, bs, bucketed, fused, args.batches))
     rows = []
     base = None
     for name, *_ in configs:

@@ -66,7 +66,7 @@ def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) ->
             flush=True,
         )
 
-    opts = LearnedOptions(floor=floor, check_every=every, patience=10**9)
+    opts = LearnedOptions(floor=floor, check_every=every, patience=10**9, dense_below=1.0)
     learned_masks(
         model,
         data,

@@ -257,9 +257,7 @@ def learned_masks(
     batch = min(opt.batch_size, n)
 
     gen = torch.Generator().manual_seed(seed)
-    logits = [
-        torch.full(m.shape, opt.init_logit, requires_grad=True) for m in _masks_of(bank)
-    ]
+    logits = [torch.full(m.shape, opt.init_logit, requires_grad=True) for m in _masks_of(bank)]
     adam = torch.optim.Adam(logits, lr=opt.lr)
     lam = torch.full((k,), opt.lambda_init)
     head_w, head_b = bank.head_weight.detach(), bank.head_bias.detach()  # [K, R, H], [K, R]

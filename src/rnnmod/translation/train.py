@@ -97,10 +97,17 @@ def validation_loss(model: Seq2Seq, data: TranslationData, n: int, batch: int = 
     return total / max(tokens, 1)
 
 
+def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam(ε 1e-7) as one fused kernel over every parameter: the same update as the loop
+    implementation, without its dozen passes over the two embedding tables per step (the
+    unfused update took 16 % of a training step of the paper's translator, docs/translation.md)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7, fused=True)
+
+
 def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Seq, dict]:
     torch.manual_seed(tc.seed)
     model = build_seq2seq(data, tc)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, eps=1e-7)
+    opt = make_optimizer(model, tc.lr)
     gen = torch.Generator().manual_seed(tc.seed)
     src, tin, tout = data.src_train, data.tgt_in, data.tgt_out
     n, bs = len(src), tc.batch_size
