@@ -150,6 +150,17 @@ def _add_train_data_options(sub: argparse._SubParsersAction) -> None:
             },
         ),
         (
+            "--hold-out",
+            {
+                "type": float,
+                "metavar": "FRAC",
+                "help": "keep a seeded FRAC of the training split out of training as the "
+                "validation split (for datasets without one): --budget and calibration then "
+                "judge on texts the model never saw; the vocabulary is still fitted on the whole "
+                "training split",
+            },
+        ),
+        (
             "--legacy-vocab",
             {
                 "action": "store_true",

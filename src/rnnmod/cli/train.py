@@ -51,6 +51,7 @@ _KIND_OPTIONS = (
     "readout",
     "head_hidden",
     "legacy_vocab",
+    "hold_out",
     "file",
     "train_file",
     "val_file",

@@ -92,6 +92,31 @@ class TaskData:
         self.notes.append(_limit_note(n, seed))
         return self
 
+    def hold_out_val(self, frac: float, seed: int = 0) -> TaskData:
+        """Move a seeded (stratified for one-output tasks) ``frac`` of the training split into
+        the validation split, for a dataset that ships none: a model trained without those rows
+        is judged on data it never saw when a budget or calibration reads the validation split
+        (a slice carved later from the training split was seen in training)."""
+        if not 0 < frac < 1:
+            raise RnnmodError(f"--hold-out must be in (0, 1), got {frac}")
+        if self.x_val is not None:
+            raise RnnmodError(
+                f"{self.task} has its own validation split; --hold-out is for datasets without one"
+            )
+        strata = self.y_train if self.y_train.dim() == 1 else None
+        train, val = seeded_split(len(self.x_train), frac, seed, strata)
+        self.x_val, self.y_val = self.x_train[val], self.y_train[val]
+        self.x_train, self.y_train = self.x_train[train], self.y_train[train]
+        if "texts_train" in self.extra:
+            texts = self.extra["texts_train"]
+            self.extra["texts_val"] = [texts[i] for i in val.tolist()]
+            self.extra["texts_train"] = [texts[i] for i in train.tolist()]
+        self.notes.append(
+            f"{self.task}: a seeded {frac:.0%} of the training split (seed {seed}, {len(val)} "
+            "examples) held out as the validation split; the model never trained on it"
+        )
+        return self
+
     def limit_test(self, n: int | None, seed: int = 0) -> TaskData:
         """Keep a seeded random subset of ``n`` test examples (evaluating a large test split,
         e.g. Brown's, on a budget); the raw texts stay aligned."""

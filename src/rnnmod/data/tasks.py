@@ -69,8 +69,20 @@ def load_task(task: str, data_dir: Path | str | None = None, **options: object) 
     subset of the training split, taken before the vocabulary is fitted), ``legacy_vocab``
     (paper preprocessing), and for the user-file tasks ``file`` — or the dataset's own splits,
     ``train_file`` and ``test_file`` with an optional ``val_file`` — (resolved to absolute
-    paths here), ``text_column``, ``label_column``.
+    paths here), ``text_column``, ``label_column``. ``hold_out`` (a fraction, with
+    ``hold_out_seed``) moves a seeded slice of the training split into the validation split
+    (:meth:`TaskData.hold_out_val`), after the loader and its cache.
     """
+    hold_out = options.pop("hold_out", None)
+    hold_out_seed = int(options.pop("hold_out_seed", 0))
+    data = _load_task(task, data_dir, **options)
+    if hold_out is not None:
+        data.hold_out_val(float(hold_out), hold_out_seed)
+        data.check()
+    return data
+
+
+def _load_task(task: str, data_dir: Path | str | None = None, **options: object) -> TaskData:
     if task not in LOADERS:
         raise RnnmodError(
             f"unknown or unsupported task {task!r}; available: {', '.join(sorted(LOADERS))}"

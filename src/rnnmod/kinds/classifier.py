@@ -76,7 +76,8 @@ class ClassifierKind(ModelKind):
         ``seq_len``: tokens per text, a number or ``"auto"`` (None: the paper's length for the
         paper's tasks, ``"auto"`` for the user-file tasks). ``spec.limit`` keeps a seeded subset
         of the training split before the vocabulary is fitted. These and ``task_options``
-        (``legacy_vocab``; ``file`` or ``train_file``/``val_file``/``test_file``,
+        (``legacy_vocab``; ``hold_out``, a fraction of the training split kept out of training
+        as the validation split; ``file`` or ``train_file``/``val_file``/``test_file``,
         ``text_column``, ``label_column`` for the user-file tasks) go to the task's loader and
         into the run's ``data_options``; each user file is recorded with its absolute path and
         sha256 (``data_files``). ``bidirectional``, ``skip_padding`` (hold the state over
@@ -102,6 +103,8 @@ class ClassifierKind(ModelKind):
             opts["max_vocab"] = check_max_vocab(max_vocab)
         if spec.limit is not None:
             opts |= {"limit": spec.limit, "limit_seed": spec.seed}
+        if "hold_out" in opts:  # the run reloads the same held-out rows (load_task)
+            opts["hold_out_seed"] = spec.seed
         data = load_task(spec.task, spec.data_dir, **opts)
         if seq_len is not None:  # "auto" resolved: the run reloads its data at that length
             opts["seq_len"] = data.vocab.seq_len
