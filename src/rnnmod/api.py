@@ -143,11 +143,9 @@ def decompose_to(
             dec, summary = budgeted_decompose(run.model, data, config, progress=progress, **budget)
             extra["budget"] = dict(summary, request=budget)
         if learned is not None:
-            from .decomposition.learned import learned_masks
-
             t0 = time.perf_counter()
-            bank, summary = learned_masks(
-                run.model, data, dec.bank, seed=config.seed, progress=progress, **learned
+            bank, summary = kind.learn_masks(
+                run, data, dec.bank, seed=config.seed, progress=progress, **learned
             )
             dec = replace(dec, bank=bank, timings=dict(dec.timings, learn=time.perf_counter() - t0))
             extra["learned"] = dict(summary, request=recorded)

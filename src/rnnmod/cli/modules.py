@@ -86,7 +86,7 @@ def cmd_decompose(args: argparse.Namespace) -> None:
         channel=args.channel,
         unit_semantics=args.unit_semantics,
     )
-    kind.check_options(budget=args.budget)
+    kind.check_options(budget=args.budget if _method(args) == "rank" else None)
     res = decompose_to(
         run,
         args.out,

@@ -45,7 +45,9 @@ from tqdm.auto import tqdm
 
 from ..data.base import TaskData, seeded_split
 from ..errors import RnnmodError
+from ..modules.decoder_bank import DecoderMaskBank
 from ..modules.module import ModuleBank, monolithic_choice, vote
+from ..nn.seq2seq import Seq2Seq
 from ..nn.zoo import SeqClassifier, predict_logits
 
 #: recorded with every learned request: a module set made by another version of the learner (its
@@ -73,16 +75,18 @@ class LearnedOptions:
     # are within the budget on every model measured, and each checkpoint is a validation pass
     dense_below: float = 0.6
     val_frac: float = 0.1  # carved from the training split when the dataset has no validation
+    val_pairs_per_lang: int = 500  # a translator's validation pairs per language (budget)
 
 
-def check_learned_supported(model: object, bank: ModuleBank) -> None:
+def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
     """Refuse what learned masks do not support yet, in one line naming it and the way on."""
     rank = "; --budget TOL --method rank budgets it by the concern statistic instead"
+    if isinstance(bank, DecoderMaskBank):
+        if not isinstance(model, Seq2Seq):
+            raise RnnmodError("a translator's module bank needs its translation model")
+        return  # decoder unit masks, dead units: what translators decompose into
     if not isinstance(model, SeqClassifier):
-        raise RnnmodError(
-            "learned masks (--method learned, --budget) are not supported yet for translation "
-            "models"
-        )
+        raise RnnmodError("a classifier's module bank needs its classification model")
     if bank.gate_masks is None and bank.unit_masks is None:
         raise RnnmodError(f"learned masks need a bank with unit or gate masks{rank}")
     if bank.engine_semantics(model) != "dead":
@@ -194,9 +198,9 @@ def composed_accuracy(
 
 
 def learned_masks(
-    run_model: SeqClassifier,
+    run_model: SeqClassifier | Seq2Seq,
     data: TaskData,
-    bank: ModuleBank,
+    bank: ModuleBank | DecoderMaskBank,
     *,
     target_retained: float | None = 0.2,
     tolerance_pp: float | None = None,
@@ -205,15 +209,19 @@ def learned_masks(
     progress: bool = False,
     options: LearnedOptions | None = None,
     val_frac: float | None = None,
-    on_checkpoint: Callable[[dict, ModuleBank], None] | None = None,
-) -> tuple[ModuleBank, dict]:
+    on_checkpoint: Callable[[dict, object], None] | None = None,
+    objective: type[MaskObjective] | None = None,
+) -> tuple[ModuleBank | DecoderMaskBank, dict]:
     """Learn every module's unit masks for ``bank`` (the default decomposition of ``run_model``;
-    its heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` — as few units
-    as keep the composed validation accuracy within that many points of the monolithic model's.
-    Returns the bank with the learned masks ([K, S, W] bool per layer) and a summary for the
-    manifest. Reads the training (and validation) split only, never the test split.
-    ``on_checkpoint(point, bank)`` sees every scored checkpoint (budget only; e.g. a curve script
-    that scores it on data of its own)."""
+    a classifier's heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` —
+    as few units as keep the validation metric within that many points of the monolithic
+    model's (a classifier: the composed model's accuracy, one verdict for every module; a
+    translator: each language's teacher-forced next-word accuracy, a verdict per language).
+    Returns the bank with the learned masks and a summary for the manifest. Reads the training
+    (and validation) split only, never the test split. ``on_checkpoint(point, bank)`` sees every
+    scored checkpoint (budget only; e.g. a curve script that scores it on data of its own).
+    ``objective``: the model kind's :class:`MaskObjective` (default: classifiers'; the translator
+    kind passes its own, :mod:`rnnmod.translation.mask_learning`)."""
     budget = tolerance_pp is not None
     if budget:
         if not 0 <= tolerance_pp <= 100:
@@ -223,45 +231,53 @@ def learned_masks(
     if steps < 1:
         raise RnnmodError(f"learned masks need at least one step, got {steps}")
     check_learned_supported(run_model, bank)
+    if isinstance(bank, DecoderMaskBank) and objective is None:
+        raise RnnmodError("a translator's masks are learned with its kind's objective")
     opt = options or LearnedOptions()
     if val_frac is not None:
         if not 0 < val_frac < 1:
             raise RnnmodError(f"--val-frac must be in (0, 1), got {val_frac}")
         opt = replace(opt, val_frac=val_frac)
     t0 = time.perf_counter()
-    model = run_model
-    k = len(bank)
-    mask_key = "unit_masks" if bank.unit_masks is not None else "gate_masks"
-    pad = data.pad_label
-
-    was_training = model.training
-    model.eval()
-    val = None
-    if budget:
-        x_src, y_src, val = _split_for_budget(model, data, bank, opt.val_frac, seed)
-    else:
-        x_src, y_src = data.x_train, data.y_train
-    # training examples whose class has a module; target = that module's index
-    module_of = torch.full((model.cfg.n_classes,), -1, dtype=torch.long)
-    module_of[torch.tensor(bank.class_index)] = torch.arange(k)
-    y_all = module_of[y_src]  # [N] or [N, T]; −1: no module (padding included), not scored
-    if pad is not None and y_all.dim() > 1:
-        y_all = y_all.masked_fill(y_src == pad, -1)
-    has = y_all >= 0 if y_all.dim() == 1 else (y_all >= 0).any(1)
-    rows = has.nonzero().squeeze(1)
-    if len(rows) == 0:
-        model.train(was_training)
-        raise RnnmodError("no training example belongs to a module's class: nothing to learn on")
-    x_train, y_train = x_src[rows], y_all[rows]
-    n = len(rows)
-    batch = min(opt.batch_size, n)
-
     gen = torch.Generator().manual_seed(seed)
-    logits = [torch.full(m.shape, opt.init_logit, requires_grad=True) for m in _masks_of(bank)]
+    was_training = run_model.training
+    run_model.eval()
+    flags = [p.requires_grad for p in run_model.parameters()]
+    for p in run_model.parameters():
+        p.requires_grad_(False)
+    try:
+        make = objective or ClassifierObjective
+        out, summary = _learn(make(run_model, data, bank, opt, seed, budget, gen), opt, budget, tolerance_pp, target_retained, steps, gen,
+                              progress, on_checkpoint)  # fmt: skip
+    finally:
+        for p, f in zip(run_model.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+        run_model.train(was_training)
+    summary["seed"] = seed
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    return out, summary
+
+
+def _learn(
+    objective: MaskObjective,
+    opt: LearnedOptions,
+    budget: bool,
+    tolerance_pp: float | None,
+    target_retained: float | None,
+    steps: int,
+    gen: torch.Generator,
+    progress: bool,
+    on_checkpoint: Callable[[dict, object], None] | None,
+) -> tuple[object, dict]:
+    """The mask learning every objective shares: straight-through masks, λ per module, the
+    target schedule, and — with a budget — checkpoints scored per budget group, each group
+    keeping its smallest checkpoint within the budget."""
+    k = objective.n_modules
+    logits = [torch.full(s, opt.init_logit, requires_grad=True) for s in objective.shapes]
     adam = torch.optim.Adam(logits, lr=opt.lr)
     lam = torch.full((k,), opt.lambda_init)
-    head_w, head_b = bank.head_weight.detach(), bank.head_bias.detach()  # [K, R, H], [K, R]
     total_units = sum(m[0].numel() for m in logits)  # per module: units or gate columns
+    groups = objective.groups
 
     def target_at(step: int) -> float:
         """The budget's target falls from 1 to the floor over every step; a fixed target is
@@ -272,33 +288,16 @@ def learned_masks(
             return max(target_retained, 1.0 - (1.0 - target_retained) * (step + 1) / ramp)
         return max(opt.floor, 1.0 - (1.0 - opt.floor) * (step + 1) / steps)
 
-    flags = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    order = torch.randperm(n, generator=gen)
-    pos = 0
     ce_last = float("nan")
     curve: list[dict] = []
-    best: tuple[float, list[Tensor], dict] | None = None
-    misses = 0
+    best: list[tuple[float, list[Tensor], dict] | None] = [None] * len(groups)
+    misses = [0] * len(groups)
     done = 0
     bar = tqdm(total=steps, desc="learn masks", disable=not progress, unit="step")
     try:
         for step in range(steps):
-            if pos + batch > n:
-                order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos : pos + batch]
-            pos += batch
-            ids, target = x_train[idx], y_train[idx]
-            masks = [straight_through(lg) for lg in logits]  # [K, S, W] each
-            run = model.run_engine(ids, **{mask_key: masks}, batch_groups=k)
-            feats = model.head_features(run.output, ids)  # [K·B, H] or [K·B, T, H]
-            feats = feats.reshape(k, len(ids), *feats.shape[1:])
-            z = torch.einsum("kb...h,krh->b...kr", feats, head_w) + head_b  # [B, (T,) K, R]
-            score = module_scores(z)  # [B, (T,) K]
-            ce = torch.nn.functional.cross_entropy(
-                score.reshape(-1, k), target.reshape(-1), ignore_index=-1
-            )
+            masks = [straight_through(lg) for lg in logits]  # shaped like the bank's masks
+            ce = objective.loss(masks, gen)
             retained = sum(m.sum((1, 2)) for m in masks) / total_units  # [K]
             loss = ce + (lam * retained).sum()
             adam.zero_grad(set_to_none=True)
@@ -316,85 +315,197 @@ def learned_masks(
                     if budget:  # a falling target never needs pulling back up
                         lam = lam.clamp(min=0.0)
             bar.set_postfix_str(
-                f"ce {ce_last:.3f} kept {float(retained.detach().mean()):.3f}", refresh=False
+                f"loss {ce_last:.3f} kept {float(retained.detach().mean()):.3f}", refresh=False
             )
             bar.update(1)
             every = opt.check_every * (1 if target_at(step) <= opt.dense_below else 4)
-            if val is not None and (done % every == 0 or done == steps):
+            if budget and (done % every == 0 or done == steps):
                 masks_now = binarise([lg.detach() for lg in logits])
-                cand = _bank_with(bank, masks_now)
-                r = float(cand.retained_fraction().mean())
-                acc = composed_accuracy(model, cand, val.x, val.y, pad)
-                ok = acc >= val.monolithic - tolerance_pp / 100.0 - 1e-12
-                point = {
-                    "step": done,
-                    "target": round(target_at(step), 6),
-                    "retained": round(r, 6),
-                    "val_accuracy": round(acc, 6),
-                    "within_budget": ok,
-                }
+                cand = objective.bank(masks_now)
+                kept_k = cand.retained_fraction()
+                scores = objective.validate(masks_now)
+                point = {"step": done, "target": round(target_at(step), 6)}
+                verdicts = []
+                for g, members in enumerate(groups):
+                    r = float(kept_k[members].mean())
+                    ok = scores[g] >= objective.reference[g] - tolerance_pp / 100.0 - 1e-12
+                    verdicts.append({"retained": round(r, 6), "val_accuracy": round(scores[g], 6),
+                                     "within_budget": ok})  # fmt: skip
+                    if ok and (best[g] is None or r < best[g][0]):
+                        chosen = [m[members].clone() for m in masks_now]
+                        best[g] = (r, chosen, {**point, **verdicts[-1], "lambda": lam.clone()})
+                    misses[g] = 0 if ok else misses[g] + 1
+                if objective.names is None:
+                    point.update(verdicts[0])
+                else:
+                    point.update(
+                        retained=round(float(kept_k.mean()), 6),
+                        within_budget=all(v["within_budget"] for v in verdicts),
+                        per_module=dict(zip(objective.names, verdicts, strict=True)),
+                    )
                 curve.append(point)
                 if on_checkpoint is not None:
                     on_checkpoint(point, cand)
-                if ok and (best is None or r < best[0]):
-                    best = (r, masks_now, {**point, "lambda": lam.clone()})
-                misses = 0 if ok else misses + 1
-                if misses >= opt.patience:
+                if all(m >= opt.patience for m in misses):
                     break
     finally:
         bar.close()
-        for p, f in zip(model.parameters(), flags, strict=True):
-            p.requires_grad_(f)
-        model.train(was_training)
 
+    lam_out = lam
+    warnings = []
     if budget:
-        if best is None:  # not even the first checkpoint: keep the default decomposition's masks
-            out = _bank_with(bank, [m.clone() for m in _masks_of(bank)])
-            lam_out = torch.zeros(k)
-        else:
-            out = _bank_with(bank, best[1])
-            lam_out = best[2]["lambda"]
+        final = [m.clone() for m in objective.default_masks()]
+        lam_out = torch.zeros(k)
+        for g, members in enumerate(groups):
+            if best[g] is None:  # never within the budget: the default decomposition's masks
+                name = "" if objective.names is None else f"{objective.names[g]}: "
+                warnings.append(
+                    f"{name}no checkpoint kept the validation accuracy within the budget: the "
+                    "default decomposition's masks are kept"
+                )
+                continue
+            for layer, m in enumerate(best[g][1]):
+                final[layer][members] = m
+            lam_out[members] = best[g][2]["lambda"][members]
+        out = objective.bank(final)
     else:
-        out = _bank_with(bank, binarise([lg.detach() for lg in logits]))
-        lam_out = lam
+        out = objective.bank(binarise([lg.detach() for lg in logits]))
     retained = out.retained_fraction()
     for i in range(k):
         out.info[i]["learned"] = {
-            "retained_per_layer": [round(float(m[i].float().mean()), 6) for m in _masks_of(out)],
+            "retained_per_layer": [
+                round(float(m[i].float().mean()), 6) for m in objective.masks_of(out)
+            ],  # fmt: skip
             "lambda": round(float(lam_out[i]), 6),
         }
-    seconds = time.perf_counter() - t0
     summary = {
-        "method": "learned straight-through unit masks (frozen weights and channelled heads)",
+        "method": objective.method,
         "target_retained": None if budget else target_retained,
         "steps": steps,
         "steps_run": done,
-        "seed": seed,
-        "batch_size": batch,
+        "batch_size": objective.batch_size,
         "lr": opt.lr,
         "lambda_lr": opt.lambda_lr,
         "lambda_every": opt.lambda_every,
-        "n_training_examples": n,
-        "final_cross_entropy": round(ce_last, 6),
+        "n_training_examples": objective.n_examples,
+        "final_loss": round(ce_last, 6),
         "retained_per_module": [round(float(r), 6) for r in retained],
         "retained_mean": round(float(retained.mean()), 6),
         "lambda_per_module": [round(float(v), 6) for v in lam_out],
-        "seconds": round(seconds, 3),
     }
-    if val is not None:
+    if budget:
+        chosen = [None if b is None else {k_: v for k_, v in b[2].items() if k_ != "lambda"}
+                  for b in best]  # fmt: skip
+        ref = [round(r, 6) for r in objective.reference]
         summary.update(
             tolerance_pp=tolerance_pp,
             floor=opt.floor,
             check_every=opt.check_every,
             patience=opt.patience,
-            validation=val.source,
-            val_monolithic=round(val.monolithic, 6),
-            chosen=None if best is None else {k_: v for k_, v in best[2].items() if k_ != "lambda"},
+            validation=objective.validation,
+            val_monolithic=ref[0] if objective.names is None else dict(zip(objective.names, ref)),
+            chosen=chosen[0] if objective.names is None else dict(zip(objective.names, chosen)),
             curve=curve,
         )
-        if best is None:
-            summary["warning"] = (
-                "no checkpoint kept the composed validation accuracy within the budget: the "
-                "default decomposition's masks are kept"
-            )
+        if warnings:
+            summary["warning"] = "; ".join(warnings)
     return out, summary
+
+
+class MaskObjective:
+    """What learning masks needs from a model kind. ``shapes``: the logits per layer, shaped
+    like the bank's masks ([K, S, W]); ``groups``: the modules judged together by the budget
+    (``names``: a name per group, None for one group of every module); ``reference``: the
+    unmasked model's validation metric per group."""
+
+    n_modules: int
+    shapes: list[torch.Size]
+    groups: list[list[int]]
+    names: list[str] | None
+    reference: list[float]
+    validation: str
+    n_examples: int
+    batch_size: int
+    method: str
+
+    def loss(self, masks: list[Tensor], gen: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def validate(self, masks: list[Tensor]) -> list[float]:
+        raise NotImplementedError
+
+    def bank(self, masks: list[Tensor]):
+        raise NotImplementedError
+
+    def default_masks(self) -> list[Tensor]:
+        raise NotImplementedError
+
+    def masks_of(self, bank) -> list[Tensor]:
+        raise NotImplementedError
+
+
+class ClassifierObjective(MaskObjective):
+    """Classifiers and taggers: the composed cross-entropy of the modules' scores on batches
+    of training examples run through all K modules at once; the budget is the composed
+    model's validation accuracy (one group)."""
+
+    method = "learned straight-through unit masks (frozen weights and channelled heads)"
+
+    def __init__(self, model, data, bank, opt, seed, budget, gen):
+        self.model, self.data, self.src = model, data, bank
+        self.pad = data.pad_label
+        k = self.n_modules = len(bank)
+        self.val = None
+        if budget:
+            x_src, y_src, self.val = _split_for_budget(model, data, bank, opt.val_frac, seed)
+            self.validation, self.reference = self.val.source, [self.val.monolithic]
+        else:
+            x_src, y_src = data.x_train, data.y_train
+        # training examples whose class has a module; target = that module's index
+        module_of = torch.full((model.cfg.n_classes,), -1, dtype=torch.long)
+        module_of[torch.tensor(bank.class_index)] = torch.arange(k)
+        y_all = module_of[y_src]  # [N] or [N, T]; −1: no module (padding included), not scored
+        if self.pad is not None and y_all.dim() > 1:
+            y_all = y_all.masked_fill(y_src == self.pad, -1)
+        has = y_all >= 0 if y_all.dim() == 1 else (y_all >= 0).any(1)
+        rows = has.nonzero().squeeze(1)
+        if len(rows) == 0:
+            raise RnnmodError(
+                "no training example belongs to a module's class: nothing to learn on"
+            )
+        self.x, self.y = x_src[rows], y_all[rows]
+        self.n_examples = len(rows)
+        self.batch_size = min(opt.batch_size, self.n_examples)
+        self.mask_key = "unit_masks" if bank.unit_masks is not None else "gate_masks"
+        self.shapes = [m.shape for m in _masks_of(bank)]
+        self.groups, self.names = [list(range(k))], None
+        self.head_w, self.head_b = bank.head_weight.detach(), bank.head_bias.detach()
+        self.order, self.pos = torch.randperm(self.n_examples, generator=gen), 0
+
+    def loss(self, masks, gen):
+        k, n, b = self.n_modules, self.n_examples, self.batch_size
+        if self.pos + b > n:
+            self.order, self.pos = torch.randperm(n, generator=gen), 0
+        idx = self.order[self.pos : self.pos + b]
+        self.pos += b
+        ids, target = self.x[idx], self.y[idx]
+        run = self.model.run_engine(ids, **{self.mask_key: masks}, batch_groups=k)
+        feats = self.model.head_features(run.output, ids)  # [K·B, H] or [K·B, T, H]
+        feats = feats.reshape(k, len(ids), *feats.shape[1:])
+        z = torch.einsum("kb...h,krh->b...kr", feats, self.head_w) + self.head_b  # [B,(T,)K,R]
+        score = module_scores(z)  # [B, (T,) K]
+        return torch.nn.functional.cross_entropy(
+            score.reshape(-1, k), target.reshape(-1), ignore_index=-1
+        )
+
+    def validate(self, masks):
+        return [composed_accuracy(self.model, self.bank(masks), self.val.x, self.val.y, self.pad)]
+
+    def bank(self, masks):
+        return _bank_with(self.src, masks)
+
+    def default_masks(self):
+        return _masks_of(self.src)
+
+    def masks_of(self, bank):
+        return _masks_of(bank)

@@ -178,6 +178,16 @@ class ModelKind:
     ) -> Decomposition:
         raise NotImplementedError
 
+    #: the kind's objective for learned masks (None: classifiers', rnnmod.decomposition.learned)
+    mask_objective = None
+
+    def learn_masks(self, run: Run, data, bank, **options: object) -> tuple:
+        """Learned masks for the default decomposition's ``bank`` (docs/budget.md): the shared
+        learner with this kind's objective; ``options`` are :func:`learned_masks`'s keywords."""
+        from ..decomposition.learned import learned_masks
+
+        return learned_masks(run.model, data, bank, objective=self.mask_objective, **options)
+
     def evaluate(self, ms: ModuleSet, data_dir: Path | str | None, **options: object) -> dict:
         raise NotImplementedError
 

@@ -37,6 +37,7 @@ from ..translation.data import (
     test_pairs,
 )
 from ..translation.decode import Route, bleu_report, check_lang
+from ..translation.mask_learning import TranslatorObjective
 from ..translation.train import Seq2SeqTrainConfig, train_seq2seq
 from .base import ModelKind, TrainSpec
 
@@ -78,9 +79,11 @@ def route_for(table: dict[str, Route], what: str):
 
 class TranslatorKind(ModelKind):
     name = "translator"
+    mask_objective = TranslatorObjective
     votes = False
     refused_options = {
-        "budget": "is not supported for translation models",
+        "budget": "with --method rank is not supported for translation models; learned "
+        "masks are (--budget TOL, the default method)",
         "gate_strategy": "per-gate: translation modules use the hidden-state strategy",
         "module_output": _NO_HEAD,
         "padding_module": _NO_HEAD,

@@ -158,6 +158,25 @@ class Seq2Seq(nn.Module):
             return self.head.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
         return self.head(h)
 
+    def token_nll(self, feats: Tensor, labels: Tensor) -> Tensor:
+        """Mean negative log-likelihood of ``labels`` [N] given output-side inputs ``feats``
+        [N, H] (the adaptive layer computes only the clusters the labels fall in)."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.head(feats, labels).loss
+        return nn.functional.cross_entropy(self.head(feats), labels)
+
+    @torch.no_grad()
+    def predict_tokens(self, feats: Tensor, chunk: int = 2048) -> Tensor:
+        """The most probable word for each row of ``feats`` [N, H] → [N] (chunked: the whole
+        vocabulary's scores for every row at once would not fit)."""
+        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
+            parts = [self.head.predict(feats[i : i + chunk]) for i in range(0, len(feats), chunk)]
+        else:
+            parts = [
+                self.head(feats[i : i + chunk]).argmax(-1) for i in range(0, len(feats), chunk)
+            ]
+        return torch.cat(parts) if parts else feats.new_zeros(0, dtype=torch.long)
+
     # -- what the decomposition pipeline and the module store read
     @property
     def steps(self) -> int:

@@ -1,0 +1,105 @@
+"""Learned decoder masks for translators: one module per target language (docs/budget.md).
+
+The translator kind's :class:`~rnnmod.decomposition.learned.MaskObjective`: the shared mask
+learning (straight-through masks, λ per module, the budget's checkpoints) with what differs for
+an encoder–decoder — batches of each language's own pairs, the decoder's teacher-forced
+likelihood, a budget judged per language.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..decomposition.learned import MaskObjective
+from ..errors import RnnmodError
+from ..modules.decoder_bank import DecoderMaskBank
+from .data import encode_targets
+
+
+class TranslatorObjective(MaskObjective):
+    """Translators: one module per target language, each trained on its own language's pairs
+    (the composed translator routes by language, so modules never compete): the decoder runs
+    through the cell engine with each language's masks on its block of the batch; the loss is
+    the teacher-forced negative log-likelihood of the real target words. The budget is judged
+    per language on its validation pairs: teacher-forced next-word accuracy (a proxy that costs
+    one forward pass; BLEU is measured afterwards by ``rnnmod evaluate``)."""
+
+    method = "learned straight-through decoder unit masks per target language (frozen weights)"
+
+    def __init__(self, model, data, bank, opt, seed, budget, gen):
+        self.model, self.src_bank = model, bank
+        langs = data.langs
+        k = self.n_modules = len(bank)
+        self.names = [langs[c] for c in bank.class_index]
+        self.groups = [[i] for i in range(k)]
+        self.shapes = [
+            torch.Size([k, *bank.masks[0][layer].shape]) for layer in range(len(bank.masks[0]))
+        ]
+        self.rows = [(data.lang_train == c).nonzero().squeeze(1) for c in bank.class_index]
+        if any(len(r) == 0 for r in self.rows):
+            raise RnnmodError("a language module has no training pair to learn its mask on")
+        self.n_examples = int(sum(len(r) for r in self.rows))
+        self.per_lang = max(1, opt.batch_size // k)
+        self.batch_size = self.per_lang * k
+        self.src, self.tgt = data.src_train, data.tgt_train
+        if budget:
+            by_lang = {lang: [p for p in data.val if p.lang == lang] for lang in self.names}
+            by_lang = {lang: ps[: opt.val_pairs_per_lang] for lang, ps in by_lang.items()}
+            if any(not ps for ps in by_lang.values()):
+                empty = [lang for lang, ps in by_lang.items() if not ps]
+                raise RnnmodError(
+                    f"no validation pair for {', '.join(empty)}: a translator's budget is "
+                    "judged on its validation split; use --target-retained instead"
+                )
+            self.val = [
+                (data.src_vocab.encode_texts([p.source for p in ps]),
+                 encode_targets(data.tgt_vocab, ps))
+                for ps in by_lang.values()
+            ]  # fmt: skip
+            n = sorted({len(ps) for ps in by_lang.values()})
+            self.validation = (
+                f"{data.task} validation split ({'-'.join(map(str, n))} pairs per language; "
+                "teacher-forced next-word accuracy)"
+            )
+            self.reference = self.validate([torch.ones(s, dtype=torch.bool) for s in self.shapes])
+
+    def _decode(self, src, tgt, masks):
+        """Decoder outputs on the output side's input and the real steps' mask."""
+        tin, tout = tgt[:, :-1], tgt[:, 1:]
+        with torch.no_grad():  # the encoder has no masks and frozen weights
+            enc, memory = self.model.encode_memory(src)
+        state = self.model.initial_state(enc, unit_masks=masks)
+        run = self.model.run_decoder_engine(state, tin, unit_masks=masks)
+        real = tin != 0
+        return self.model.attend(run.output, memory), real, tout
+
+    def loss(self, masks, gen):
+        idx = torch.cat(
+            [r[torch.randint(len(r), (self.per_lang,), generator=gen)] for r in self.rows]
+        )
+        h, real, tout = self._decode(self.src[idx], self.tgt[idx], masks)
+        return self.model.token_nll(h[real], tout[real])
+
+    @torch.no_grad()
+    def validate(self, masks):
+        out = []
+        for i, (src, tgt) in enumerate(self.val):
+            one = [m[i : i + 1].to(torch.float32) for m in masks]
+            h, real, tout = self._decode(src, tgt, one)
+            pred = self.model.predict_tokens(h[real])
+            out.append(float((pred == tout[real]).float().mean()))
+        return out
+
+    def bank(self, masks):
+        return DecoderMaskBank(
+            list(self.src_bank.class_index),
+            [[m[i] for m in masks] for i in range(self.n_modules)],
+            [dict(x) for x in self.src_bank.info] or [{} for _ in range(self.n_modules)],
+        )
+
+    def default_masks(self):
+        return [torch.stack([ms[layer] for ms in self.src_bank.masks]) for layer in
+                range(len(self.shapes))]  # fmt: skip
+
+    def masks_of(self, bank):
+        return [torch.stack([ms[layer] for ms in bank.masks]) for layer in range(len(self.shapes))]
