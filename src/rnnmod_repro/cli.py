@@ -234,8 +234,12 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
 
 
 def cmd_scenario(args: argparse.Namespace) -> None:
-    from .scenarios import ScenarioOptions, run_scenario
+    from .scenarios import RECIPES, ScenarioOptions, run_scenario
 
+    fixed = [f"--{k.replace('_', '-')}" for k in ("epochs", "max_train_per_lang")
+             if getattr(args, k) is not None and k in RECIPES[args.recipe]]  # fmt: skip
+    if fixed:
+        raise RnnmodError(f"--recipe {args.recipe} sets {' and '.join(fixed)}; leave them out")
     res = run_scenario(
         ScenarioOptions(
             scenario=args.name,
@@ -245,9 +249,10 @@ def cmd_scenario(args: argparse.Namespace) -> None:
             runs_dir=args.runs_dir,
             results_dir=args.results_dir,
             data_dir=args.data_dir,
-            epochs=args.epochs,
+            epochs=3 if args.epochs is None else args.epochs,
             hidden=args.hidden,
-            max_train_per_lang=args.max_train_per_lang,
+            max_train_per_lang=4000 if args.max_train_per_lang is None else args.max_train_per_lang,
+            recipe=args.recipe,
             progress=not args.quiet,
         )
     )
@@ -377,13 +382,23 @@ def scenario_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--mode", default="rolled", choices=("rolled", "unrolled"), help="modules (default rolled)"
     )
-    s.add_argument("--epochs", type=int, default=3, help="training epochs per model (default 3)")
+    s.add_argument(
+        "--recipe",
+        choices=("paper", "reference"),
+        default="paper",
+        help="how the models are trained: paper (softmax, batch 64, 4,000 pairs per language, "
+        "--epochs; 500 test pairs per language) or reference (every pair, adaptive softmax, "
+        "batch 128 in length buckets, early stopping; every test pair; docs/translation.md)",
+    )
+    s.add_argument(
+        "--epochs", type=int, default=None, help="training epochs per model (default 3; paper)"
+    )
     s.add_argument("--hidden", type=int, default=256, help="recurrent units (default 256)")
     s.add_argument(
         "--max-train-per-lang",
         type=int,
-        default=4000,
-        help="training pairs per target language (seeded subset; default 4000)",
+        default=None,
+        help="training pairs per target language (seeded subset; default 4000; paper)",
     )
     s.add_argument(
         "--runs-dir",

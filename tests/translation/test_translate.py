@@ -200,6 +200,19 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert (
         tmp_path / "runs" / "fix-language" / "composed-solution1-rolled" / "manifest.json"
     ).is_file()
+    # every promise with its paired-bootstrap interval: en must rise, de and it lose ≤ 0.5
+    checks = {(c["solution"], c["language"]): c for c in res["checks"]}
+    assert set(checks) == {(k, x) for k in (1, 2) for x in ("en", "de", "it")}
+    for c in checks.values():
+        assert c["ci95"][0] <= c["delta"] <= c["ci95"][1]
+        assert c["delta"] == pytest.approx(c["bleu"] - c["baseline"], abs=1e-3)
+    assert checks[(1, "en")]["holds"] == (checks[(1, "en")]["ci95"][0] > 0)
+    assert checks[(2, "de")]["holds"] == (checks[(2, "de")]["delta"] >= -0.5)
+    assert "hypotheses" not in json.dumps(res)  # the translations are not kept in the results
+    assert "| holds |" in (out / "scenario_fix-language.md").read_text()
+    reference = ["--threads", "1", "scenario", "fix-language", "--recipe", "reference"]
+    assert main([*reference, "--epochs", "2", "--data-dir", str(tmp_path)]) == 2
+    assert "--recipe reference sets --epochs; leave them out" in capsys.readouterr().err
     # the trained models are reused, but only with the settings they were trained with
     assert main([*args, "--data-dir", str(tmp_path), "--epochs", "2"]) == 2
     assert "was trained with other settings (epochs 1 → 2)" in capsys.readouterr().err
