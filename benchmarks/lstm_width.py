@@ -11,6 +11,7 @@ its wall time over the MAC model's ratio follows this efficiency (docs/budget.md
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     for h in (int(w) for w in args.widths.split(",")):
         layer = torch.nn.LSTM(args.input, h, batch_first=True).eval()
         with torch.no_grad():
-            per_call(lambda: layer(x), 5)  # warm-up
-            sec = per_call(lambda: layer(x), args.calls)
+            call = functools.partial(layer, x)
+            per_call(call, 5)  # warm-up
+            sec = per_call(call, args.calls)
         macs = 4 * h * (args.input + h) * args.batch * args.steps
         rows.append({"hidden": h, "ms_per_call": round(sec * 1e3, 3),
                      "ps_per_mac": round(sec * 1e12 / macs, 2)})  # fmt: skip
