@@ -377,8 +377,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="budgeted decomposition (docs/budget.md), e.g. 1pp: learn each module's unit masks "
         "and keep the fewest units that hold the composed model's validation accuracy within "
-        "TOL of the monolithic model's (default --method learned); with --method rank, remove "
-        "units by the concern statistic while each module's --budget-metric holds",
+        "TOL of the monolithic model's (a translator: each language's next-word accuracy; "
+        "default --method learned); with --method rank (classifiers), remove units by the "
+        "concern statistic while each module's --budget-metric holds",
     )
     d.add_argument(
         "--budget-metric",
@@ -392,16 +393,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.1,
         help="budget: validation fraction carved from the training split when the task has no "
-        "validation split (default 0.1; never the test split)",
+        "validation split (default 0.1; never the test split; the model saw those rows in "
+        "training — `rnnmod train --hold-out` keeps them out)",
     )
     d.add_argument(
         "--method",
         choices=("rank", "learned"),
         default=None,
         help="learned (the default with --budget): after the decomposition, learn each module's "
-        "unit masks on the training split with the weights and channelled heads frozen (classifiers "
-        "and taggers, rolled and unrolled; docs/budget.md); rank (the default without --budget): the concern "
-        "statistic selects the removed units",
+        "unit (or, per-gate, gate-column) masks on the training split with the weights and "
+        "channelled heads frozen (classifiers, taggers and translators, rolled and unrolled; "
+        "docs/budget.md); rank (the default without --budget): the concern statistic selects "
+        "the removed units",
     )
     d.add_argument(
         "--target-retained",
