@@ -92,3 +92,13 @@ def test_budget_from_the_command_line_and_rank_refused(translator, capsys):
     rank = ["decompose", str(root / "run"), "--out", str(root / "r"), "--budget", "1pp"]
     assert main([*COMMON, *rank, "--method", "rank", *dd]) == 2
     assert "--budget with --method rank is not supported for translation" in capsys.readouterr().err
+
+
+def test_unrolled_language_modules_learn_a_mask_per_decoder_step(translator):
+    _, run, data, _ = translator
+    bank = kind_of(run).decompose(run, data, DecompositionConfig(n_positive=40, mode="unrolled"))
+    out, s = kind_of(run).learn_masks(run, data, bank.bank, target_retained=0.5, steps=60, seed=0)
+    steps = run.model.steps
+    assert all(m[0].shape == (steps, 24) for m in out.masks)
+    assert all(bool(m[0].any(-1).all()) for m in out.masks)  # every step keeps a unit
+    assert all(r < 1.0 for r in s["retained_per_module"])
