@@ -236,8 +236,9 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
 def cmd_scenario(args: argparse.Namespace) -> None:
     from .scenarios import RECIPES, ScenarioOptions, run_scenario
 
-    fixed = [f"--{k.replace('_', '-')}" for k in ("epochs", "max_train_per_lang")
-             if getattr(args, k) is not None and k in RECIPES[args.recipe]]  # fmt: skip
+    given = {k: getattr(args, k) for k in ("epochs", "max_train_per_lang")}
+    fixed = [f"--{k.replace('_', '-')}" for k, v in given.items()
+             if v is not None and k in RECIPES[args.recipe]]  # fmt: skip
     if fixed:
         raise RnnmodError(f"--recipe {args.recipe} sets {' and '.join(fixed)}; leave them out")
     res = run_scenario(
@@ -249,11 +250,10 @@ def cmd_scenario(args: argparse.Namespace) -> None:
             runs_dir=args.runs_dir,
             results_dir=args.results_dir,
             data_dir=args.data_dir,
-            epochs=3 if args.epochs is None else args.epochs,
             hidden=args.hidden,
-            max_train_per_lang=4000 if args.max_train_per_lang is None else args.max_train_per_lang,
             recipe=args.recipe,
             progress=not args.quiet,
+            **{k: v for k, v in given.items() if v is not None},  # else ScenarioOptions' defaults
         )
     )
     if args.json:

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from rnnmod import RnnmodError, load_run, preset
 from rnnmod.data.tatoeba import SCENARIO_FILES, scenario_pairs
-from rnnmod.nn.seq2seq import ADAPTIVE_CUTOFFS
 from rnnmod.storage import read_json, write_json
 
 from .tables import MISSING, Col, table, write_markdown
@@ -47,7 +46,6 @@ RECIPES = {
 #: the scenario's promises (issue "Translators that translate"): the other languages lose at
 #: most this much BLEU; an added language reaches this share of its own model's BLEU
 OTHERS_MAX_LOSS = 0.5
-ADAPTIVE_MIN_WORDS = ADAPTIVE_CUTOFFS[0] + 1
 ADDED_SHARE = 0.9
 
 
@@ -96,7 +94,7 @@ class ScenarioOptions:
 
 def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     from rnnmod.translation.data import build_translation_data
-    from rnnmod.translation.train import Seq2SeqTrainConfig
+    from rnnmod.translation.train import ADAPTIVE_MIN_WORDS, Seq2SeqTrainConfig
 
     from .tatoeba_rq1 import train_translator
 
@@ -104,8 +102,8 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     path = opts.runs_dir / opts.scenario / f"{name}-{opts.cell}{opts.depth}"
     recipe = dict(RECIPES[opts.recipe])
     recipe.pop("test_per_lang", None)
-    max_vocab = extra.pop("max_vocab", None) or recipe.pop("max_vocab", opts.max_vocab)
-    recipe.pop("max_vocab", None)
+    recipe_vocab = recipe.pop("max_vocab", opts.max_vocab)
+    max_vocab = extra.pop("max_vocab", None) or recipe_vocab
     epochs = recipe.pop("epochs", opts.epochs)
     per_lang = recipe.pop("max_train_per_lang", opts.max_train_per_lang)
     settings = {"epochs": epochs, "hidden": opts.hidden, "seed": opts.seed}

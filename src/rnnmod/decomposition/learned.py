@@ -323,7 +323,7 @@ def _learn(
                 masks_now = binarise([lg.detach() for lg in logits])
                 cand = objective.bank(masks_now)
                 kept_k = cand.retained_fraction()
-                scores = objective.validate(masks_now)
+                scores = objective.validate(cand)
                 point = {"step": done, "target": round(target_at(step), 6)}
                 verdicts = []
                 for g, members in enumerate(groups):
@@ -354,7 +354,7 @@ def _learn(
     lam_out = lam
     warnings = []
     if budget:
-        final = [m.clone() for m in objective.default_masks()]
+        final = [m.clone() for m in objective.masks_of(objective.source)]
         lam_out = torch.zeros(k)
         for g, members in enumerate(groups):
             if best[g] is None:  # never within the budget: the default decomposition's masks
@@ -413,11 +413,13 @@ def _learn(
 
 
 class MaskObjective:
-    """What learning masks needs from a model kind. ``shapes``: the logits per layer, shaped
-    like the bank's masks ([K, S, W]); ``groups``: the modules judged together by the budget
-    (``names``: a name per group, None for one group of every module); ``reference``: the
-    unmasked model's validation metric per group."""
+    """What learning masks needs from a model kind. ``source``: the default decomposition's
+    bank (its masks are kept for a budget group never within the budget); ``shapes``: the
+    logits per layer, shaped like the bank's masks ([K, S, W]); ``groups``: the modules judged
+    together by the budget (``names``: a name per group, None for one group of every module);
+    ``reference``: the unmasked model's validation metric per group."""
 
+    source: object
     n_modules: int
     shapes: list[torch.Size]
     groups: list[list[int]]
@@ -431,16 +433,15 @@ class MaskObjective:
     def loss(self, masks: list[Tensor], gen: torch.Generator) -> Tensor:
         raise NotImplementedError
 
-    def validate(self, masks: list[Tensor]) -> list[float]:
+    def validate(self, bank) -> list[float]:
+        """The validation metric per budget group of ``bank`` (a candidate of :meth:`bank`)."""
         raise NotImplementedError
 
     def bank(self, masks: list[Tensor]):
         raise NotImplementedError
 
-    def default_masks(self) -> list[Tensor]:
-        raise NotImplementedError
-
     def masks_of(self, bank) -> list[Tensor]:
+        """A bank's masks as the logits are shaped: one [K, S, W] tensor per layer."""
         raise NotImplementedError
 
 
@@ -452,7 +453,7 @@ class ClassifierObjective(MaskObjective):
     method = "learned straight-through unit masks (frozen weights and channelled heads)"
 
     def __init__(self, model, data, bank, opt, seed, budget, gen):
-        self.model, self.data, self.src = model, data, bank
+        self.model, self.source = model, bank
         self.pad = data.pad_label
         k = self.n_modules = len(bank)
         self.val = None
@@ -498,14 +499,11 @@ class ClassifierObjective(MaskObjective):
             score.reshape(-1, k), target.reshape(-1), ignore_index=-1
         )
 
-    def validate(self, masks):
-        return [composed_accuracy(self.model, self.bank(masks), self.val.x, self.val.y, self.pad)]
+    def validate(self, bank):
+        return [composed_accuracy(self.model, bank, self.val.x, self.val.y, self.pad)]
 
     def bank(self, masks):
-        return _bank_with(self.src, masks)
-
-    def default_masks(self):
-        return _masks_of(self.src)
+        return _bank_with(self.source, masks)
 
     def masks_of(self, bank):
         return _masks_of(bank)

@@ -27,7 +27,7 @@ class TranslatorObjective(MaskObjective):
     method = "learned straight-through decoder unit masks per target language (frozen weights)"
 
     def __init__(self, model, data, bank, opt, seed, budget, gen):
-        self.model, self.src_bank = model, bank
+        self.model, self.source = model, bank
         langs = data.langs
         k = self.n_modules = len(bank)
         self.names = [langs[c] for c in bank.class_index]
@@ -61,7 +61,9 @@ class TranslatorObjective(MaskObjective):
                 f"{data.task} validation split ({'-'.join(map(str, n))} pairs per language; "
                 "teacher-forced next-word accuracy)"
             )
-            self.reference = self.validate([torch.ones(s, dtype=torch.bool) for s in self.shapes])
+            self.reference = self.validate(
+                self.bank([torch.ones(s, dtype=torch.bool) for s in self.shapes])
+            )
 
     def _decode(self, src, tgt, masks):
         """Decoder outputs on the output side's input and the real steps' mask."""
@@ -81,7 +83,8 @@ class TranslatorObjective(MaskObjective):
         return self.model.token_nll(h[real], tout[real])
 
     @torch.no_grad()
-    def validate(self, masks):
+    def validate(self, bank):
+        masks = self.masks_of(bank)
         out = []
         for i, (src, tgt) in enumerate(self.val):
             one = [m[i : i + 1].to(torch.float32) for m in masks]
@@ -92,14 +95,10 @@ class TranslatorObjective(MaskObjective):
 
     def bank(self, masks):
         return DecoderMaskBank(
-            list(self.src_bank.class_index),
+            list(self.source.class_index),
             [[m[i] for m in masks] for i in range(self.n_modules)],
-            [dict(x) for x in self.src_bank.info] or [{} for _ in range(self.n_modules)],
+            [dict(x) for x in self.source.info] or [{} for _ in range(self.n_modules)],
         )
-
-    def default_masks(self):
-        return [torch.stack([ms[layer] for ms in self.src_bank.masks]) for layer in
-                range(len(self.shapes))]  # fmt: skip
 
     def masks_of(self, bank):
         return [torch.stack([ms[layer] for ms in bank.masks]) for layer in range(len(self.shapes))]

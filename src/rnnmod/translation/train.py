@@ -58,10 +58,14 @@ def epoch_batches(tgt_out: Tensor, bs: int, gen: torch.Generator, bucket: bool) 
     return [batches[i] for i in order]
 
 
+#: an adaptive softmax needs more target words than this (its first cluster's cutoff, + 1)
+ADAPTIVE_MIN_WORDS = ADAPTIVE_CUTOFFS[0] + 1
+
+
 def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
-    if tc.output_layer == "adaptive" and data.tgt_vocab.size <= ADAPTIVE_CUTOFFS[0] + 1:
+    if tc.output_layer == "adaptive" and data.tgt_vocab.size <= ADAPTIVE_MIN_WORDS:
         raise RnnmodError(
-            f"--output-layer adaptive needs more than {ADAPTIVE_CUTOFFS[0] + 1} target words; "
+            f"--output-layer adaptive needs more than {ADAPTIVE_MIN_WORDS} target words; "
             f"this vocabulary has {data.tgt_vocab.size}: use the default softmax"
         )
     return Seq2Seq(
