@@ -79,12 +79,13 @@ class LearnedOptions:
 
 
 def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
-    """Refuse what learned masks do not support yet, in one line naming it and the way on."""
+    """Refuse what the classifiers' objective does not support, in one line naming it and the
+    way on."""
     rank = "; --budget TOL --method rank budgets it by the concern statistic instead"
-    if isinstance(bank, DecoderMaskBank):
-        if not isinstance(model, Seq2Seq):
-            raise RnnmodError("a translator's module bank needs its translation model")
-        return  # decoder unit masks, dead units: what translators decompose into
+    if not isinstance(bank, ModuleBank):
+        raise RnnmodError(
+            "a translator's masks are learned with its kind's objective (ModelKind.learn_masks)"
+        )
     if not isinstance(model, SeqClassifier):
         raise RnnmodError("a classifier's module bank needs its classification model")
     if bank.gate_masks is None and bank.unit_masks is None:
@@ -230,9 +231,6 @@ def learned_masks(
         raise RnnmodError(f"--target-retained must be in (0, 1], got {target_retained}")
     if steps < 1:
         raise RnnmodError(f"learned masks need at least one step, got {steps}")
-    check_learned_supported(run_model, bank)
-    if isinstance(bank, DecoderMaskBank) and objective is None:
-        raise RnnmodError("a translator's masks are learned with its kind's objective")
     opt = options or LearnedOptions()
     if val_frac is not None:
         if not 0 < val_frac < 1:
@@ -246,9 +244,10 @@ def learned_masks(
     for p in run_model.parameters():
         p.requires_grad_(False)
     try:
-        make = objective or ClassifierObjective
-        out, summary = _learn(make(run_model, data, bank, opt, seed, budget, gen), opt, budget, tolerance_pp, target_retained, steps, gen,
-                              progress, on_checkpoint)  # fmt: skip
+        made = (objective or ClassifierObjective)(run_model, data, bank, opt, seed, budget, gen)
+        out, summary = _learn(
+            made, opt, budget, tolerance_pp, target_retained, steps, gen, progress, on_checkpoint
+        )
     finally:
         for p, f in zip(run_model.parameters(), flags, strict=True):
             p.requires_grad_(f)
@@ -453,6 +452,7 @@ class ClassifierObjective(MaskObjective):
     method = "learned straight-through unit masks (frozen weights and channelled heads)"
 
     def __init__(self, model, data, bank, opt, seed, budget, gen):
+        check_learned_supported(model, bank)
         self.model, self.source = model, bank
         self.pad = data.pad_label
         k = self.n_modules = len(bank)

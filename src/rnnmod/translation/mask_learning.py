@@ -13,6 +13,7 @@ import torch
 from ..decomposition.learned import MaskObjective
 from ..errors import RnnmodError
 from ..modules.decoder_bank import DecoderMaskBank
+from ..nn.seq2seq import Seq2Seq
 from .data import encode_targets
 
 
@@ -27,6 +28,8 @@ class TranslatorObjective(MaskObjective):
     method = "learned straight-through decoder unit masks per target language (frozen weights)"
 
     def __init__(self, model, data, bank, opt, seed, budget, gen):
+        if not isinstance(model, Seq2Seq) or not isinstance(bank, DecoderMaskBank):
+            raise RnnmodError("a translator's objective needs a translation model and its bank")
         self.model, self.source = model, bank
         langs = data.langs
         k = self.n_modules = len(bank)
