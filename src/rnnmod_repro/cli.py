@@ -83,6 +83,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         tasks = [t for t in tasks if t != "tatoeba"]
         if not tasks:
             return
+    if args.recipe != "paper" or args.time_limit is not None:
+        raise RnnmodError("--recipe and --time-limit are for the translators (--tasks tatoeba)")
     for t in tasks:
         if t not in LOADERS:
             raise RnnmodError(f"unknown task {t!r}; available: {', '.join(sorted(LOADERS))}")
@@ -215,7 +217,12 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
     and of Table IV (RQ3, translation replace)."""
     from .tatoeba_rq1 import TatoebaRQ1Options, run_tatoeba_rq1
 
-    opts = TatoebaRQ1Options(**_rq1_options(args, cells, "1,2"), test_per_lang=args.max_test or 500)
+    opts = TatoebaRQ1Options(
+        **_rq1_options(args, cells, "1,2"),
+        test_per_lang=args.max_test or 500,
+        recipe=args.recipe,
+        time_limit=args.time_limit,
+    )
     if args.what == "rq3":
         from .tatoeba_rq3 import run_tatoeba_rq3
 
@@ -234,7 +241,8 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
 
 
 def cmd_scenario(args: argparse.Namespace) -> None:
-    from .scenarios import RECIPES, ScenarioOptions, run_scenario
+    from .recipes import RECIPES
+    from .scenarios import ScenarioOptions, run_scenario
 
     given = {k: getattr(args, k) for k in ("epochs", "max_train_per_lang")}
     fixed = [f"--{k.replace('_', '-')}" for k, v in given.items()
@@ -277,6 +285,22 @@ def reproduce_parser() -> argparse.ArgumentParser:
         "(Table III); rq3: intra replace, the worst depth's modules replaced by the best's (Table IV; --tasks tatoeba: per target language)",
     )
     r.add_argument("--tasks", "--task", default=None, help="default mathqa,clinc; budget: clinc")
+    r.add_argument(
+        "--recipe",
+        choices=("paper", "reference"),
+        default="paper",
+        help="--tasks tatoeba: how the translators are trained: paper (24,000 pairs, 3 epochs, "
+        "the paper's split) or reference (every pair, adaptive softmax, length buckets, early "
+        "stopping, the line split; docs/translation.md)",
+    )
+    r.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="--tasks tatoeba --recipe reference: training minutes per translator (default: "
+        "until early stopping or the recipe's 14 epochs)",
+    )
     r.add_argument("--cells", default="lstm,gru,rnn")
     r.add_argument("--depths", default=None, help="e.g. 1-4 or 1,3 (default 1-4; budget: 1,2)")
     r.add_argument("--modes", default="rolled,unrolled")

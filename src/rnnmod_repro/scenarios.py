@@ -25,24 +25,13 @@ from rnnmod import RnnmodError, load_run, preset
 from rnnmod.data.tatoeba import SCENARIO_FILES, scenario_pairs
 from rnnmod.storage import read_json, write_json
 
+from .recipes import RECIPES
 from .tables import MISSING, Col, table, write_markdown
 
 TEST_PER_LANG = 500  # the first 500 test pairs per language, as the authors' evaluators
 
-#: how the scenario's models are trained. ``paper``: the authors' recipe at the scale of their
-#: scenario runs (softmax, batch 64, a seeded 4,000 pairs per language, 6,000 words, --epochs).
-#: ``reference``: the recipe of docs/translation.md's measured translators (every training pair,
-#: 256-d embeddings, 30,000 words, adaptive softmax, batch 128 in length buckets, lr 1e-3, early
-#: stopping after 2 epochs without a better validation loss, at most 14 epochs), tested on every
-#: test pair; it leaves solution 1 of fix-language its 2,000-word vocabulary (the authors').
-RECIPES = {
-    "paper": {},
-    "reference": {
-        "embed_dim": 256, "max_vocab": 30000, "output_layer": "adaptive", "batch_size": 128,
-        "bucket": True, "lr": 1e-3, "patience": 2, "epochs": 14, "max_train_per_lang": None,
-        "test_per_lang": None,
-    },
-}  # fmt: skip
+# how the scenario's models are trained: .recipes.RECIPES (the reference recipe leaves solution 1
+# of fix-language its 2,000-word vocabulary, the authors')
 #: the scenario's promises (issue "Translators that translate"): the other languages lose at
 #: most this much BLEU; an added language reaches this share of its own model's BLEU
 OTHERS_MAX_LOSS = 0.5

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import rnnmod
-from rnnmod import load_run, preset, save_run
+from rnnmod import RnnmodError, load_run, preset, save_run
 from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
 from rnnmod.storage import write_json
 from rnnmod.translation.data import (
@@ -24,8 +24,9 @@ from rnnmod.translation.train import Seq2SeqTrainConfig, train_seq2seq
 from .freshness import latest_rows
 from .language_modules import as_moduleset, decompose_languages
 from .paper import table2_delta_row
+from .recipes import RECIPES
 from .result_cache import cached_json
-from .tables import Col, num, table, write_tables
+from .tables import MISSING, Col, num, table, write_tables
 
 # Affordable defaults on a 2-core CPU (docs/translation.md): a seeded 24,000-pair subset of the
 # 106,564 training pairs, 3 epochs, 8,000-word vocabularies, 256 units.
@@ -45,9 +46,55 @@ class TatoebaRQ1Options:
     test_per_lang: int = 500
     seed: int = 0
     progress: bool = True
+    recipe: str = "paper"  # .recipes.RECIPES
+    time_limit: float | None = None  # minutes of training per model (reference recipe)
+
+
+def _recipe_settings(opts: TatoebaRQ1Options) -> dict:
+    """What a reference-recipe run is trained with (the line split, every training pair)."""
+    r = dict(RECIPES[opts.recipe])
+    for k in ("max_train_per_lang", "test_per_lang"):  # the scenarios' settings
+        r.pop(k)
+    if opts.epochs:
+        r["epochs"] = opts.epochs
+    return r | {"split": "lines", "time_limit": opts.time_limit}
+
+
+def _check_settings(path: Path, want: dict) -> None:
+    """A reused run must have been trained as asked (epochs and time limit are in its metrics)."""
+    m = rnnmod.load_run(path).metrics
+    got = {"epochs": m.get("epochs"), "time_limit": m.get("time_limit_minutes")}
+    asked = {"epochs": want["epochs"], "time_limit": want["time_limit"]}
+    if got != asked:
+        raise RnnmodError(
+            f"{path} was trained with {got}, not {asked}: give another --runs-dir or delete it"
+        )
 
 
 def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
+    if opts.recipe not in RECIPES:
+        raise RnnmodError(f"unknown recipe {opts.recipe!r}; expected one of {', '.join(RECIPES)}")
+    if opts.recipe != "paper":
+        path = opts.runs_dir / f"tatoeba-{opts.recipe}-{cell}{depth}"
+        settings = _recipe_settings(opts)
+        if (path / "metrics.json").is_file():
+            _check_settings(path, settings)
+            return path
+        rnnmod.train(
+            "tatoeba",
+            out=path,
+            overwrite=True,
+            cell=cell,
+            depth=depth,
+            seed=opts.seed,
+            data_dir=opts.data_dir,
+            progress=opts.progress,
+            test_per_lang=opts.test_per_lang,
+            **settings,
+        )
+        return path
+    if opts.time_limit is not None:
+        raise RnnmodError("--time-limit is for --recipe reference (the paper recipe is epochs)")
     path = opts.runs_dir / f"tatoeba-{cell}{depth}"
     if (path / "metrics.json").is_file():
         return path
@@ -118,6 +165,7 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
                 for lang, v in res["per_language"].items():
                     row = {
                         "task": "tatoeba",
+                        "recipe": opts.recipe,
                         "pair": f"en-{lang}",
                         "cell": cell,
                         "depth": depth,
@@ -132,6 +180,7 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
                         ),
                         "decompose_seconds": round(dt, 3),
                         "train_seconds": run.metrics.get("train_seconds"),
+                        "epochs_run": run.metrics.get("epochs_run"),
                         "run": str(run.path),
                         "model_sha256": sha,
                     }
@@ -142,26 +191,28 @@ def run_tatoeba_rq1(opts: TatoebaRQ1Options) -> list[dict]:
     return rows
 
 
-ROW_KEY = ("task", "pair", "cell", "depth", "preset", "mode")
+ROW_KEY = ("task", "recipe", "pair", "cell", "depth", "preset", "mode")
 
 
 def collect_cached(cache: Path) -> list[dict]:
     """Every cached row, earlier invocations' too (the newest per model, preset, mode and
     language), minus rows of a run that has been retrained since: the report covers everything
     measured so far, as the classifiers' RQ1 report does."""
-    out = latest_rows(cache, ROW_KEY)
-    return sorted(out, key=lambda r: (r["cell"], r["depth"], r["preset"], r["mode"], r["pair"]))
+    out = [{"recipe": "paper"} | r for r in latest_rows(cache, ROW_KEY)]  # rows before recipes
+    order = ("recipe", "cell", "depth", "preset", "mode", "pair")
+    return sorted(out, key=lambda r: tuple(r[k] for k in order))
 
 
 FIELDS = [
-    "task", "pair", "cell", "depth", "preset", "mode", "monolithic", "composed", "delta",
+    "task", "recipe", "pair", "cell", "depth", "preset", "mode", "monolithic", "composed", "delta",
     "monolithic_bleu1_legacy", "composed_bleu1_legacy", "delta_bleu1_legacy_points",
     "paper_delta_bleu1_points", "retained_units", "jaccard_legacy", "jaccard_mask", "n_test",
-    "decompose_seconds", "train_seconds",
+    "decompose_seconds", "train_seconds", "epochs_run",
 ]  # fmt: skip
 
 
 COLUMNS = [
+    Col("recipe", "{recipe}"),
     Col("model", "{cell}-{depth}"),
     Col("preset", "{preset}"),
     Col("mode", "{mode}"),
@@ -169,11 +220,16 @@ COLUMNS = [
     Col("BLEU mono", "{monolithic:.2f}"),
     Col("BLEU composed", "{composed:.2f}"),
     Col("Δ BLEU", "{delta:+.2f}"),
+    Col(
+        "Δ 95 % CI",
+        lambda r: "[{:+.2f}, {:+.2f}]".format(*r["delta_ci95"]) if r.get("delta_ci95") else MISSING,
+    ),
     Col("BLEU-1 mono", "{monolithic_bleu1_legacy:.4f}"),
     Col("BLEU-1 composed", "{composed_bleu1_legacy:.4f}"),
     Col("Δ BLEU-1 pts", "{delta_bleu1_legacy_points:+.2f}"),
     Col("paper Δ BLEU-1 pts", lambda r: num(r.get("paper_delta_bleu1_points"))),
     Col("retained", "{retained_units:.3f}"),
+    Col("epochs", lambda r: num(r.get("epochs_run"), ".0f")),
 ]
 
 
@@ -182,7 +238,11 @@ def write_reports(rows: list[dict], results_dir: Path, wall_seconds: float) -> N
         "# RQ1 — encoder–decoder (Tatoeba), composed vs monolithic BLEU",
         "",
         "BLEU = sacreBLEU corpus BLEU on normalised text (0-100); BLEU-1 = the paper's legacy "
-        "unigram BLEU, Δ in points (×100) beside the paper's Table II Δ.",
+        "unigram BLEU, Δ in points (×100) beside the paper's Table II Δ; Δ 95 % CI = paired "
+        "bootstrap interval of Δ BLEU (sacreBLEU statistics). Recipes (docs/translation.md): "
+        "paper = the authors' at an affordable scale (24,000 pairs, 3 epochs, the paper's "
+        "split); reference = every training pair, adaptive softmax, early stopping, the line "
+        "split, trained for at most the time limit each.",
         "",
         *table(COLUMNS, rows),
         "",

@@ -80,8 +80,11 @@ def test_report_has_the_translation_and_scenario_tables(results):
     base = {"task": "tatoeba", "cell": "lstm", "depth": 1, "preset": "default", "mode": "rolled"}
     _csv(results / "rq1_tatoeba.csv", [
         {**base, "pair": f"en-{x}", "delta": d, "delta_bleu1_legacy_points": 2 * d,
-         "paper_delta_bleu1_points": 0.02}
-        for x, d in (("fr", 0.3), ("de", -0.1))
+         "paper_delta_bleu1_points": 0.02, "monolithic": m, "recipe": ""}
+        for x, d, m in (("fr", 0.3, 2.0), ("de", -0.1, 3.0))
+    ] + [
+        {**base, "recipe": "reference", "pair": "en-fr", "delta": -0.4, "monolithic": 20.0,
+         "delta_bleu1_legacy_points": 1.0, "paper_delta_bleu1_points": 0.02}
     ])  # fmt: skip
     _csv(results / "rq3_tatoeba.csv", [
         {"cell": "gru", "mode": "rolled", "faulty_depth": 2, "best_depth": 1, "class": x,
@@ -93,7 +96,8 @@ def test_report_has_the_translation_and_scenario_tables(results):
             "composed, solution 2": row(0.32, 1.1)}  # fmt: skip
     (results / "scenario_fix-language.json").write_text(json.dumps({"rows": rows}))
     text = build_report(results)[0].read_text()
-    assert "| lstm-1 | default | rolled | 2 | +0.10 | -0.10 | +0.20 | +0.02 |" in text
+    assert "| paper | lstm-1 | 2.50 | default | rolled | 2 | +0.10 | -0.10 | +0.20 | +0.02 |" in text
+    assert "| reference | lstm-1 | 20.00 | default | rolled | 1 | -0.40 | -0.40 | +1.00 |" in text
     assert "| gru | rolled | 2 ← 1 | 3 | +0.30 | +0.30 | +0.30 | +1.72 / +1.88 |" in text
     assert (
         "| fix-language | 30.00 | 31.00 | 32.00 | 1.00 | 0.90 | 1.10 | 20.80 | 20.89 | 21.30 |"

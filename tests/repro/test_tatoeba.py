@@ -106,3 +106,43 @@ def test_rq1_tatoeba_report_keeps_earlier_invocations_rows(tmp_path, capsys):
     with open(tmp_path / "res" / "rq1_tatoeba.csv", encoding="utf-8") as f:
         got = list(csv.DictReader(f))
     assert sorted({r["depth"] for r in got}) == ["1", "2"] and len(got) == 6
+
+
+def write_wide_tatoeba(root: Path, lines: int = 300, words: int = 400) -> None:
+    """Aligned lines over ``words`` made-up words per language: enough target words (over
+    1,001 in all) for the reference recipe's adaptive softmax."""
+    import random
+
+    rnd = random.Random(0)
+    d = root / "tatoeba" / "main"
+    d.mkdir(parents=True)
+    rows = [[rnd.randrange(words) for _ in range(rnd.randint(2, 6))] for _ in range(lines)]
+    for lang in ("en", "fr", "de", "it"):
+        text = "\n".join(" ".join(f"{lang}{i}" for i in r).capitalize() + "." for r in rows)
+        (d / f"{lang}_train.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def test_rq1_tatoeba_reference_recipe_trains_within_its_time_limit(tmp_path, capsys):
+    from rnnmod import load_run
+
+    write_wide_tatoeba(tmp_path)
+    runs = tmp_path / "runs"
+    base = ["--threads", "1", "reproduce", "rq1", "--tasks", "tatoeba", "--cells", "gru"]
+    base += ["--depths", "1", "--presets", "default", "--modes", "rolled", "--max-test", "20"]
+    base += ["--runs-dir", str(runs), "--results-dir", str(tmp_path / "res"), "--quiet"]
+    base += ["--data-dir", str(tmp_path), "--recipe", "reference"]
+    assert main([*base, "--time-limit", "1e-6", "--json"]) == 0  # one batch of training
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == 3 and {r["recipe"] for r in rows} == {"reference"}
+    run = load_run(runs / "tatoeba-reference-gru1")
+    m = run.metrics
+    assert m["stopped_by"] == "time limit" and m["time_limit_minutes"] == 1e-6
+    assert (m["output_layer"], m["batch_size"], m["length_buckets"]) == ("adaptive", 128, True)
+    assert run.config["data_options"]["split"] == "lines"
+    md = (tmp_path / "res" / "rq1_tatoeba.md").read_text()
+    assert "| reference | gru-1 | default | rolled | en-de |" in md
+    assert main([*base, "--time-limit", "2"]) == 2  # the kept run had another limit
+    assert "was trained with" in capsys.readouterr().err
+    clinc = ["reproduce", "rq1", "--tasks", "clinc", "--recipe", "reference"]
+    assert main(clinc) == 2
+    assert "--recipe and --time-limit are for the translators" in capsys.readouterr().err

@@ -218,6 +218,30 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert "was trained with other settings (epochs 1 → 2)" in capsys.readouterr().err
 
 
+def test_a_time_limit_ends_training_at_a_batch_and_keeps_the_validated_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_tiny_tatoeba(tmp_path)
+    dd = ["--data-dir", str(tmp_path), "--quiet"]
+    train = ["--threads", "1", "train", "--task", "tatoeba", "--hidden", "8", "--embed-dim", "8"]
+    full = [*train, "--epochs", "1", "--patience", "1", *dd]
+    assert main([*full, "--out", str(tmp_path / "full")]) == 0
+    whole = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert whole["stopped_by"] == "epochs" and whole["time_limit_minutes"] is None
+    # a limit shorter than one batch: one batch, then the partial epoch is validated
+    limited = [*train, "--epochs", "5", "--patience", "1", "--time-limit", "1e-6", *dd]
+    assert main([*limited, "--out", str(tmp_path / "cut")]) == 0
+    m = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert m["stopped_by"] == "time limit" and m["epochs_run"] == 1 and len(m["val_loss"]) == 1
+    assert 0 < m["target_tokens"] < whole["target_tokens"]  # 64 pairs of one epoch's 189
+    capsys.readouterr()
+    assert main([*train, "--time-limit", "0", *dd, "--out", str(tmp_path / "zero")]) == 2
+    assert "--time-limit must be positive" in capsys.readouterr().err
+    clinc = ["train", "--task", "clinc", "--time-limit", "5", "--out", str(tmp_path / "c")]
+    assert main(clinc) == 2
+    assert "--time-limit does not apply to --task clinc" in capsys.readouterr().err
+
+
 def test_composing_modules_of_different_source_languages_is_refused() -> None:
     from types import SimpleNamespace
 

@@ -68,6 +68,7 @@ _KIND_OPTIONS = (
     "lr",
     "label_smoothing",
     "dropout",
+    "time_limit",
 )
 
 

@@ -110,6 +110,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             metavar="P",
             help="dropout on the embeddings and the output layer's input in training (default 0)",
         )
+        g.add_argument(
+            "--time-limit",
+            type=float,
+            default=None,
+            metavar="MINUTES",
+            help="stop training at the first batch after MINUTES of wall time, validate the "
+            "partial epoch and keep the best validated weights (default: no limit)",
+        )
 
     p = sub.add_parser(
         "translate", help="translate English sentences with a translation run or module set"

@@ -109,13 +109,15 @@ class TranslatorKind(ModelKind):
         lr: float | None = None,
         label_smoothing: float | None = None,
         dropout: float | None = None,
+        time_limit: float | None = None,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
         source is seen in training; the default) or ``paper`` (the authors' split of the
         shuffled pairs). ``lr`` (default 1e-3, the paper's) and ``label_smoothing`` (default 0)
         go to the optimiser and the training loss; ``dropout`` (default 0) drops embedding
-        outputs and the output layer's input in training."""
+        outputs and the output layer's input in training; ``time_limit`` (minutes) ends
+        training at the first batch past it."""
         if split not in SPLITS:
             raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         if label_smoothing is not None and not 0 <= label_smoothing < 1:
@@ -124,6 +126,8 @@ class TranslatorKind(ModelKind):
             raise RnnmodError(f"--dropout must be in [0, 1), got {dropout}")
         if lr is not None and not lr > 0:
             raise RnnmodError(f"--lr must be positive, got {lr}")
+        if time_limit is not None and not time_limit > 0:
+            raise RnnmodError(f"--time-limit must be positive minutes, got {time_limit}")
         opts = {
             "langs": list(langs),
             "max_train": spec.limit,
@@ -154,6 +158,7 @@ class TranslatorKind(ModelKind):
             lr=1e-3 if lr is None else lr,
             label_smoothing=label_smoothing or 0.0,
             dropout=dropout or 0.0,
+            time_limit_minutes=time_limit,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

@@ -37,6 +37,9 @@ class Seq2SeqTrainConfig:
     val_pairs: int = 3000  # validation pairs scored per epoch (the first of the split)
     label_smoothing: float = 0.0  # training loss only (Seq2Seq.loss); validation loss is plain
     dropout: float = 0.0  # Seq2SeqConfig.dropout: embeddings and the output layer's input
+    # wall-clock budget in minutes: training stops at the first batch past it, the partial
+    # epoch is validated like a whole one, and the best validated weights are kept (None: off)
+    time_limit_minutes: float | None = None
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -123,21 +126,30 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
     )
     if tc.patience is not None and not data.val:
         raise RnnmodError("early stopping needs validation pairs; this split has none")
+    limit = None if tc.time_limit_minutes is None else 60 * tc.time_limit_minutes
+    if limit is not None and not limit > 0:
+        raise RnnmodError(f"--time-limit must be positive minutes, got {tc.time_limit_minutes}")
     start = time.perf_counter()
+    row_tokens = (tout != 0).sum(1)
     epoch_loss, val_loss = [], []
-    best_state, best_epoch, stale = None, 0, 0
+    best_state, best_epoch, stale, tokens, stopped = None, 0, 0, 0, "epochs"
     for epoch in range(tc.epochs):
         model.train()
-        total = 0.0
+        total, rows = 0.0, 0
         for idx in epoch_batches(tout, bs, gen, tc.bucket):
             loss = model.loss(src[idx], tin[idx], tout[idx], tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
+            rows += len(idx)
+            tokens += int(row_tokens[idx].sum())
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        epoch_loss.append(round(total / n, 4))
+            if limit is not None and time.perf_counter() - start > limit:
+                stopped = "time limit"
+                break
+        epoch_loss.append(round(total / rows, 4))
         if tc.patience is not None:
             val_loss.append(round(validation_loss(model, data, tc.val_pairs), 4))
             if best_state is None or val_loss[-1] < val_loss[best_epoch]:
@@ -146,12 +158,14 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
             else:
                 stale += 1
                 if stale >= tc.patience:
+                    stopped = "early stopping"
                     break
+        if stopped == "time limit":
+            break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     train_s = time.perf_counter() - start
-    tokens = int((tout != 0).sum()) * len(epoch_loss)
     model.eval()
     test = test_by_language(data.test, data.langs, tc.test_per_lang)
     route = Route(model, data.src_vocab, data.tgt_vocab)
@@ -164,7 +178,9 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "decode_sentences_per_second": report["sentences_per_second"],
         "train_seconds": round(train_s, 2),
         "epochs": tc.epochs,
-        "epochs_run": len(epoch_loss),
+        "epochs_run": len(epoch_loss),  # a time limit's partial epoch counts as one
+        "stopped_by": stopped,  # epochs | early stopping | time limit
+        "time_limit_minutes": tc.time_limit_minutes,
         "epoch_loss": epoch_loss,
         "batch_size": bs,
         "output_layer": tc.output_layer,
