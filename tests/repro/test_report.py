@@ -96,7 +96,9 @@ def test_report_has_the_translation_and_scenario_tables(results):
             "composed, solution 2": row(0.32, 1.1)}  # fmt: skip
     (results / "scenario_fix-language.json").write_text(json.dumps({"rows": rows}))
     text = build_report(results)[0].read_text()
-    assert "| paper | lstm-1 | 2.50 | default | rolled | 2 | +0.10 | -0.10 | +0.20 | +0.02 |" in text
+    assert (
+        "| paper | lstm-1 | 2.50 | default | rolled | 2 | +0.10 | -0.10 | +0.20 | +0.02 |" in text
+    )
     assert "| reference | lstm-1 | 20.00 | default | rolled | 1 | -0.40 | -0.40 | +1.00 |" in text
     assert "| gru | rolled | 2 ← 1 | 3 | +0.30 | +0.30 | +0.30 | +1.72 / +1.88 |" in text
     assert (
