@@ -235,8 +235,8 @@ def run_scenario(opts: ScenarioOptions) -> dict:
     checks = scenario_checks(sc, rows)
     for r in rows.values():  # the translations served the intervals; the tables keep scores
         for per in r["per_language"].values():
-            per.pop("hypotheses", None)
-            per.pop("references", None)
+            for k in ("hypotheses", "references", "tokenizer"):
+                per.pop(k, None)
     opts.timings["evaluate"] = round(time.perf_counter() - t0, 1)
     result = {
         "scenario": sc.name,
@@ -269,7 +269,9 @@ def scenario_checks(sc: Scenario, rows: dict) -> list[dict]:
 
     def diff(base: dict, system: dict, lang: str) -> dict:
         b, c = base["per_language"][lang], system["per_language"][lang]
-        ci = paired_bootstrap(b["hypotheses"], c["hypotheses"], b["references"])
+        ci = paired_bootstrap(
+            b["hypotheses"], c["hypotheses"], b["references"], tokenizer=b["tokenizer"]
+        )
         return {"baseline": b["bleu"], "bleu": c["bleu"], "delta": round(c["bleu"] - b["bleu"], 4),
                 "ci95": [round(ci["low"], 4), round(ci["high"], 4)]}  # fmt: skip
 

@@ -12,7 +12,7 @@ def row(bleus: dict, wrong: dict) -> dict:
     per = {}
     for lang, b in bleus.items():
         hyps = [("x y z" if i < wrong.get(lang, 0) else r) for i, r in enumerate(REFS)]
-        per[lang] = {"bleu": b, "hypotheses": hyps, "references": list(REFS)}
+        per[lang] = {"bleu": b, "hypotheses": hyps, "references": list(REFS), "tokenizer": "keras"}
     return {"per_language": per}
 
 

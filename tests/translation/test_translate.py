@@ -483,3 +483,36 @@ def test_dropout_acts_in_training_only() -> None:
         assert float(drop.loss(src, tin, tout)) != pytest.approx(float(plain.loss(src, tin, tout)))
     with pytest.raises(ValueError, match="dropout must be in"):
         Seq2SeqConfig("lstm", 1, 15, 20, dropout=1.0).validate()
+
+
+def test_punctuation_kept_is_translated_and_scored(tmp_path: Path, capsys) -> None:
+    from rnnmod.kinds import kind_of
+    from rnnmod.runs import load_run
+    from rnnmod.translation.data import target_words
+
+    assert target_words("Où es-tu, Tom ?") == ["où", "es", "tu", "tom"]
+    keep = "words-and-symbols"
+    assert target_words("Où es-tu, Tom ?", keep) == ["où", "es", "-", "tu", ",", "tom", "?"]
+    assert sacre_bleu(["je vois le chat"], ["Je vois le chat."]) == pytest.approx(100)
+    assert sacre_bleu(["je vois le chat ."], ["Je vois le chat."], keep) == pytest.approx(100)
+    assert sacre_bleu(["je vois le chat"], ["Je vois le chat."], keep) < 100  # the mark counts
+    write_tiny_tatoeba(tmp_path)
+    dd = ["--data-dir", str(tmp_path), "--quiet"]
+    train = ["--threads", "1", "train", "--task", "tatoeba", "--hidden", "8", "--embed-dim", "8"]
+    assert (
+        main([*train, "--epochs", "1", "--punctuation", "keep", *dd, "--out", str(tmp_path / "p")])
+        == 0
+    )
+    run = load_run(tmp_path / "p")
+    assert run.vocab.tokenizer == run.target_vocab.tokenizer == keep
+    data = kind_of(run).load_data(run, tmp_path)  # rebuilt from the run: marks are targets
+    dot = run.target_vocab.id_of(".")
+    assert dot is not None and bool((data.tgt_train == dot).any())
+    assert run.vocab.id_of(".") is not None  # and sources
+    clinc = ["train", "--task", "clinc", "--punctuation", "keep", "--out", str(tmp_path / "c")]
+    assert main(clinc) == 2
+    assert "--punctuation does not apply to --task clinc" in capsys.readouterr().err
+    import rnnmod
+
+    with pytest.raises(rnnmod.RnnmodError, match="--punctuation must be one of strip, keep"):
+        rnnmod.train("tatoeba", out=tmp_path / "q", punctuation="none", data_dir=tmp_path)

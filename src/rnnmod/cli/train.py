@@ -69,6 +69,7 @@ _KIND_OPTIONS = (
     "label_smoothing",
     "dropout",
     "time_limit",
+    "punctuation",
 )
 
 

@@ -118,6 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="stop training at the first batch after MINUTES of wall time, validate the "
             "partial epoch and keep the best validated weights (default: no limit)",
         )
+        g.add_argument(
+            "--punctuation",
+            choices=("strip", "keep"),
+            default=None,
+            help="strip (default, the paper's preprocessing): lower-case words only; keep: "
+            "punctuation marks are tokens of source and target, so the model translates them "
+            "and BLEU scores them (docs/translation.md)",
+        )
 
     p = sub.add_parser(
         "translate", help="translate English sentences with a translation run or module set"

@@ -67,6 +67,7 @@ OPTION_SCOPE = {
     "label_smoothing": TRANSLATION_SCOPE,
     "dropout": TRANSLATION_SCOPE,
     "time_limit": TRANSLATION_SCOPE,
+    "punctuation": TRANSLATION_SCOPE,
 }
 #: training options of translators only (classifier tasks refuse them)
 TRANSLATION_ONLY = tuple(k for k, v in OPTION_SCOPE.items() if v == TRANSLATION_SCOPE)

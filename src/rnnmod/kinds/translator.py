@@ -30,6 +30,7 @@ from ..modules.store import ModuleSet
 from ..runs import Run
 from ..translation.bleu import paired_bootstrap
 from ..translation.data import (
+    PUNCTUATION,
     TranslationData,
     build_translation_data,
     data_for_run,
@@ -110,6 +111,7 @@ class TranslatorKind(ModelKind):
         label_smoothing: float | None = None,
         dropout: float | None = None,
         time_limit: float | None = None,
+        punctuation: str = "strip",
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
@@ -117,7 +119,8 @@ class TranslatorKind(ModelKind):
         shuffled pairs). ``lr`` (default 1e-3, the paper's) and ``label_smoothing`` (default 0)
         go to the optimiser and the training loss; ``dropout`` (default 0) drops embedding
         outputs and the output layer's input in training; ``time_limit`` (minutes) ends
-        training at the first batch past it."""
+        training at the first batch past it; ``punctuation`` ``keep`` makes punctuation marks
+        tokens of source and target (``strip``, the default, is the paper's preprocessing)."""
         if split not in SPLITS:
             raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         if label_smoothing is not None and not 0 <= label_smoothing < 1:
@@ -126,6 +129,10 @@ class TranslatorKind(ModelKind):
             raise RnnmodError(f"--dropout must be in [0, 1), got {dropout}")
         if lr is not None and not lr > 0:
             raise RnnmodError(f"--lr must be positive, got {lr}")
+        if punctuation not in PUNCTUATION:
+            raise RnnmodError(
+                f"--punctuation must be one of {', '.join(PUNCTUATION)}, got {punctuation!r}"
+            )
         if time_limit is not None and not time_limit > 0:
             raise RnnmodError(f"--time-limit must be positive minutes, got {time_limit}")
         opts = {
@@ -144,6 +151,7 @@ class TranslatorKind(ModelKind):
             max_train=spec.limit,
             max_vocab=max_vocab,
             seed=spec.seed,
+            tokenizer=PUNCTUATION[punctuation],
         )
         loop = spec.loop() | {"epochs": spec.epochs or 5, "batch_size": spec.batch_size or 64}
         tc = Seq2SeqTrainConfig(
@@ -262,8 +270,13 @@ class TranslatorKind(ModelKind):
                 continue
             r = composed_routes[lang]
             ji_legacy, ji_mask = decoder_jaccard(r.model, r.masks)
-            ci = paired_bootstrap(m.pop("hypotheses"), c.pop("hypotheses"), m.pop("references"))
-            c.pop("references")
+            ci = paired_bootstrap(
+                m.pop("hypotheses"),
+                c.pop("hypotheses"),
+                m.pop("references"),
+                tokenizer=m.pop("tokenizer"),
+            )
+            c.pop("references"), c.pop("tokenizer")
             per[lang] = {
                 "jaccard_legacy": round(ji_legacy, 6),
                 "jaccard_mask": round(ji_mask, 6),

@@ -11,17 +11,18 @@ from ..errors import RnnmodError
 from .data import end_token, start_token, target_words
 
 
-def sacre_bleu(hypotheses: list[str], references: list[str]) -> float:
-    """Corpus BLEU (0-100) of hypotheses (normalised words joined by spaces) against the
-    references normalised the same way: the model emits lower-case words without punctuation,
-    so case and punctuation are taken out of the references too."""
+def sacre_bleu(hypotheses: list[str], references: list[str], tokenizer: str = "keras") -> float:
+    """Corpus BLEU (0-100) of hypotheses (the model's tokens joined by spaces) against the
+    references normalised the same way (``tokenizer``, the target vocabulary's): the paper's
+    model emits lower-case words without punctuation, so case and punctuation are taken out of
+    the references too; a ``--punctuation keep`` model's punctuation is scored."""
     try:
         import sacrebleu
     except ImportError:
         raise RnnmodError(
             "BLEU needs sacrebleu: pip install 'rnnmod[bleu]' (or pip install sacrebleu)"
         ) from None
-    refs = [" ".join(target_words(r)) for r in references]
+    refs = [" ".join(target_words(r, tokenizer)) for r in references]
     return float(sacrebleu.corpus_bleu(hypotheses, [refs]).score)
 
 
@@ -31,6 +32,7 @@ def paired_bootstrap(
     references: list[str],
     n_samples: int = 1000,
     seed: int = 12345,
+    tokenizer: str = "keras",
 ) -> dict:
     """BLEU(system) − BLEU(baseline) on the same test sentences and its 95 % confidence
     interval by paired bootstrap resampling (Koehn 2004: both systems scored on the same
@@ -39,7 +41,7 @@ def paired_bootstrap(
     import numpy as np
     from sacrebleu.metrics import BLEU
 
-    refs = [" ".join(target_words(r)) for r in references]
+    refs = [" ".join(target_words(r, tokenizer)) for r in references]
     metric = BLEU()
     # sacreBLEU's own per-sentence statistics and score-from-statistics (its significance
     # module resamples them the same way)

@@ -5,6 +5,10 @@ Target: the same normalisation (plus ``¿ ¡ « »``), wrapped in ``[start<lang>
 and post-padded to 21 ids; decoder input = ids[:20], labels = ids[1:21] (Chollet style).
 Both vocabularies are fitted on the training pairs (id 0 = padding, 1 = unknown), capped at
 ``max_vocab`` words each (the authors' TextVectorization cap is 30,000).
+
+``tokenizer="words-and-symbols"`` (``rnnmod train --punctuation keep``) keeps every punctuation
+mark as a token of source and target instead: the model reads and writes them, and BLEU scores
+them. The vocabularies carry their tokenizer, so a run's data is rebuilt the way it was trained.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..data.cache import cached
 from ..data.generic import Pair, TranslationPairs
 from ..data.paths import default_data_dir
 from ..data.tatoeba import SCENARIO_FILES, load_tatoeba_pairs
-from ..data.vocab import KERAS_FILTERS, Vocab, keras_text_to_words
+from ..data.vocab import KERAS_FILTERS, TOKENIZERS, Vocab
 from ..errors import RnnmodError
 
 SRC_LEN = 20
@@ -37,13 +41,21 @@ def end_token(lang: str) -> str:
     return f"[end{lang}]"
 
 
-def target_words(text: str) -> list[str]:
-    """The normalised words of a target sentence (what the model can emit)."""
+#: how translators tokenise text: the paper's (punctuation stripped) or punctuation kept
+PUNCTUATION = {"strip": "keras", "keep": "words-and-symbols"}
+
+
+def target_words(text: str, tokenizer: str = "keras") -> list[str]:
+    """The normalised words of a target sentence (what the model can emit): with the paper's
+    ``keras`` tokenizer lower-case words without punctuation (nor ``¿ ¡ « »``); with another,
+    that tokenizer's tokens."""
+    if tokenizer != "keras":
+        return TOKENIZERS[tokenizer](text)
     return [w for w in text.lower().translate(_TARGET_TABLE).split() if w]
 
 
-def target_tokens(text: str, lang: str) -> list[str]:
-    return [start_token(lang), *target_words(text), end_token(lang)]
+def target_tokens(text: str, lang: str, tokenizer: str = "keras") -> list[str]:
+    return [start_token(lang), *target_words(text, tokenizer), end_token(lang)]
 
 
 @dataclass
@@ -86,23 +98,26 @@ class TranslationData:
 
 
 def encode_targets(vocab: Vocab, pairs: list[Pair]) -> Tensor:
-    return vocab.pad([vocab.ids(target_tokens(p.target, p.lang)) for p in pairs])
+    tok = vocab.tokenizer
+    return vocab.pad([vocab.ids(target_tokens(p.target, p.lang, tok)) for p in pairs])
 
 
-def fit_vocabs(train: list[Pair], langs: list[str], max_vocab: int) -> tuple[Vocab, Vocab]:
+def fit_vocabs(
+    train: list[Pair], langs: list[str], max_vocab: int, tokenizer: str = "keras"
+) -> tuple[Vocab, Vocab]:
     src = Vocab.fit(
-        (keras_text_to_words(p.source) for p in train),
+        (TOKENIZERS[tokenizer](p.source) for p in train),
         max_size=max_vocab,
-        tokenizer="keras",
+        tokenizer=tokenizer,
         seq_len=SRC_LEN,
         padding="post",
         truncating="post",
     )
     specials = [[start_token(x), end_token(x)] for x in langs]  # every language has its tags
     tgt = Vocab.fit(
-        [*specials, *(target_tokens(p.target, p.lang) for p in train)],
+        [*specials, *(target_tokens(p.target, p.lang, tokenizer) for p in train)],
         max_size=max_vocab,
-        tokenizer="keras",
+        tokenizer=tokenizer,
         seq_len=TGT_LEN + 1,
         padding="post",
         truncating="post",
@@ -126,12 +141,14 @@ def build_translation_data(
     seed: int = 0,
     vocabs: tuple[Vocab, Vocab] | None = None,
     task: str = "tatoeba",
+    tokenizer: str = "keras",
 ) -> TranslationData:
-    """Vocabularies (fitted on the kept training pairs unless ``vocabs`` is given) and tensors."""
+    """Vocabularies (fitted with ``tokenizer`` on the kept training pairs unless ``vocabs`` is
+    given: then theirs) and tensors."""
     train = subsample(pairs.train, max_train, seed)
     if not train:
         raise RnnmodError(f"{task}: no training pairs")
-    src_vocab, tgt_vocab = vocabs or fit_vocabs(train, pairs.langs, max_vocab)
+    src_vocab, tgt_vocab = vocabs or fit_vocabs(train, pairs.langs, max_vocab, tokenizer)
     notes = list(pairs.notes)
     if max_train is not None and max_train < len(pairs.train):
         notes.append(

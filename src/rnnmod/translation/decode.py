@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ..data.generic import Pair
-from ..data.vocab import Vocab, keras_text_to_words
+from ..data.vocab import Vocab, tokenize
 from ..errors import RnnmodError
 from ..nn.seq2seq import Seq2Seq
 from .bleu import legacy_bleu1, sacre_bleu
@@ -54,8 +54,8 @@ def encode_sources(vocab: Vocab, texts: list[str], warn: bool = False) -> Tensor
     """Raw sentences → post-padded ids; a sentence longer than the model reads is truncated
     (with a warning on stderr when ``warn``)."""
     if warn:
-        for t in texts:
-            n = len(keras_text_to_words(t))
+        for t, words in zip(texts, tokenize(texts, vocab.tokenizer), strict=True):
+            n = len(words)
             if n > vocab.seq_len:
                 print(
                     f"rnnmod: warning: input of {n} words truncated to {vocab.seq_len}: {t[:40]!r}",
@@ -123,7 +123,8 @@ def bleu_report(
 ) -> dict:
     """Per-language sacreBLEU (0-100) and legacy BLEU-1 (0-1) plus their means, and the decoding
     speed (sentences per second); ``beam`` > 1 decodes with beam search; ``hypotheses`` keeps
-    each language's translations and references (for paired comparisons)."""
+    each language's translations, references and BLEU tokenizer (for paired comparisons).
+    References are normalised with the language's target vocabulary's tokenizer."""
     t0 = time.perf_counter()
     trs = translate_texts(route_for, [p.source for p in test], [p.lang for p in test], beam=beam)
     seconds = time.perf_counter() - t0
@@ -132,11 +133,12 @@ def bleu_report(
         idx = [i for i, p in enumerate(test) if p.lang == lang]
         hyps = [trs[i].text for i in idx]
         refs = [test[i].target for i in idx]
+        tok = route_for(lang).tgt_vocab.tokenizer
         per[lang] = {
-            "bleu": round(sacre_bleu(hyps, refs), 4),
+            "bleu": round(sacre_bleu(hyps, refs, tok), 4),
             "bleu1_legacy": round(legacy_bleu1(hyps, refs, lang, [trs[i].ended for i in idx]), 6),
             "n": len(idx),
-            **({"hypotheses": hyps, "references": refs} if hypotheses else {}),
+            **({"hypotheses": hyps, "references": refs, "tokenizer": tok} if hypotheses else {}),
         }
     return {
         "per_language": per,
