@@ -51,7 +51,19 @@ class TatoebaRQ1Options:
 
 
 def _recipe_settings(opts: TatoebaRQ1Options) -> dict:
-    """What a reference-recipe run is trained with (the line split, every training pair)."""
+    """What a run is trained with: the paper recipe's affordable subset on the paper's split, or
+    a recipe of :data:`RECIPES` (every training pair, the line split, the time limit)."""
+    if opts.recipe not in RECIPES:
+        raise RnnmodError(f"unknown recipe {opts.recipe!r}; expected one of {', '.join(RECIPES)}")
+    if opts.recipe == "paper":
+        if opts.time_limit is not None:
+            raise RnnmodError("--time-limit is for --recipe reference (the paper recipe is epochs)")
+        return {
+            "epochs": opts.epochs or TRAIN_DEFAULTS["epochs"],
+            "limit": TRAIN_DEFAULTS["max_train"],
+            "max_vocab": TRAIN_DEFAULTS["max_vocab"],
+            "split": "paper",  # the paper's split of the shuffled pairs (paper-method §3.6)
+        }
     r = dict(RECIPES[opts.recipe])
     for k in ("max_train_per_lang", "test_per_lang"):  # the scenarios' settings
         r.pop(k)
@@ -72,31 +84,18 @@ def _check_settings(path: Path, want: dict) -> None:
 
 
 def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
-    if opts.recipe not in RECIPES:
-        raise RnnmodError(f"unknown recipe {opts.recipe!r}; expected one of {', '.join(RECIPES)}")
-    if opts.recipe != "paper":
-        path = opts.runs_dir / f"tatoeba-{opts.recipe}-{cell}{depth}"
-        settings = _recipe_settings(opts)
-        if (path / "metrics.json").is_file():
-            _check_settings(path, settings)
-            return path
-        rnnmod.train(
-            "tatoeba",
-            out=path,
-            overwrite=True,
-            cell=cell,
-            depth=depth,
-            seed=opts.seed,
-            data_dir=opts.data_dir,
-            progress=opts.progress,
-            test_per_lang=opts.test_per_lang,
-            **settings,
-        )
-        return path
-    if opts.time_limit is not None:
-        raise RnnmodError("--time-limit is for --recipe reference (the paper recipe is epochs)")
-    path = opts.runs_dir / f"tatoeba-{cell}{depth}"
+    """The run of (cell, depth) under ``runs_dir``, trained when missing; a paper-recipe run is
+    reused as it is (runs trained by hand included), another recipe's only if trained alike."""
+    settings = _recipe_settings(opts)
+    name = (
+        f"tatoeba-{cell}{depth}"
+        if opts.recipe == "paper"
+        else f"tatoeba-{opts.recipe}-{cell}{depth}"
+    )
+    path = opts.runs_dir / name
     if (path / "metrics.json").is_file():
+        if opts.recipe != "paper":
+            _check_settings(path, settings)
         return path
     rnnmod.train(
         "tatoeba",
@@ -104,14 +103,11 @@ def ensure_run(cell: str, depth: int, opts: TatoebaRQ1Options) -> Path:
         overwrite=True,
         cell=cell,
         depth=depth,
-        epochs=opts.epochs or TRAIN_DEFAULTS["epochs"],
         seed=opts.seed,
-        limit=TRAIN_DEFAULTS["max_train"],
         data_dir=opts.data_dir,
         progress=opts.progress,
-        max_vocab=TRAIN_DEFAULTS["max_vocab"],
         test_per_lang=opts.test_per_lang,
-        split="paper",  # the paper's split of the shuffled pairs (paper-method §3.6)
+        **settings,
     )
     return path
 
