@@ -23,7 +23,8 @@ def sacre_bleu(hypotheses: list[str], references: list[str], tokenizer: str = "k
             "BLEU needs sacrebleu: pip install 'rnnmod[bleu]' (or pip install sacrebleu)"
         ) from None
     refs = [" ".join(target_words(r, tokenizer)) for r in references]
-    return float(sacrebleu.corpus_bleu(hypotheses, [refs]).score)
+    # force: both sides are tokenised alike on purpose (sacreBLEU warns of tokenised input)
+    return float(sacrebleu.corpus_bleu(hypotheses, [refs], force=True).score)
 
 
 def paired_bootstrap(
