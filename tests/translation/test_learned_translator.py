@@ -62,7 +62,15 @@ def test_budget_is_judged_per_language_on_the_validation_split(translator):
     opts = LearnedOptions(check_every=10, patience=100, dense_below=1.0)
     out, s = learn(translator, tolerance_pp=5.0, steps=80, seed=0, options=opts)
     assert set(s["chosen"]) == {"fr", "de", "it"} and set(s["val_monolithic"]) == {"fr", "de", "it"}
-    assert "validation split" in s["validation"]
+    assert "validation split" in s["validation"] and "BLEU" in s["validation"]
+    # the reference is the whole model's greedy BLEU on each language's validation pairs
+    from rnnmod.translation.decode import Route, bleu_report
+
+    _, run, data, _ = translator
+    route = Route(run.model, run.vocab, run.target_vocab)
+    whole = bleu_report(lambda _lang: route, data.val)["per_language"]
+    for lang, v in whole.items():
+        assert s["val_monolithic"][lang] == pytest.approx(v["bleu"] / 100, abs=1e-5)
     for i, lang in enumerate(["fr", "de", "it"]):
         ok = [p["per_module"][lang] for p in s["curve"] if p["per_module"][lang]["within_budget"]]
         assert all(v["val_accuracy"] >= s["val_monolithic"][lang] - 0.05 - 1e-9 for v in ok)

@@ -377,7 +377,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="budgeted decomposition (docs/budget.md), e.g. 1pp: learn each module's unit masks "
         "and keep the fewest units that hold the composed model's validation accuracy within "
-        "TOL of the monolithic model's (a translator: each language's next-word accuracy; "
+        "TOL of the monolithic model's (a translator: each language's greedy BLEU, 0.5pp = "
+        "0.5 BLEU; "
         "default --method learned); with --method rank (classifiers), remove units by the "
         "concern statistic while each module's --budget-metric holds",
     )

@@ -217,7 +217,7 @@ def learned_masks(
     a classifier's heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` —
     as few units as keep the validation metric within that many points of the monolithic
     model's (a classifier: the composed model's accuracy, one verdict for every module; a
-    translator: each language's teacher-forced next-word accuracy, a verdict per language).
+    translator: each language's greedy BLEU / 100, a verdict per language).
     Returns the bank with the learned masks and a summary for the manifest. Reads the training
     (and validation) split only, never the test split. ``on_checkpoint(point, bank)`` sees every
     scored checkpoint (budget only; e.g. a curve script that scores it on data of its own).
