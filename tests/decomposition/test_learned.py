@@ -152,7 +152,11 @@ def test_budget_keeps_the_smallest_checkpoint_within_it_on_validation():
     ok = [p for p in curve if p["within_budget"]]
     assert ok and all(p["val_accuracy"] >= s["val_monolithic"] - 0.05 - 1e-9 for p in ok)
     chosen = s["chosen"]
-    assert chosen["retained"] == min(p["retained"] for p in ok)
+    # the smallest candidate within the budget: a checkpoint, or the default decomposition's
+    # masks (here they keep fewer units than any checkpoint within 5 pp)
+    default = chosen.get("default_decomposition", False)
+    assert default and chosen["retained"] == pytest.approx(float(bank.retained_fraction().mean()))
+    assert chosen["retained"] <= min(p["retained"] for p in ok) and chosen["step"] == 0
     assert s["retained_mean"] == pytest.approx(chosen["retained"], abs=1e-6)
     # the returned masks are the chosen checkpoint's: its validation accuracy again
     _, val = seeded_split(len(data.x_train), 0.1, 0, data.y_train)
@@ -167,6 +171,27 @@ def test_budget_stops_once_the_validation_accuracy_leaves_it():
     _, s = learned_masks(model, data, bank, tolerance_pp=0.0, steps=400, seed=0, options=opts)
     misses = [p["within_budget"] for p in s["curve"]][-2:]
     assert s["steps_run"] < 400 and misses == [False, False]
+
+
+def test_a_budget_nothing_holds_keeps_every_unit():
+    """Neither a checkpoint nor the default decomposition within the budget: the module keeps
+    every unit (the budget then holds) and the summary says so."""
+    from rnnmod.decomposition.learned import ClassifierObjective
+
+    class Unreachable(ClassifierObjective):
+        def validate(self, bank):
+            scores = super().validate(bank)
+            return [x - 1.0 for x in scores] if hasattr(self, "reference") else scores
+
+    model, data = fitted("gru")
+    bank = bank_of(model, data)
+    assert float(bank.retained_fraction().mean()) < 1.0
+    opts = LearnedOptions(check_every=5, patience=2)
+    out, s = learned_masks(
+        model, data, bank, tolerance_pp=5.0, steps=40, seed=0, options=opts, objective=Unreachable
+    )
+    assert s["chosen"] is None and "every unit is kept" in s["warning"]
+    assert s["retained_mean"] == 1.0 and bool(out.retained_fraction().eq(1.0).all())
 
 
 def test_budget_never_reads_the_test_split():

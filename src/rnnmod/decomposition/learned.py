@@ -24,7 +24,9 @@ Two ways to say how small (docs/budget.md):
   masks learn, and every ``check_every`` steps the binarised masks are scored as a composed model
   on the validation split (the dataset's own, else a seeded slice held out of the training
   split). The smallest checkpoint whose composed validation accuracy is within the tolerance of
-  the monolithic model's is kept; learning stops after ``patience`` checkpoints in a row outside
+  the monolithic model's is kept — the default decomposition's masks are a candidate too, and
+  a module none of them holds within the budget keeps every unit (the promise then holds
+  trivially, with a warning); learning stops after ``patience`` checkpoints in a row outside
   it. The checkpoints are the validation retention–accuracy curve, recorded in the summary.
 
 Classifiers and taggers of every I/O type, rolled and unrolled, unit masks with dead units or
@@ -52,7 +54,7 @@ from ..nn.zoo import SeqClassifier, predict_logits
 
 #: recorded with every learned request: a module set made by another version of the learner (its
 #: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
-ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target/2"
+ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target/3"
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,21 @@ def _learn(
     curve: list[dict] = []
     best: list[tuple[float, list[Tensor], dict] | None] = [None] * len(groups)
     misses = [0] * len(groups)
+    dense = objective.dense_checkpoints
+
+    def within(score: float, g: int) -> bool:
+        return score >= objective.reference[g] - tolerance_pp / 100.0 - 1e-12
+
+    if budget:  # the default decomposition's masks: a candidate like any checkpoint
+        source_masks = objective.masks_of(objective.source)
+        kept_src = objective.source.retained_fraction()
+        for g, score in enumerate(objective.validate(objective.source)):
+            if within(score, g):
+                r = float(kept_src[groups[g]].mean())
+                info = {"step": 0, "retained": round(r, 6), "val_accuracy": round(score, 6),
+                        "within_budget": True, "default_decomposition": True}  # fmt: skip
+                best[g] = (r, [m[groups[g]].clone() for m in source_masks],
+                           {**info, "lambda": lam.clone()})  # fmt: skip
     done = 0
     bar = tqdm(total=steps, desc="learn masks", disable=not progress, unit="step")
     try:
@@ -317,7 +334,7 @@ def _learn(
                 f"loss {ce_last:.3f} kept {float(retained.detach().mean()):.3f}", refresh=False
             )
             bar.update(1)
-            every = opt.check_every * (1 if target_at(step) <= opt.dense_below else 4)
+            every = opt.check_every * (1 if dense or target_at(step) <= opt.dense_below else 4)
             if budget and (done % every == 0 or done == steps):
                 masks_now = binarise([lg.detach() for lg in logits])
                 cand = objective.bank(masks_now)
@@ -327,7 +344,7 @@ def _learn(
                 verdicts = []
                 for g, members in enumerate(groups):
                     r = float(kept_k[members].mean())
-                    ok = scores[g] >= objective.reference[g] - tolerance_pp / 100.0 - 1e-12
+                    ok = within(scores[g], g)
                     verdicts.append({"retained": round(r, 6), "val_accuracy": round(scores[g], 6),
                                      "within_budget": ok})  # fmt: skip
                     if ok and (best[g] is None or r < best[g][0]):
@@ -356,12 +373,14 @@ def _learn(
         final = [m.clone() for m in objective.masks_of(objective.source)]
         lam_out = torch.zeros(k)
         for g, members in enumerate(groups):
-            if best[g] is None:  # never within the budget: the default decomposition's masks
+            if best[g] is None:  # nothing within the budget: every unit (the budget holds)
                 name = "" if objective.names is None else f"{objective.names[g]}: "
                 warnings.append(
-                    f"{name}no checkpoint kept the validation accuracy within the budget: the "
-                    "default decomposition's masks are kept"
+                    f"{name}neither a checkpoint nor the default decomposition kept the "
+                    "validation metric within the budget: every unit is kept"
                 )
+                for m in final:
+                    m[members] = True
                 continue
             for layer, m in enumerate(best[g][1]):
                 final[layer][members] = m
@@ -413,7 +432,7 @@ def _learn(
 
 class MaskObjective:
     """What learning masks needs from a model kind. ``source``: the default decomposition's
-    bank (its masks are kept for a budget group never within the budget); ``shapes``: the
+    bank (a budget's first candidate); ``shapes``: the
     logits per layer, shaped like the bank's masks ([K, S, W]); ``groups``: the modules judged
     together by the budget (``names``: a name per group, None for one group of every module);
     ``reference``: the unmasked model's validation metric per group."""
@@ -428,6 +447,9 @@ class MaskObjective:
     n_examples: int
     batch_size: int
     method: str
+    #: a budget checkpoint every ``check_every`` steps from the start (else 4x sparser while
+    #: the target is above ``dense_below``): for models whose budget sits near every unit kept
+    dense_checkpoints: bool = False
 
     def loss(self, masks: list[Tensor], gen: torch.Generator) -> Tensor:
         raise NotImplementedError
