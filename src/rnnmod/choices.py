@@ -24,5 +24,7 @@ CLASSIFIER_TASKS = (
     "toxic",
 )
 TRANSLATION_TASKS = ("tatoeba",)
+#: how translators treat punctuation (rnnmod.translation.data.PUNCTUATION: each one's tokenizer)
+PUNCTUATION = ("strip", "keep")
 #: datasets `rnnmod data fetch` knows (rnnmod.data.fetch.DATASETS describes each)
 DATASETS = ("clinc", "brown", "mathqa", "emotions", "tatoeba", "toxic")

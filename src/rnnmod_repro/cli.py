@@ -15,6 +15,8 @@ from pathlib import Path
 from rnnmod import RnnmodError
 from rnnmod.cli.common import add_data_dir
 
+from .recipes import RECIPES
+
 
 def parse_depths(s: str) -> list[int]:
     """A ``--depths`` value (``1-4``, ``1,3``) as the list of depths it names."""
@@ -241,7 +243,6 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
 
 
 def cmd_scenario(args: argparse.Namespace) -> None:
-    from .recipes import RECIPES
     from .scenarios import ScenarioOptions, run_scenario
 
     given = {k: getattr(args, k) for k in ("epochs", "max_train_per_lang")}
@@ -287,7 +288,7 @@ def reproduce_parser() -> argparse.ArgumentParser:
     r.add_argument("--tasks", "--task", default=None, help="default mathqa,clinc; budget: clinc")
     r.add_argument(
         "--recipe",
-        choices=("paper", "reference"),
+        choices=tuple(RECIPES),
         default="paper",
         help="--tasks tatoeba: how the translators are trained: paper (24,000 pairs, 3 epochs, "
         "the paper's split) or reference (every pair, adaptive softmax, length buckets, early "
@@ -408,7 +409,7 @@ def scenario_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--recipe",
-        choices=("paper", "reference"),
+        choices=tuple(RECIPES),
         default="paper",
         help="how the models are trained: paper (softmax, batch 64, 4,000 pairs per language, "
         "--epochs; 500 test pairs per language) or reference (every pair, adaptive softmax, "

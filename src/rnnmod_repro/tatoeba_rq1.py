@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 import rnnmod
 from rnnmod import RnnmodError, load_run, preset, save_run
 from rnnmod.kinds.translator import N_POSITIVE, TRANSLATOR
-from rnnmod.storage import write_json
+from rnnmod.storage import read_json, write_json
 from rnnmod.translation.data import (
     TranslationData,
     data_for_run,
@@ -74,7 +74,7 @@ def _recipe_settings(opts: TatoebaRQ1Options) -> dict:
 
 def _check_settings(path: Path, want: dict) -> None:
     """A reused run must have been trained as asked (epochs and time limit are in its metrics)."""
-    m = rnnmod.load_run(path).metrics
+    m = read_json(path / "metrics.json")
     got = {"epochs": m.get("epochs"), "time_limit": m.get("time_limit_minutes")}
     asked = {"epochs": want["epochs"], "time_limit": want["time_limit"]}
     if got != asked:

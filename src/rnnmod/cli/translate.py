@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..choices import PUNCTUATION
 from ..errors import RnnmodError
 from .common import add_data_dir, read_text_arg
 
@@ -120,7 +121,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         g.add_argument(
             "--punctuation",
-            choices=("strip", "keep"),
+            choices=PUNCTUATION,
             default=None,
             help="strip (default, the paper's preprocessing): lower-case words only; keep: "
             "punctuation marks are tokens of source and target, so the model translates them "

@@ -298,16 +298,21 @@ def _learn(
     def within(score: float, g: int) -> bool:
         return score >= objective.reference[g] - tolerance_pp / 100.0 - 1e-12
 
+    def offer(g: int, r: float, all_masks: list[Tensor], info: dict) -> None:
+        """A candidate within the budget for group ``g``: kept if it is the smallest so far."""
+        if best[g] is None or r < best[g][0]:
+            chosen = [m[groups[g]].clone() for m in all_masks]
+            best[g] = (r, chosen, {**info, "lambda": lam.clone()})
+
     if budget:  # the default decomposition's masks: a candidate like any checkpoint
         source_masks = objective.masks_of(objective.source)
         kept_src = objective.source.retained_fraction()
         for g, score in enumerate(objective.validate(objective.source)):
             if within(score, g):
                 r = float(kept_src[groups[g]].mean())
-                info = {"step": 0, "retained": round(r, 6), "val_accuracy": round(score, 6),
-                        "within_budget": True, "default_decomposition": True}  # fmt: skip
-                best[g] = (r, [m[groups[g]].clone() for m in source_masks],
-                           {**info, "lambda": lam.clone()})  # fmt: skip
+                offer(g, r, source_masks, {"step": 0, "retained": round(r, 6),
+                                           "val_accuracy": round(score, 6), "within_budget": True,
+                                           "default_decomposition": True})  # fmt: skip
     done = 0
     bar = tqdm(total=steps, desc="learn masks", disable=not progress, unit="step")
     try:
@@ -347,9 +352,8 @@ def _learn(
                     ok = within(scores[g], g)
                     verdicts.append({"retained": round(r, 6), "val_accuracy": round(scores[g], 6),
                                      "within_budget": ok})  # fmt: skip
-                    if ok and (best[g] is None or r < best[g][0]):
-                        chosen = [m[members].clone() for m in masks_now]
-                        best[g] = (r, chosen, {**point, **verdicts[-1], "lambda": lam.clone()})
+                    if ok:
+                        offer(g, r, masks_now, {**point, **verdicts[-1]})
                     misses[g] = 0 if ok else misses[g] + 1
                 if objective.names is None:
                     point.update(verdicts[0])

@@ -276,7 +276,8 @@ class TranslatorKind(ModelKind):
                 m.pop("references"),
                 tokenizer=m.pop("tokenizer"),
             )
-            c.pop("references"), c.pop("tokenizer")
+            for key in ("references", "tokenizer"):
+                c.pop(key)
             per[lang] = {
                 "jaccard_legacy": round(ji_legacy, 6),
                 "jaccard_mask": round(ji_mask, 6),

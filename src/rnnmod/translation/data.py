@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .. import choices
 from ..data.cache import cached
 from ..data.generic import Pair, TranslationPairs
 from ..data.paths import default_data_dir
@@ -42,7 +43,7 @@ def end_token(lang: str) -> str:
 
 
 #: how translators tokenise text: the paper's (punctuation stripped) or punctuation kept
-PUNCTUATION = {"strip": "keras", "keep": "words-and-symbols"}
+PUNCTUATION = dict(zip(choices.PUNCTUATION, ("keras", "words-and-symbols"), strict=True))
 
 
 def target_words(text: str, tokenizer: str = "keras") -> list[str]:
