@@ -26,5 +26,7 @@ CLASSIFIER_TASKS = (
 TRANSLATION_TASKS = ("tatoeba",)
 #: how translators treat punctuation (rnnmod.translation.data.PUNCTUATION: each one's tokenizer)
 PUNCTUATION = ("strip", "keep")
+#: translators' attention over the encoder (rnnmod.nn.attention.ATTENTION: each one's class)
+ATTENTIONS = ("none", "luong", "bahdanau")
 #: datasets `rnnmod data fetch` knows (rnnmod.data.fetch.DATASETS describes each)
 DATASETS = ("clinc", "brown", "mathqa", "emotions", "tatoeba", "toxic")

@@ -264,6 +264,7 @@ def read_run(snap: DirSnapshot, verified: dict[str, bytes] | None = None) -> Run
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     # the file holds the weights plus a header of names, shapes and metadata
     state = parse_tensors(raw("model.safetensors", max_bytes=weights + (16 << 20)), where)
+    state = family.current_names(state)
     _check_state(state, model, where)
     vocab, target, labels = _vocabularies(
         parse_json(raw("vocab.json", max_bytes=MAX_JSON_BYTES), path / "vocab.json"),

@@ -350,16 +350,22 @@ def test_length_buckets_cover_every_pair_once_with_similar_lengths() -> None:
     assert spread(buck) < 0.25 * spread(plain)
 
 
-def attention_model(cell: str = "lstm", depth: int = 1, seed: int = 0) -> Seq2Seq:
+def attention_model(
+    cell: str = "lstm", depth: int = 1, seed: int = 0, attention: str = "luong"
+) -> Seq2Seq:
     torch.manual_seed(seed)
     cfg = Seq2SeqConfig(cell, depth, 15, 17, embed_dim=6, hidden=8, src_len=7, tgt_len=6,
-                        attention="luong")  # fmt: skip
+                        attention=attention)  # fmt: skip
     return Seq2Seq(cfg).eval()
 
 
-@pytest.mark.parametrize("cell,depth", [("lstm", 1), ("gru", 2)])
-def test_attention_decoding_equals_rerunning_the_prefix(cell: str, depth: int) -> None:
-    m = attention_model(cell, depth)
+@pytest.mark.parametrize(
+    "cell,depth,attention", [("lstm", 1, "luong"), ("gru", 2, "luong"), ("lstm", 1, "bahdanau")]
+)
+def test_attention_decoding_equals_rerunning_the_prefix(
+    cell: str, depth: int, attention: str
+) -> None:
+    m = attention_model(cell, depth, attention=attention)
     src = ragged(5, 7, 15, 11)
     start, end = torch.full((5,), 2), torch.full((5,), 3)
     fast = m.greedy(src, start, end, max_steps=6)
@@ -374,8 +380,9 @@ def test_attention_decoding_equals_rerunning_the_prefix(cell: str, depth: int) -
         assert got[:cut] == prefix[row, 1 : cut + 1].tolist()
 
 
-def test_attention_never_reads_padding_and_its_loss_is_the_nll() -> None:
-    m = attention_model()
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_attention_never_reads_padding_and_its_loss_is_the_nll(attention: str) -> None:
+    m = attention_model(attention=attention)
     src = ragged(4, 7, 15, 12)
     tin = ragged(4, 6, 17, 13)
     tin[:, 0] = 2
@@ -389,15 +396,56 @@ def test_attention_never_reads_padding_and_its_loss_is_the_nll() -> None:
         assert float(m.loss(src, tin, tout)) == pytest.approx(float(want), abs=1e-5)
 
 
-def test_attention_translator_from_the_command_line(tmp_path: Path, capsys) -> None:
+def test_the_scores_are_luongs_general_and_bahdanaus_additive_ones() -> None:
+    h, outs = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    valid = torch.tensor([[True] * 4, [True, True, False, False]])
+    luong = attention_model().attention
+    bahdanau = attention_model(attention="bahdanau").attention
+    with torch.no_grad():
+        w_a = luong.score.weight
+        want = torch.einsum("bti,ji,bsj->bts", h, w_a, outs)  # (W_a h_t) · h̄_s
+        assert torch.allclose(luong.scores(h, outs), want, atol=1e-5)
+        q, k, v = bahdanau.query, bahdanau.key, bahdanau.v.weight[0]
+        for b, t, s in [(0, 0, 0), (1, 2, 3), (0, 1, 2)]:
+            one = v @ torch.tanh(q.weight @ h[b, t] + k.weight @ outs[b, s] + k.bias)
+            assert float(bahdanau.scores(h, outs)[b, t, s]) == pytest.approx(float(one), abs=1e-5)
+        weights = bahdanau.weights(h, (outs, valid))
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
+    assert float(weights[1, :, 2:].abs().sum()) == 0.0
+
+
+def test_a_run_with_the_luong_layers_stored_at_the_top_level_still_loads(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from rnnmod.runs import load_run
+
+    write_tiny_tatoeba(tmp_path)
+    train = ["--threads", "1", "train", "--task", "tatoeba", "--cell", "gru", "--hidden", "8"]
+    train += ["--embed-dim", "8", "--epochs", "1", "--attention", "luong", "--quiet"]
+    assert main([*train, "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]) == 0
+    file = tmp_path / "run" / "model.safetensors"
+    state = load_file(file)
+    renamed = {
+        k.replace("attention.score.", "attn_score.").replace(
+            "attention.combine.", "attn_combine."
+        ): v
+        for k, v in state.items()
+    }
+    assert "attn_score.weight" in renamed
+    save_file(renamed, file)
+    model = load_run(tmp_path / "run").model
+    assert torch.equal(model.attention.score.weight, state["attention.score.weight"])
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_attention_translator_from_the_command_line(tmp_path: Path, capsys, attention: str) -> None:
     write_tiny_tatoeba(tmp_path)
     dd = ["--data-dir", str(tmp_path)]
     train = ["--threads", "1", "train", "--task", "tatoeba", "--cell", "lstm", "--hidden", "8"]
-    train += ["--embed-dim", "8", "--epochs", "1", "--attention", "luong", "--quiet", *dd]
+    train += ["--embed-dim", "8", "--epochs", "1", "--attention", attention, "--quiet", *dd]
     assert main([*train, "--out", str(tmp_path / "run")]) == 0
-    assert (
-        json.loads((tmp_path / "run" / "config.json").read_text())["model"]["attention"] == "luong"
-    )
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["attention"] == attention
     mods = tmp_path / "mods"
     assert main(["decompose", str(tmp_path / "run"), "--out", str(mods), "--n-positive", "20",
                  "--quiet", *dd]) == 0  # fmt: skip

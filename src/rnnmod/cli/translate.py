@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..choices import PUNCTUATION
+from ..choices import ATTENTIONS, PUNCTUATION
 from ..errors import RnnmodError
 from .common import add_data_dir, read_text_arg
 
@@ -68,10 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         g.add_argument(
             "--attention",
-            choices=("none", "luong"),
+            choices=ATTENTIONS,
             default=None,
-            help="none (default, the paper's model) or luong: global attention over the "
-            "encoder's outputs on top of the decoder (docs/translation.md)",
+            help="none (default, the paper's model), luong (the 'general' score) or bahdanau "
+            "(the additive score): global attention over the encoder's outputs on top of the "
+            "decoder (docs/translation.md)",
         )
         g.add_argument(
             "--patience",

@@ -4,10 +4,11 @@ describes. A run directory is read generically (:mod:`rnnmod.runs`) through this
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
+from .attention import LEGACY_NAMES
 from .seq2seq import IO_TYPE as ENC_DEC
 from .seq2seq import Seq2Seq, Seq2SeqConfig
 from .zoo import IO_TYPES, ClassifierConfig, SeqClassifier
@@ -21,11 +22,21 @@ class ModelFamily:
     config: type
     model: type[nn.Module]
     target_vocab: bool  # a second (target) vocabulary beside the source one
+    #: stored tensor-name prefixes that are read under a current name (older runs still load)
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def current_names(self, state: dict) -> dict:
+        """A stored state dict with every renamed prefix under its current name."""
+        out = {}
+        for key, value in state.items():
+            old = next((o for o in self.renamed if key.startswith(o)), None)
+            out[key if old is None else self.renamed[old] + key[len(old) :]] = value
+        return out
 
 
 FAMILIES: dict[str, ModelFamily] = {
     **{io: ModelFamily("classifier", ClassifierConfig, SeqClassifier, False) for io in IO_TYPES},
-    ENC_DEC: ModelFamily("translator", Seq2SeqConfig, Seq2Seq, True),
+    ENC_DEC: ModelFamily("translator", Seq2SeqConfig, Seq2Seq, True, LEGACY_NAMES),
 }
 
 

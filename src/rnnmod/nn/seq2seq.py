@@ -7,10 +7,10 @@ fed with the target ids [B, T] that begin with the language's start token (``[st
 one Dense layer over the target vocabulary at every step (``output_layer="softmax"``, the paper's), or an
 adaptive softmax (``output_layer="adaptive"``: frequent words in a full head, rarer ones in smaller
 tail clusters; training computes only the clusters a batch needs, inference the exact
-log-probabilities of every word). ``attention="luong"`` adds Luong's global attention ("general"
-score, no input feeding) on top of the last decoder layer: h̃_t = tanh(W_c [c_t; h_t]) with
-c_t the attention-weighted sum of the encoder's last-layer outputs (padding masked), and the
-output layer reads h̃_t. The recurrent layers are unchanged, so module masks act on the same
+log-probabilities of every word). ``attention="luong"`` (the "general" score) or ``"bahdanau"``
+(the additive score) adds global attention (:mod:`.attention`, no input feeding) on top of the
+last decoder layer: h̃_t = tanh(W_c [c_t; h_t]) with c_t the attention-weighted sum of the
+encoder's last-layer outputs (padding masked), and the output layer reads h̃_t. The recurrent layers are unchanged, so module masks act on the same
 decoder units; the attention is part of the output side, kept whole in every module.
 
 Choices the paper leaves open (docs/translation.md): encoder and decoder have the same depth,
@@ -29,14 +29,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from ..choices import ATTENTIONS
+from .attention import ATTENTION, Memory
 from .cells import CELL_KINDS, LayerWeights, canonical_mask, run_stack
 from .zoo import make_rnn
 
 IO_TYPE = "enc-dec"
 OUTPUTS = ("softmax", "adaptive")
-ATTENTIONS = ("none", "luong")
-#: the encoder's last-layer outputs [B, S, H] and which source steps are real [B, S]
-Memory = tuple[Tensor, Tensor]
 #: adaptive softmax: the target ids (sorted by frequency after the specials) below the first
 #: cutoff form the head cluster, the next ones the tails (each 4× narrower than the last)
 ADAPTIVE_CUTOFFS = (1000, 4000)
@@ -68,7 +67,7 @@ class Seq2SeqConfig:
     tgt_len: int = 20  # decoder steps: target ids [:T] in, [1:T+1] out
     io_type: str = IO_TYPE
     output_layer: str = "softmax"  # or "adaptive" (see the module docstring)
-    attention: str = "none"  # or "luong" (see the module docstring)
+    attention: str = "none"  # or "luong", "bahdanau" (see the module docstring)
     # training only: dropout on both embeddings' outputs and on the output layer's input
     dropout: float = 0.0
 
@@ -128,9 +127,7 @@ class Seq2Seq(nn.Module):
             )
         else:
             self.head = nn.Linear(cfg.hidden, cfg.tgt_vocab_size)
-        if cfg.attention == "luong":
-            self.attn_score = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
-            self.attn_combine = nn.Linear(2 * cfg.hidden, cfg.hidden)
+        self.attention = None if cfg.attention == "none" else ATTENTION[cfg.attention](cfg.hidden)
 
     def dense_output_weight(self) -> Tensor | None:
         """The output layer's [V, H] weight when it reads the decoder's units directly (the
@@ -142,13 +139,9 @@ class Seq2Seq(nn.Module):
     def attend(self, h: Tensor, memory: Memory | None) -> Tensor:
         """The output side's input for decoder states h [B, T, H]: h itself, or with attention
         h̃ = tanh(W_c [c; h]) over the encoder outputs of ``memory`` (padding never attended)."""
-        if memory is None:
+        if memory is None or self.attention is None:
             return h
-        outs, valid = memory
-        scores = torch.bmm(self.attn_score(h), outs.transpose(1, 2))  # [B, T, S]
-        scores = scores.masked_fill(~valid.unsqueeze(1), float("-inf"))
-        context = torch.bmm(torch.softmax(scores, dim=-1), outs)
-        return torch.tanh(self.attn_combine(torch.cat([context, h], dim=-1)))
+        return self.attention(h, memory)
 
     def output_scores(self, h: Tensor) -> Tensor:
         """Scores over the target vocabulary [..., V] whose log_softmax is the model's

@@ -30,7 +30,7 @@ class Seq2SeqTrainConfig:
     progress: bool = True
     output_layer: str = "softmax"  # the decoder's output layer: softmax (the paper's) or adaptive
     bucket: bool = False  # batches of pairs of similar target length (see epoch_batches)
-    attention: str = "none"  # or "luong" (rnnmod.nn.seq2seq)
+    attention: str = "none"  # or "luong", "bahdanau" (rnnmod.nn.attention)
     # early stopping: after each epoch the validation loss is measured; training stops after
     # this many epochs without improvement and keeps the best epoch's weights (None: off)
     patience: int | None = None
