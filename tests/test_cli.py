@@ -67,6 +67,9 @@ def test_train_decompose_evaluate_compose_predict(tmp_path, data_dir):
     ):
         assert key in res
     assert res["n_modules"] == 10 and 0.9 < res["retained_units"] < 1
+    for option in (["--beam", "2"], ["--test-per-lang", "all"]):
+        r = rnnmod("evaluate", str(mods), *option, data_dir=data_dir)
+        assert r.returncode == 2 and "is for translation models" in r.stderr
     r = rnnmod("compose", str(mods), "--labels", "banking,travel", "--out", str(comp))
     assert r.returncode == 0, r.stderr
     r = rnnmod("predict", str(comp), "book me a flight to rome", "--json")

@@ -172,6 +172,13 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert res["beam"] == 3
     assert main([*common, "translate", str(run), "--to", "fr", "hi", "--beam", "0"]) == 2
     assert "--beam must be at least 1" in capsys.readouterr().err
+    for per_lang, n_test in (("5", 15), ("all", 39)):
+        args = ["evaluate", str(tmp_path / "mods-rolled"), "--test-per-lang", per_lang, "--json"]
+        assert main([*common, *args, *dd]) == 0
+        assert json.loads(capsys.readouterr().out)["n_test"] == n_test
+    with pytest.raises(SystemExit):
+        main([*common, "evaluate", str(tmp_path / "mods-rolled"), "--test-per-lang", "0"])
+    assert "expected a count >= 1 or 'all'" in capsys.readouterr().err
 
 
 def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

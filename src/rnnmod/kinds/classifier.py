@@ -30,7 +30,10 @@ def file_record(path: Path) -> dict:
 
 class ClassifierKind(ModelKind):
     name = "classifier"
-    refused_options = {"beam": "is for translation models (classifiers decode nothing)"}
+    refused_options = {
+        "beam": "is for translation models (classifiers decode nothing)",
+        "test_per_lang": "is for translation models (a classifier is tested on its whole test split)",
+    }
 
     def check_train_options(self, task: str, options: dict) -> None:
         """Translation options are refused; the user-file options (``file``, ``train_file``,
