@@ -245,7 +245,9 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
 def cmd_scenario(args: argparse.Namespace) -> None:
     from .scenarios import ScenarioOptions, run_scenario
 
-    given = {k: getattr(args, k) for k in ("epochs", "max_train_per_lang")}
+    if args.recipe == "paper" and args.time_limit is not None:
+        raise RnnmodError("--time-limit is for --recipe reference or attention (paper is epochs)")
+    given = {k: getattr(args, k) for k in ("epochs", "max_train_per_lang", "time_limit")}
     fixed = [f"--{k.replace('_', '-')}" for k, v in given.items()
              if v is not None and k in RECIPES[args.recipe]]  # fmt: skip
     if fixed:
@@ -291,16 +293,17 @@ def reproduce_parser() -> argparse.ArgumentParser:
         choices=tuple(RECIPES),
         default="paper",
         help="--tasks tatoeba: how the translators are trained: paper (24,000 pairs, 3 epochs, "
-        "the paper's split) or reference (every pair, adaptive softmax, length buckets, early "
-        "stopping, the line split; docs/translation.md)",
+        "the paper's split), reference (every pair, adaptive softmax, length buckets, early "
+        "stopping, the line split) or attention (reference + Luong attention, punctuation "
+        "kept, dropout 0.2; docs/translation.md)",
     )
     r.add_argument(
         "--time-limit",
         type=float,
         default=None,
         metavar="MINUTES",
-        help="--tasks tatoeba --recipe reference: training minutes per translator (default: "
-        "until early stopping or the recipe's 14 epochs)",
+        help="--tasks tatoeba, a recipe other than paper: training minutes per translator "
+        "(default: until early stopping or the recipe's last epoch)",
     )
     r.add_argument("--cells", default="lstm,gru,rnn")
     r.add_argument("--depths", default=None, help="e.g. 1-4 or 1,3 (default 1-4; budget: 1,2)")
@@ -412,8 +415,17 @@ def scenario_parser() -> argparse.ArgumentParser:
         choices=tuple(RECIPES),
         default="paper",
         help="how the models are trained: paper (softmax, batch 64, 4,000 pairs per language, "
-        "--epochs; 500 test pairs per language) or reference (every pair, adaptive softmax, "
-        "batch 128 in length buckets, early stopping; every test pair; docs/translation.md)",
+        "--epochs; 500 test pairs per language), reference (every pair, adaptive softmax, "
+        "batch 128 in length buckets, early stopping; every test pair) or attention (reference "
+        "+ Luong attention, punctuation kept, dropout 0.2; docs/translation.md)",
+    )
+    s.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="a recipe other than paper: training minutes per model (default: until early "
+        "stopping or the recipe's last epoch)",
     )
     s.add_argument(
         "--epochs", type=int, default=None, help="training epochs per model (default 3; paper)"

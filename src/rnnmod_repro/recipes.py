@@ -9,6 +9,8 @@
   256-d embeddings, 30,000 words, adaptive softmax, batches of 128 in length buckets, lr 1e-3,
   early stopping after 2 epochs without a better validation loss, at most 14 epochs, the line
   split; the scenarios test it on every test pair.
+* ``attention``: the reference recipe with Luong attention, punctuation kept as tokens, dropout
+  0.2 and at most 20 epochs — the best translator measured (docs/translation.md, "Punctuation").
 """
 
 from __future__ import annotations
@@ -20,4 +22,7 @@ RECIPES: dict[str, dict] = {
         "bucket": True, "lr": 1e-3, "patience": 2, "epochs": 14, "max_train_per_lang": None,
         "test_per_lang": None,
     },
+}  # fmt: skip
+RECIPES["attention"] = RECIPES["reference"] | {
+    "attention": "luong", "punctuation": "keep", "dropout": 0.2, "epochs": 20,
 }  # fmt: skip

@@ -76,13 +76,14 @@ class ScenarioOptions:
     max_vocab: int = 6000
     max_train_per_lang: int | None = 4000
     recipe: str = "paper"  # RECIPES; its settings replace the fields above
+    time_limit: float | None = None  # minutes of training per model (not the paper recipe)
     seed: int = 0
     progress: bool = True
     timings: dict = field(default_factory=dict)
 
 
 def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
-    from rnnmod.translation.data import build_translation_data
+    from rnnmod.translation.data import PUNCTUATION, build_translation_data
     from rnnmod.translation.train import ADAPTIVE_MIN_WORDS, Seq2SeqTrainConfig
 
     from .tatoeba_rq1 import train_translator
@@ -97,6 +98,8 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     per_lang = recipe.pop("max_train_per_lang", opts.max_train_per_lang)
     settings = {"epochs": epochs, "hidden": opts.hidden, "seed": opts.seed}
     settings |= {"max_train_per_lang": per_lang, "max_vocab": max_vocab}
+    if opts.time_limit is not None:
+        settings["time_limit"] = opts.time_limit
     if recipe:  # the paper recipe records only the settings above, as its runs always did
         settings["recipe"] = {"name": opts.recipe, **recipe}
     if (path / "metrics.json").is_file():
@@ -116,7 +119,10 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
     cap = None if per_lang is None else per_lang * len(langs)
     dopts |= {"max_train": cap, "max_vocab": max_vocab, "subset_seed": opts.seed}
     dopts |= {"source": sc.source}
-    data = build_translation_data(pairs, max_train=cap, max_vocab=max_vocab, seed=opts.seed)
+    tokenizer = PUNCTUATION[recipe.pop("punctuation", "strip")]
+    data = build_translation_data(
+        pairs, max_train=cap, max_vocab=max_vocab, seed=opts.seed, tokenizer=tokenizer
+    )
     notes = []
     if recipe.get("output_layer") == "adaptive" and data.tgt_vocab.size <= ADAPTIVE_MIN_WORDS:
         recipe["output_layer"] = "softmax"  # too few words for an adaptive softmax's clusters
@@ -132,6 +138,7 @@ def _train(name: str, langs: list[str], opts: ScenarioOptions, **extra) -> Path:
         hidden=opts.hidden,
         test_per_lang=TEST_PER_LANG,
         progress=opts.progress,
+        time_limit_minutes=opts.time_limit,
         **recipe,
     )
     config = {"task": f"tatoeba-{sc.name}", "cell": opts.cell, "depth": opts.depth}

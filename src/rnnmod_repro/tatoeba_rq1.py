@@ -57,7 +57,9 @@ def _recipe_settings(opts: TatoebaRQ1Options) -> dict:
         raise RnnmodError(f"unknown recipe {opts.recipe!r}; expected one of {', '.join(RECIPES)}")
     if opts.recipe == "paper":
         if opts.time_limit is not None:
-            raise RnnmodError("--time-limit is for --recipe reference (the paper recipe is epochs)")
+            raise RnnmodError(
+                "--time-limit is for --recipe reference or attention (the paper recipe is epochs)"
+            )
         return {
             "epochs": opts.epochs or TRAIN_DEFAULTS["epochs"],
             "limit": TRAIN_DEFAULTS["max_train"],

@@ -220,6 +220,19 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     reference = ["--threads", "1", "scenario", "fix-language", "--recipe", "reference"]
     assert main([*reference, "--epochs", "2", "--data-dir", str(tmp_path)]) == 2
     assert "--recipe reference sets --epochs; leave them out" in capsys.readouterr().err
+    assert main([*args, "--data-dir", str(tmp_path), "--time-limit", "1"]) == 2
+    assert "--time-limit is for --recipe reference or attention" in capsys.readouterr().err
+    # the attention recipe: Luong attention, punctuation tokens, each model within the limit
+    att = ["--threads", "1", "scenario", "fix-language", "--recipe", "attention", "--hidden", "8"]
+    att += ["--time-limit", "1e-6", "--runs-dir", str(tmp_path / "att"), "--quiet"]
+    assert main([*att, "--results-dir", str(out / "att"), "--data-dir", str(tmp_path)]) == 0
+    from rnnmod import load_run
+
+    run = load_run(tmp_path / "att" / "fix-language" / "original-lstm1")
+    assert run.model.cfg.attention == "luong" and run.model.cfg.dropout == 0.2
+    assert run.target_vocab.tokenizer == "words-and-symbols"
+    assert run.metrics["stopped_by"] == "time limit"
+    assert run.config["train_settings"]["time_limit"] == 1e-6
     # the trained models are reused, but only with the settings they were trained with
     assert main([*args, "--data-dir", str(tmp_path), "--epochs", "2"]) == 2
     assert "was trained with other settings (epochs 1 → 2)" in capsys.readouterr().err
