@@ -13,6 +13,7 @@ import torch
 from rnnmod.cli import main
 from rnnmod.nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnmod.translation.bleu import legacy_bleu1, sacre_bleu
+from rnnmod.translation.decode import Translation
 
 WORDS = {
     "en": "i you see love the a cat dog house red big small".split(),
@@ -553,6 +554,15 @@ def test_dropout_acts_in_training_only() -> None:
         Seq2SeqConfig("lstm", 1, 15, 20, dropout=1.0).validate()
 
 
+def test_a_punctuated_translation_reads_as_a_sentence() -> None:
+    words = ["wo", "sind", "meine", "schlüssel", "?"]
+    assert Translation(words, True, "de", True).sentence == "wo sind meine schlüssel?"
+    assert Translation(["où", "es", "tu", "?"], True, "fr", True).sentence == "où es tu ?"
+    assert Translation(["si", ",", "grazie", "."], True, "it", True).sentence == "si, grazie."
+    assert Translation(words[:4], True, "de").sentence == "wo sind meine schlüssel"
+    assert Translation(words, True, "de").text == "wo sind meine schlüssel ?"  # what BLEU reads
+
+
 def test_punctuation_kept_is_translated_and_scored(tmp_path: Path, capsys) -> None:
     from rnnmod.kinds import kind_of
     from rnnmod.runs import load_run
@@ -577,6 +587,10 @@ def test_punctuation_kept_is_translated_and_scored(tmp_path: Path, capsys) -> No
     dot = run.target_vocab.id_of(".")
     assert dot is not None and bool((data.tgt_train == dot).any())
     assert run.vocab.id_of(".") is not None  # and sources
+    capsys.readouterr()
+    assert main(["translate", str(tmp_path / "p"), "--to", "de", "I see the cat.", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["translations"][0]
+    assert row["translation"] == Translation(row["tokens"], True, "de", True).sentence
     clinc = ["train", "--task", "clinc", "--punctuation", "keep", "--out", str(tmp_path / "c")]
     assert main(clinc) == 2
     assert "--punctuation does not apply to --task clinc" in capsys.readouterr().err

@@ -40,11 +40,14 @@ def cmd_translate(args: argparse.Namespace) -> None:
         raise RnnmodError("give sentences to translate as arguments or with --file")
     out = translate(source, texts, parsed.to, warn=True, beam=parsed.beam)
     if parsed.json:
-        rows = [{"text": t, "translation": o.text, "ended": o.ended} for t, o in zip(texts, out)]
+        rows = [
+            {"text": t, "translation": o.sentence, "tokens": o.words, "ended": o.ended}
+            for t, o in zip(texts, out)
+        ]
         print(json.dumps({"to": parsed.to, "translations": rows}, ensure_ascii=False))
     else:
         for o in out:
-            print(o.text)
+            print(o.sentence)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

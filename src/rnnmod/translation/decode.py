@@ -16,7 +16,7 @@ from ..data.vocab import Vocab, tokenize
 from ..errors import RnnmodError
 from ..nn.seq2seq import Seq2Seq
 from .bleu import legacy_bleu1, sacre_bleu
-from .data import end_token, start_token
+from .data import PUNCTUATION, end_token, start_token
 
 DECODE_BATCH = 512
 
@@ -39,10 +39,25 @@ RouteFor = Callable[[str], Route]
 class Translation:
     words: list[str]
     ended: bool  # the end token was emitted (else decoding ran out of steps)
+    lang: str = ""
+    #: the model writes punctuation marks as tokens (``rnnmod train --punctuation keep``)
+    punctuated: bool = False
 
     @property
     def text(self) -> str:
+        """The tokens, space-separated (what BLEU scores)."""
         return " ".join(self.words)
+
+    @property
+    def sentence(self) -> str:
+        """The translation as a reader expects it: punctuation marks attached by the language's
+        rules (sacremoses' Moses detokenizer; French keeps a space before ``? ! : ;``), or the
+        words as they are when the model writes no punctuation."""
+        if not self.punctuated:
+            return self.text
+        from sacremoses import MosesDetokenizer
+
+        return MosesDetokenizer(lang=self.lang or "en").detokenize(self.words)
 
 
 def check_lang(lang: str, langs: list[str], what: str = "the model") -> None:
@@ -83,6 +98,7 @@ def translate_ids(
     if start is None or end is None:
         raise RnnmodError(f"the target vocabulary has no {start_token(lang)}/{end_token(lang)}")
     out = []
+    punctuated = tgt_vocab.tokenizer == PUNCTUATION["keep"]
     for i in range(0, len(src), batch):
         part = src[i : i + batch]
         b = len(part)
@@ -97,7 +113,7 @@ def translate_ids(
                     break
                 if t != 0:
                     words.append(tgt_vocab.tokens[t])
-            out.append(Translation(words, ended))
+            out.append(Translation(words, ended, lang, punctuated))
     return out
 
 
