@@ -535,6 +535,30 @@ def test_paired_bootstrap_interval_of_a_bleu_difference() -> None:
     assert same["delta"] == same["low"] == same["high"] == 0
 
 
+def test_clip_norm_rescales_every_training_step(tmp_path: Path, monkeypatch, capsys) -> None:
+    calls = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        calls.append(max_norm)
+        norm = clip(params, max_norm, *args, **kwargs)
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+        assert float(after) <= max_norm * 1.0001
+        return norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    write_tiny_tatoeba(tmp_path)
+    train = ["--threads", "1", "train", "--task", "tatoeba", "--hidden", "8", "--embed-dim", "8"]
+    train += ["--epochs", "1", "--data-dir", str(tmp_path), "--quiet"]
+    assert main([*train, "--clip-norm", "0.01", "--out", str(tmp_path / "c")]) == 0
+    assert calls and set(calls) == {0.01}
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["clip_norm"] == 0.01
+    assert main([*train, "--clip-norm", "0", "--out", str(tmp_path / "z")]) == 2
+    assert "--clip-norm must be positive" in capsys.readouterr().err
+
+
 def test_dropout_acts_in_training_only() -> None:
     torch.manual_seed(0)
     plain = Seq2Seq(Seq2SeqConfig("lstm", 1, 15, 20, embed_dim=6, hidden=8, src_len=7, tgt_len=6))

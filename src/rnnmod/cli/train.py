@@ -70,6 +70,7 @@ _KIND_OPTIONS = (
     "dropout",
     "time_limit",
     "punctuation",
+    "clip_norm",
 )
 
 

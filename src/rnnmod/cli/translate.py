@@ -116,6 +116,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="dropout on the embeddings and the output layer's input in training (default 0)",
         )
         g.add_argument(
+            "--clip-norm",
+            type=float,
+            default=None,
+            metavar="NORM",
+            help="rescale the gradients to at most this global L2 norm before each step "
+            "(default: no clipping)",
+        )
+        g.add_argument(
             "--time-limit",
             type=float,
             default=None,

@@ -68,6 +68,7 @@ OPTION_SCOPE = {
     "dropout": TRANSLATION_SCOPE,
     "time_limit": TRANSLATION_SCOPE,
     "punctuation": TRANSLATION_SCOPE,
+    "clip_norm": TRANSLATION_SCOPE,
 }
 #: training options of translators only (classifier tasks refuse them)
 TRANSLATION_ONLY = tuple(k for k, v in OPTION_SCOPE.items() if v == TRANSLATION_SCOPE)

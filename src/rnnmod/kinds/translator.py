@@ -112,6 +112,7 @@ class TranslatorKind(ModelKind):
         dropout: float | None = None,
         time_limit: float | None = None,
         punctuation: str = "strip",
+        clip_norm: float | None = None,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
@@ -120,7 +121,8 @@ class TranslatorKind(ModelKind):
         go to the optimiser and the training loss; ``dropout`` (default 0) drops embedding
         outputs and the output layer's input in training; ``time_limit`` (minutes) ends
         training at the first batch past it; ``punctuation`` ``keep`` makes punctuation marks
-        tokens of source and target (``strip``, the default, is the paper's preprocessing)."""
+        tokens of source and target (``strip``, the default, is the paper's preprocessing);
+        ``clip_norm`` rescales the gradients to at most that global L2 norm."""
         if split not in SPLITS:
             raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         if label_smoothing is not None and not 0 <= label_smoothing < 1:
@@ -133,6 +135,8 @@ class TranslatorKind(ModelKind):
             raise RnnmodError(
                 f"--punctuation must be one of {', '.join(PUNCTUATION)}, got {punctuation!r}"
             )
+        if clip_norm is not None and not clip_norm > 0:
+            raise RnnmodError(f"--clip-norm must be positive, got {clip_norm}")
         if time_limit is not None and not time_limit > 0:
             raise RnnmodError(f"--time-limit must be positive minutes, got {time_limit}")
         opts = {
@@ -167,6 +171,7 @@ class TranslatorKind(ModelKind):
             label_smoothing=label_smoothing or 0.0,
             dropout=dropout or 0.0,
             time_limit_minutes=time_limit,
+            clip_norm=clip_norm,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

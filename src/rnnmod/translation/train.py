@@ -40,6 +40,8 @@ class Seq2SeqTrainConfig:
     # wall-clock budget in minutes: training stops at the first batch past it, the partial
     # epoch is validated like a whole one, and the best validated weights are kept (None: off)
     time_limit_minutes: float | None = None
+    # gradients rescaled to at most this global L2 norm before each step (None: off)
+    clip_norm: float | None = None
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -140,6 +142,8 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
             loss = model.loss(src[idx], tin[idx], tout[idx], tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
+            if tc.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm)
             opt.step()
             total += float(loss.detach()) * len(idx)
             rows += len(idx)
@@ -189,6 +193,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "lr": tc.lr,
         "label_smoothing": tc.label_smoothing,
         "dropout": tc.dropout,
+        "clip_norm": tc.clip_norm,
         **(
             {"patience": tc.patience, "val_loss": val_loss, "best_epoch": best_epoch + 1}
             if tc.patience is not None
