@@ -110,3 +110,65 @@ def test_unrolled_language_modules_learn_a_mask_per_decoder_step(translator):
     assert all(m[0].shape == (steps, 24) for m in out.masks)
     assert all(bool(m[0].any(-1).all()) for m in out.masks)  # every step keeps a unit
     assert all(r < 1.0 for r in s["retained_per_module"])
+
+
+class _Sized:
+    """A stand-in objective for the confirmation's search: two modules of 10 units; a module's
+    confirmation score is the fraction of units it keeps (the reference 1.0)."""
+
+    groups, names = [[0], [1]], ["a", "b"]
+    confirmation, confirm_reference = "the stand-in's pairs", [1.0, 1.0]
+
+    def __init__(self):
+        self.source, self.calls = torch.ones(2, 1, 10, dtype=torch.bool), 0
+
+    def masks_of(self, bank):
+        return [bank]
+
+    def bank(self, masks):
+        return masks[0]
+
+    def confirm(self, bank):
+        self.calls += 1
+        return bank.float().mean((1, 2)).tolist()
+
+
+def _candidate(kept: int) -> tuple:
+    mask = torch.zeros(1, 1, 10, dtype=torch.bool)
+    mask[..., :kept] = True
+    return (kept / 10, [mask], {"retained": kept / 10})
+
+
+def test_the_confirmation_keeps_the_smallest_candidate_that_holds_on_other_pairs():
+    from rnnmod.decomposition.learned import _confirm
+
+    obj = _Sized()
+    offered = [[_candidate(k) for k in (8, 2, 6, 4, 3)], [_candidate(k) for k in (1, 2, 3)]]
+    chosen, summary = _confirm(obj, offered, tolerance_pp=50.0)  # holds where ≥ 5 of 10 kept
+    assert chosen[0][0] == 0.6  # the smallest of the candidates that holds
+    assert chosen[1] is None  # none holds: every unit
+    assert summary["passes"] == obj.calls <= 3  # a binary search, both modules in each pass
+    assert summary["candidates"] == [5, 3] and summary["reference"] == {"a": 1.0, "b": 1.0}
+    assert chosen[0][2]["confirmed_score"] == 0.6
+
+
+def test_the_budgets_choice_is_confirmed_on_validation_pairs_that_did_not_choose(translator):
+    _, run, data, _ = translator
+    opts = LearnedOptions(check_every=10, patience=100, dense_below=1.0, val_pairs_per_lang=6,
+                          confirm_pairs_per_lang=100)  # fmt: skip
+    out, s = learn(translator, tolerance_pp=5.0, steps=60, seed=0, options=opts)
+    conf = s["confirmation"]
+    assert "pairs after the first 6" in conf["validation"] and conf["passes"] >= 1
+    from rnnmod.translation.decode import Route, bleu_report
+
+    route = Route(run.model, run.vocab, run.target_vocab)
+    held = [p for lang in ("fr", "de", "it") for p in [q for q in data.val if q.lang == lang][6:]]
+    whole = bleu_report(lambda _lang: route, held)["per_language"]
+    for i, lang in enumerate(["fr", "de", "it"]):
+        assert conf["reference"][lang] == pytest.approx(whole[lang]["bleu"] / 100, abs=1e-5)
+        chosen = s["chosen"][lang]
+        if chosen is None:  # no candidate held on the confirmation pairs: every unit
+            assert float(out.retained_fraction()[i]) == 1.0
+            continue
+        assert chosen["confirmed_score"] >= conf["reference"][lang] - 0.05 - 1e-9
+        assert float(out.retained_fraction()[i]) == pytest.approx(chosen["retained"], abs=1e-6)

@@ -78,6 +78,9 @@ class LearnedOptions:
     dense_below: float = 0.6
     val_frac: float = 0.1  # carved from the training split when the dataset has no validation
     val_pairs_per_lang: int = 500  # a translator's validation pairs per language (budget)
+    # a translator's next validation pairs per language that confirm the chosen checkpoint
+    # (the smallest of many within the budget on 500 pairs is a lucky reading; MaskObjective.confirm)
+    confirm_pairs_per_lang: int = 1500
 
 
 def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
@@ -292,6 +295,7 @@ def _learn(
     ce_last = float("nan")
     curve: list[dict] = []
     best: list[tuple[float, list[Tensor], dict] | None] = [None] * len(groups)
+    offered: list[list[tuple[float, list[Tensor], dict]]] = [[] for _ in groups]
     misses = [0] * len(groups)
     dense = objective.dense_checkpoints
 
@@ -299,10 +303,12 @@ def _learn(
         return score >= objective.reference[g] - tolerance_pp / 100.0 - 1e-12
 
     def offer(g: int, r: float, all_masks: list[Tensor], info: dict) -> None:
-        """A candidate within the budget for group ``g``: kept if it is the smallest so far."""
+        """A candidate within the budget for group ``g``: kept if it is the smallest so far (and
+        among every candidate, for the confirmation)."""
+        chosen = [m[groups[g]].clone() for m in all_masks]
+        offered[g].append((r, chosen, {**info, "lambda": lam.clone()}))
         if best[g] is None or r < best[g][0]:
-            chosen = [m[groups[g]].clone() for m in all_masks]
-            best[g] = (r, chosen, {**info, "lambda": lam.clone()})
+            best[g] = offered[g][-1]
 
     if budget:  # the default decomposition's masks: a candidate like any checkpoint
         source_masks = objective.masks_of(objective.source)
@@ -373,6 +379,9 @@ def _learn(
 
     lam_out = lam
     warnings = []
+    confirmation = None
+    if budget and objective.confirms:
+        best, confirmation = _confirm(objective, offered, tolerance_pp)
     if budget:
         final = [m.clone() for m in objective.masks_of(objective.source)]
         lam_out = torch.zeros(k)
@@ -381,7 +390,8 @@ def _learn(
                 name = "" if objective.names is None else f"{objective.names[g]}: "
                 warnings.append(
                     f"{name}neither a checkpoint nor the default decomposition kept the "
-                    "validation metric within the budget: every unit is kept"
+                    f"validation metric within the budget{' (confirmed)' if confirmation else ''}"
+                    ": every unit is kept"
                 )
                 for m in final:
                     m[members] = True
@@ -429,9 +439,52 @@ def _learn(
             chosen=chosen[0] if objective.names is None else dict(zip(objective.names, chosen)),
             curve=curve,
         )
+        if confirmation is not None:
+            summary["confirmation"] = confirmation
         if warnings:
             summary["warning"] = "; ".join(warnings)
     return out, summary
+
+
+def _confirm(
+    objective: MaskObjective, offered: list[list[tuple]], tolerance_pp: float
+) -> tuple[list[tuple | None], dict]:
+    """Per budget group, the smallest candidate that is within the budget on the confirmation
+    pairs too (a binary search over the candidates by size: a few confirmation passes), or None
+    (every unit). The candidates were all chosen on the validation pairs; judging the chosen
+    one again on pairs that took no part in choosing removes the luck of the choice."""
+    lists = [sorted(c, key=lambda t: t[0]) for c in offered]
+    lo, hi = [0] * len(lists), [len(c) for c in lists]
+    shape_source = objective.masks_of(objective.source)
+    rounds = 0
+    while any(a < b for a, b in zip(lo, hi, strict=True)):
+        probe = [(a + b) // 2 if a < b else None for a, b in zip(lo, hi, strict=True)]
+        masks = [torch.ones_like(m) for m in shape_source]  # a group with nothing to probe: all
+        for g, members in enumerate(objective.groups):
+            i = probe[g] if probe[g] is not None else hi[g]
+            if i < len(lists[g]):
+                for layer, m in enumerate(lists[g][i][1]):
+                    masks[layer][members] = m
+        scores = objective.confirm(objective.bank(masks))
+        rounds += 1
+        for g, i in enumerate(probe):
+            if i is None:
+                continue
+            ok = scores[g] >= objective.confirm_reference[g] - tolerance_pp / 100.0 - 1e-12
+            lists[g][i][2]["confirmed_score"] = round(scores[g], 6)
+            if ok:
+                hi[g] = i
+            else:
+                lo[g] = i + 1
+    chosen = [c[h] if h < len(c) else None for c, h in zip(lists, hi, strict=True)]
+    ref = [round(r, 6) for r in objective.confirm_reference]
+    summary = {
+        "validation": objective.confirmation,
+        "passes": rounds,
+        "reference": ref[0] if objective.names is None else dict(zip(objective.names, ref)),
+        "candidates": [len(c) for c in lists],
+    }
+    return chosen, summary
 
 
 class MaskObjective:
@@ -454,12 +507,20 @@ class MaskObjective:
     #: a budget checkpoint every ``check_every`` steps from the start (else 4x sparser while
     #: the target is above ``dense_below``): for models whose budget sits near every unit kept
     dense_checkpoints: bool = False
+    #: whether :meth:`confirm` judges the chosen candidates again on pairs that did not choose
+    confirms: bool = False
+    confirmation: str = ""
+    confirm_reference: list[float]
 
     def loss(self, masks: list[Tensor], gen: torch.Generator) -> Tensor:
         raise NotImplementedError
 
     def validate(self, bank) -> list[float]:
         """The validation metric per budget group of ``bank`` (a candidate of :meth:`bank`)."""
+        raise NotImplementedError
+
+    def confirm(self, bank) -> list[float]:
+        """The budget's metric per group on the confirmation pairs (when :attr:`confirms`)."""
         raise NotImplementedError
 
     def bank(self, masks: list[Tensor]):
