@@ -535,6 +535,20 @@ def test_paired_bootstrap_interval_of_a_bleu_difference() -> None:
     assert same["delta"] == same["low"] == same["high"] == 0
 
 
+def test_punctuated_translations_are_scored_without_sacrebleus_tokenised_input_warning(
+    caplog,
+) -> None:
+    from rnnmod.translation.bleu import paired_bootstrap, sacre_bleu
+
+    hyps = [f"je vois le chat {i} ." for i in range(120)]  # ≥ 100 lines ending in " ."
+    refs = [f"Je vois le chat {i}." for i in range(120)]
+    keep = "words-and-symbols"
+    with caplog.at_level("WARNING"):
+        assert sacre_bleu(hyps, refs, keep) == pytest.approx(100)
+        assert paired_bootstrap(hyps, hyps, refs, n_samples=10, tokenizer=keep)["delta"] == 0
+    assert "detokenize" not in caplog.text
+
+
 def test_clip_norm_rescales_every_training_step(tmp_path: Path, monkeypatch, capsys) -> None:
     calls = []
     clip = torch.nn.utils.clip_grad_norm_

@@ -43,7 +43,7 @@ def paired_bootstrap(
     from sacrebleu.metrics import BLEU
 
     refs = [" ".join(target_words(r, tokenizer)) for r in references]
-    metric = BLEU()
+    metric = BLEU(force=True)  # tokenised on purpose, as in sacre_bleu
     # sacreBLEU's own per-sentence statistics and score-from-statistics (its significance
     # module resamples them the same way)
     stats = [
