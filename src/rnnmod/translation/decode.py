@@ -3,6 +3,7 @@ module masks, and BLEU of a test set (paper-method §8, recommended re-implement
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -55,9 +56,15 @@ class Translation:
         words as they are when the model writes no punctuation."""
         if not self.punctuated:
             return self.text
-        from sacremoses import MosesDetokenizer
+        return _detokenizer(self.lang or "en").detokenize(self.words)
 
-        return MosesDetokenizer(lang=self.lang or "en").detokenize(self.words)
+
+@functools.lru_cache(maxsize=None)
+def _detokenizer(lang: str):
+    """One Moses detokenizer per language (building one compiles its rules)."""
+    from sacremoses import MosesDetokenizer
+
+    return MosesDetokenizer(lang=lang)
 
 
 def check_lang(lang: str, langs: list[str], what: str = "the model") -> None:
