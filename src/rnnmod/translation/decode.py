@@ -59,7 +59,7 @@ class Translation:
         return _detokenizer(self.lang or "en").detokenize(self.words)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _detokenizer(lang: str):
     """One Moses detokenizer per language (building one compiles its rules)."""
     from sacremoses import MosesDetokenizer
