@@ -10,7 +10,8 @@
   early stopping after 2 epochs without a better validation loss, at most 14 epochs, the line
   split; the scenarios test it on every test pair.
 * ``attention``: the reference recipe with Luong attention, punctuation kept as tokens, dropout
-  0.2 and at most 20 epochs — the best translator measured (docs/translation.md, "Punctuation").
+  0.2 and at most 20 epochs — the Luong attention translator of docs/translation.md,
+  "Punctuation".
 """
 
 from __future__ import annotations

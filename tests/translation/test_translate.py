@@ -417,6 +417,13 @@ def test_attention_never_reads_padding_and_its_loss_is_the_nll(attention: str) -
         assert float(m.loss(src, tin, tout)) == pytest.approx(float(want), abs=1e-5)
 
 
+def test_the_command_line_offers_every_attention() -> None:
+    from rnnmod.choices import ATTENTIONS
+    from rnnmod.nn.attention import ATTENTION
+
+    assert ("none", *ATTENTION) == ATTENTIONS
+
+
 def test_the_scores_are_luongs_general_and_bahdanaus_additive_ones() -> None:
     h, outs = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
     valid = torch.tensor([[True] * 4, [True, True, False, False]])

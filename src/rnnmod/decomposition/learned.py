@@ -300,7 +300,7 @@ def _learn(
     dense = objective.dense_checkpoints
 
     def within(score: float, g: int) -> bool:
-        return score >= objective.reference[g] - tolerance_pp / 100.0 - 1e-12
+        return _within_budget(score, objective.reference[g], tolerance_pp)
 
     def offer(g: int, r: float, all_masks: list[Tensor], info: dict) -> None:
         """A candidate within the budget for group ``g``: kept if it is the smallest so far (and
@@ -446,6 +446,11 @@ def _learn(
     return out, summary
 
 
+def _within_budget(score: float, reference: float, tolerance_pp: float) -> bool:
+    """A metric (a fraction) at most ``tolerance_pp`` points below the unpruned model's."""
+    return score >= reference - tolerance_pp / 100.0 - 1e-12
+
+
 def _confirm(
     objective: MaskObjective, offered: list[list[tuple]], tolerance_pp: float
 ) -> tuple[list[tuple | None], dict]:
@@ -470,7 +475,7 @@ def _confirm(
         for g, i in enumerate(probe):
             if i is None:
                 continue
-            ok = scores[g] >= objective.confirm_reference[g] - tolerance_pp / 100.0 - 1e-12
+            ok = _within_budget(scores[g], objective.confirm_reference[g], tolerance_pp)
             lists[g][i][2]["confirmed_score"] = round(scores[g], 6)
             if ok:
                 hi[g] = i

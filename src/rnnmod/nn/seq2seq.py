@@ -10,8 +10,9 @@ tail clusters; training computes only the clusters a batch needs, inference the 
 log-probabilities of every word). ``attention="luong"`` (the "general" score) or ``"bahdanau"``
 (the additive score) adds global attention (:mod:`.attention`, no input feeding) on top of the
 last decoder layer: h̃_t = tanh(W_c [c_t; h_t]) with c_t the attention-weighted sum of the
-encoder's last-layer outputs (padding masked), and the output layer reads h̃_t. The recurrent layers are unchanged, so module masks act on the same
-decoder units; the attention is part of the output side, kept whole in every module.
+encoder's last-layer outputs (padding masked), and the output layer reads h̃_t. The recurrent
+layers are unchanged, so module masks act on the same decoder units; the attention is part of
+the output side, kept whole in every module.
 
 Choices the paper leaves open (docs/translation.md): encoder and decoder have the same depth,
 cell and width; both embeddings are 128-d; post-padding, and a padded step carries the state
