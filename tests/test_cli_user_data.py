@@ -114,7 +114,6 @@ REFUSED = [
     ("tatoeba", ["--seq-len", "10"], "--seq-len"),
     ("tatoeba", ["--text-column", "a"], "--text-column"),
     ("clinc", ["--legacy-vocab", "--max-vocab", "100"], "--max-vocab"),
-    ("tatoeba", ["--bidirectional"], "--bidirectional"),
     ("tatoeba", ["--head-hidden", "8"], "--head-hidden"),
 ]
 

@@ -71,6 +71,7 @@ _KIND_OPTIONS = (
     "time_limit",
     "punctuation",
     "clip_norm",
+    "lr_decay",
 )
 
 
@@ -161,10 +162,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "translation)",
     )
     st = t.add_argument_group(
-        "model structure (classifier tasks; the paper's models use none of these)"
+        "model structure (classifier tasks, --bidirectional translators too; the paper's "
+        "models use none of these)"
     )
     st.add_argument(
-        "--bidirectional", action="store_true", help="both directions in every recurrent layer"
+        "--bidirectional",
+        action="store_true",
+        help="both directions in every recurrent layer (translators: in the encoder's, half "
+        "the units each way; the decoder reads one way)",
     )
     st.add_argument(
         "--skip-padding",

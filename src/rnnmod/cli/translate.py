@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..choices import ATTENTIONS, PUNCTUATION
+from ..choices import ATTENTIONS, LR_DECAYS, PUNCTUATION
 from ..errors import RnnmodError
 from .common import add_data_dir, read_text_arg
 
@@ -122,6 +122,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             metavar="NORM",
             help="rescale the gradients to at most this global L2 norm before each step "
             "(default: no clipping)",
+        )
+        g.add_argument(
+            "--lr-decay",
+            choices=LR_DECAYS,
+            default=None,
+            help="none (default): a constant learning rate; linear: it falls to 0 over the "
+            "run, its --epochs or its --time-limit, whichever ends it (docs/translation.md)",
         )
         g.add_argument(
             "--time-limit",

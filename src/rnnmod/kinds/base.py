@@ -44,7 +44,6 @@ TRANSLATION_SCOPE = "translation (tatoeba)"
 #: where each kind-specific training option applies (the error when it is given elsewhere)
 OPTION_SCOPE = {
     "init": "classifier tasks",
-    "bidirectional": "classifier tasks",
     "skip_padding": "classifier tasks",
     "readout": "classifier tasks",
     "head_hidden": "classifier tasks",
@@ -69,6 +68,7 @@ OPTION_SCOPE = {
     "time_limit": TRANSLATION_SCOPE,
     "punctuation": TRANSLATION_SCOPE,
     "clip_norm": TRANSLATION_SCOPE,
+    "lr_decay": TRANSLATION_SCOPE,
 }
 #: training options of translators only (classifier tasks refuse them)
 TRANSLATION_ONLY = tuple(k for k, v in OPTION_SCOPE.items() if v == TRANSLATION_SCOPE)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..choices import LR_DECAYS
 from ..data.tatoeba import SPLITS
 from ..decomposition import Decomposition, DecompositionConfig
 from ..decomposition.decomposer import select_units
@@ -113,6 +114,8 @@ class TranslatorKind(ModelKind):
         time_limit: float | None = None,
         punctuation: str = "strip",
         clip_norm: float | None = None,
+        lr_decay: str | None = None,
+        bidirectional: bool = False,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
@@ -122,7 +125,9 @@ class TranslatorKind(ModelKind):
         outputs and the output layer's input in training; ``time_limit`` (minutes) ends
         training at the first batch past it; ``punctuation`` ``keep`` makes punctuation marks
         tokens of source and target (``strip``, the default, is the paper's preprocessing);
-        ``clip_norm`` rescales the gradients to at most that global L2 norm."""
+        ``clip_norm`` rescales the gradients to at most that global L2 norm; ``lr_decay``
+        ``linear`` lowers the learning rate linearly to 0 over the run (its epochs or its time
+        limit, whichever ends it); ``bidirectional`` makes the encoder read both directions."""
         if split not in SPLITS:
             raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         if label_smoothing is not None and not 0 <= label_smoothing < 1:
@@ -137,6 +142,8 @@ class TranslatorKind(ModelKind):
             )
         if clip_norm is not None and not clip_norm > 0:
             raise RnnmodError(f"--clip-norm must be positive, got {clip_norm}")
+        if lr_decay is not None and lr_decay not in LR_DECAYS:
+            raise RnnmodError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
         if time_limit is not None and not time_limit > 0:
             raise RnnmodError(f"--time-limit must be positive minutes, got {time_limit}")
         opts = {
@@ -172,6 +179,8 @@ class TranslatorKind(ModelKind):
             dropout=dropout or 0.0,
             time_limit_minutes=time_limit,
             clip_norm=clip_norm,
+            lr_decay=lr_decay or "none",
+            bidirectional=bidirectional,
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

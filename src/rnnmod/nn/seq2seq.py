@@ -12,7 +12,9 @@ log-probabilities of every word). ``attention="luong"`` (the "general" score) or
 last decoder layer: h̃_t = tanh(W_c [c_t; h_t]) with c_t the attention-weighted sum of the
 encoder's last-layer outputs (padding masked), and the output layer reads h̃_t. The recurrent
 layers are unchanged, so module masks act on the same decoder units; the attention is part of
-the output side, kept whole in every module.
+the output side, kept whole in every module. ``bidirectional=True`` makes the encoder's layers
+read both directions (half the units each, concatenated): the decoder, the only part that is
+decomposed, is unchanged.
 
 Choices the paper leaves open (docs/translation.md): encoder and decoder have the same depth,
 cell and width; both embeddings are 128-d; post-padding, and a padded step carries the state
@@ -71,6 +73,9 @@ class Seq2SeqConfig:
     attention: str = "none"  # or "luong", "bahdanau" (see the module docstring)
     # training only: dropout on both embeddings' outputs and on the output layer's input
     dropout: float = 0.0
+    # the encoder's layers read both directions, hidden // 2 units each, outputs and final
+    # states concatenated (so the decoder still starts from, and attends to, `hidden` units)
+    bidirectional: bool = False
 
     def validate(self) -> None:
         if self.cell not in CELL_KINDS:
@@ -92,6 +97,11 @@ class Seq2SeqConfig:
             raise ValueError(f"unknown attention {self.attention!r}; expected one of {ATTENTIONS}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.bidirectional and self.hidden % 2:
+            raise ValueError(
+                f"a bidirectional encoder splits the {self.hidden} units between its two "
+                "directions: hidden must be even"
+            )
 
     def vocabulary_problem(self, source, target, labels: list[str]) -> str | None:
         """Why source/target vocabularies and target languages cannot feed this model, or None."""
@@ -102,6 +112,11 @@ class Seq2SeqConfig:
         if source.size > self.src_vocab_size or target.size > self.tgt_vocab_size:
             return "vocabulary larger than the model's embeddings"
         return None
+
+
+def _final(state: Tensor) -> Tensor:
+    """A layer's final state [directions, B, W] → [B, directions · W] (forward first)."""
+    return state[0] if len(state) == 1 else torch.cat(list(state), dim=-1)
 
 
 def _lengths(ids: Tensor) -> Tensor:
@@ -118,7 +133,10 @@ class Seq2Seq(nn.Module):
         self.cfg = cfg
         sizes = [cfg.embed_dim] + [cfg.hidden] * (cfg.depth - 1)
         self.enc_embedding = nn.Embedding(cfg.src_vocab_size, cfg.embed_dim)
-        self.enc_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
+        enc_width = cfg.hidden // 2 if cfg.bidirectional else cfg.hidden
+        self.enc_rnns = nn.ModuleList(
+            make_rnn(cfg.cell, s, enc_width, cfg.bidirectional) for s in sizes
+        )
         self.dec_embedding = nn.Embedding(cfg.tgt_vocab_size, cfg.embed_dim)
         self.drop = nn.Dropout(cfg.dropout)  # training only (identity in eval mode)
         self.dec_rnns = nn.ModuleList(make_rnn(cfg.cell, s, cfg.hidden) for s in sizes)
@@ -188,9 +206,6 @@ class Seq2Seq(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.cfg)
 
-    def encoder_weights(self) -> list[LayerWeights]:
-        return [LayerWeights.from_module(r) for r in self.enc_rnns]
-
     def decoder_weights(self) -> list[LayerWeights]:
         return [LayerWeights.from_module(r) for r in self.dec_rnns]
 
@@ -206,7 +221,7 @@ class Seq2Seq(nn.Module):
         for rnn in self.enc_rnns:
             x, state = rnn(x)
             h_n, c_n = state if isinstance(state, tuple) else (state, None)
-        return x, (h_n[0], None if c_n is None else c_n[0]), lengths
+        return x, (_final(h_n), None if c_n is None else _final(c_n)), lengths
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor | None]:
         """Final (h, c) of the last encoder layer at each row's last real token."""

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..choices import LR_DECAYS
 from ..errors import RnnmodError
 from ..nn.seq2seq import ADAPTIVE_CUTOFFS, Seq2Seq, Seq2SeqConfig
 from .data import SRC_LEN, TGT_LEN, TranslationData, encode_targets, test_by_language
@@ -42,6 +43,25 @@ class Seq2SeqTrainConfig:
     time_limit_minutes: float | None = None
     # gradients rescaled to at most this global L2 norm before each step (None: off)
     clip_norm: float | None = None
+    # learning rate over the run: "none" (constant) or "linear" (falls to 0 at the end of the
+    # run: the last epoch's last batch, or the time limit if that comes first; see lr_factor)
+    lr_decay: str = "none"
+    bidirectional: bool = False  # Seq2SeqConfig.bidirectional: the encoder reads both ways
+
+
+def lr_factor(
+    decay: str, batches_done: int, total_batches: int, elapsed: float, limit: float | None
+) -> float:
+    """The learning rate's factor before the next step. ``linear`` follows the run's progress,
+    the larger of its batches done and its wall time spent (with a time limit), so a
+    time-limited run ends at a learning rate near 0 whichever budget ends it — the schedule
+    that makes the most of a fixed budget (Li et al., "Budgeted training", ICLR 2020)."""
+    if decay == "none":
+        return 1.0
+    progress = batches_done / max(total_batches, 1)
+    if limit is not None:
+        progress = max(progress, elapsed / limit)
+    return max(0.0, 1.0 - progress)
 
 
 BUCKET_WINDOW = 50  # batches whose pairs are sorted by target length together
@@ -86,6 +106,7 @@ def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
             output_layer=tc.output_layer,
             attention=tc.attention,
             dropout=tc.dropout,
+            bidirectional=tc.bidirectional,
         )
     )
 
@@ -114,14 +135,17 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Seq, dict]:
+    if tc.lr_decay not in LR_DECAYS:
+        raise RnnmodError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {tc.lr_decay!r}")
     torch.manual_seed(tc.seed)
     model = build_seq2seq(data, tc)
     opt = make_optimizer(model, tc.lr)
     gen = torch.Generator().manual_seed(tc.seed)
     src, tin, tout = data.src_train, data.tgt_in, data.tgt_out
     n, bs = len(src), tc.batch_size
+    total_batches = tc.epochs * ((n + bs - 1) // bs)
     bar = tqdm(
-        total=tc.epochs * ((n + bs - 1) // bs),
+        total=total_batches,
         desc=f"train {data.task} {tc.cell}-{tc.depth}",
         disable=not tc.progress,
         unit="batch",
@@ -135,6 +159,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
     row_tokens = (tout != 0).sum(1)
     epoch_loss, val_loss = [], []
     best_state, best_epoch, stale, tokens, stopped = None, 0, 0, 0, "epochs"
+    done = 0
     for epoch in range(tc.epochs):
         model.train()
         total, rows = 0.0, 0
@@ -144,7 +169,11 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
             loss.backward()
             if tc.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm)
+            factor = lr_factor(tc.lr_decay, done, total_batches, time.perf_counter() - start, limit)
+            for group in opt.param_groups:
+                group["lr"] = tc.lr * factor
             opt.step()
+            done += 1
             total += float(loss.detach()) * len(idx)
             rows += len(idx)
             tokens += int(row_tokens[idx].sum())
@@ -194,6 +223,8 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "label_smoothing": tc.label_smoothing,
         "dropout": tc.dropout,
         "clip_norm": tc.clip_norm,
+        "lr_decay": tc.lr_decay,
+        "bidirectional_encoder": tc.bidirectional,
         **(
             {"patience": tc.patience, "val_loss": val_loss, "best_epoch": best_epoch + 1}
             if tc.patience is not None
