@@ -243,6 +243,8 @@ def reproduce_tatoeba(args: argparse.Namespace, cells: list[str]) -> None:
 
 
 def cmd_scenario(args: argparse.Namespace) -> None:
+    from rnnmod.decomposition.budget import parse_tolerance
+
     from .scenarios import ScenarioOptions, run_scenario
 
     if args.recipe == "paper" and args.time_limit is not None:
@@ -263,6 +265,7 @@ def cmd_scenario(args: argparse.Namespace) -> None:
             data_dir=args.data_dir,
             hidden=args.hidden,
             recipe=args.recipe,
+            budget=None if args.budget is None else parse_tolerance(args.budget),
             progress=not args.quiet,
             **{k: v for k, v in given.items() if v is not None},  # else ScenarioOptions' defaults
         )
@@ -426,6 +429,14 @@ def scenario_parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="a recipe other than paper: training minutes per model (default: until early "
         "stopping or the recipe's last epoch)",
+    )
+    s.add_argument(
+        "--budget",
+        default=None,
+        metavar="TOL",
+        help="learn each language module as small as keeps its greedy BLEU within TOL points "
+        "of its model's on validation pairs, confirmed on others (e.g. 0.5pp; as rnnmod "
+        "decompose --budget; default: the default decomposition rule)",
     )
     s.add_argument(
         "--epochs", type=int, default=None, help="training epochs per model (default 3; paper)"

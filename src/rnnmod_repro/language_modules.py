@@ -30,9 +30,17 @@ class LangModule:
         return Route(self.run.model, self.run.vocab, self.run.target_vocab, self.masks)
 
 
-def decompose_languages(run: Run, data, cfg: DecompositionConfig) -> list[LangModule]:
+def decompose_languages(
+    run: Run, data, cfg: DecompositionConfig, budget: float | None = None
+) -> list[LangModule]:
+    """The run's language modules: the default decomposition's, or — with ``budget`` (BLEU
+    points) — each language's learned decoder mask, the smallest whose greedy BLEU stays within
+    ``budget`` of the monolithic model's on validation pairs and on the confirmation pairs
+    (docs/budget.md, "Translators")."""
     dec = TRANSLATOR.decompose(run, data, cfg)
     b = dec.bank
+    if budget is not None:
+        b, _ = TRANSLATOR.learn_masks(run, data, b, seed=cfg.seed, tolerance_pp=budget)
     return [
         LangModule(run.langs[c], run, m, i)
         for c, m, i in zip(b.class_index, b.masks, b.info, strict=True)

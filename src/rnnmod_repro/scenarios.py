@@ -77,6 +77,9 @@ class ScenarioOptions:
     max_train_per_lang: int | None = 4000
     recipe: str = "paper"  # RECIPES; its settings replace the fields above
     time_limit: float | None = None  # minutes of training per model (not the paper recipe)
+    # BLEU points: each language module learned as small as keeps its greedy BLEU within this
+    # of its model's on validation pairs (rnnmod decompose --budget); None: the default rule
+    budget: float | None = None
     seed: int = 0
     progress: bool = True
     timings: dict = field(default_factory=dict)
@@ -159,7 +162,7 @@ def _modules(run_path: Path, opts: ScenarioOptions) -> dict:
     t0 = time.perf_counter()
     run = load_run(run_path)
     cfg = preset("default", mode=opts.mode, n_positive=N_POSITIVE)
-    mods = decompose_languages(run, data_for_run(run, opts.data_dir), cfg)
+    mods = decompose_languages(run, data_for_run(run, opts.data_dir), cfg, opts.budget)
     opts.timings[f"decompose {run_path.name}"] = round(time.perf_counter() - t0, 1)
     return {m.lang: m for m in mods}
 
@@ -204,7 +207,12 @@ def run_scenario(opts: ScenarioOptions) -> dict:
         save_language_modules(
             base / f"composed-{name}-{opts.mode}",
             mods,
-            {"task": f"tatoeba-{sc.name}", "mode": opts.mode, "composed_from": name},
+            {
+                "task": f"tatoeba-{sc.name}",
+                "mode": opts.mode,
+                "composed_from": name,
+                "budget_bleu": opts.budget,
+            },  # fmt: skip
             overwrite=True,
         )
     test = test_by_language(
@@ -256,6 +264,15 @@ def run_scenario(opts: ScenarioOptions) -> dict:
         "rows": rows,
         "checks": checks,
         "recipe": opts.recipe,
+        "budget_bleu": opts.budget,
+        "retained": {
+            name: {lang: _retained(m) for lang, m in mods.items()}
+            for name, mods in (
+                ("original", orig_mods),
+                ("solution1", sol1_mods),
+                ("solution2", sol2_mods),
+            )
+        },  # fmt: skip
         "timings": opts.timings,
         "seconds": round(time.perf_counter() - start, 1),
         "notes": orig_run.metrics.get("notes", []),
@@ -264,6 +281,11 @@ def run_scenario(opts: ScenarioOptions) -> dict:
     write_json(opts.results_dir / f"scenario_{sc.name}.json", result)
     write_markdown(opts.results_dir / f"scenario_{sc.name}.md", render(result))
     return result
+
+
+def _retained(mod) -> float:
+    """The fraction of decoder units a language module keeps (over layers and steps)."""
+    return round(sum(int(m.sum()) for m in mod.masks) / sum(m.numel() for m in mod.masks), 4)
 
 
 def scenario_checks(sc: Scenario, rows: dict) -> list[dict]:
@@ -338,10 +360,28 @@ def render(res: dict) -> list[str]:
         "",
         *table(cols, ({"name": name, **r} for name, r in res["rows"].items())),
         "",
+        *_render_retained(res),
         *render_checks(res.get("checks") or []),
         f"Total {res['seconds']:.0f} s; stages: "
         + ", ".join(f"{k} {v} s" for k, v in res["timings"].items()),
     ]
+
+
+def _render_retained(res: dict) -> list[str]:
+    """Which modules and how large: the default rule's, or the budget's learned ones."""
+    if "retained" not in res:
+        return []
+    how = (
+        "the default decomposition rule"
+        if res.get("budget_bleu") is None
+        else f"learned masks within a {res['budget_bleu']:g}-BLEU budget on validation pairs "
+        "(`rnnmod decompose --budget`)"
+    )
+    per = "; ".join(
+        f"{name}: " + ", ".join(f"{lang} {v:.1%}" for lang, v in langs.items())
+        for name, langs in res["retained"].items()
+    )
+    return [f"Modules: {how}. Decoder units kept — {per}.", ""]
 
 
 def render_checks(checks: list[dict]) -> list[str]:

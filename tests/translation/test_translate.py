@@ -182,7 +182,9 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "expected a count >= 1 or 'all'" in capsys.readouterr().err
 
 
-def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_fix_language_scenario_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
     from rnnmod.data.tatoeba import scenario_pairs
 
     rnd = random.Random(1)
@@ -218,6 +220,24 @@ def test_fix_language_scenario_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert checks[(2, "de")]["holds"] == (checks[(2, "de")]["delta"] >= -0.5)
     assert "hypotheses" not in json.dumps(res)  # the translations are not kept in the results
     assert "| holds |" in (out / "scenario_fix-language.md").read_text()
+    assert res["budget_bleu"] is None and set(res["retained"]["original"]) == {"en", "de", "it"}
+    # --budget: every model's language modules learned within the budget (models reused)
+    from rnnmod.kinds.translator import TRANSLATOR
+
+    budgets, learn = [], TRANSLATOR.learn_masks
+
+    def spy(run, data, bank, **options):
+        budgets.append(options["tolerance_pp"])
+        return learn(run, data, bank, **options)
+
+    monkeypatch.setattr(type(TRANSLATOR), "learn_masks", staticmethod(spy))
+    b = ["--budget", "0pp", "--results-dir", str(out / "b"), "--data-dir", str(tmp_path)]
+    assert main([*args, *b, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert budgets == [0.0, 0.0, 0.0] and res["budget_bleu"] == 0.0
+    assert "0-BLEU budget" in (out / "b" / "scenario_fix-language.md").read_text()
+    assert main([*args, "--budget", "lots", "--data-dir", str(tmp_path)]) == 2
+    assert "invalid budget" in capsys.readouterr().err
     reference = ["--threads", "1", "scenario", "fix-language", "--recipe", "reference"]
     assert main([*reference, "--epochs", "2", "--data-dir", str(tmp_path)]) == 2
     assert "--recipe reference sets --epochs; leave them out" in capsys.readouterr().err
