@@ -261,3 +261,29 @@ def test_tagger_budget_counts_real_positions_and_never_reads_the_test_split():
     data.x_test = torch.full_like(data.x_test, model.cfg.vocab_size + 99)
     got, _ = learned_masks(model, data, bank, **kw)
     assert torch.equal(ref.unit_masks[0], got.unit_masks[0])
+
+
+def test_a_held_back_share_of_validation_confirms_the_choice():
+    """With ``confirm_frac`` the checkpoint is chosen on part of the validation split and kept
+    only if the held-back rest judges it within the budget too (else a larger candidate)."""
+    model, data = fitted("lstm")
+    bank = bank_of(model, data)
+    opts = LearnedOptions(check_every=10, patience=100, confirm_frac=0.5)
+    out, s = learned_masks(model, data, bank, tolerance_pp=5.0, steps=120, seed=0, options=opts)
+    conf = s["confirmation"]
+    assert conf["validation"].startswith("confirming on") and conf["passes"] >= 1
+    assert s["validation"].startswith("choosing on")
+    chosen = s["chosen"]
+    assert chosen["within_budget"] and chosen["confirmed_score"] >= conf["reference"] - 0.05 - 1e-9
+    _, val = seeded_split(len(data.x_train), 0.1, 0, data.y_train)
+    x, y = data.x_train[val], data.y_train[val]
+    choose, held = seeded_split(len(x), 0.5, 1, y)
+    assert 0 < len(held) < len(val) and len(choose) + len(held) == len(val)
+    acc = composed_accuracy(model, out, x[held], y[held])
+    assert acc == pytest.approx(chosen["confirmed_score"], abs=1e-6)
+    assert composed_accuracy(model, out, x[choose], y[choose]) == pytest.approx(
+        chosen["val_accuracy"], abs=1e-6
+    )
+    with pytest.raises(RnnmodError, match="confirmation's share"):
+        learned_masks(model, data, bank, tolerance_pp=5.0, steps=10,
+                      options=LearnedOptions(confirm_frac=1.0))  # fmt: skip

@@ -81,6 +81,9 @@ class LearnedOptions:
     # a translator's next validation pairs per language that confirm the chosen checkpoint
     # (the smallest of many within the budget on 500 pairs is a lucky reading; MaskObjective.confirm)
     confirm_pairs_per_lang: int = 1500
+    # a classifier's share of the validation split (seeded, stratified) held back to confirm
+    # the chosen checkpoint; the rest chooses (0: the whole split chooses, nothing confirms)
+    confirm_frac: float = 0.0
 
 
 def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
@@ -167,6 +170,31 @@ def _split_for_budget(
         y_tr,
         _Validation(x_v, y_v, source, monolithic_accuracy(model, bank, x_v, y_v, data.pad_label)),
     )
+
+
+def _hold_back(
+    model: SeqClassifier,
+    bank: ModuleBank,
+    val: _Validation,
+    frac: float,
+    seed: int,
+    pad: int | None,
+) -> tuple[_Validation, _Validation]:
+    """The validation split cut in two (seeded; stratified for one-output tasks): the part that
+    chooses the checkpoint and the held-back ``frac`` that confirms it."""
+    if not 0 < frac < 1:
+        raise RnnmodError(
+            f"the confirmation's share of the validation split must be in (0, 1), got {frac}"
+        )
+    strata = val.y if val.y.dim() == 1 else None
+    choose, held = seeded_split(len(val.x), frac, seed + 1, strata)
+
+    def part(idx: Tensor, what: str) -> _Validation:
+        x, y = val.x[idx], val.y[idx]
+        acc = monolithic_accuracy(model, bank, x, y, pad)
+        return _Validation(x, y, f"{what} {len(idx)} of the {val.source}", acc)
+
+    return part(choose, "choosing on"), part(held, "confirming on")
 
 
 def monolithic_accuracy(
@@ -551,6 +579,12 @@ class ClassifierObjective(MaskObjective):
         self.val = None
         if budget:
             x_src, y_src, self.val = _split_for_budget(model, data, bank, opt.val_frac, seed)
+            if opt.confirm_frac > 0:
+                self.val, self.held = _hold_back(
+                    model, bank, self.val, opt.confirm_frac, seed, self.pad
+                )
+                self.confirms, self.confirmation = True, self.held.source
+                self.confirm_reference = [self.held.monolithic]
             self.validation, self.reference = self.val.source, [self.val.monolithic]
         else:
             x_src, y_src = data.x_train, data.y_train
@@ -593,6 +627,9 @@ class ClassifierObjective(MaskObjective):
 
     def validate(self, bank):
         return [composed_accuracy(self.model, bank, self.val.x, self.val.y, self.pad)]
+
+    def confirm(self, bank):
+        return [composed_accuracy(self.model, bank, self.held.x, self.held.y, self.pad)]
 
     def bank(self, masks):
         return _bank_with(self.source, masks)
