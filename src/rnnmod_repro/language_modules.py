@@ -24,6 +24,8 @@ class LangModule:
     run: Run
     masks: list[torch.Tensor]
     info: dict
+    retained: float = 1.0  # the fraction of decoder units kept (over layers and steps)
+    warning: str | None = None  # the learned budget's warning for this module's run, if any
 
     @property
     def route(self) -> Route:
@@ -38,12 +40,13 @@ def decompose_languages(
     ``budget`` of the monolithic model's on validation pairs and on the confirmation pairs
     (docs/budget.md, "Translators")."""
     dec = TRANSLATOR.decompose(run, data, cfg)
-    b = dec.bank
+    b, warning = dec.bank, None
     if budget is not None:
-        b, _ = TRANSLATOR.learn_masks(run, data, b, seed=cfg.seed, tolerance_pp=budget)
+        b, summary = TRANSLATOR.learn_masks(run, data, b, seed=cfg.seed, tolerance_pp=budget)
+        warning = summary.get("warning")
     return [
-        LangModule(run.langs[c], run, m, i)
-        for c, m, i in zip(b.class_index, b.masks, b.info, strict=True)
+        LangModule(run.langs[c], run, m, i, float(r), warning)
+        for c, m, i, r in zip(b.class_index, b.masks, b.info, b.retained_fraction(), strict=True)
     ]
 
 

@@ -266,13 +266,16 @@ def run_scenario(opts: ScenarioOptions) -> dict:
         "recipe": opts.recipe,
         "budget_bleu": opts.budget,
         "retained": {
-            name: {lang: _retained(m) for lang, m in mods.items()}
+            name: {lang: round(m.retained, 4) for lang, m in mods.items()}
             for name, mods in (
                 ("original", orig_mods),
                 ("solution1", sol1_mods),
                 ("solution2", sol2_mods),
             )
         },  # fmt: skip
+        "warnings": sorted(
+            {m.warning for ms in (orig_mods, sol1_mods, sol2_mods) for m in ms.values()} - {None}
+        ),
         "timings": opts.timings,
         "seconds": round(time.perf_counter() - start, 1),
         "notes": orig_run.metrics.get("notes", []),
@@ -281,11 +284,6 @@ def run_scenario(opts: ScenarioOptions) -> dict:
     write_json(opts.results_dir / f"scenario_{sc.name}.json", result)
     write_markdown(opts.results_dir / f"scenario_{sc.name}.md", render(result))
     return result
-
-
-def _retained(mod) -> float:
-    """The fraction of decoder units a language module keeps (over layers and steps)."""
-    return round(sum(int(m.sum()) for m in mod.masks) / sum(m.numel() for m in mod.masks), 4)
 
 
 def scenario_checks(sc: Scenario, rows: dict) -> list[dict]:
@@ -381,7 +379,8 @@ def _render_retained(res: dict) -> list[str]:
         f"{name}: " + ", ".join(f"{lang} {v:.1%}" for lang, v in langs.items())
         for name, langs in res["retained"].items()
     )
-    return [f"Modules: {how}. Decoder units kept — {per}.", ""]
+    warned = [f"Warning: {w}." for w in res.get("warnings") or []]
+    return [f"Modules: {how}. Decoder units kept — {per}.", "", *warned, *([""] if warned else [])]
 
 
 def render_checks(checks: list[dict]) -> list[str]:

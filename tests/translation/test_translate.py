@@ -228,14 +228,19 @@ def test_fix_language_scenario_end_to_end(
 
     def spy(run, data, bank, **options):
         budgets.append(options["tolerance_pp"])
-        return learn(run, data, bank, **options)
+        out, summary = learn(run, data, bank, **options)
+        return out, {**summary, "warning": "en: nothing held"}  # reaches the results
 
     monkeypatch.setattr(type(TRANSLATOR), "learn_masks", staticmethod(spy))
     b = ["--budget", "0pp", "--results-dir", str(out / "b"), "--data-dir", str(tmp_path)]
     assert main([*args, *b, "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert budgets == [0.0, 0.0, 0.0] and res["budget_bleu"] == 0.0
-    assert "0-BLEU budget" in (out / "b" / "scenario_fix-language.md").read_text()
+    page = (out / "b" / "scenario_fix-language.md").read_text()
+    assert "0-BLEU budget" in page and "Warning: en: nothing held." in page
+    assert res["warnings"] == ["en: nothing held"]
+    kept = res["retained"]["original"]
+    assert set(kept) == {"en", "de", "it"} and all(0 < v <= 1 for v in kept.values())
     assert main([*args, "--budget", "lots", "--data-dir", str(tmp_path)]) == 2
     assert "invalid budget" in capsys.readouterr().err
     reference = ["--threads", "1", "scenario", "fix-language", "--recipe", "reference"]
