@@ -87,9 +87,15 @@ def test_a_bidirectional_encoder_reads_each_row_both_ways_up_to_its_last_token(c
         assert torch.equal(m.greedy(src, start, end), m.beam(src, start, end, width=1))
 
 
-def test_an_odd_width_cannot_be_split_between_two_directions() -> None:
+def test_an_odd_width_cannot_be_split_between_two_directions(tmp_path: Path, capsys) -> None:
     with pytest.raises(ValueError, match="hidden must be even"):
         Seq2SeqConfig("lstm", 1, 15, 17, hidden=7, bidirectional=True).validate()
+    write_tiny_tatoeba(tmp_path)
+    train = ["train", "--task", "tatoeba", "--hidden", "7", "--bidirectional", "--quiet"]
+    assert main([*train, "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "hidden must be even" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_bidirectional_translator_from_the_command_line(tmp_path: Path, capsys) -> None:

@@ -93,22 +93,25 @@ def build_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> Seq2Seq:
             f"--output-layer adaptive needs more than {ADAPTIVE_MIN_WORDS} target words; "
             f"this vocabulary has {data.tgt_vocab.size}: use the default softmax"
         )
-    return Seq2Seq(
-        Seq2SeqConfig(
-            cell=tc.cell,
-            depth=tc.depth,
-            src_vocab_size=data.src_vocab.size,
-            tgt_vocab_size=data.tgt_vocab.size,
-            embed_dim=tc.embed_dim,
-            hidden=tc.hidden,
-            src_len=SRC_LEN,
-            tgt_len=TGT_LEN,
-            output_layer=tc.output_layer,
-            attention=tc.attention,
-            dropout=tc.dropout,
-            bidirectional=tc.bidirectional,
-        )
+    cfg = Seq2SeqConfig(
+        cell=tc.cell,
+        depth=tc.depth,
+        src_vocab_size=data.src_vocab.size,
+        tgt_vocab_size=data.tgt_vocab.size,
+        embed_dim=tc.embed_dim,
+        hidden=tc.hidden,
+        src_len=SRC_LEN,
+        tgt_len=TGT_LEN,
+        output_layer=tc.output_layer,
+        attention=tc.attention,
+        dropout=tc.dropout,
+        bidirectional=tc.bidirectional,
     )
+    try:
+        cfg.validate()
+    except ValueError as e:  # a model the options cannot build: one line, not a traceback
+        raise RnnmodError(str(e)) from None
+    return Seq2Seq(cfg)
 
 
 @torch.no_grad()
