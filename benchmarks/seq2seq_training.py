@@ -45,9 +45,21 @@ from rnnmod.translation.train import (  # noqa: E402
 
 
 def run_config(
-    data, name: str, layer: str, bs: int, bucketed: bool, fused: bool, n_batches: int
+    data,
+    name: str,
+    layer: str,
+    bs: int,
+    bucketed: bool,
+    fused: bool,
+    n_batches: int,
+    *,
+    bf16: bool = False,
+    **model: object,
 ) -> dict:
-    tc = Seq2SeqTrainConfig(cell="lstm", depth=1, batch_size=bs, output_layer=layer)
+    """One configuration's training batches; ``model`` overrides Seq2SeqTrainConfig fields
+    (attention, embed_dim, …) and ``bf16`` runs the passes under bfloat16 autocast, as
+    ``rnnmod train --precision bf16`` does."""
+    tc = Seq2SeqTrainConfig(cell="lstm", depth=1, batch_size=bs, output_layer=layer, **model)
     torch.manual_seed(0)
     model = build_seq2seq(data, tc)
     model.train()
@@ -61,12 +73,14 @@ def run_config(
     src_tokens = sum(int((src[idx] != 0).sum()) for idx in groups)
     wall, cpu = time.perf_counter(), time.process_time()
     for idx in groups:
-        loss = model.loss(src[idx], tin[idx], tout[idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model.loss(src[idx], tin[idx], tout[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"name": name, "tokens": tokens, "src_tokens": src_tokens, "wall": wall, "cpu": cpu}
+    return {"name": name, "tokens": tokens, "src_tokens": src_tokens, "wall": wall, "cpu": cpu,
+            "last_loss": round(float(loss.detach()), 4)}  # fmt: skip
 
 
 def flops_per_target_token(data, hidden: int, embed: int, src_per_tgt: float) -> dict:

@@ -30,5 +30,7 @@ PUNCTUATION = ("strip", "keep")
 ATTENTIONS = ("none", "luong", "bahdanau")
 #: translators' learning-rate schedule (rnnmod.translation.train.lr_factor)
 LR_DECAYS = ("none", "linear")
+#: translators' training arithmetic (rnnmod.translation.train.train_seq2seq): fp32, or bf16 autocast
+PRECISIONS = ("fp32", "bf16")
 #: datasets `rnnmod data fetch` knows (rnnmod.data.fetch.DATASETS describes each)
 DATASETS = ("clinc", "brown", "mathqa", "emotions", "tatoeba", "toxic")

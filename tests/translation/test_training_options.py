@@ -111,3 +111,35 @@ def test_a_bidirectional_translator_from_the_command_line(tmp_path: Path, capsys
     assert main(["evaluate", str(mods), "--json", *dd]) == 0
     assert set(json.loads(capsys.readouterr().out)["per_language"]) == {"fr", "de", "it"}
     assert main(["translate", str(mods), "--to", "de", "I see the cat"]) == 0
+
+
+def test_bf16_training_runs_its_passes_in_bfloat16_and_keeps_float32_weights(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    dtypes: list[torch.dtype] = []
+    loss = Seq2Seq.loss
+
+    def spy(self, *args, **kwargs):  # the dtype a training matmul computes in
+        dtypes.append(torch.mm(torch.ones(1, 1), torch.ones(1, 1)).dtype)
+        return loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(Seq2Seq, "loss", spy)
+    write_tiny_tatoeba(tmp_path)
+    train = [*TRAIN, "--epochs", "1", "--batch-size", "16", "--patience", "1", "--quiet"]
+    train += ["--data-dir", str(tmp_path)]
+    assert main([*train, "--precision", "bf16", "--out", str(tmp_path / "b")]) == 0
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["precision"] == "bf16"
+    assert torch.bfloat16 in dtypes and torch.float32 in dtypes  # training; validation
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "b" / "model.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.float32}
+    dtypes.clear()
+    assert main([*train, "--out", str(tmp_path / "f")]) == 0
+    assert set(dtypes) == {torch.float32}
+    assert json.loads((tmp_path / "f" / "metrics.json").read_text())["precision"] == "fp32"
+    capsys.readouterr()
+    args = ["train", "--task", "clinc", "--precision", "bf16", "--out", str(tmp_path / "y")]
+    assert main(args) == 2
+    assert "--precision" in capsys.readouterr().err

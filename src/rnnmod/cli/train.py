@@ -72,6 +72,7 @@ _KIND_OPTIONS = (
     "punctuation",
     "clip_norm",
     "lr_decay",
+    "precision",
 )
 
 

@@ -69,6 +69,7 @@ OPTION_SCOPE = {
     "punctuation": TRANSLATION_SCOPE,
     "clip_norm": TRANSLATION_SCOPE,
     "lr_decay": TRANSLATION_SCOPE,
+    "precision": TRANSLATION_SCOPE,
 }
 #: training options of translators only (classifier tasks refuse them)
 TRANSLATION_ONLY = tuple(k for k, v in OPTION_SCOPE.items() if v == TRANSLATION_SCOPE)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..choices import LR_DECAYS
+from ..choices import LR_DECAYS, PRECISIONS
 from ..data.tatoeba import SPLITS
 from ..decomposition import Decomposition, DecompositionConfig
 from ..decomposition.decomposer import select_units
@@ -116,6 +116,7 @@ class TranslatorKind(ModelKind):
         clip_norm: float | None = None,
         lr_decay: str | None = None,
         bidirectional: bool = False,
+        precision: str | None = None,
     ) -> tuple:
         """English → ``langs`` on Tatoeba's aligned files; ``spec.limit`` caps the training
         pairs (a seeded subset). ``split``: ``lines`` (the aligned lines are split, so no test
@@ -127,7 +128,8 @@ class TranslatorKind(ModelKind):
         tokens of source and target (``strip``, the default, is the paper's preprocessing);
         ``clip_norm`` rescales the gradients to at most that global L2 norm; ``lr_decay``
         ``linear`` lowers the learning rate linearly to 0 over the run (its epochs or its time
-        limit, whichever ends it); ``bidirectional`` makes the encoder read both directions."""
+        limit, whichever ends it); ``bidirectional`` makes the encoder read both directions;
+        ``precision`` ``bf16`` runs training's forward and backward passes in bfloat16 autocast."""
         if split not in SPLITS:
             raise RnnmodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         if label_smoothing is not None and not 0 <= label_smoothing < 1:
@@ -144,6 +146,10 @@ class TranslatorKind(ModelKind):
             raise RnnmodError(f"--clip-norm must be positive, got {clip_norm}")
         if lr_decay is not None and lr_decay not in LR_DECAYS:
             raise RnnmodError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
+        if precision is not None and precision not in PRECISIONS:
+            raise RnnmodError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
         if time_limit is not None and not time_limit > 0:
             raise RnnmodError(f"--time-limit must be positive minutes, got {time_limit}")
         opts = {
@@ -181,6 +187,7 @@ class TranslatorKind(ModelKind):
             clip_norm=clip_norm,
             lr_decay=lr_decay or "none",
             bidirectional=bidirectional,
+            precision=precision or "fp32",
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

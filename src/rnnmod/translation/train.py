@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..choices import LR_DECAYS
+from ..choices import LR_DECAYS, PRECISIONS
 from ..errors import RnnmodError
 from ..nn.seq2seq import ADAPTIVE_CUTOFFS, Seq2Seq, Seq2SeqConfig
 from .data import SRC_LEN, TGT_LEN, TranslationData, encode_targets, test_by_language
@@ -47,6 +47,9 @@ class Seq2SeqTrainConfig:
     # run: the last epoch's last batch, or the time limit if that comes first; see lr_factor)
     lr_decay: str = "none"
     bidirectional: bool = False  # Seq2SeqConfig.bidirectional: the encoder reads both ways
+    # training arithmetic: "fp32", or "bf16" — the training passes under bfloat16 autocast
+    # (weights, Adam's state, validation and test stay float32)
+    precision: str = "fp32"
 
 
 def lr_factor(
@@ -140,6 +143,10 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
 def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Seq, dict]:
     if tc.lr_decay not in LR_DECAYS:
         raise RnnmodError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {tc.lr_decay!r}")
+    if tc.precision not in PRECISIONS:
+        raise RnnmodError(
+            f"--precision must be one of {', '.join(PRECISIONS)}, got {tc.precision!r}"
+        )
     torch.manual_seed(tc.seed)
     model = build_seq2seq(data, tc)
     opt = make_optimizer(model, tc.lr)
@@ -167,7 +174,8 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         model.train()
         total, rows = 0.0, 0
         for idx in epoch_batches(tout, bs, gen, tc.bucket):
-            loss = model.loss(src[idx], tin[idx], tout[idx], tc.label_smoothing)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
+                loss = model.loss(src[idx], tin[idx], tout[idx], tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
             if tc.clip_norm is not None:
@@ -228,6 +236,7 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
         "clip_norm": tc.clip_norm,
         "lr_decay": tc.lr_decay,
         "bidirectional_encoder": tc.bidirectional,
+        "precision": tc.precision,
         **(
             {"patience": tc.patience, "val_loss": val_loss, "best_epoch": best_epoch + 1}
             if tc.patience is not None
