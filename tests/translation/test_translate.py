@@ -348,6 +348,32 @@ def test_a_wide_beam_finds_the_most_probable_translation() -> None:
     assert differs >= 1  # the test would not notice a beam that is only greedy
 
 
+def test_the_length_penalty_reaches_the_beam_from_a_bleu_report(monkeypatch) -> None:
+    from rnnmod.data.generic import Pair
+    from rnnmod.data.vocab import Vocab
+    from rnnmod.nn.seq2seq import LENGTH_PENALTY
+    from rnnmod.translation.decode import Route, bleu_report
+
+    words = "je tu vois aime le un chat chien maison rouge grand petit".split()
+    tgt = Vocab(["<pad>", "<unk>", "[startfr]", "[endfr]", *words], tokenizer="keras")
+    src = Vocab(["<pad>", "<unk>", *"i you see love the a cat dog".split()], tokenizer="keras")
+    route = Route(tiny_model("gru", 1).eval(), src, tgt)
+    seen: list[float] = []
+    beam = Seq2Seq.beam
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["length_penalty"])
+        return beam(self, *args, **kwargs)
+
+    monkeypatch.setattr(Seq2Seq, "beam", spy)
+    pairs = [Pair("i see the cat", "je vois le chat", "fr"), Pair("you love", "tu aime", "fr")]
+    report = bleu_report(lambda _lang: route, pairs, 3, length_penalty=1.3)
+    assert seen == [1.3] and report["length_penalty"] == 1.3
+    seen.clear()
+    assert bleu_report(lambda _lang: route, pairs, 3)["length_penalty"] == LENGTH_PENALTY
+    assert seen == [LENGTH_PENALTY]
+
+
 def test_adaptive_output_layer_gives_exact_log_probabilities_and_trains() -> None:
     torch.manual_seed(0)
     cfg = Seq2SeqConfig("gru", 1, 15, 1200, embed_dim=6, hidden=8, src_len=7, tgt_len=6,

@@ -42,6 +42,10 @@ OUTPUTS = ("softmax", "adaptive")
 #: adaptive softmax: the target ids (sorted by frequency after the specials) below the first
 #: cutoff form the head cluster, the next ones the tails (each 4× narrower than the last)
 ADAPTIVE_CUTOFFS = (1000, 4000)
+#: beam search's length normalisation exponent (GNMT's α; 0 = raw log-probabilities). On the
+#: attention translator's validation pairs α from 0 to 1.2 scores within 0.25 BLEU
+#: (docs/translation.md, "Decoding")
+LENGTH_PENALTY = 0.6
 
 
 def adaptive_cutoffs(vocab_size: int) -> list[int]:
@@ -387,7 +391,7 @@ class Seq2Seq(nn.Module):
         width: int,
         unit_masks: list[Tensor | None] | None = None,
         max_steps: int | None = None,
-        length_penalty: float = 0.6,
+        length_penalty: float = LENGTH_PENALTY,
     ) -> Tensor:
         """Batched beam search: ``width`` hypotheses per row advance together as B·width rows
         of one decoder step (the encoder runs once; the states of the kept hypotheses are

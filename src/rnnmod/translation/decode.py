@@ -15,7 +15,7 @@ from torch import Tensor
 from ..data.generic import Pair
 from ..data.vocab import Vocab, tokenize
 from ..errors import RnnmodError
-from ..nn.seq2seq import Seq2Seq
+from ..nn.seq2seq import LENGTH_PENALTY, Seq2Seq
 from .bleu import legacy_bleu1, sacre_bleu
 from .data import PUNCTUATION, end_token, start_token
 
@@ -95,9 +95,11 @@ def translate_ids(
     masks: list[Tensor] | None = None,
     batch: int = DECODE_BATCH,
     beam: int = 1,
+    length_penalty: float = LENGTH_PENALTY,
 ) -> list[Translation]:
     """Decode source ids [B, S] into ``lang`` (all rows the same language): greedily, or with a
-    beam of ``beam`` hypotheses per sentence (:meth:`~rnnmod.nn.seq2seq.Seq2Seq.beam`)."""
+    beam of ``beam`` hypotheses per sentence (:meth:`~rnnmod.nn.seq2seq.Seq2Seq.beam`, whose
+    ``length_penalty`` normalises the finished hypotheses' scores)."""
     if beam < 1:
         raise RnnmodError(f"--beam must be at least 1, got {beam}")
     batch = max(1, batch // beam)
@@ -111,7 +113,9 @@ def translate_ids(
         b = len(part)
         starts = torch.full((b,), start, dtype=torch.long)
         ends = torch.full((b,), end, dtype=torch.long)
-        ids = model.beam(part, starts, ends, width=beam, unit_masks=masks)
+        ids = model.beam(
+            part, starts, ends, width=beam, unit_masks=masks, length_penalty=length_penalty
+        )
         for row in ids.tolist():
             words, ended = [], False
             for t in row:
@@ -125,7 +129,12 @@ def translate_ids(
 
 
 def translate_texts(
-    route_for: RouteFor, texts: list[str], langs: list[str], warn: bool = False, beam: int = 1
+    route_for: RouteFor,
+    texts: list[str],
+    langs: list[str],
+    warn: bool = False,
+    beam: int = 1,
+    length_penalty: float = LENGTH_PENALTY,
 ) -> list[Translation]:
     """Each sentence into its own language: sentences are grouped by language and each group
     runs through that language's route (its module, or the monolithic model) in batches."""
@@ -134,22 +143,29 @@ def translate_texts(
         r = route_for(lang)
         rows = [i for i, x in enumerate(langs) if x == lang]
         src = encode_sources(r.src_vocab, [texts[i] for i in rows], warn)
-        for i, tr in zip(
-            rows, translate_ids(r.model, r.tgt_vocab, src, lang, r.masks, beam=beam), strict=True
-        ):
+        trs = translate_ids(
+            r.model, r.tgt_vocab, src, lang, r.masks, beam=beam, length_penalty=length_penalty
+        )
+        for i, tr in zip(rows, trs, strict=True):
             result[i] = tr
     return result  # type: ignore[return-value]
 
 
 def bleu_report(
-    route_for: RouteFor, test: list[Pair], beam: int = 1, *, hypotheses: bool = False
+    route_for: RouteFor,
+    test: list[Pair],
+    beam: int = 1,
+    *,
+    hypotheses: bool = False,
+    length_penalty: float = LENGTH_PENALTY,
 ) -> dict:
     """Per-language sacreBLEU (0-100) and legacy BLEU-1 (0-1) plus their means, and the decoding
     speed (sentences per second); ``beam`` > 1 decodes with beam search; ``hypotheses`` keeps
     each language's translations, references and BLEU tokenizer (for paired comparisons).
     References are normalised with the language's target vocabulary's tokenizer."""
     t0 = time.perf_counter()
-    trs = translate_texts(route_for, [p.source for p in test], [p.lang for p in test], beam=beam)
+    sources, langs = [p.source for p in test], [p.lang for p in test]
+    trs = translate_texts(route_for, sources, langs, beam=beam, length_penalty=length_penalty)
     seconds = time.perf_counter() - t0
     per: dict[str, dict] = {}
     for lang in dict.fromkeys(p.lang for p in test):
@@ -168,6 +184,7 @@ def bleu_report(
         "bleu": round(sum(v["bleu"] for v in per.values()) / max(1, len(per)), 4),
         "bleu1_legacy": round(sum(v["bleu1_legacy"] for v in per.values()) / max(1, len(per)), 6),
         "beam": beam,
+        "length_penalty": length_penalty,
         "decode_seconds": round(seconds, 3),
         "sentences_per_second": round(len(test) / max(seconds, 1e-9), 1),
     }
