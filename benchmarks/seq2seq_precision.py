@@ -11,43 +11,21 @@ the training loss after the last batch of each (the same batches from the same i
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, result_header, write_result  # noqa: E402
-from seq2seq_training import run_config  # noqa: E402
-
-from rnnmod.translation.data import build_translation_data, pairs_for  # noqa: E402
+from common import result_header, write_result  # noqa: E402
+from seq2seq_training import load_data, parse_args, run_config  # noqa: E402
 
 RECIPE = {"attention": "bahdanau", "bidirectional": True, "embed_dim": 256, "dropout": 0.2}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--batches", type=int, default=30, help="training batches per measurement")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--limit", type=int, default=24000, help="training pairs loaded")
-    p.add_argument("--max-vocab", type=int, default=30000)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument(
-        "--data-dir", default=os.environ.get("RNNMOD_DATA") or str(ROOT.parent / "shared" / "data")
-    )
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    opts = {"langs": ["fr", "de", "it"], "max_train": args.limit, "max_vocab": args.max_vocab,
-            "subset_seed": 0, "subdir": "main", "source": "en", "suffix": "_train",
-            "split_seed": 19}  # fmt: skip
-    data = build_translation_data(
-        pairs_for(opts, args.data_dir), max_train=args.limit, max_vocab=args.max_vocab, seed=0
-    )
+    args = parse_args(argv, __doc__, rounds=2, max_vocab=30000)
+    data = load_data(args)
     seen: dict[str, list[dict]] = {"fp32": [], "bf16": []}
     for _ in range(args.rounds):
         for name in seen:

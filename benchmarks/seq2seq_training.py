@@ -90,12 +90,13 @@ def flops_per_target_token(data, hidden: int, embed: int, src_per_tgt: float) ->
     return {"recurrent": 3 * rnn * (1 + src_per_tgt), "softmax_head": 3 * head}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def parse_args(argv: list[str] | None, doc: str, rounds: int, max_vocab: int):
+    """The options both translator-training benchmarks share."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--batches", type=int, default=30, help="training batches per measurement")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=rounds)
     p.add_argument("--limit", type=int, default=24000, help="training pairs loaded")
-    p.add_argument("--max-vocab", type=int, default=8000)
+    p.add_argument("--max-vocab", type=int, default=max_vocab)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--data-dir", default=os.environ.get("RNNMOD_DATA") or str(ROOT.parent / "shared" / "data")
@@ -103,12 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    return args
+
+
+def load_data(args):
+    """Tatoeba en→fr/de/it training tensors: ``--limit`` pairs, ``--max-vocab`` words."""
     opts = {"langs": ["fr", "de", "it"], "max_train": args.limit, "max_vocab": args.max_vocab,
             "subset_seed": 0, "subdir": "main", "source": "en", "suffix": "_train",
             "split_seed": 19}  # fmt: skip
-    data = build_translation_data(
+    return build_translation_data(
         pairs_for(opts, args.data_dir), max_train=args.limit, max_vocab=args.max_vocab, seed=0
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__, rounds=3, max_vocab=8000)
+    data = load_data(args)
     configs = [
         ("softmax-b64", "softmax", 64, False, False),
         ("adaptive-b64", "adaptive", 64, False, False),
