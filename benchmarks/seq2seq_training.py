@@ -54,12 +54,12 @@ def run_config(
     n_batches: int,
     *,
     bf16: bool = False,
-    **model: object,
+    **overrides: object,
 ) -> dict:
-    """One configuration's training batches; ``model`` overrides Seq2SeqTrainConfig fields
+    """One configuration's training batches; ``overrides`` sets Seq2SeqTrainConfig fields
     (attention, embed_dim, …) and ``bf16`` runs the passes under bfloat16 autocast, as
     ``rnnmod train --precision bf16`` does."""
-    tc = Seq2SeqTrainConfig(cell="lstm", depth=1, batch_size=bs, output_layer=layer, **model)
+    tc = Seq2SeqTrainConfig(cell="lstm", depth=1, batch_size=bs, output_layer=layer, **overrides)
     torch.manual_seed(0)
     model = build_seq2seq(data, tc)
     model.train()

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-from ..choices import LR_DECAYS, PRECISIONS
 from ..data.tatoeba import SPLITS
 from ..decomposition import Decomposition, DecompositionConfig
 from ..decomposition.decomposer import select_units
@@ -144,32 +143,6 @@ class TranslatorKind(ModelKind):
             )
         if clip_norm is not None and not clip_norm > 0:
             raise RnnmodError(f"--clip-norm must be positive, got {clip_norm}")
-        if lr_decay is not None and lr_decay not in LR_DECAYS:
-            raise RnnmodError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
-        if precision is not None and precision not in PRECISIONS:
-            raise RnnmodError(
-                f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-            )
-        if time_limit is not None and not time_limit > 0:
-            raise RnnmodError(f"--time-limit must be positive minutes, got {time_limit}")
-        opts = {
-            "langs": list(langs),
-            "max_train": spec.limit,
-            "max_vocab": max_vocab,
-            "subset_seed": spec.seed,
-            "subdir": "main",
-            "source": "en",
-            "suffix": "_train",
-            "split_seed": 19,
-            "split": split,
-        }
-        data = build_translation_data(
-            pairs_for(opts, spec.data_dir),
-            max_train=spec.limit,
-            max_vocab=max_vocab,
-            seed=spec.seed,
-            tokenizer=PUNCTUATION[punctuation],
-        )
         loop = spec.loop() | {"epochs": spec.epochs or 5, "batch_size": spec.batch_size or 64}
         tc = Seq2SeqTrainConfig(
             **loop,
@@ -188,6 +161,25 @@ class TranslatorKind(ModelKind):
             lr_decay=lr_decay or "none",
             bidirectional=bidirectional,
             precision=precision or "fp32",
+        )
+        tc.check()  # before the data load
+        opts = {
+            "langs": list(langs),
+            "max_train": spec.limit,
+            "max_vocab": max_vocab,
+            "subset_seed": spec.seed,
+            "subdir": "main",
+            "source": "en",
+            "suffix": "_train",
+            "split_seed": 19,
+            "split": split,
+        }
+        data = build_translation_data(
+            pairs_for(opts, spec.data_dir),
+            max_train=spec.limit,
+            max_vocab=max_vocab,
+            seed=spec.seed,
+            tokenizer=PUNCTUATION[punctuation],
         )
         model, metrics = train_seq2seq(data, tc)
         config = {

@@ -51,6 +51,22 @@ class Seq2SeqTrainConfig:
     # (weights, Adam's state, validation and test stay float32)
     precision: str = "fp32"
 
+    def check(self) -> None:
+        """Refuse a schedule, precision or time limit the trainer cannot run (one line each);
+        the translator kind calls it before loading data, the trainer again for its callers."""
+        if self.lr_decay not in LR_DECAYS:
+            raise RnnmodError(
+                f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise RnnmodError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.time_limit_minutes is not None and not self.time_limit_minutes > 0:
+            raise RnnmodError(
+                f"--time-limit must be positive minutes, got {self.time_limit_minutes}"
+            )
+
 
 def lr_factor(
     decay: str, batches_done: int, total_batches: int, elapsed: float, limit: float | None
@@ -141,12 +157,7 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Seq, dict]:
-    if tc.lr_decay not in LR_DECAYS:
-        raise RnnmodError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {tc.lr_decay!r}")
-    if tc.precision not in PRECISIONS:
-        raise RnnmodError(
-            f"--precision must be one of {', '.join(PRECISIONS)}, got {tc.precision!r}"
-        )
+    tc.check()
     torch.manual_seed(tc.seed)
     model = build_seq2seq(data, tc)
     opt = make_optimizer(model, tc.lr)
@@ -163,8 +174,6 @@ def train_seq2seq(data: TranslationData, tc: Seq2SeqTrainConfig) -> tuple[Seq2Se
     if tc.patience is not None and not data.val:
         raise RnnmodError("early stopping needs validation pairs; this split has none")
     limit = None if tc.time_limit_minutes is None else 60 * tc.time_limit_minutes
-    if limit is not None and not limit > 0:
-        raise RnnmodError(f"--time-limit must be positive minutes, got {tc.time_limit_minutes}")
     start = time.perf_counter()
     row_tokens = (tout != 0).sum(1)
     epoch_loss, val_loss = [], []
