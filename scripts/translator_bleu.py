@@ -21,7 +21,7 @@ import torch
 from rnnmod.nn.seq2seq import LENGTH_PENALTY
 from rnnmod.runs import load_run
 from rnnmod.translation.data import pairs_for, test_by_language
-from rnnmod.translation.decode import Route, bleu_report
+from rnnmod.translation.decode import Decoding, Route, bleu_report
 
 
 def main() -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     ]
     for beam, lp in settings:
         t0 = time.perf_counter()
-        r = bleu_report(lambda _lang: route, test, beam, length_penalty=lp)
+        r = bleu_report(lambda _lang: route, test, Decoding(beam=beam, length_penalty=lp))
         row = {
             "run": args.run,
             "pairs": args.pairs,

@@ -2,8 +2,9 @@
 
 sacreBLEU's default tokenizer (13a) reads an emitted ``<unk>`` as three tokens (``< unk >``),
 all wrong; this scores each run's greedy translations of its first N test pairs per language
-as rnnmod does, with each ``<unk>`` read as one wrong token, and with the ``<unk>`` dropped
-(docs/translation.md, "Where the words go missing").
+as rnnmod does, with each ``<unk>`` read as one wrong token, with the ``<unk>`` dropped, and
+decoded with ``<unk>`` forbidden (``rnnmod evaluate --no-unk``: the best known word in its
+place; docs/translation.md, "Where the words go missing").
 
     .venv/bin/python scripts/translator_unk.py RUN [RUN ...] [--test-per-lang 500]
 """
@@ -18,7 +19,7 @@ import torch
 from rnnmod.runs import load_run
 from rnnmod.translation.bleu import sacre_bleu
 from rnnmod.translation.data import test_pairs
-from rnnmod.translation.decode import Route, translate_texts
+from rnnmod.translation.decode import Decoding, Route, translate_texts
 
 UNK = "<unk>"
 ONE_TOKEN = "unkxyz"  # a placeholder no reference holds and 13a leaves whole
@@ -35,8 +36,10 @@ def main() -> None:
         run = load_run(path)
         test = test_pairs(run, None, run.label_names, args.test_per_lang)
         route = Route(run.model, run.vocab, run.target_vocab)
-        trs = translate_texts(
-            lambda _lang, r=route: r, [t.source for t in test], [t.lang for t in test]
+        sources, langs = [t.source for t in test], [t.lang for t in test]
+        trs = translate_texts(lambda _lang, r=route: r, sources, langs)
+        banned = translate_texts(
+            lambda _lang, r=route: r, sources, langs, decoding=Decoding(no_unk=True)
         )
         tok = run.target_vocab.tokenizer
         per = {}
@@ -54,10 +57,11 @@ def main() -> None:
                 "unk_dropped": round(
                     sacre_bleu([" ".join(w for w in ws if w != UNK) for ws in words], refs, tok), 2
                 ),
+                "no_unk_decoding": round(sacre_bleu([banned[i].text for i in idx], refs, tok), 2),
             }
         mean = {
             k: round(sum(v[k] for v in per.values()) / len(per), 2)
-            for k in ("unk_share", "bleu", "unk_one_token", "unk_dropped")
+            for k in ("unk_share", "bleu", "unk_one_token", "unk_dropped", "no_unk_decoding")
         }
         print(json.dumps({"run": path, "mean": mean, "per_language": per}), flush=True)
 

@@ -18,7 +18,7 @@ from .modules.reuse import data_sha256, reusable
 from .modules.store import ModuleSet, load_moduleset, save_moduleset
 from .runs import Run, load_run, save_run
 from .storage import recover_dir
-from .translation.decode import Translation, translate_texts
+from .translation.decode import Decoding, Translation, translate_texts
 
 
 def _run(run: Run | Path | str) -> Run:
@@ -269,14 +269,17 @@ def translate(
     *,
     warn: bool = False,
     beam: int = 1,
+    no_unk: bool = False,
 ) -> list[Translation]:
     """Translate sentences into language ``to`` with a translation run or module set, greedily
-    or with a beam of ``beam`` hypotheses."""
+    or with a beam of ``beam`` hypotheses; ``no_unk``: never write ``<unk>`` (the most probable
+    known word instead)."""
     if isinstance(source, (str, Path)):
         source = load(source)
     route = kind_of(source).router(source)
     route(to)
-    return translate_texts(route, texts, [to] * len(texts), warn=warn, beam=beam)
+    decoding = Decoding(beam=beam, no_unk=no_unk)
+    return translate_texts(route, texts, [to] * len(texts), warn=warn, decoding=decoding)
 
 
 __all__ = [

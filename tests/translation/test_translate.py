@@ -352,7 +352,7 @@ def test_the_length_penalty_reaches_the_beam_from_a_bleu_report(monkeypatch) -> 
     from rnnmod.data.generic import Pair
     from rnnmod.data.vocab import Vocab
     from rnnmod.nn.seq2seq import LENGTH_PENALTY
-    from rnnmod.translation.decode import Route, bleu_report
+    from rnnmod.translation.decode import Decoding, Route, bleu_report
 
     words = "je tu vois aime le un chat chien maison rouge grand petit".split()
     tgt = Vocab(["<pad>", "<unk>", "[startfr]", "[endfr]", *words], tokenizer="keras")
@@ -367,10 +367,13 @@ def test_the_length_penalty_reaches_the_beam_from_a_bleu_report(monkeypatch) -> 
 
     monkeypatch.setattr(Seq2Seq, "beam", spy)
     pairs = [Pair("i see the cat", "je vois le chat", "fr"), Pair("you love", "tu aime", "fr")]
-    report = bleu_report(lambda _lang: route, pairs, 3, length_penalty=1.3)
+    report = bleu_report(lambda _lang: route, pairs, Decoding(beam=3, length_penalty=1.3))
     assert seen == [1.3] and report["length_penalty"] == 1.3
     seen.clear()
-    assert bleu_report(lambda _lang: route, pairs, 3)["length_penalty"] == LENGTH_PENALTY
+    assert (
+        bleu_report(lambda _lang: route, pairs, Decoding(beam=3))["length_penalty"]
+        == LENGTH_PENALTY
+    )
     assert seen == [LENGTH_PENALTY]
 
 
@@ -694,3 +697,59 @@ def test_punctuation_kept_is_translated_and_scored(tmp_path: Path, capsys) -> No
 
     with pytest.raises(rnnmod.RnnmodError, match="--punctuation must be one of strip, keep"):
         rnnmod.train("tatoeba", out=tmp_path / "q", punctuation="none", data_dir=tmp_path)
+
+
+def _unk_loving_route():
+    """A tiny French route whose output layer prefers ``<unk>`` (id 1) at every step."""
+    from rnnmod.data.vocab import Vocab
+    from rnnmod.translation.decode import Route
+
+    words = "je tu vois aime le un chat chien maison rouge grand petit noir".split()
+    tgt = Vocab(["<pad>", "<unk>", "[startfr]", "[endfr]", *words], tokenizer="keras")
+    src = Vocab(["<pad>", "<unk>", *"i you see love the a cat dog".split()], tokenizer="keras")
+    model = tiny_model("gru", 1, seed=5).eval()
+    with torch.no_grad():
+        model.head.bias[1] = 50.0
+    return Route(model, src, tgt)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_no_unk_decoding_never_writes_unk_and_keeps_the_other_words(beam: int) -> None:
+    """With ``no_unk`` the decoder takes its best known word where it would write ``<unk>``:
+    the scores renormalised over the other words, so a model whose ``<unk>`` is never the
+    best decodes exactly as before."""
+    from rnnmod.data.vocab import UNK
+    from rnnmod.translation.decode import Decoding, translate_texts
+
+    route = _unk_loving_route()
+    texts = ["i see the cat", "you love a dog", "the cat"]
+    langs = ["fr"] * 3
+    plain = translate_texts(lambda _l: route, texts, langs, decoding=Decoding(beam=beam))
+    banned = translate_texts(
+        lambda _l: route, texts, langs, decoding=Decoding(beam=beam, no_unk=True)
+    )
+    assert all(UNK in t.words for t in plain)  # the test would notice a ban that does nothing
+    assert all(UNK not in t.words and t.words for t in banned)
+    with torch.no_grad():
+        route.model.head.bias[1] = -50.0  # <unk> is never the best word
+    again = translate_texts(lambda _l: route, texts, langs, decoding=Decoding(beam=beam))
+    again_banned = translate_texts(
+        lambda _l: route, texts, langs, decoding=Decoding(beam=beam, no_unk=True)
+    )
+    assert [t.words for t in again] == [t.words for t in again_banned]
+
+
+def test_no_unk_reaches_the_evaluation_report_and_is_refused_for_classifiers() -> None:
+    from rnnmod.data.generic import Pair
+    from rnnmod.errors import RnnmodError
+    from rnnmod.kinds.classifier import ClassifierKind
+    from rnnmod.translation.decode import Decoding, bleu_report
+
+    route = _unk_loving_route()
+    pairs = [Pair("i see the cat", "je vois le chat", "fr")]
+    assert bleu_report(lambda _l: route, pairs, Decoding(no_unk=True))["no_unk"] is True
+    assert bleu_report(lambda _l: route, pairs)["no_unk"] is False
+    with pytest.raises(RnnmodError, match="--no-unk is for translation models"):
+        ClassifierKind().check_options(no_unk=True)
+    with pytest.raises(RnnmodError, match="--beam must be at least 1"):
+        Decoding(beam=0)

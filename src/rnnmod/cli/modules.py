@@ -195,9 +195,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..kinds import kind_of
 
     options = {"legacy_accuracy": True} if args.legacy_accuracy else {}
-    kind_of(ms).check_options(beam=args.beam, test_per_lang=args.test_per_lang)
+    kind_of(ms).check_options(beam=args.beam, no_unk=args.no_unk, test_per_lang=args.test_per_lang)
     if args.beam is not None:
         options["beam"] = args.beam
+    if args.no_unk:
+        options["no_unk"] = True
     if args.test_per_lang is not None:
         options["test_per_lang"] = None if args.test_per_lang == "all" else args.test_per_lang
     res = evaluate(ms, args.data_dir, progress=not (args.json or args.quiet), **options)
@@ -462,6 +464,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="translators: decode with a beam of N hypotheses per sentence (default: greedy)",
+    )
+    e.add_argument(
+        "--no-unk",
+        action="store_true",
+        default=None,
+        help="translators: never decode <unk>, take the most probable known word instead "
+        "(a capped target vocabulary's model writes <unk> for the words it lacks)",
     )
     e.add_argument(
         "--test-per-lang",

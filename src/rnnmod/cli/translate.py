@@ -20,6 +20,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
     rest.add_argument("--file", type=Path, default=args.file)
     rest.add_argument("--json", action="store_true", default=args.json)
     rest.add_argument("--beam", type=int, default=args.beam)
+    rest.add_argument("--no-unk", action="store_true", default=args.no_unk)
     rest.add_argument("--data-dir", type=Path, default=args.data_dir)
     rest.add_argument("words", nargs="*")
     usage = "usage: rnnmod translate RUN_OR_MODS --to LANG [TEXT ...]"
@@ -38,7 +39,7 @@ def cmd_translate(args: argparse.Namespace) -> None:
         texts += read_text_arg(parsed.file).splitlines()
     if not texts:
         raise RnnmodError("give sentences to translate as arguments or with --file")
-    out = translate(source, texts, parsed.to, warn=True, beam=parsed.beam)
+    out = translate(source, texts, parsed.to, warn=True, beam=parsed.beam, no_unk=parsed.no_unk)
     if parsed.json:
         rows = [
             {"text": t, "translation": o.sentence, "tokens": o.words, "ended": o.ended}
@@ -173,6 +174,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="beam search with N hypotheses per sentence (default 1: greedy decoding)",
+    )
+    p.add_argument(
+        "--no-unk",
+        action="store_true",
+        help="never write <unk>: the most probable known word instead (a model trained on a "
+        "capped target vocabulary writes <unk> for the words it lacks)",
     )
     add_data_dir(p)
     p.set_defaults(func=cmd_translate)

@@ -32,6 +32,7 @@ class ClassifierKind(ModelKind):
     name = "classifier"
     refused_options = {
         "beam": "is for translation models (classifiers decode nothing)",
+        "no_unk": "is for translation models (classifiers decode nothing)",
         "test_per_lang": "is for translation models (a classifier is tested on its whole test split)",
     }
 

@@ -37,7 +37,7 @@ from ..translation.data import (
     pairs_for,
     test_pairs,
 )
-from ..translation.decode import Route, bleu_report, check_lang
+from ..translation.decode import Decoding, Route, bleu_report, check_lang
 from ..translation.mask_learning import TranslatorObjective
 from ..translation.train import Seq2SeqTrainConfig, train_seq2seq
 from .base import ModelKind, TrainSpec
@@ -261,20 +261,24 @@ class TranslatorKind(ModelKind):
         test_per_lang: int | None = TEST_PER_LANG,
         progress: bool = False,
         beam: int = 1,
+        no_unk: bool = False,
     ) -> dict:
         """Per language: BLEU of the module (composed) and of its whole source model
         (monolithic); each language is tested on its source's test split. (No progress bar:
-        ``progress`` is accepted for a uniform call.)"""
+        ``progress`` is accepted for a uniform call.) ``no_unk``: never decode ``<unk>``."""
         start = time.perf_counter()
+        decoding = Decoding(beam=beam, no_unk=no_unk)  # a bad beam fails before the data load
         test = []
         for sid, run in ms.sources.items():
             langs = [e["label"] for e in ms.entries if e["source"] == sid]
             test += test_pairs(run, data_dir, langs, test_per_lang)
         composed_routes = routes(ms)
         mono = bleu_report(
-            route_for(monolithic_routes(ms), str(ms.path)), test, beam, hypotheses=True
+            route_for(monolithic_routes(ms), str(ms.path)), test, decoding, hypotheses=True
         )
-        comp = bleu_report(route_for(composed_routes, str(ms.path)), test, beam, hypotheses=True)
+        comp = bleu_report(
+            route_for(composed_routes, str(ms.path)), test, decoding, hypotheses=True
+        )
         retained = dict(zip(ms.labels, ms.retained_fraction().tolist(), strict=True))
         per = {}
         for lang in ms.labels:
@@ -314,6 +318,7 @@ class TranslatorKind(ModelKind):
             "preset": (ms.manifest.get("config") or {}).get("preset"),
             "metric": "BLEU (sacreBLEU on normalised text); *_bleu1_legacy = the paper's BLEU-1",
             "beam": beam,
+            "no_unk": no_unk,
             "monolithic": mono["bleu"],
             "composed": comp["bleu"],
             "delta": round(comp["bleu"] - mono["bleu"], 4),

@@ -26,6 +26,7 @@ same parameters through our cell engine (:mod:`.cells`) with ``step_valid`` and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -372,13 +373,21 @@ class Seq2Seq(nn.Module):
         *,
         unit_masks: list[Tensor | None] | None = None,
         max_steps: int | None = None,
+        banned: Sequence[int] = (),
     ) -> Tensor:
         """Batched greedy decoding: the encoder runs once, then the decoder advances one step
         at a time from its cached state (never re-running the prefix). Returns emitted ids
         [B, ≤ max_steps], 0 after a row's end token. ``unit_masks``: the decoder masks of a
-        module (canonical form), or None for the monolithic model."""
+        module (canonical form), or None for the monolithic model; ``banned``: ids never
+        emitted."""
         return self.beam(
-            src, start_ids, end_ids, width=1, unit_masks=unit_masks, max_steps=max_steps
+            src,
+            start_ids,
+            end_ids,
+            width=1,
+            unit_masks=unit_masks,
+            max_steps=max_steps,
+            banned=banned,
         )
 
     @torch.no_grad()
@@ -392,13 +401,16 @@ class Seq2Seq(nn.Module):
         unit_masks: list[Tensor | None] | None = None,
         max_steps: int | None = None,
         length_penalty: float = LENGTH_PENALTY,
+        banned: Sequence[int] = (),
     ) -> Tensor:
         """Batched beam search: ``width`` hypotheses per row advance together as B·width rows
         of one decoder step (the encoder runs once; the states of the kept hypotheses are
         gathered, never recomputed). A finished hypothesis keeps its score and emits padding.
         The best hypothesis of each row maximises log p / ((5 + length) / 6) ** length_penalty
-        (GNMT's normalisation; 0 = the raw log-probability). Same output as :meth:`greedy`:
-        ids [B, ≤ max_steps], 0 after a row's end token; ``width=1`` is greedy decoding."""
+        (GNMT's normalisation; 0 = the raw log-probability). A ``banned`` id (``<unk>`` when
+        asked) is never emitted: the hypotheses continue with their best other words. Same
+        output as :meth:`greedy`: ids [B, ≤ max_steps], 0 after a row's end token; ``width=1``
+        is greedy decoding."""
         if width < 1:
             raise ValueError(f"beam width must be at least 1, got {width}")
         self.eval()
@@ -426,6 +438,7 @@ class Seq2Seq(nn.Module):
         vocab = self.cfg.tgt_vocab_size
         pad_only = torch.full((vocab,), float("-inf"))  # a finished hypothesis continues only
         pad_only[0] = 0.0  # with padding, at no cost
+        banned_ids = torch.tensor(sorted(set(banned)), dtype=torch.long)
         for t in range(max_steps):
             step_masks = None if masks is None else [_mask_slice(m, t) for m in masks]
             run = run_stack(
@@ -437,7 +450,10 @@ class Seq2Seq(nn.Module):
                 c0=cs,
             )
             top = self.attend(run.output, memory)[:, 0]
-            logp = torch.log_softmax(self.output_scores(top), dim=-1).view(b, n, -1)
+            scores = self.output_scores(top)
+            if len(banned_ids):  # renormalised over the words it may emit
+                scores[..., banned_ids] = float("-inf")
+            logp = torch.log_softmax(scores, dim=-1).view(b, n, -1)
             logp = torch.where(done.unsqueeze(-1), pad_only, logp)
             total = (score.unsqueeze(-1) + logp).view(b, n * vocab)
             score, flat = total.topk(n, dim=1)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ..data.generic import Pair
-from ..data.vocab import Vocab, tokenize
+from ..data.vocab import UNK, Vocab, tokenize
 from ..errors import RnnmodError
 from ..nn.seq2seq import LENGTH_PENALTY, Seq2Seq
 from .bleu import legacy_bleu1, sacre_bleu
@@ -34,6 +34,35 @@ class Route:
 
 
 RouteFor = Callable[[str], Route]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How sentences are decoded: greedily (``beam`` 1) or with a beam of ``beam`` hypotheses
+    whose finished scores are normalised by ``length_penalty``; with ``no_unk`` the decoder
+    never writes ``<unk>`` and takes its most probable known word instead (a model trained on a
+    capped target vocabulary writes ``<unk>`` for the words it lacks, and sacreBLEU's 13a
+    tokenizer reads each as three wrong tokens; docs/translation.md measures both)."""
+
+    beam: int = 1
+    length_penalty: float = LENGTH_PENALTY
+    no_unk: bool = False
+
+    def __post_init__(self) -> None:
+        if self.beam < 1:
+            raise RnnmodError(f"--beam must be at least 1, got {self.beam}")
+
+    def banned(self, tgt_vocab: Vocab) -> tuple[int, ...]:
+        """The target ids this decoding never emits."""
+        unk = tgt_vocab.id_of(UNK) if self.no_unk else None
+        return () if unk is None else (unk,)
+
+    def record(self) -> dict:
+        """What a report says about its decoding."""
+        return {"beam": self.beam, "length_penalty": self.length_penalty, "no_unk": self.no_unk}
+
+
+GREEDY = Decoding()
 
 
 @dataclass
@@ -94,15 +123,12 @@ def translate_ids(
     lang: str,
     masks: list[Tensor] | None = None,
     batch: int = DECODE_BATCH,
-    beam: int = 1,
-    length_penalty: float = LENGTH_PENALTY,
+    decoding: Decoding = GREEDY,
 ) -> list[Translation]:
-    """Decode source ids [B, S] into ``lang`` (all rows the same language): greedily, or with a
-    beam of ``beam`` hypotheses per sentence (:meth:`~rnnmod.nn.seq2seq.Seq2Seq.beam`, whose
-    ``length_penalty`` normalises the finished hypotheses' scores)."""
-    if beam < 1:
-        raise RnnmodError(f"--beam must be at least 1, got {beam}")
-    batch = max(1, batch // beam)
+    """Decode source ids [B, S] into ``lang`` (all rows the same language) as ``decoding``
+    says: greedily, or with a beam (:meth:`~rnnmod.nn.seq2seq.Seq2Seq.beam`)."""
+    batch = max(1, batch // decoding.beam)
+    banned = decoding.banned(tgt_vocab)
     start, end = tgt_vocab.id_of(start_token(lang)), tgt_vocab.id_of(end_token(lang))
     if start is None or end is None:
         raise RnnmodError(f"the target vocabulary has no {start_token(lang)}/{end_token(lang)}")
@@ -114,7 +140,13 @@ def translate_ids(
         starts = torch.full((b,), start, dtype=torch.long)
         ends = torch.full((b,), end, dtype=torch.long)
         ids = model.beam(
-            part, starts, ends, width=beam, unit_masks=masks, length_penalty=length_penalty
+            part,
+            starts,
+            ends,
+            width=decoding.beam,
+            unit_masks=masks,
+            length_penalty=decoding.length_penalty,
+            banned=banned,
         )
         for row in ids.tolist():
             words, ended = [], False
@@ -133,8 +165,7 @@ def translate_texts(
     texts: list[str],
     langs: list[str],
     warn: bool = False,
-    beam: int = 1,
-    length_penalty: float = LENGTH_PENALTY,
+    decoding: Decoding = GREEDY,
 ) -> list[Translation]:
     """Each sentence into its own language: sentences are grouped by language and each group
     runs through that language's route (its module, or the monolithic model) in batches."""
@@ -143,9 +174,7 @@ def translate_texts(
         r = route_for(lang)
         rows = [i for i, x in enumerate(langs) if x == lang]
         src = encode_sources(r.src_vocab, [texts[i] for i in rows], warn)
-        trs = translate_ids(
-            r.model, r.tgt_vocab, src, lang, r.masks, beam=beam, length_penalty=length_penalty
-        )
+        trs = translate_ids(r.model, r.tgt_vocab, src, lang, r.masks, decoding=decoding)
         for i, tr in zip(rows, trs, strict=True):
             result[i] = tr
     return result  # type: ignore[return-value]
@@ -154,18 +183,17 @@ def translate_texts(
 def bleu_report(
     route_for: RouteFor,
     test: list[Pair],
-    beam: int = 1,
+    decoding: Decoding = GREEDY,
     *,
     hypotheses: bool = False,
-    length_penalty: float = LENGTH_PENALTY,
 ) -> dict:
     """Per-language sacreBLEU (0-100) and legacy BLEU-1 (0-1) plus their means, and the decoding
-    speed (sentences per second); ``beam`` > 1 decodes with beam search; ``hypotheses`` keeps
+    speed (sentences per second), of translations decoded as ``decoding`` says; ``hypotheses`` keeps
     each language's translations, references and BLEU tokenizer (for paired comparisons).
     References are normalised with the language's target vocabulary's tokenizer."""
     t0 = time.perf_counter()
     sources, langs = [p.source for p in test], [p.lang for p in test]
-    trs = translate_texts(route_for, sources, langs, beam=beam, length_penalty=length_penalty)
+    trs = translate_texts(route_for, sources, langs, decoding=decoding)
     seconds = time.perf_counter() - t0
     per: dict[str, dict] = {}
     for lang in dict.fromkeys(p.lang for p in test):
@@ -183,8 +211,7 @@ def bleu_report(
         "per_language": per,
         "bleu": round(sum(v["bleu"] for v in per.values()) / max(1, len(per)), 4),
         "bleu1_legacy": round(sum(v["bleu1_legacy"] for v in per.values()) / max(1, len(per)), 6),
-        "beam": beam,
-        "length_penalty": length_penalty,
+        **decoding.record(),
         "decode_seconds": round(seconds, 3),
         "sentences_per_second": round(len(test) / max(seconds, 1e-9), 1),
     }
