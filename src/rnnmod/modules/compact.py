@@ -34,7 +34,14 @@ from ..errors import RnnmodError
 from ..locking import output_lock
 from ..nn.cells import N_GATES
 from ..nn.packing import SkippedPadding
-from ..nn.zoo import ACTIVATIONS, embed_for_stack, make_rnn, read_out, skipped_steps
+from ..nn.zoo import (
+    ACTIVATIONS,
+    UserShape,
+    embed_for_stack,
+    make_rnn,
+    read_out,
+    skipped_steps,
+)
 from ..storage import building, publish_dir, read_json, read_tensors, write_json, write_tensors
 from .module import positive_probability
 from .store import ModuleSet
@@ -43,7 +50,7 @@ KIND = "rnnmod.exported_module"
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(UserShape):
     io_type: str
     cell: str
     vocab_size: int
@@ -57,15 +64,9 @@ class ExportConfig:
     label: str = ""
     compact: bool = True
     extra: dict = field(default_factory=dict)
-    # users' shapes (rnnmod.nn.zoo): the backward direction's widths per layer (bidirectional
-    # sources), padding, readout and the MLP before the head, as the source model has them
+    # the backward direction's widths per layer (bidirectional sources); padding, readout and
+    # the MLP before the head (UserShape) as the source model has them
     reverse_sizes: list[int] = field(default_factory=list)
-    padding: str = "tokens"
-    pad_id: int = 0
-    readout: str = "last"
-    pool_steps: str = "real"
-    head_hidden: list[int] = field(default_factory=list)
-    head_activation: str = "relu"
 
 
 class ExportedModule(nn.Module):
@@ -213,12 +214,7 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
         compact=compact,
         extra={"source_model_sha256": ms.manifest["sources"][sid]["model_sha256"]},
         reverse_sizes=[len(x[1]) for x in keeps] if dirs > 1 else [],
-        padding=mcfg.padding,
-        pad_id=mcfg.pad_id,
-        readout=mcfg.readout,
-        pool_steps=mcfg.pool_steps,
-        head_hidden=list(mcfg.head_hidden),
-        head_activation=mcfg.head_activation,
+        **mcfg.user_shape(),
     )
     out = ExportedModule(cfg)
     reverse = list(out.rnns_reverse) if dirs > 1 else []

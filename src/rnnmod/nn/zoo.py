@@ -20,7 +20,7 @@ is ``head``, the one modules channel).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import Tensor, nn
@@ -51,8 +51,29 @@ ACTIVATIONS = {
 }
 
 
+@dataclass(kw_only=True)
+class UserShape:
+    """What users' models add after the recurrent layers and around padding (rnnmod.from_torch;
+    module doc): padding read as tokens (the zoo, Keras) or skipped (state held, packed-sequence
+    semantics; ``pad_id``); the M:1 readout and the steps it pools; MLP layers before the head.
+    A source model and the modules exported from it share these."""
+
+    padding: str = "tokens"
+    pad_id: int = 0
+    readout: str = "last"
+    pool_steps: str = "real"
+    head_hidden: list[int] = field(default_factory=list)
+    head_activation: str = "relu"
+
+    def user_shape(self) -> dict:
+        """These fields as keywords (a fresh list for ``head_hidden``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(UserShape)}
+        out["head_hidden"] = list(out["head_hidden"])
+        return out
+
+
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(UserShape):
     io_type: str
     cell: str
     depth: int
@@ -67,16 +88,8 @@ class ClassifierConfig:
     # GRU, which native torch layers cannot compute; such a model always runs the cell engine.
     gate_activation: str = "sigmoid"
     gru_reset_after: bool = True
-    # Users' models (rnnmod.from_torch; module doc): both directions per layer; padding read as
-    # tokens (the zoo, Keras) or skipped (state held, packed-sequence semantics; ``pad_id``);
-    # the M:1 readout and the steps it pools; MLP layers before the head.
+    # Users' models: both directions per layer (the rest of their shape: UserShape)
     bidirectional: bool = False
-    padding: str = "tokens"
-    pad_id: int = 0
-    readout: str = "last"
-    pool_steps: str = "real"
-    head_hidden: list[int] = field(default_factory=list)
-    head_activation: str = "relu"
 
     @property
     def directions(self) -> int:
