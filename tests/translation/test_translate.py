@@ -753,3 +753,17 @@ def test_no_unk_reaches_the_evaluation_report_and_is_refused_for_classifiers() -
         ClassifierKind().check_options(no_unk=True)
     with pytest.raises(RnnmodError, match="--beam must be at least 1"):
         Decoding(beam=0)
+
+
+def test_the_evaluation_report_says_how_it_decoded() -> None:
+    from rnnmod.kinds.translator import TRANSLATOR
+
+    v = {"monolithic": 30.0, "composed": 29.5, "delta": -0.5, "delta_ci95": [-0.9, -0.1],
+         "monolithic_bleu1_legacy": 0.4, "composed_bleu1_legacy": 0.39, "retained_units": 0.95}  # fmt: skip
+    res = {"task": "tatoeba", "cell": "lstm", "depth": 1, "mode": "rolled", "preset": "default",
+           "n_modules": 1, "n_test": 10, "per_language": {"fr": v}, "monolithic": 30.0,
+           "composed": 29.5, "delta": -0.5, "seconds": 1.0, "jaccard_legacy": 0.9,
+           "jaccard_mask": 0.9, "retained_units": 0.95, "beam": 1, "no_unk": False}  # fmt: skip
+    assert TRANSLATOR.evaluation_lines(res)[0].endswith("10 test pairs, greedy")
+    res.update(beam=4, no_unk=True)
+    assert TRANSLATOR.evaluation_lines(res)[0].endswith("10 test pairs, beam 4, no <unk>")

@@ -339,9 +339,12 @@ class TranslatorKind(ModelKind):
         }
 
     def evaluation_lines(self, res: dict) -> list[str]:
+        decoding = "greedy" if res["beam"] == 1 else f"beam {res['beam']}"
+        if res.get("no_unk"):
+            decoding += ", no <unk>"
         lines = [
             f"{res['task']} {res['cell']}-{res['depth']} {res['mode']} ({res['preset']}), "
-            f"{res['n_modules']} language modules, {res['n_test']} test pairs"
+            f"{res['n_modules']} language modules, {res['n_test']} test pairs, {decoding}"
         ]
         for lang, v in res["per_language"].items():
             lines.append(
