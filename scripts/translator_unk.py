@@ -16,12 +16,12 @@ import json
 
 import torch
 
+from rnnmod.data.vocab import UNK
 from rnnmod.runs import load_run
 from rnnmod.translation.bleu import sacre_bleu
 from rnnmod.translation.data import test_pairs
 from rnnmod.translation.decode import Decoding, Route, translate_texts
 
-UNK = "<unk>"
 ONE_TOKEN = "unkxyz"  # a placeholder no reference holds and 13a leaves whole
 
 

@@ -7,7 +7,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
@@ -59,7 +59,7 @@ class Decoding:
 
     def record(self) -> dict:
         """What a report says about its decoding."""
-        return {"beam": self.beam, "length_penalty": self.length_penalty, "no_unk": self.no_unk}
+        return asdict(self)
 
 
 GREEDY = Decoding()
