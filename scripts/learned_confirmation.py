@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import torch
 
 from rnnmod import load_run, preset
 from rnnmod.decomposition.learned import (
-    LearnedOptions,
+    ClassifierObjective,
     composed_accuracy,
     learned_masks,
     monolithic_accuracy,
@@ -39,9 +40,10 @@ def main() -> None:
         kind = kind_of(run)
         data = kind.load_data(run, None)
         bank = kind.decompose(run, data, preset("default"), progress=False).bank
-        opts = LearnedOptions(confirm_frac=args.frac)
+        steps, budget_defaults = ClassifierObjective.defaults(budget=True)
+        opts = replace(budget_defaults, confirm_frac=args.frac)
         got, s = learned_masks(
-            run.model, data, bank, tolerance_pp=args.budget, seed=0, options=opts
+            run.model, data, bank, tolerance_pp=args.budget, steps=steps, seed=0, options=opts
         )
         x, y, pad = data.x_test, data.y_test, data.pad_label
         mono = monolithic_accuracy(run.model, got, x, y, pad)

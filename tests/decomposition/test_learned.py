@@ -7,10 +7,12 @@ from rnnmod.data.base import seeded_split
 from rnnmod.decomposition import decompose, preset
 from rnnmod.decomposition.learned import (
     ALGORITHM,
+    ClassifierObjective,
     LearnedOptions,
     binarise,
     composed_accuracy,
     learned_masks,
+    lower_bound,
     straight_through,
 )
 from rnnmod.errors import RnnmodError
@@ -287,3 +289,102 @@ def test_a_held_back_share_of_validation_confirms_the_choice():
     with pytest.raises(RnnmodError, match="confirmation's share"):
         learned_masks(model, data, bank, tolerance_pp=5.0, steps=10,
                       options=LearnedOptions(confirm_frac=1.0))  # fmt: skip
+
+
+def test_lower_bound_is_the_paired_difference_minus_z_standard_errors():
+    right = torch.tensor([1, 1, 0, 1, 0, 1, 1, 1], dtype=torch.bool)
+    ref = torch.tensor([1, 1, 1, 1, 1, 0, 1, 1], dtype=torch.bool)
+    d = right.float() - ref.float()  # 0 0 −1 0 −1 +1 0 0
+    se = float(d.std() / len(d) ** 0.5)
+    real = torch.ones_like(right)
+    got = lower_bound(right, ref, real, 0.9)
+    assert got == pytest.approx(float(d.mean()) - 1.2815515655446004 * se, abs=1e-9)
+    assert lower_bound(right, ref, real, 0.5) == pytest.approx(float(d.mean()), abs=1e-12)
+
+
+def test_lower_bound_counts_a_taggers_sentence_once_and_skips_padding():
+    # two sentences: every token of the first wrong, of the second right (the reference: all
+    # right); the third position of each is padding
+    right = torch.tensor([[0, 0, 1], [1, 1, 0]], dtype=torch.bool)
+    ref = torch.ones(2, 3, dtype=torch.bool)
+    real = torch.tensor([[1, 1, 0], [1, 1, 0]], dtype=torch.bool)
+    diff = -2 / 4
+    # clusters: d = (−2, 0), n = (2, 2); residuals (−1, +1); se = sqrt(2 · 2/1) / 4
+    se = (2 * 2 / 1) ** 0.5 / 4
+    z = 1.6448536269514722
+    assert lower_bound(right, ref, real, 0.95) == pytest.approx(diff - z * se, abs=1e-9)
+
+
+def test_a_confidence_level_keeps_at_least_as_many_units_and_records_it():
+    model, data = fitted("lstm")
+    bank = bank_of(model, data)
+    kw = dict(tolerance_pp=2.0, steps=120, seed=0, options=LearnedOptions(check_every=10))
+    plain, sp = learned_masks(model, data, bank, **kw)
+    sure, ss = learned_masks(model, data, bank, confidence=0.9, **kw)
+    assert float(sure.retained_fraction().mean()) >= float(plain.retained_fraction().mean())
+    assert ss["confidence"] == 0.9 and sp["confidence"] is None
+    assert "lower confidence bound" in ss["validation"]
+    # a checkpoint is judged on the bound: below the composed accuracy where the two differ
+    gen = torch.Generator().manual_seed(0)
+    judge = ClassifierObjective(model, data, bank, LearnedOptions(confidence=0.9), 0, True, gen)
+    point = ClassifierObjective(model, data, bank, LearnedOptions(), 0, True, gen)
+    half = judge.bank([torch.arange(m[-1]).expand(m) % 2 == 0 for m in judge.shapes])
+    raw = composed_accuracy(model, half, judge.val.x, judge.val.y)
+    assert point.validate(half) == [raw]
+    assert judge.validate(half)[0] < raw
+    with pytest.raises(RnnmodError, match="accuracy budget"):
+        learned_masks(model, data, bank, target_retained=0.5, steps=2, confidence=0.9)
+    with pytest.raises(RnnmodError, match=r"\[0.5, 1\)"):
+        learned_masks(model, data, bank, tolerance_pp=1.0, steps=2, confidence=1.0)
+
+
+def test_a_budget_miss_holds_the_modules_where_they_are():
+    model, data = fitted("gru")
+    bank = bank_of(model, data)
+    opts = LearnedOptions(check_every=10, patience=100, dense_below=1.0, hold_on_miss=True)
+    _, s = learned_masks(model, data, bank, tolerance_pp=0.0, steps=200, seed=0, options=opts)
+    curve = s["curve"]
+    misses = [i for i, p in enumerate(curve[:-1]) if not p["within_budget"]]
+    assert misses, "a 0 pp budget on a tiny model should miss somewhere"
+    for i in misses:  # after a miss the target stops falling: the next one is no lower
+        assert curve[i + 1]["target"] >= curve[i]["retained"] - 0.2
+    falling = LearnedOptions(check_every=10, patience=100, dense_below=1.0)
+    _, f = learned_masks(model, data, bank, tolerance_pp=0.0, steps=200, seed=0, options=falling)
+    assert f["curve"][-1]["target"] < s["curve"][-1]["target"]
+    assert s["hold_on_miss"] is True and f["hold_on_miss"] is False
+
+
+def test_budget_defaults_differ_from_a_fixed_targets():
+    steps, opt = ClassifierObjective.defaults(budget=True)
+    assert steps == 1600 and opt.batch_size == 32 and opt.hold_on_miss and opt.patience == 8
+    assert ClassifierObjective.defaults(budget=False) == (800, LearnedOptions())
+
+
+def test_a_confidence_level_is_refused_where_it_does_not_apply(tmp_path, capsys):
+    from rnnmod.cli import main
+    from rnnmod.decomposition.learned import MaskObjective
+    from tests.reliability.util import make_run, write_csv
+
+    model, data = fitted("rnn")
+    with pytest.raises(RnnmodError, match="translator"):
+        learned_masks(
+            model, data, bank_of(model, data), tolerance_pp=1.0, steps=2, confidence=0.9,
+            objective=MaskObjective,
+        )  # fmt: skip
+    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="gru", depth=1)
+    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--quiet"]
+    sure = ["--budget-confidence", "0.9"]
+    assert (
+        main([*base, "--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank", *sure])
+        == 2
+    )
+    assert "--budget-confidence applies to learned masks" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "t"), "--method", "learned", *sure]) == 2
+    assert "accuracy budget" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "t").exists()
+    out = tmp_path / "c"
+    assert main([*base, "--out", str(out), "--budget", "1pp", "--learn-steps", "30", *sure]) == 0
+    import json
+
+    learned = json.loads((out / "manifest.json").read_text())["learned"]
+    assert learned["request"]["confidence"] == 0.9 and learned["confidence"] == 0.9

@@ -40,6 +40,8 @@ def _learned_request(args: argparse.Namespace) -> dict | None:
             raise RnnmodError("--target-retained needs --method learned")
         if getattr(args, "learn_steps", None) is not None:
             raise RnnmodError("--learn-steps needs --method learned (or --budget)")
+        if getattr(args, "budget_confidence", None) is not None:
+            raise RnnmodError("--budget-confidence applies to learned masks (--budget TOL)")
         return None
     if getattr(args, "budget_metric", None) is not None:
         raise RnnmodError(
@@ -55,7 +57,17 @@ def _learned_request(args: argparse.Namespace) -> dict | None:
             )
         from ..decomposition.budget import parse_tolerance
 
-        return {"tolerance_pp": parse_tolerance(args.budget), "val_frac": args.val_frac, **steps}
+        confidence = (
+            {} if (q := getattr(args, "budget_confidence", None)) is None else {"confidence": q}
+        )
+        return {
+            "tolerance_pp": parse_tolerance(args.budget),
+            "val_frac": args.val_frac,
+            **steps,
+            **confidence,
+        }
+    if getattr(args, "budget_confidence", None) is not None:
+        raise RnnmodError("--budget-confidence applies to an accuracy budget (--budget TOL)")
     target = 0.2 if args.target_retained is None else args.target_retained
     if not 0 < target <= 1:
         raise RnnmodError(f"--target-retained must be in (0, 1], got {target}")
@@ -433,12 +445,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(0, 1] (default 0.2)",
     )
     d.add_argument(
+        "--budget-confidence",
+        type=float,
+        default=None,
+        metavar="Q",
+        help="learned --budget of a classifier or tagger: judge every checkpoint on the one-sided "
+        "Q lower confidence bound (e.g. 0.9) of its composed − monolithic validation difference "
+        "instead of the difference itself, so the budget carries to new data of the same kind "
+        "(larger modules; docs/budget.md)",
+    )
+    d.add_argument(
         "--learn-steps",
         type=int,
         default=None,
         metavar="N",
-        help="learned masks: optimisation steps (default 800; with --budget learning stops "
-        "sooner once the validation accuracy leaves the budget)",
+        help="learned masks: optimisation steps (default 800; 1600 for a classifier's or "
+        "tagger's --budget; with --budget learning stops sooner once the validation accuracy "
+        "stays out of the budget)",
     )
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true", help="no progress bar, no warnings")

@@ -37,6 +37,7 @@ split is never read).
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -54,7 +55,7 @@ from ..nn.zoo import SeqClassifier, predict_logits
 
 #: recorded with every learned request: a module set made by another version of the learner (its
 #: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
-ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target/3"
+ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target held on a miss/4"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class LearnedOptions:
     # a classifier's share of the validation split (seeded, stratified) held back to confirm
     # the chosen checkpoint; the rest chooses (0: the whole split chooses, nothing confirms)
     confirm_frac: float = 0.0
+    # budget schedule: a group whose checkpoint misses the budget stops falling and holds its
+    # modules at the size they have, so their masks can adapt there before shrinking further
+    hold_on_miss: bool = False
+    # a classifier's budget judged on a one-sided lower confidence bound of the composed − monolithic
+    # validation difference at this level (0: on the difference itself); the bound's standard
+    # error is the paired one, clustered by example (a tagger's tokens of one sentence together)
+    confidence: float = 0.0
 
 
 def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
@@ -145,6 +153,28 @@ class _Validation:
     y: Tensor
     source: str
     monolithic: float  # the source model's accuracy on them
+    mono_right: Tensor | None = None  # where it is right (a confidence level's paired bound)
+
+
+def _real(y: Tensor, pad: int | None) -> Tensor:
+    """Which positions count: every one, or those not labelled ``pad``."""
+    return torch.ones_like(y, dtype=torch.bool) if pad is None else y != pad
+
+
+def lower_bound(right: Tensor, ref_right: Tensor, real: Tensor, confidence: float) -> float:
+    """One-sided lower confidence bound of accuracy(right) − accuracy(ref_right) over the
+    ``real`` positions, paired by example: the ratio estimator's standard error with each
+    example (row) a cluster, so a tagger's correlated tokens of one sentence count once."""
+    d = (right.float() - ref_right.float()) * real
+    n = real.float()
+    if d.dim() > 1:  # [N, T]: a row is one cluster
+        d, n = d.sum(1), n.sum(1)
+    total = float(n.sum())
+    diff = float(d.sum()) / total
+    rows = len(d)
+    resid = d - diff * n
+    se = float((resid.pow(2).sum() * rows / max(rows - 1, 1)).sqrt()) / total
+    return diff - statistics.NormalDist().inv_cdf(confidence) * se
 
 
 def _split_for_budget(
@@ -238,11 +268,12 @@ def learned_masks(
     *,
     target_retained: float | None = 0.2,
     tolerance_pp: float | None = None,
-    steps: int = 800,
+    steps: int | None = None,
     seed: int = 0,
     progress: bool = False,
     options: LearnedOptions | None = None,
     val_frac: float | None = None,
+    confidence: float | None = None,
     on_checkpoint: Callable[[dict, object], None] | None = None,
     objective: type[MaskObjective] | None = None,
 ) -> tuple[ModuleBank | DecoderMaskBank, dict]:
@@ -252,7 +283,9 @@ def learned_masks(
     model's (a classifier: the composed model's accuracy, one verdict for every module; a
     translator: each language's greedy BLEU / 100, a verdict per language).
     Returns the bank with the learned masks and a summary for the manifest. Reads the training
-    (and validation) split only, never the test split. ``on_checkpoint(point, bank)`` sees every
+    (and validation) split only, never the test split. ``confidence`` (a classifier's budget):
+    judge each checkpoint on the lower bound of its validation difference at that one-sided
+    level, so the promise carries to new data of the same kind. ``on_checkpoint(point, bank)`` sees every
     scored checkpoint (budget only; e.g. a curve script that scores it on data of its own).
     ``objective``: the model kind's :class:`MaskObjective` (default: classifiers'; the translator
     kind passes its own, :mod:`rnnmod.translation.mask_learning`)."""
@@ -262,13 +295,28 @@ def learned_masks(
             raise RnnmodError(f"the budget must be within 0-100 pp, got {tolerance_pp}")
     elif target_retained is None or not 0 < target_retained <= 1:
         raise RnnmodError(f"--target-retained must be in (0, 1], got {target_retained}")
+    kind_objective = objective or ClassifierObjective
+    default_steps, default_options = kind_objective.defaults(budget)
+    steps = default_steps if steps is None else steps
     if steps < 1:
         raise RnnmodError(f"learned masks need at least one step, got {steps}")
-    opt = options or LearnedOptions()
+    opt = options or default_options
     if val_frac is not None:
         if not 0 < val_frac < 1:
             raise RnnmodError(f"--val-frac must be in (0, 1), got {val_frac}")
         opt = replace(opt, val_frac=val_frac)
+    if confidence is not None:
+        opt = replace(opt, confidence=confidence)
+    if opt.confidence:
+        if not budget:
+            raise RnnmodError("a confidence level applies to an accuracy budget (--budget TOL)")
+        if not 0.5 <= opt.confidence < 1:
+            raise RnnmodError(f"the confidence level must be in [0.5, 1), got {opt.confidence}")
+        if not kind_objective.judges_with_confidence:
+            raise RnnmodError(
+                "a confidence level applies to classifiers' and taggers' budgets (a translator's "
+                "budget is confirmed on pairs of its own instead)"
+            )
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     was_training = run_model.training
@@ -277,7 +325,7 @@ def learned_masks(
     for p in run_model.parameters():
         p.requires_grad_(False)
     try:
-        made = (objective or ClassifierObjective)(run_model, data, bank, opt, seed, budget, gen)
+        made = kind_objective(run_model, data, bank, opt, seed, budget, gen)
         out, summary = _learn(
             made, opt, budget, tolerance_pp, target_retained, steps, gen, progress, on_checkpoint
         )
@@ -319,6 +367,18 @@ def _learn(
             ramp = max(1, steps // 2)
             return max(target_retained, 1.0 - (1.0 - target_retained) * (step + 1) / ramp)
         return max(opt.floor, 1.0 - (1.0 - opt.floor) * (step + 1) / steps)
+
+    held = torch.full((k,), float("nan"))  # hold_on_miss: a held module's target (NaN: falling)
+    fall_from = torch.ones(k)  # where a module's target resumed falling, and at which step
+    fall_step = torch.zeros(k)
+
+    def targets(step: int) -> Tensor:
+        """Every module's target [K]."""
+        if not (budget and opt.hold_on_miss):
+            return torch.full((k,), target_at(step))
+        rate = (1.0 - opt.floor) / steps
+        fall = (fall_from - rate * (step + 1 - fall_step)).clamp(min=opt.floor)
+        return torch.where(held.isnan(), fall, held)
 
     ce_last = float("nan")
     curve: list[dict] = []
@@ -366,20 +426,21 @@ def _learn(
             if done % opt.lambda_every == 0:
                 with torch.no_grad():
                     kept = sum((lg > 0).float().sum((1, 2)) for lg in logits) / total_units
-                    lam = lam + opt.lambda_lr * (kept - target_at(step))
+                    lam = lam + opt.lambda_lr * (kept - targets(step))
                     if budget:  # a falling target never needs pulling back up
                         lam = lam.clamp(min=0.0)
             bar.set_postfix_str(
                 f"loss {ce_last:.3f} kept {float(retained.detach().mean()):.3f}", refresh=False
             )
             bar.update(1)
-            every = opt.check_every * (1 if dense or target_at(step) <= opt.dense_below else 4)
+            top = float(targets(step).max())
+            every = opt.check_every * (1 if dense or top <= opt.dense_below else 4)
             if budget and (done % every == 0 or done == steps):
                 masks_now = binarise([lg.detach() for lg in logits])
                 cand = objective.bank(masks_now)
                 kept_k = cand.retained_fraction()
                 scores = objective.validate(cand)
-                point = {"step": done, "target": round(target_at(step), 6)}
+                point = {"step": done, "target": round(top, 6)}
                 verdicts = []
                 for g, members in enumerate(groups):
                     r = float(kept_k[members].mean())
@@ -389,6 +450,14 @@ def _learn(
                     if ok:
                         offer(g, r, masks_now, {**point, **verdicts[-1]})
                     misses[g] = 0 if ok else misses[g] + 1
+                    if opt.hold_on_miss:
+                        kept_now = kept_k[members]
+                        if ok and not bool(held[members].isnan().all()):  # falls again
+                            fall_from[members] = kept_now.float()
+                            fall_step[members] = float(done)
+                            held[members] = float("nan")
+                        elif not ok and bool(held[members].isnan().all()):
+                            held[members] = kept_now.float()
                 if objective.names is None:
                     point.update(verdicts[0])
                 else:
@@ -447,6 +516,8 @@ def _learn(
         "lr": opt.lr,
         "lambda_lr": opt.lambda_lr,
         "lambda_every": opt.lambda_every,
+        "hold_on_miss": opt.hold_on_miss,
+        "confidence": opt.confidence or None,
         "n_training_examples": objective.n_examples,
         "final_loss": round(ce_last, 6),
         "retained_per_module": [round(float(r), 6) for r in retained],
@@ -542,8 +613,15 @@ class MaskObjective:
     dense_checkpoints: bool = False
     #: whether :meth:`confirm` judges the chosen candidates again on pairs that did not choose
     confirms: bool = False
+    #: whether :meth:`validate` can judge a lower confidence bound (``LearnedOptions.confidence``)
+    judges_with_confidence: bool = False
     confirmation: str = ""
     confirm_reference: list[float]
+
+    @classmethod
+    def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
+        """The steps and options ``learned_masks`` runs with when its caller gives none."""
+        return 800, LearnedOptions()
 
     def loss(self, masks: list[Tensor], gen: torch.Generator) -> Tensor:
         raise NotImplementedError
@@ -570,11 +648,22 @@ class ClassifierObjective(MaskObjective):
     model's validation accuracy (one group)."""
 
     method = "learned straight-through unit masks (frozen weights and channelled heads)"
+    judges_with_confidence = True
+
+    @classmethod
+    def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
+        """A budget: twice the steps at half the batch (the same examples seen) let the target
+        fall half as fast, and modules held where they missed adapt there before shrinking
+        further (docs/budget.md, "The schedule"); a fixed target: the prototype's."""
+        if not budget:
+            return 800, LearnedOptions()
+        return 1600, LearnedOptions(batch_size=32, patience=8, hold_on_miss=True)
 
     def __init__(self, model, data, bank, opt, seed, budget, gen):
         check_learned_supported(model, bank)
         self.model, self.source = model, bank
         self.pad = data.pad_label
+        self.confidence = opt.confidence
         k = self.n_modules = len(bank)
         self.val = None
         if budget:
@@ -585,7 +674,18 @@ class ClassifierObjective(MaskObjective):
                 )
                 self.confirms, self.confirmation = True, self.held.source
                 self.confirm_reference = [self.held.monolithic]
+            for v in (self.val, getattr(self, "held", None)):
+                if v is not None and self.confidence:
+                    v.mono_right = (
+                        monolithic_choice(predict_logits(model, v.x), bank.class_index, self.pad)
+                        == v.y
+                    )
             self.validation, self.reference = self.val.source, [self.val.monolithic]
+            if self.confidence:
+                self.validation += (
+                    f"; judged on the {self.confidence:.0%} lower confidence bound of the "
+                    "composed − monolithic difference"
+                )
         else:
             x_src, y_src = data.x_train, data.y_train
         # training examples whose class has a module; target = that module's index
@@ -626,10 +726,20 @@ class ClassifierObjective(MaskObjective):
         )
 
     def validate(self, bank):
-        return [composed_accuracy(self.model, bank, self.val.x, self.val.y, self.pad)]
+        return [self._judge(bank, self.val)]
 
     def confirm(self, bank):
-        return [composed_accuracy(self.model, bank, self.held.x, self.held.y, self.pad)]
+        return [self._judge(bank, self.held)]
+
+    def _judge(self, bank, val: _Validation) -> float:
+        """The composed accuracy on ``val`` — or, with a confidence level, the monolithic
+        accuracy plus the lower bound of the paired difference."""
+        if not self.confidence:
+            return composed_accuracy(self.model, bank, val.x, val.y, self.pad)
+        composed = vote(bank.scores(self.model, val.x), bank.class_index)
+        return val.monolithic + lower_bound(
+            composed == val.y, val.mono_right, _real(val.y, self.pad), self.confidence
+        )
 
     def bank(self, masks):
         return _bank_with(self.source, masks)
