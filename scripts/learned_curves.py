@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) -> list[dict]:
     import rnnmod
     from rnnmod.decomposition.config import DecompositionConfig
-    from rnnmod.decomposition.learned import LearnedOptions, composed_accuracy, learned_masks
+    from rnnmod.decomposition.learned import ClassifierObjective, composed_accuracy, learned_masks
     from rnnmod.kinds import kind_of
     from rnnmod.metrics.cost import composed_cost
     from rnnmod.nn.zoo import predict_logits
@@ -66,7 +67,8 @@ def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) ->
             flush=True,
         )
 
-    opts = LearnedOptions(floor=floor, check_every=every, patience=10**9, dense_below=1.0)
+    _, budget_defaults = ClassifierObjective.defaults(budget=True)  # the budget's schedule
+    opts = replace(budget_defaults, floor=floor, check_every=every, patience=10**9, dense_below=1.0)
     learned_masks(
         model,
         data,
@@ -110,7 +112,7 @@ def rank_rows(budget_csv: Path, cell: str, depth: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("runs", nargs="*", type=Path)
-    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--steps", type=int, default=1600, help="the budget's default")
     p.add_argument("--floor", type=float, default=0.05)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)

@@ -43,6 +43,7 @@ import torch
 import rnnmod
 import rnnmod.nn.cells as cells
 from rnnmod.decomposition import learned as L
+from rnnmod.decomposition import mask_objective as MO
 from rnnmod.decomposition.config import DecompositionConfig
 from rnnmod.kinds import kind_of
 from rnnmod.metrics.cost import composed_cost
@@ -99,9 +100,9 @@ def use_constant_fill() -> None:
     )
 
     def engine_accuracy(model, bank, x, y, pad=None):
-        return L._accuracy(vote(bank.scores(model, x, kernel="engine"), bank.class_index), y, pad)
+        return MO._accuracy(vote(bank.scores(model, x, kernel="engine"), bank.class_index), y, pad)
 
-    L.composed_accuracy = engine_accuracy
+    L.composed_accuracy = MO.composed_accuracy = engine_accuracy
 
 
 def objective_for(variant: str, side_lr: float):
@@ -147,7 +148,7 @@ def objective_for(variant: str, side_lr: float):
             )
 
         def bank(self, masks):
-            out = L._bank_with(self.source, masks)
+            out = MO._bank_with(self.source, masks)
             with torch.no_grad():  # s·(z_pos − z_neg) + shift as a head: both rows scaled
                 s = self.scale.exp()[:, None]
                 out.head_weight = self.head_w.detach() * s[:, :, None]

@@ -37,79 +37,34 @@ split is never read).
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..data.base import TaskData, seeded_split
+from ..data.base import TaskData
 from ..errors import RnnmodError
 from ..modules.decoder_bank import DecoderMaskBank
-from ..modules.module import ModuleBank, monolithic_choice, vote
+from ..modules.module import ModuleBank
 from ..nn.seq2seq import Seq2Seq
-from ..nn.zoo import SeqClassifier, predict_logits
+from ..nn.zoo import SeqClassifier
+from .mask_objective import (  # noqa: F401  (re-exported: the learner's public names)
+    ClassifierObjective,
+    LearnedOptions,
+    MaskObjective,
+    check_learned_supported,
+    composed_accuracy,
+    lower_bound,
+    module_scores,
+    monolithic_accuracy,
+)
 
 #: recorded with every learned request: a module set made by another version of the learner (its
 #: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
 ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target held on a miss/4"
-
-
-@dataclass(frozen=True)
-class LearnedOptions:
-    """Hyper-parameters of the mask learning (the defaults are the prototype's)."""
-
-    batch_size: int = 64  # as good as 256 on Clinc LSTM-1 (docs/budget.md), 4x cheaper a step
-    lr: float = 0.05
-    init_logit: float = 2.0
-    lambda_init: float = 0.0
-    lambda_lr: float = 0.3
-    lambda_every: int = 10
-    logit_bound: float = 4.0  # logits are kept in [-bound, bound]: a removed unit can come back
-    # accuracy budget: the target's lowest value, how often the validation split is scored, how
-    # many scored checkpoints in a row may miss the budget before learning stops
-    floor: float = 0.05
-    check_every: int = 25
-    patience: int = 3
-    # while the falling target is above this, checkpoints come 4x less often: masks that large
-    # are within the budget on every model measured, and each checkpoint is a validation pass
-    dense_below: float = 0.6
-    val_frac: float = 0.1  # carved from the training split when the dataset has no validation
-    val_pairs_per_lang: int = 500  # a translator's validation pairs per language (budget)
-    # a translator's next validation pairs per language that confirm the chosen checkpoint
-    # (the smallest of many within the budget on 500 pairs is a lucky reading; MaskObjective.confirm)
-    confirm_pairs_per_lang: int = 1500
-    # a classifier's share of the validation split (seeded, stratified) held back to confirm
-    # the chosen checkpoint; the rest chooses (0: the whole split chooses, nothing confirms)
-    confirm_frac: float = 0.0
-    # budget schedule: a group whose checkpoint misses the budget stops falling and holds its
-    # modules at the size they have, so their masks can adapt there before shrinking further
-    hold_on_miss: bool = False
-    # a classifier's budget judged on a one-sided lower confidence bound of the composed − monolithic
-    # validation difference at this level (0: on the difference itself); the bound's standard
-    # error is the paired one, clustered by example (a tagger's tokens of one sentence together)
-    confidence: float = 0.0
-
-
-def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
-    """Refuse what the classifiers' objective does not support, in one line naming it and the
-    way on."""
-    rank = "; --budget TOL --method rank budgets it by the concern statistic instead"
-    if not isinstance(bank, ModuleBank):
-        raise RnnmodError(
-            "a translator's masks are learned with its kind's objective (ModelKind.learn_masks)"
-        )
-    if not isinstance(model, SeqClassifier):
-        raise RnnmodError("a classifier's module bank needs its classification model")
-    if bank.gate_masks is None and bank.unit_masks is None:
-        raise RnnmodError(f"learned masks need a bank with unit or gate masks{rank}")
-    if bank.engine_semantics(model) != "dead":
-        raise RnnmodError(
-            f"learned masks are not supported yet for legacy-edits unit semantics{rank}"
-        )
 
 
 def straight_through(logits: Tensor) -> Tensor:
@@ -131,134 +86,6 @@ def binarise(logits: list[Tensor]) -> list[Tensor]:
             keep = keep | (best & empty)
         out.append(keep)
     return out
-
-
-def module_scores(z: Tensor) -> Tensor:
-    """What the composed vote ranks, differentiably: the log-odds of the positive slot,
-    z_pos − logsumexp(other slots) (z_pos − z_neg for two-slot heads). z [..., R] → [...]"""
-    others = torch.cat([z[..., :1], z[..., 2:]], dim=-1)
-    return z[..., 1] - torch.logsumexp(others, dim=-1)
-
-
-def _accuracy(pred: Tensor, y: Tensor, pad: int | None) -> float:
-    keep = torch.ones_like(y, dtype=torch.bool) if pad is None else y != pad
-    return float((pred[keep] == y[keep]).float().mean())
-
-
-@dataclass
-class _Validation:
-    """Held-out examples scored at every checkpoint of an accuracy budget."""
-
-    x: Tensor
-    y: Tensor
-    source: str
-    monolithic: float  # the source model's accuracy on them
-    mono_right: Tensor | None = None  # where it is right (a confidence level's paired bound)
-
-
-def _real(y: Tensor, pad: int | None) -> Tensor:
-    """Which positions count: every one, or those not labelled ``pad``."""
-    return torch.ones_like(y, dtype=torch.bool) if pad is None else y != pad
-
-
-def lower_bound(right: Tensor, ref_right: Tensor, real: Tensor, confidence: float) -> float:
-    """One-sided lower confidence bound of accuracy(right) − accuracy(ref_right) over the
-    ``real`` positions, paired by example: the ratio estimator's standard error with each
-    example (row) a cluster, so a tagger's correlated tokens of one sentence count once."""
-    d = (right.float() - ref_right.float()) * real
-    n = real.float()
-    if d.dim() > 1:  # [N, T]: a row is one cluster
-        d, n = d.sum(1), n.sum(1)
-    total = float(n.sum())
-    diff = float(d.sum()) / total
-    rows = len(d)
-    resid = d - diff * n
-    se = float((resid.pow(2).sum() * rows / max(rows - 1, 1)).sqrt()) / total
-    return diff - statistics.NormalDist().inv_cdf(confidence) * se
-
-
-def _split_for_budget(
-    model: SeqClassifier, data: TaskData, bank: ModuleBank, frac: float, seed: int
-) -> tuple[Tensor, Tensor, _Validation]:
-    """Training rows to learn on and the validation split to choose on (the dataset's own, else a
-    seeded slice — stratified for one-output tasks — of the training split that the masks never
-    see)."""
-    if data.x_val is not None and data.y_val is not None:
-        x_tr, y_tr, x_v, y_v = data.x_train, data.y_train, data.x_val, data.y_val
-        source = f"{data.task} validation split ({len(x_v)} examples)"
-    else:
-        strata = data.y_train if data.y_train.dim() == 1 else None
-        train, val = seeded_split(len(data.x_train), frac, seed, strata)
-        x_tr, y_tr = data.x_train[train], data.y_train[train]
-        x_v, y_v = data.x_train[val], data.y_train[val]
-        source = (
-            f"seeded {frac:.0%} of the {data.task} training split ({len(val)} examples, seed "
-            f"{seed}; held out of mask learning)"
-        )
-    return (
-        x_tr,
-        y_tr,
-        _Validation(x_v, y_v, source, monolithic_accuracy(model, bank, x_v, y_v, data.pad_label)),
-    )
-
-
-def _hold_back(
-    model: SeqClassifier,
-    bank: ModuleBank,
-    val: _Validation,
-    frac: float,
-    seed: int,
-    pad: int | None,
-) -> tuple[_Validation, _Validation]:
-    """The validation split cut in two (seeded; stratified for one-output tasks): the part that
-    chooses the checkpoint and the held-back ``frac`` that confirms it."""
-    if not 0 < frac < 1:
-        raise RnnmodError(
-            f"the confirmation's share of the validation split must be in (0, 1), got {frac}"
-        )
-    strata = val.y if val.y.dim() == 1 else None
-    choose, held = seeded_split(len(val.x), frac, seed + 1, strata)
-
-    def part(idx: Tensor, what: str) -> _Validation:
-        x, y = val.x[idx], val.y[idx]
-        acc = monolithic_accuracy(model, bank, x, y, pad)
-        return _Validation(x, y, f"{what} {len(idx)} of the {val.source}", acc)
-
-    return part(choose, "choosing on"), part(held, "confirming on")
-
-
-def monolithic_accuracy(
-    model: SeqClassifier, bank: ModuleBank, x: Tensor, y: Tensor, pad: int | None
-) -> float:
-    """The monolithic model's accuracy as ``rnnmod evaluate`` counts it: padding positions
-    skipped, and without a padding module the model chooses among the real classes."""
-    return _accuracy(monolithic_choice(predict_logits(model, x), bank.class_index, pad), y, pad)
-
-
-def _masks_of(bank: ModuleBank) -> list[Tensor]:
-    """What the learner learns: the bank's unit masks, or its gate-column masks (per-gate)."""
-    return bank.unit_masks if bank.unit_masks is not None else bank.gate_masks
-
-
-def _bank_with(bank: ModuleBank, masks: list[Tensor]) -> ModuleBank:
-    gates = bank.unit_masks is None
-    return ModuleBank(
-        class_index=list(bank.class_index),
-        head_weight=bank.head_weight.clone(),
-        head_bias=bank.head_bias.clone(),
-        unit_masks=None if gates else masks,
-        gate_masks=masks if gates else None,
-        info=[dict(i) for i in bank.info] if bank.info else [{} for _ in range(len(bank))],
-        unit_semantics=bank.unit_semantics,
-    )
-
-
-def composed_accuracy(
-    model: SeqClassifier, bank: ModuleBank, x: Tensor, y: Tensor, pad: int | None = None
-) -> float:
-    """Accuracy of the composed model (the most confident module's class) on ``x``, ``y``;
-    positions labelled ``pad`` are skipped."""
-    return _accuracy(vote(bank.scores(model, x), bank.class_index), y, pad)
 
 
 def learned_masks(
@@ -589,160 +416,3 @@ def _confirm(
         "candidates": [len(c) for c in lists],
     }
     return chosen, summary
-
-
-class MaskObjective:
-    """What learning masks needs from a model kind. ``source``: the default decomposition's
-    bank (a budget's first candidate); ``shapes``: the
-    logits per layer, shaped like the bank's masks ([K, S, W]); ``groups``: the modules judged
-    together by the budget (``names``: a name per group, None for one group of every module);
-    ``reference``: the unmasked model's validation metric per group."""
-
-    source: object
-    n_modules: int
-    shapes: list[torch.Size]
-    groups: list[list[int]]
-    names: list[str] | None
-    reference: list[float]
-    validation: str
-    n_examples: int
-    batch_size: int
-    method: str
-    #: a budget checkpoint every ``check_every`` steps from the start (else 4x sparser while
-    #: the target is above ``dense_below``): for models whose budget sits near every unit kept
-    dense_checkpoints: bool = False
-    #: whether :meth:`confirm` judges the chosen candidates again on pairs that did not choose
-    confirms: bool = False
-    #: whether :meth:`validate` can judge a lower confidence bound (``LearnedOptions.confidence``)
-    judges_with_confidence: bool = False
-    confirmation: str = ""
-    confirm_reference: list[float]
-
-    @classmethod
-    def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
-        """The steps and options ``learned_masks`` runs with when its caller gives none."""
-        return 800, LearnedOptions()
-
-    def loss(self, masks: list[Tensor], gen: torch.Generator) -> Tensor:
-        raise NotImplementedError
-
-    def validate(self, bank) -> list[float]:
-        """The validation metric per budget group of ``bank`` (a candidate of :meth:`bank`)."""
-        raise NotImplementedError
-
-    def confirm(self, bank) -> list[float]:
-        """The budget's metric per group on the confirmation pairs (when :attr:`confirms`)."""
-        raise NotImplementedError
-
-    def bank(self, masks: list[Tensor]):
-        raise NotImplementedError
-
-    def masks_of(self, bank) -> list[Tensor]:
-        """A bank's masks as the logits are shaped: one [K, S, W] tensor per layer."""
-        raise NotImplementedError
-
-
-class ClassifierObjective(MaskObjective):
-    """Classifiers and taggers: the composed cross-entropy of the modules' scores on batches
-    of training examples run through all K modules at once; the budget is the composed
-    model's validation accuracy (one group)."""
-
-    method = "learned straight-through unit masks (frozen weights and channelled heads)"
-    judges_with_confidence = True
-
-    @classmethod
-    def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
-        """A budget: twice the steps at half the batch (the same examples seen) let the target
-        fall half as fast, and modules held where they missed adapt there before shrinking
-        further (docs/budget.md, "The schedule"); a fixed target: the prototype's."""
-        if not budget:
-            return 800, LearnedOptions()
-        return 1600, LearnedOptions(batch_size=32, patience=8, hold_on_miss=True)
-
-    def __init__(self, model, data, bank, opt, seed, budget, gen):
-        check_learned_supported(model, bank)
-        self.model, self.source = model, bank
-        self.pad = data.pad_label
-        self.confidence = opt.confidence
-        k = self.n_modules = len(bank)
-        self.val = None
-        if budget:
-            x_src, y_src, self.val = _split_for_budget(model, data, bank, opt.val_frac, seed)
-            if opt.confirm_frac > 0:
-                self.val, self.held = _hold_back(
-                    model, bank, self.val, opt.confirm_frac, seed, self.pad
-                )
-                self.confirms, self.confirmation = True, self.held.source
-                self.confirm_reference = [self.held.monolithic]
-            for v in (self.val, getattr(self, "held", None)):
-                if v is not None and self.confidence:
-                    v.mono_right = (
-                        monolithic_choice(predict_logits(model, v.x), bank.class_index, self.pad)
-                        == v.y
-                    )
-            self.validation, self.reference = self.val.source, [self.val.monolithic]
-            if self.confidence:
-                self.validation += (
-                    f"; judged on the {self.confidence:.0%} lower confidence bound of the "
-                    "composed − monolithic difference"
-                )
-        else:
-            x_src, y_src = data.x_train, data.y_train
-        # training examples whose class has a module; target = that module's index
-        module_of = torch.full((model.cfg.n_classes,), -1, dtype=torch.long)
-        module_of[torch.tensor(bank.class_index)] = torch.arange(k)
-        y_all = module_of[y_src]  # [N] or [N, T]; −1: no module (padding included), not scored
-        if self.pad is not None and y_all.dim() > 1:
-            y_all = y_all.masked_fill(y_src == self.pad, -1)
-        has = y_all >= 0 if y_all.dim() == 1 else (y_all >= 0).any(1)
-        rows = has.nonzero().squeeze(1)
-        if len(rows) == 0:
-            raise RnnmodError(
-                "no training example belongs to a module's class: nothing to learn on"
-            )
-        self.x, self.y = x_src[rows], y_all[rows]
-        self.n_examples = len(rows)
-        self.batch_size = min(opt.batch_size, self.n_examples)
-        self.mask_key = "unit_masks" if bank.unit_masks is not None else "gate_masks"
-        self.shapes = [m.shape for m in _masks_of(bank)]
-        self.groups, self.names = [list(range(k))], None
-        self.head_w, self.head_b = bank.head_weight.detach(), bank.head_bias.detach()
-        self.order, self.pos = torch.randperm(self.n_examples, generator=gen), 0
-
-    def loss(self, masks, gen):
-        k, n, b = self.n_modules, self.n_examples, self.batch_size
-        if self.pos + b > n:
-            self.order, self.pos = torch.randperm(n, generator=gen), 0
-        idx = self.order[self.pos : self.pos + b]
-        self.pos += b
-        ids, target = self.x[idx], self.y[idx]
-        run = self.model.run_engine(ids, **{self.mask_key: masks}, batch_groups=k)
-        feats = self.model.head_features(run.output, ids)  # [K·B, H] or [K·B, T, H]
-        feats = feats.reshape(k, len(ids), *feats.shape[1:])
-        z = torch.einsum("kb...h,krh->b...kr", feats, self.head_w) + self.head_b  # [B,(T,)K,R]
-        score = module_scores(z)  # [B, (T,) K]
-        return torch.nn.functional.cross_entropy(
-            score.reshape(-1, k), target.reshape(-1), ignore_index=-1
-        )
-
-    def validate(self, bank):
-        return [self._judge(bank, self.val)]
-
-    def confirm(self, bank):
-        return [self._judge(bank, self.held)]
-
-    def _judge(self, bank, val: _Validation) -> float:
-        """The composed accuracy on ``val`` — or, with a confidence level, the monolithic
-        accuracy plus the lower bound of the paired difference."""
-        if not self.confidence:
-            return composed_accuracy(self.model, bank, val.x, val.y, self.pad)
-        composed = vote(bank.scores(self.model, val.x), bank.class_index)
-        return val.monolithic + lower_bound(
-            composed == val.y, val.mono_right, _real(val.y, self.pad), self.confidence
-        )
-
-    def bank(self, masks):
-        return _bank_with(self.source, masks)
-
-    def masks_of(self, bank):
-        return _masks_of(bank)

@@ -1,6 +1,6 @@
 """Learned decoder masks for translators: one module per target language (docs/budget.md).
 
-The translator kind's :class:`~rnnmod.decomposition.learned.MaskObjective`: the shared mask
+The translator kind's :class:`~rnnmod.decomposition.mask_objective.MaskObjective`: the shared mask
 learning (straight-through masks, λ per module, the budget's checkpoints) with what differs for
 an encoder–decoder — batches of each language's own pairs, the decoder's teacher-forced
 likelihood, a budget judged per language by the BLEU of its greedy translations.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..decomposition.learned import MaskObjective
+from ..decomposition.mask_objective import MaskObjective
 from ..errors import RnnmodError
 from ..modules.decoder_bank import DecoderMaskBank
 from ..nn.seq2seq import Seq2Seq
