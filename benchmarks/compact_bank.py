@@ -6,7 +6,9 @@ interleaved rounds (median of per-round ratios; the machine is shared):
 * ``monolithic`` — the source model, native torch, one forward pass;
 * ``compact``    — every module at once, removed units gone (``ModuleBank.scores(kernel="compact")``);
 * ``native``     — every module at once at full width on torch's native kernels (the bank the
-  paper-rule modules use), for reference.
+  paper-rule modules use), for reference;
+* ``compact_one_per_call`` — the compact bank with every module in a native layer of its own
+  (narrow LSTM and RNN modules otherwise share one, block-diagonal: ``GROUP_WIDTH``).
 
 Beside the wall-time ratios: the MAC model's ``cost_vs_monolithic`` (rnnmod.metrics.cost, kept
 units only) and the MACs the padded compact bank really computes (every module padded to the
@@ -33,6 +35,20 @@ from rnnmod.kinds import kind_of  # noqa: E402
 from rnnmod.metrics.cost import composed_cost  # noqa: E402
 
 
+def one_module_per_call(model, bank):
+    """The compact bank with every module in its own native layer (no groups side by side)."""
+    from rnnmod.modules import compact_bank
+
+    saved = dict(compact_bank.GROUP_WIDTH)
+    compact_bank.GROUP_WIDTH.clear()
+    try:
+        return compact_bank.CompactBank.build(
+            model, bank.unit_masks, bank.head_weight, bank.head_bias
+        )
+    finally:
+        compact_bank.GROUP_WIDTH.update(saved)
+
+
 def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
     ms = rnnmod.load(path)
     bank, run = next(iter(ms.banks.values())), next(iter(ms.sources.values()))
@@ -57,6 +73,10 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
                 diff = float((got - ref).abs().max())
                 paths["compact"] = lambda ids=ids: bank.scores(
                     model, ids, kernel="compact", output="logits"
+                )
+                alone = one_module_per_call(model, bank)
+                paths["compact_one_per_call"] = lambda ids=ids, alone=alone: alone.logits(
+                    model, ids
                 )
             calls = 50 if b == 1 else 5
             for fn in paths.values():

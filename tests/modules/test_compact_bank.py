@@ -4,7 +4,13 @@ masked engine does, and refuses what it cannot slice."""
 import pytest
 import torch
 
-from rnnmod.modules.compact_bank import PER_MODULE_ROWS, CompactBank, compact_unsupported
+from rnnmod.modules.compact_bank import (
+    GROUP_WIDTH,
+    PER_MODULE_ROWS,
+    CompactBank,
+    _groups,
+    compact_unsupported,
+)
 from rnnmod.modules.module import ModuleBank
 from rnnmod.nn.zoo import build_classifier
 from tests.helpers import tiny_model
@@ -86,3 +92,32 @@ def test_what_cannot_be_sliced_is_refused():
         depth=1,
     )
     assert "Keras" in compact_unsupported(random_bank(keras), keras)
+
+
+def test_narrow_modules_are_packed_side_by_side_up_to_the_cells_width():
+    def masks(*widths):
+        m = torch.zeros(len(widths), 1, 64, dtype=torch.bool)
+        for k, w in enumerate(widths):
+            m[k, 0, :w] = True
+        return [m]
+
+    assert GROUP_WIDTH["lstm"] == 48 and GROUP_WIDTH["gru"] == 0
+    assert _groups("lstm", masks(20, 28, 10, 38, 16)) == [[0, 1], [2, 3], [4]]
+    assert _groups("gru", masks(20, 30, 10)) == [[0], [1], [2]]
+    deep = masks(20, 20, 20) + masks(30, 20, 10)  # every layer must fit
+    assert _groups("lstm", deep) == [[0], [1, 2]]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_a_group_is_one_native_layer_and_scores_as_its_modules(cell):
+    model = tiny_model(cell, depth=2, hidden=10).eval()
+    bank = random_bank(model, k=5, keep=0.4, seed=3)
+    cb = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
+    assert len(cb.native) < len(bank)  # 10-unit layers: several modules per group
+    first = cb.native[0][1][0]
+    assert first.hidden_size == sum(int(bank.unit_masks[0][k, 0].sum()) for k in cb.native[0][0])
+    ids = torch.randint(1, 12, (PER_MODULE_ROWS + 3, 6))
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    assert torch.allclose(
+        bank.scores(model, ids, kernel="compact", output="logits"), eng, atol=1e-5
+    )

@@ -15,7 +15,8 @@ So a bank whose modules keep ~20 % of the units costs about K · 0.2² of the mo
 recurrent products instead of K times it. The batched products suit small batches; from
 :data:`PER_MODULE_ROWS` examples on, the gate non-linearities over K × the padded width dominate
 and the bank runs instead as K small torch-native layers (each module at its own width, no
-padding; torch's fused LSTM/GRU/RNN kernels), one module after another over a shared embedding:
+padding; torch's fused LSTM/GRU/RNN kernels; narrow modules two to a layer, block-diagonal —
+:data:`GROUP_WIDTH`), one after another over a shared embedding:
 measured on Clinc LSTM-1 learned modules (30 % kept), batch 1: padded 2.95×, per module 7.5× the
 monolithic model; batch 32: 6.96× vs 3.94×; batch 256: 7.7× vs 2.7× (docs/budget.md). Covered: dead-unit semantics, unit masks that are the
 same at every step (rolled, or unrolled with equal steps), torch-native gates; the rest stays
@@ -35,6 +36,14 @@ from ..nn.zoo import SeqClassifier, make_rnn
 
 # from this many examples per call the bank runs module by module on native kernels (see above)
 PER_MODULE_ROWS = 16
+
+#: modules run side by side in one native layer (block-diagonal recurrent weights) while their
+#: widths add up to at most this many units in every layer: torch's LSTM and RNN kernels cost
+#: about the same per call up to ~32 units, so two narrow modules in one call take less time than
+#: two calls (batch 256, one thread, over one 100-unit layer: ten 22-unit LSTMs 1.99×, five pairs
+#: 1.59×; ten 28-unit RNNs 2.81×, five pairs 2.25×; `benchmarks/group_width.py`). Pairs of
+#: 32-unit GRUs gained nothing (2.14× → 2.12×), so GRU modules run alone (docs/budget.md)
+GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 0}
 
 
 def compact_unsupported(bank, model: SeqClassifier) -> str:
@@ -87,7 +96,9 @@ class CompactBank:
     b_hh: list[Tensor]
     head_w: Tensor
     head_b: Tensor
-    native: list[nn.ModuleList] | None = None  # per module, its layers at its own width
+    # native layers, one entry per group of modules run side by side: (the group's module
+    # indices, its layers, each member's width in the last layer)
+    native: list[tuple[list[int], nn.ModuleList, list[int]]] | None = None
 
     @classmethod
     @torch.no_grad()
@@ -127,7 +138,7 @@ class CompactBank:
             head_weight.detach(), 2, prev_idx[:, None, :].expand(-1, head_weight.shape[1], -1)
         )
         hw = hw * prev_valid[:, None, :].float()
-        native = _native_modules(model, unit_masks) if model.native else None
+        native = _native_groups(model, unit_masks) if model.native else None
         return cls(
             cell=cell,
             one_output=model.one_output,
@@ -187,15 +198,17 @@ class CompactBank:
         return self._batched(x)
 
     def _per_module(self, x: Tensor) -> Tensor:
-        """Module by module on native kernels, each at its own width."""
-        outs = []
-        for k, layers in enumerate(self.native):
+        """Group by group on native kernels, each module at its own width (a group's modules
+        side by side in one layer, block-diagonal)."""
+        outs: list[Tensor | None] = [None] * len(self)
+        for members, layers, widths in self.native:
             h = x
             for rnn in layers:
                 h, _ = rnn(h)
             feats = h[:, -1] if self.one_output else h
-            w = self.head_w[k, : feats.shape[-1]]  # the real units come first
-            outs.append(feats @ w + self.head_b[k])
+            for k, part in zip(members, feats.split(widths, dim=-1), strict=True):
+                w = self.head_w[k, : part.shape[-1]]  # the real units come first
+                outs[k] = part @ w + self.head_b[k]
         return torch.stack(outs)
 
     def _batched(self, x: Tensor) -> Tensor:
@@ -225,28 +238,61 @@ class CompactBank:
         return len(self) * (total + self.head_w.shape[2] * inp * head_steps)
 
 
+def _groups(cell: str, unit_masks: list[Tensor]) -> list[list[int]]:
+    """Modules packed in index order into groups whose widths add up to at most
+    :data:`GROUP_WIDTH` units in every layer (a module wider than that runs alone)."""
+    limit = GROUP_WIDTH.get(cell, 0)
+    widths = torch.stack([m[:, 0].sum(1) for m in unit_masks], dim=1)  # [K, layers]
+    groups: list[list[int]] = []
+    total = torch.zeros(widths.shape[1], dtype=widths.dtype)
+    for k in range(len(widths)):
+        if groups and bool(((total + widths[k]) <= limit).all()):
+            groups[-1].append(k)
+            total = total + widths[k]
+        else:
+            groups.append([k])
+            total = widths[k].clone()
+    return groups
+
+
 @torch.no_grad()
-def _native_modules(model: SeqClassifier, unit_masks: list[Tensor]) -> list[nn.ModuleList]:
-    """Each module's layers as torch-native layers of its own width: its kept units' rows of every
-    gate block, its kept columns of the recurrent matrix and of the next layer's input matrix, in
-    the order of :func:`_gather_units` (ascending unit index)."""
+def _native_groups(
+    model: SeqClassifier, unit_masks: list[Tensor]
+) -> list[tuple[list[int], nn.ModuleList, list[int]]]:
+    """Every group's layers as torch-native layers as wide as its members' kept units together:
+    per gate block, each member's kept rows one after another; its recurrent matrix (and a deeper
+    layer's input matrix) block-diagonal, each member reading only its own units — so a member's
+    states are exactly its own module's. Units in the order of :func:`_gather_units`."""
     cell, hidden = model.cfg.cell, model.cfg.hidden
     gates = N_GATES[cell]
-    k = unit_masks[0].shape[0]
     out = []
-    for i in range(k):
-        layers, prev = nn.ModuleList(), None
+    for members in _groups(cell, unit_masks):
+        layers, prev = nn.ModuleList(), None  # prev: per member, its kept units one layer down
         for layer, src in enumerate(model.rnns):
-            kept = unit_masks[layer][i, 0].nonzero().flatten()
-            rows = torch.cat([g * hidden + kept for g in range(gates)])
-            w_ih = src.weight_ih_l0[rows]
-            w_ih = w_ih if prev is None else w_ih[:, prev]
-            dst = make_rnn(cell, w_ih.shape[1], len(kept))
-            dst.weight_ih_l0.copy_(w_ih)
-            dst.weight_hh_l0.copy_(src.weight_hh_l0[rows][:, kept])
-            dst.bias_ih_l0.copy_(src.bias_ih_l0[rows])
-            dst.bias_hh_l0.copy_(src.bias_hh_l0[rows])
+            kept = [unit_masks[layer][i, 0].nonzero().flatten() for i in members]
+            sizes = [len(u) for u in kept]
+            total, offs = sum(sizes), [sum(sizes[:j]) for j in range(len(sizes))]
+            in_sizes = None if prev is None else [len(u) for u in prev]
+            in_offs = None if prev is None else [sum(in_sizes[:j]) for j in range(len(in_sizes))]
+            dst = make_rnn(
+                cell, src.weight_ih_l0.shape[1] if prev is None else sum(in_sizes), total
+            )
+            for t in (dst.weight_ih_l0, dst.weight_hh_l0, dst.bias_ih_l0, dst.bias_hh_l0):
+                t.zero_()
+            for j, units in enumerate(kept):
+                for g in range(gates):
+                    rows = g * hidden + units
+                    to = slice(g * total + offs[j], g * total + offs[j] + sizes[j])
+                    if prev is None:
+                        dst.weight_ih_l0[to] = src.weight_ih_l0[rows]
+                    else:
+                        cols = slice(in_offs[j], in_offs[j] + in_sizes[j])
+                        dst.weight_ih_l0[to, cols] = src.weight_ih_l0[rows][:, prev[j]]
+                    own = slice(offs[j], offs[j] + sizes[j])
+                    dst.weight_hh_l0[to, own] = src.weight_hh_l0[rows][:, units]
+                    dst.bias_ih_l0[to] = src.bias_ih_l0[rows]
+                    dst.bias_hh_l0[to] = src.bias_hh_l0[rows]
             layers.append(dst.eval())
             prev = kept
-        out.append(layers)
+        out.append((members, layers, [len(u) for u in prev]))
     return out
