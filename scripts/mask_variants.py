@@ -132,20 +132,9 @@ def objective_for(variant: str, side_lr: float):
             if self.side is not None and any(p.grad is not None for p in self.extra):
                 self.side.step()
                 self.side.zero_grad(set_to_none=True)
-            k, n, b = self.n_modules, self.n_examples, self.batch_size
-            if self.pos + b > n:
-                self.order, self.pos = torch.randperm(n, generator=gen), 0
-            idx = self.order[self.pos : self.pos + b]
-            self.pos += b
-            ids, target = self.x[idx], self.y[idx]
-            run = self.model.run_engine(ids, **{self.mask_key: masks}, batch_groups=k)
-            feats = self.model.head_features(run.output, ids)
-            feats = feats.reshape(k, len(ids), *feats.shape[1:])
-            z = torch.einsum("kb...h,krh->b...kr", feats, self.head_w) + self.head_b
-            score = L.module_scores(z) * self.scale.exp() + self.shift
-            return torch.nn.functional.cross_entropy(
-                score.reshape(-1, k), target.reshape(-1), ignore_index=-1
-            )
+            ids, target = self.next_batch(gen)
+            score = L.module_scores(self.head_logits(ids, masks))
+            return self.composed_loss(score * self.scale.exp() + self.shift, target)
 
         def bank(self, masks):
             out = MO._bank_with(self.source, masks)

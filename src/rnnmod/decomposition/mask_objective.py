@@ -325,17 +325,30 @@ class ClassifierObjective(MaskObjective):
         self.order, self.pos = torch.randperm(self.n_examples, generator=gen), 0
 
     def loss(self, masks, gen):
-        k, n, b = self.n_modules, self.n_examples, self.batch_size
+        ids, target = self.next_batch(gen)
+        return self.composed_loss(module_scores(self.head_logits(ids, masks)), target)
+
+    def next_batch(self, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """The next training batch (ids, target module per example or position), reshuffled
+        once every example has been seen."""
+        n, b = self.n_examples, self.batch_size
         if self.pos + b > n:
             self.order, self.pos = torch.randperm(n, generator=gen), 0
         idx = self.order[self.pos : self.pos + b]
         self.pos += b
-        ids, target = self.x[idx], self.y[idx]
+        return self.x[idx], self.y[idx]
+
+    def head_logits(self, ids: Tensor, masks: list[Tensor]) -> Tensor:
+        """Every module's channelled head slots on ``ids`` under ``masks``: [B, (T,) K, R]."""
+        k = self.n_modules
         run = self.model.run_engine(ids, **{self.mask_key: masks}, batch_groups=k)
         feats = self.model.head_features(run.output, ids)  # [K·B, H] or [K·B, T, H]
         feats = feats.reshape(k, len(ids), *feats.shape[1:])
-        z = torch.einsum("kb...h,krh->b...kr", feats, self.head_w) + self.head_b  # [B,(T,)K,R]
-        score = module_scores(z)  # [B, (T,) K]
+        return torch.einsum("kb...h,krh->b...kr", feats, self.head_w) + self.head_b
+
+    def composed_loss(self, score: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy of the composed vote (scores [B, (T,) K]) against the true modules."""
+        k = self.n_modules
         return torch.nn.functional.cross_entropy(
             score.reshape(-1, k), target.reshape(-1), ignore_index=-1
         )
