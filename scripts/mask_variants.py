@@ -195,7 +195,7 @@ def main() -> None:
     out = {
         "run": str(a.run), "variant": a.variant, "estimator": a.estimator,
         "target": None if a.budget is not None else a.target, "budget_pp": a.budget,
-        "steps": a.steps, "options": a.option, "steps_run": summary["steps_run"], "side_lr": a.side_lr if a.variant != "base" else None,
+        "steps": a.steps, "options": a.option, "steps_run": summary["steps_run"], "seed": a.seed, "side_lr": a.side_lr if a.variant != "base" else None,
         "retained": round(float(bank.retained_fraction().mean()), 4),
         "d_train": delta(data.x_train[rows], data.y_train[rows]),
         "d_val": delta(data.x_val, data.y_val), "d_test": delta(data.x_test, data.y_test),
