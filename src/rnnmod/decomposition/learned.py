@@ -26,8 +26,11 @@ Two ways to say how small (docs/budget.md):
   split). The smallest checkpoint whose composed validation accuracy is within the tolerance of
   the monolithic model's is kept — the default decomposition's masks are a candidate too, and
   a module none of them holds within the budget keeps every unit (the promise then holds
-  trivially, with a warning); learning stops after ``patience`` checkpoints in a row outside
-  it. The checkpoints are the validation retention–accuracy curve, recorded in the summary.
+  trivially, with a warning); with ``hold_on_miss`` a group whose checkpoint misses stops
+  falling and holds its modules at their size until a checkpoint is within the budget again;
+  learning stops after ``patience`` checkpoints in a row outside it. The checkpoints are the
+  validation retention–accuracy curve, recorded in the summary. What is judged — the accuracy
+  or its lower confidence bound — is the objective's (:mod:`.mask_objective`).
 
 Classifiers and taggers of every I/O type, rolled and unrolled, unit masks with dead units or
 — for the per-gate strategy — masks over every gate's columns ([K, S, G·H], a removed column's
