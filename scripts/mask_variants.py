@@ -13,7 +13,11 @@ Variants (what else learns beside the masks, on the training split, with its own
 * ``calibration``: a scale and an offset per module of the score the composed vote compares;
 * ``const``: a removed unit emits a learned constant per module instead of 0 (its output folds
   into the kept units' and the head's biases, so a module would stay compact);
-* ``const+head``.
+* ``const+head``;
+* ``linear`` (depth 1): after the masks are learned as in ``base``, each removed unit emits a
+  least-squares linear function of its module's kept units, fitted to the monolithic model's
+  states on 3,000 training examples (also foldable: into the kept units' recurrent weights and
+  the head — a change of weights, not a mask).
 
 Estimators (how a mask logit becomes a mask while learning): ``straight-through`` (the
 library's), ``hard-concrete`` (Louizos et al. 2018: a stretched, clamped concrete sample,
@@ -50,7 +54,7 @@ from rnnmod.metrics.cost import composed_cost
 from rnnmod.modules.module import vote
 from rnnmod.nn.zoo import predict_logits
 
-VARIANTS = ("base", "head", "calibration", "const", "const+head")
+VARIANTS = ("base", "head", "calibration", "const", "const+head", "linear")
 
 
 def patch_source(func, old: str, new: str):
@@ -103,6 +107,45 @@ def use_constant_fill() -> None:
         return MO._accuracy(vote(bank.scores(model, x, kernel="engine"), bank.class_index), y, pad)
 
     L.composed_accuracy = MO.composed_accuracy = engine_accuracy
+
+
+def use_linear_fill() -> None:
+    """Removed units emit ``h_kept @ M_k + c_k`` (``cells.LINEAR`` = (M [K, H, H], c [K, H]))."""
+    cells.LINEAR = None
+    cells.run_layer = patch_source(
+        cells.run_layer,
+        "            h_new = h_new * um\n",
+        "            h_new = h_new * um\n"
+        "            if LINEAR is not None:\n"
+        "                m_, c_ = LINEAR\n"
+        "                hk = h_new.view(m_.shape[0], -1, h_new.shape[-1])\n"
+        "                fill = torch.baddbmm(c_[:, None, :], hk, m_).view_as(h_new)\n"
+        "                h_new = h_new + (1 - um) * fill\n",
+    )
+
+    def engine_accuracy(model, bank, x, y, pad=None):
+        return MO._accuracy(vote(bank.scores(model, x, kernel="engine"), bank.class_index), y, pad)
+
+    L.composed_accuracy = MO.composed_accuracy = engine_accuracy
+
+
+@torch.no_grad()
+def fit_linear(model, bank, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per module, the least-squares map from its kept units' states to its removed units'
+    (the monolithic model's states on ``x``, every step), with an intercept."""
+    states = model.run_engine(x).hidden[0].reshape(-1, model.cfg.hidden)  # [N·T, H]
+    k, h = len(bank), model.cfg.hidden
+    maps, consts = torch.zeros(k, h, h), torch.zeros(k, h)
+    ones = torch.ones(len(states), 1)
+    for i in range(k):
+        keep = bank.unit_masks[0][i, 0]
+        design = torch.cat([states[:, keep], ones], dim=1)
+        beta = torch.linalg.lstsq(design, states[:, ~keep]).solution  # [kept + 1, removed]
+        sub = maps[i][keep]
+        sub[:, ~keep] = beta[:-1]
+        maps[i][keep] = sub
+        consts[i][~keep] = beta[-1]
+    return maps, consts
 
 
 def objective_for(variant: str, side_lr: float):
@@ -168,6 +211,8 @@ def main() -> None:
         use_hard_concrete()
     if "const" in a.variant:
         use_constant_fill()
+    if a.variant == "linear":
+        use_linear_fill()
 
     run = rnnmod.load(a.run)
     kind = kind_of(run)
@@ -186,6 +231,9 @@ def main() -> None:
         objective=objective_for(a.variant, a.side_lr), **how,
     )  # fmt: skip
     secs = time.perf_counter() - t0
+    if a.variant == "linear":
+        fit_rows = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(2))
+        cells.LINEAR = fit_linear(model, bank, data.x_train[fit_rows[:3000]])
 
     def delta(x, y) -> float:
         mono = float((predict_logits(model, x).argmax(-1) == y).float().mean())
