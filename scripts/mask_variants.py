@@ -17,7 +17,9 @@ Variants (what else learns beside the masks, on the training split, with its own
 * ``linear`` (depth 1): after the masks are learned as in ``base``, each removed unit emits a
   least-squares linear function of its module's kept units, fitted to the monolithic model's
   states on 3,000 training examples (also foldable: into the kept units' recurrent weights and
-  the head — a change of weights, not a mask).
+  the head — a change of weights, not a mask);
+* ``linear-loop`` (depth 1): the same reconstruction inside the learning, refitted to the
+  current masks every 10 steps, so the masks are learned for it rather than for dead units.
 
 Estimators (how a mask logit becomes a mask while learning): ``straight-through`` (the
 library's), ``hard-concrete`` (Louizos et al. 2018: a stretched, clamped concrete sample,
@@ -54,7 +56,7 @@ from rnnmod.metrics.cost import composed_cost
 from rnnmod.modules.module import vote
 from rnnmod.nn.zoo import predict_logits
 
-VARIANTS = ("base", "head", "calibration", "const", "const+head", "linear")
+VARIANTS = ("base", "head", "calibration", "const", "const+head", "linear", "linear-loop")
 
 
 def patch_source(func, old: str, new: str):
@@ -134,11 +136,21 @@ def fit_linear(model, bank, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     """Per module, the least-squares map from its kept units' states to its removed units'
     (the monolithic model's states on ``x``, every step), with an intercept."""
     states = model.run_engine(x).hidden[0].reshape(-1, model.cfg.hidden)  # [N·T, H]
-    k, h = len(bank), model.cfg.hidden
+    return fit_linear_states(states, bank.unit_masks[0][:, 0])
+
+
+@torch.no_grad()
+def fit_linear_states(
+    states: torch.Tensor, kept: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fit_linear`` on given states [rows, H] for kept units [K, H] (bool)."""
+    k, h = kept.shape
     maps, consts = torch.zeros(k, h, h), torch.zeros(k, h)
     ones = torch.ones(len(states), 1)
     for i in range(k):
-        keep = bank.unit_masks[0][i, 0]
+        keep = kept[i]
+        if bool(keep.all()):
+            continue
         design = torch.cat([states[:, keep], ones], dim=1)
         beta = torch.linalg.lstsq(design, states[:, ~keep]).solution  # [kept + 1, removed]
         sub = maps[i][keep]
@@ -171,6 +183,17 @@ def objective_for(variant: str, side_lr: float):
             self.side = torch.optim.Adam(self.extra, lr=side_lr) if self.extra else None
 
         def loss(self, masks, gen):
+            if variant == "linear-loop":
+                self.steps_seen = getattr(self, "steps_seen", 0) + 1
+                if self.steps_seen % 10 == 1:
+                    if not hasattr(self, "fit_states"):
+                        pick = torch.randperm(
+                            len(self.x), generator=torch.Generator().manual_seed(2)
+                        )
+                        with torch.no_grad():
+                            run = self.model.run_engine(self.x[pick[:1000]])
+                        self.fit_states = run.hidden[0].reshape(-1, run.hidden[0].shape[-1])
+                    cells.LINEAR = fit_linear_states(self.fit_states, masks[0][:, 0].detach() > 0.5)
             # the learner's backward pass has filled the extra parameters' gradients
             if self.side is not None and any(p.grad is not None for p in self.extra):
                 self.side.step()
@@ -211,7 +234,7 @@ def main() -> None:
         use_hard_concrete()
     if "const" in a.variant:
         use_constant_fill()
-    if a.variant == "linear":
+    if a.variant.startswith("linear"):
         use_linear_fill()
 
     run = rnnmod.load(a.run)
@@ -231,7 +254,7 @@ def main() -> None:
         objective=objective_for(a.variant, a.side_lr), **how,
     )  # fmt: skip
     secs = time.perf_counter() - t0
-    if a.variant == "linear":
+    if a.variant.startswith("linear"):
         fit_rows = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(2))
         cells.LINEAR = fit_linear(model, bank, data.x_train[fit_rows[:3000]])
 
