@@ -19,7 +19,9 @@ Variants (what else learns beside the masks, on the training split, with its own
   states on 3,000 training examples (also foldable: into the kept units' recurrent weights and
   the head — a change of weights, not a mask);
 * ``linear-loop`` (depth 1): the same reconstruction inside the learning, refitted to the
-  current masks every 10 steps, so the masks are learned for it rather than for dead units.
+  current masks every 10 steps, so the masks are learned for it rather than for dead units;
+* ``linear-judged`` (depth 1, with ``--budget``): masks learned for dead units, but every
+  checkpoint judged with the reconstruction fitted to its masks.
 
 Estimators (how a mask logit becomes a mask while learning): ``straight-through`` (the
 library's), ``hard-concrete`` (Louizos et al. 2018: a stretched, clamped concrete sample,
@@ -56,7 +58,16 @@ from rnnmod.metrics.cost import composed_cost
 from rnnmod.modules.module import vote
 from rnnmod.nn.zoo import predict_logits
 
-VARIANTS = ("base", "head", "calibration", "const", "const+head", "linear", "linear-loop")
+VARIANTS = (
+    "base",
+    "head",
+    "calibration",
+    "const",
+    "const+head",
+    "linear",
+    "linear-loop",
+    "linear-judged",
+)
 
 
 def patch_source(func, old: str, new: str):
@@ -202,6 +213,20 @@ def objective_for(variant: str, side_lr: float):
             score = L.module_scores(self.head_logits(ids, masks))
             return self.composed_loss(score * self.scale.exp() + self.shift, target)
 
+        def validate(self, bank):
+            if variant != "linear-judged":
+                return super().validate(bank)
+            if not hasattr(self, "fit_states"):
+                pick = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(2))
+                with torch.no_grad():
+                    run = self.model.run_engine(self.x[pick[:1000]])
+                self.fit_states = run.hidden[0].reshape(-1, run.hidden[0].shape[-1])
+            cells.LINEAR = fit_linear_states(self.fit_states, bank.unit_masks[0][:, 0])
+            try:
+                return super().validate(bank)
+            finally:
+                cells.LINEAR = None  # the learning runs dead units
+
         def bank(self, masks):
             out = MO._bank_with(self.source, masks)
             with torch.no_grad():  # s·(z_pos − z_neg) + shift as a head: both rows scaled
@@ -236,6 +261,8 @@ def main() -> None:
         use_constant_fill()
     if a.variant.startswith("linear"):
         use_linear_fill()
+        if rnnmod.load(a.run).model.cfg.depth != 1:
+            raise SystemExit("the linear reconstruction is written for depth-1 models")
 
     run = rnnmod.load(a.run)
     kind = kind_of(run)
