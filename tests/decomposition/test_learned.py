@@ -388,3 +388,10 @@ def test_a_confidence_level_is_refused_where_it_does_not_apply(tmp_path, capsys)
 
     learned = json.loads((out / "manifest.json").read_text())["learned"]
     assert learned["request"]["confidence"] == 0.9 and learned["confidence"] == 0.9
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    promised = json.loads(capsys.readouterr().out)["learned_budget"]
+    assert promised["tolerance_pp"] == 1.0 and promised["confidence"] == 0.9
+    assert promised["val_monolithic"] == learned["val_monolithic"]
+    assert main(["evaluate", str(out)]) == 0
+    assert "learned budget       1 pp on validation, the 90% lower bound" in capsys.readouterr().out

@@ -92,6 +92,25 @@ def check_fits(run: Run, data: TaskData) -> None:
 
 
 @torch.no_grad()
+def budget_of(manifest: dict) -> dict | None:
+    """What a learned budget promised and on what, from a module set's manifest (None when its
+    masks were not learned under an accuracy budget): the tolerance, the confidence level, the
+    validation split and the chosen checkpoint's reading there beside the monolithic model's."""
+    learned = manifest.get("learned") or {}
+    chosen = learned.get("chosen")
+    if learned.get("tolerance_pp") is None or not isinstance(chosen, dict):
+        return None  # a fixed target, or nothing within the budget
+    if "val_accuracy" not in chosen:
+        return None  # a translator's budget, per language (its own report)
+    return {
+        "tolerance_pp": learned["tolerance_pp"],
+        "confidence": learned.get("confidence"),
+        "validation": learned.get("validation"),
+        "val_chosen": chosen["val_accuracy"],
+        "val_monolithic": learned.get("val_monolithic"),
+    }
+
+
 def evaluate_moduleset(
     ms: ModuleSet,
     data_dir: Path | str | None = None,
@@ -111,6 +130,9 @@ def evaluate_moduleset(
     res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
     bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
+    learned = budget_of(ms.manifest)
+    if learned is not None:
+        res["learned_budget"] = learned
     counts = data.extra.get("test_id_counts")  # ids per raw test text (rnnmod.data.tasks)
     texts = data.extra.get("texts_test")
     if counts is None and texts is not None and len(texts) == len(data.x_test):

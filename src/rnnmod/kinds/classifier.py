@@ -194,6 +194,14 @@ class ClassifierKind(ModelKind):
                 f"  arithmetic cost      {res['cost_relative']:.1%} of {res['n_modules']} × monolithic "
                 f"({res['cost_vs_monolithic']:.2f} × monolithic; retained per layer {layers})"
             )
+        if "learned_budget" in res:
+            b = res["learned_budget"]
+            judged = f", the {b['confidence']:.0%} lower bound" if b.get("confidence") else ""
+            lines.append(
+                f"  learned budget       {b['tolerance_pp']:g} pp on validation{judged}: "
+                f"{b['val_chosen']:.4f} vs monolithic {b['val_monolithic']:.4f} "
+                f"({b['validation'].split(';')[0]})"
+            )
         if "macro_f1_composed" in res:
             lines.append(
                 f"  macro-F1             monolithic {res['macro_f1_monolithic']:.4f}   "
