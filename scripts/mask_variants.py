@@ -104,16 +104,15 @@ def use_hard_concrete() -> None:
     )
 
 
-def use_constant_fill() -> None:
-    """Removed units emit ``cells.FILL`` [K, H] (one constant per module and unit) instead of 0;
-    the composed accuracy then runs on the engine (the fast kernels know dead units only)."""
-    cells.FILL = None
+def fill_removed_units(name: str, fill_lines: str) -> None:
+    """Removed units emit what ``fill_lines`` (run after the engine's ``h_new = h_new * um``,
+    with ``cells.<name>`` in scope) adds instead of staying 0; the composed accuracy then runs on
+    the engine (the fast kernels know dead units only)."""
+    setattr(cells, name, None)
     cells.run_layer = patch_source(
         cells.run_layer,
         "            h_new = h_new * um\n",
-        "            h_new = h_new * um\n"
-        "            if FILL is not None:\n"
-        "                h_new = h_new + (1 - um) * _mask_at(FILL[:, None, :], t, batch)\n",
+        f"            h_new = h_new * um\n            if {name} is not None:\n{fill_lines}",
     )
 
     def engine_accuracy(model, bank, x, y, pad=None):
@@ -122,24 +121,22 @@ def use_constant_fill() -> None:
     L.composed_accuracy = MO.composed_accuracy = engine_accuracy
 
 
+def use_constant_fill() -> None:
+    """Removed units emit ``cells.FILL`` [K, H] (one constant per module and unit)."""
+    fill_removed_units(
+        "FILL", "                h_new = h_new + (1 - um) * _mask_at(FILL[:, None, :], t, batch)\n"
+    )
+
+
 def use_linear_fill() -> None:
     """Removed units emit ``h_kept @ M_k + c_k`` (``cells.LINEAR`` = (M [K, H, H], c [K, H]))."""
-    cells.LINEAR = None
-    cells.run_layer = patch_source(
-        cells.run_layer,
-        "            h_new = h_new * um\n",
-        "            h_new = h_new * um\n"
-        "            if LINEAR is not None:\n"
+    fill_removed_units(
+        "LINEAR",
         "                m_, c_ = LINEAR\n"
         "                hk = h_new.view(m_.shape[0], -1, h_new.shape[-1])\n"
         "                fill = torch.baddbmm(c_[:, None, :], hk, m_).view_as(h_new)\n"
         "                h_new = h_new + (1 - um) * fill\n",
     )
-
-    def engine_accuracy(model, bank, x, y, pad=None):
-        return MO._accuracy(vote(bank.scores(model, x, kernel="engine"), bank.class_index), y, pad)
-
-    L.composed_accuracy = MO.composed_accuracy = engine_accuracy
 
 
 @torch.no_grad()
