@@ -194,14 +194,8 @@ def objective_for(variant: str, side_lr: float):
             if variant == "linear-loop":
                 self.steps_seen = getattr(self, "steps_seen", 0) + 1
                 if self.steps_seen % 10 == 1:
-                    if not hasattr(self, "fit_states"):
-                        pick = torch.randperm(
-                            len(self.x), generator=torch.Generator().manual_seed(2)
-                        )
-                        with torch.no_grad():
-                            run = self.model.run_engine(self.x[pick[:1000]])
-                        self.fit_states = run.hidden[0].reshape(-1, run.hidden[0].shape[-1])
-                    cells.LINEAR = fit_linear_states(self.fit_states, masks[0][:, 0].detach() > 0.5)
+                    kept = masks[0][:, 0].detach() > 0.5
+                    cells.LINEAR = fit_linear_states(self.states_to_fit(), kept)
             # the learner's backward pass has filled the extra parameters' gradients
             if self.side is not None and any(p.grad is not None for p in self.extra):
                 self.side.step()
@@ -210,22 +204,27 @@ def objective_for(variant: str, side_lr: float):
             score = L.module_scores(self.head_logits(ids, masks))
             return self.composed_loss(score * self.scale.exp() + self.shift, target)
 
-        def validate(self, bank):
-            if variant != "linear-judged":
-                return super().validate(bank)
+        def states_to_fit(self) -> torch.Tensor:
+            """The monolithic model's states [rows, H] on 1,000 of the training examples the
+            masks learn on (seeded), computed once: what the in-learning reconstructions fit."""
             if not hasattr(self, "fit_states"):
                 pick = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(2))
                 with torch.no_grad():
                     run = self.model.run_engine(self.x[pick[:1000]])
                 self.fit_states = run.hidden[0].reshape(-1, run.hidden[0].shape[-1])
-            cells.LINEAR = fit_linear_states(self.fit_states, bank.unit_masks[0][:, 0])
+            return self.fit_states
+
+        def validate(self, bank):
+            if variant != "linear-judged":
+                return super().validate(bank)
+            cells.LINEAR = fit_linear_states(self.states_to_fit(), bank.unit_masks[0][:, 0])
             try:
                 return super().validate(bank)
             finally:
                 cells.LINEAR = None  # the learning runs dead units
 
         def bank(self, masks):
-            out = MO._bank_with(self.source, masks)
+            out = super().bank(masks)
             with torch.no_grad():  # s·(z_pos − z_neg) + shift as a head: both rows scaled
                 s = self.scale.exp()[:, None]
                 out.head_weight = self.head_w.detach() * s[:, :, None]

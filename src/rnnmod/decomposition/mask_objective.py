@@ -280,7 +280,7 @@ class ClassifierObjective(MaskObjective):
         self.pad = data.pad_label
         self.confidence = opt.confidence
         k = self.n_modules = len(bank)
-        self.val = None
+        self.val = self.held = None  # the validation split; the part that confirms (if any)
         if budget:
             x_src, y_src, self.val = _split_for_budget(model, data, bank, opt.val_frac, seed)
             if opt.confirm_frac > 0:
@@ -289,7 +289,7 @@ class ClassifierObjective(MaskObjective):
                 )
                 self.confirms, self.confirmation = True, self.held.source
                 self.confirm_reference = [self.held.monolithic]
-            for v in (self.val, getattr(self, "held", None)):
+            for v in (self.val, self.held):
                 if v is not None and self.confidence:
                     v.mono_right = (
                         monolithic_choice(predict_logits(model, v.x), bank.class_index, self.pad)
