@@ -42,6 +42,10 @@ def _learned_request(args: argparse.Namespace) -> dict | None:
             raise RnnmodError("--learn-steps needs --method learned (or --budget)")
         if getattr(args, "budget_confidence", None) is not None:
             raise RnnmodError("--budget-confidence applies to learned masks (--budget TOL)")
+        if getattr(args, "removed_units", None) is not None:
+            raise RnnmodError(
+                "--removed-units applies to learned masks (--budget TOL or --method learned)"
+            )
         return None
     if getattr(args, "budget_metric", None) is not None:
         raise RnnmodError(
@@ -49,6 +53,8 @@ def _learned_request(args: argparse.Namespace) -> dict | None:
             "model's validation accuracy"
         )
     steps = {} if args.learn_steps is None else {"steps": args.learn_steps}
+    if getattr(args, "removed_units", None) is not None:
+        steps["removed_units"] = args.removed_units
     if args.budget is not None:
         if args.target_retained is not None:
             raise RnnmodError(
@@ -453,6 +459,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Q lower confidence bound (e.g. 0.9) of its composed − monolithic validation difference "
         "instead of the difference itself, so the budget carries to new data of the same kind "
         "(larger modules; docs/budget.md)",
+    )
+    d.add_argument(
+        "--removed-units",
+        choices=("auto", "dead", "linear"),
+        default=None,
+        help="learned masks: what a module's removed units become — dead (0) or linear (each "
+        "rebuilt by least squares from the module's kept units, fitted to the monolithic "
+        "model's states on training examples and folded into the kept units' weights, so the "
+        "module stays as small; every checkpoint is judged with it). auto (default): linear for "
+        'GRU, dead for LSTM and RNN models, as measured on Clinc (docs/budget.md, "Linear fill")',
     )
     d.add_argument(
         "--learn-steps",

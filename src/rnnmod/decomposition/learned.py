@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 from ..data.base import TaskData
 from ..errors import RnnmodError
 from ..modules.decoder_bank import DecoderMaskBank
+from ..modules.fill import resolve_removed_units
 from ..modules.module import ModuleBank
 from ..nn.seq2seq import Seq2Seq
 from ..nn.zoo import SeqClassifier
@@ -67,7 +68,10 @@ from .mask_objective import (  # noqa: F401  (re-exported: the learner's public 
 
 #: recorded with every learned request: a module set made by another version of the learner (its
 #: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
-ALGORITHM = "straight-through masks, λ per module, log-odds scores, falling target held on a miss/4"
+ALGORITHM = (
+    "straight-through masks, λ per module, log-odds scores, falling target held on a miss, "
+    "removed units dead or a linear fill/5"
+)
 
 
 def straight_through(logits: Tensor) -> Tensor:
@@ -106,6 +110,7 @@ def learned_masks(
     confidence: float | None = None,
     on_checkpoint: Callable[[dict, object], None] | None = None,
     objective: type[MaskObjective] | None = None,
+    removed_units: str | None = None,
 ) -> tuple[ModuleBank | DecoderMaskBank, dict]:
     """Learn every module's unit masks for ``bank`` (the default decomposition of ``run_model``;
     a classifier's heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` —
@@ -118,7 +123,10 @@ def learned_masks(
     level, so the promise carries to new data of the same kind. ``on_checkpoint(point, bank)`` sees every
     scored checkpoint (budget only; e.g. a curve script that scores it on data of its own).
     ``objective``: the model kind's :class:`MaskObjective` (default: classifiers'; the translator
-    kind passes its own, :mod:`rnnmod.translation.mask_learning`)."""
+    kind passes its own, :mod:`rnnmod.translation.mask_learning`). ``removed_units``: ``dead``,
+    ``linear`` (each checkpoint judged, and the result kept, with every module's removed units
+    rebuilt from its kept ones by a least-squares fill: :mod:`rnnmod.modules.fill`) or ``auto``
+    (the options' default: the cell's choice)."""
     budget = tolerance_pp is not None
     if budget:
         if not 0 <= tolerance_pp <= 100:
@@ -137,6 +145,11 @@ def learned_masks(
         opt = replace(opt, val_frac=val_frac)
     if confidence is not None:
         opt = replace(opt, confidence=confidence)
+    choice = opt.removed_units if removed_units is None else removed_units
+    opt = replace(
+        opt,
+        removed_units=resolve_removed_units(choice, run_model, getattr(bank, "unit_masks", None)),
+    )
     if opt.confidence:
         if not budget:
             raise RnnmodError("a confidence level applies to an accuracy budget (--budget TOL)")
@@ -348,6 +361,7 @@ def _learn(
         "lambda_every": opt.lambda_every,
         "hold_on_miss": opt.hold_on_miss,
         "confidence": opt.confidence or None,
+        "removed_units": opt.removed_units,
         "n_training_examples": objective.n_examples,
         "final_loss": round(ce_last, 6),
         "retained_per_module": [round(float(r), 6) for r in retained],

@@ -20,6 +20,7 @@ from torch import Tensor
 from ..data.base import TaskData, seeded_split
 from ..errors import RnnmodError
 from ..modules.decoder_bank import DecoderMaskBank
+from ..modules.fill import fit_linear_fills, state_gram
 from ..modules.module import ModuleBank, monolithic_choice, vote
 from ..nn.zoo import SeqClassifier, predict_logits
 
@@ -58,6 +59,11 @@ class LearnedOptions:
     # validation difference at this level (0: on the difference itself); the bound's standard
     # error is the paired one, clustered by example (a tagger's tokens of one sentence together)
     confidence: float = 0.0
+    # what a removed unit becomes: dead (0), linear (a least-squares fill of its module's kept
+    # units, fitted to the monolithic model's states on ``fill_examples`` training examples and
+    # refitted to every checkpoint's masks; rnnmod.modules.fill) or auto (the cell's default)
+    removed_units: str = "auto"
+    fill_examples: int = 3000
 
 
 def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
@@ -178,6 +184,16 @@ def monolithic_accuracy(
     """The monolithic model's accuracy as ``rnnmod evaluate`` counts it: padding positions
     skipped, and without a padding module the model chooses among the real classes."""
     return _accuracy(monolithic_choice(predict_logits(model, x), bank.class_index, pad), y, pad)
+
+
+@torch.no_grad()
+def _state_grams(model: SeqClassifier, x: Tensor, n: int, seed: int) -> list[Tensor]:
+    """Per layer, the :func:`~rnnmod.modules.fill.state_gram` of the monolithic model's states
+    at every step of ``n`` seeded examples of ``x`` (their own generator: the learning's random
+    stream is the same with or without a fill)."""
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + 2))[:n]
+    hidden = model.run_engine(x[pick]).hidden
+    return [state_gram(h.reshape(-1, h.shape[-1])) for h in hidden]
 
 
 def _masks_of(bank: ModuleBank) -> list[Tensor]:
@@ -303,6 +319,9 @@ class ClassifierObjective(MaskObjective):
                 )
         else:
             x_src, y_src = data.x_train, data.y_train
+        self.grams = None  # a linear fill's state moments per layer (training examples only)
+        if opt.removed_units == "linear":
+            self.grams = _state_grams(model, x_src, opt.fill_examples, seed)
         # training examples whose class has a module; target = that module's index
         module_of = torch.full((model.cfg.n_classes,), -1, dtype=torch.long)
         module_of[torch.tensor(bank.class_index)] = torch.arange(k)
@@ -370,7 +389,10 @@ class ClassifierObjective(MaskObjective):
         )
 
     def bank(self, masks):
-        return _bank_with(self.source, masks)
+        out = _bank_with(self.source, masks)
+        if self.grams is not None:
+            out.unit_fills = fit_linear_fills(self.grams, masks)
+        return out
 
     def masks_of(self, bank):
         return _masks_of(bank)

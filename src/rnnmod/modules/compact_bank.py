@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from ..nn.cells import N_GATES
 from ..nn.zoo import SeqClassifier, make_rnn
+from .fill import Fill, ModuleWeights, module_weights
 
 # from this many examples per call the bank runs module by module on native kernels (see above)
 PER_MODULE_ROWS = 16
@@ -103,42 +104,48 @@ class CompactBank:
     @classmethod
     @torch.no_grad()
     def build(
-        cls, model: SeqClassifier, unit_masks: list[Tensor], head_weight: Tensor, head_bias: Tensor
+        cls,
+        model: SeqClassifier,
+        unit_masks: list[Tensor],
+        head_weight: Tensor,
+        head_bias: Tensor,
+        unit_fills: list[Fill | None] | None = None,
     ) -> CompactBank:
         """The compact bank of masks ``unit_masks`` ([K, S, H] bool, equal steps) and channelled
-        heads ``head_weight`` [K, R, H], ``head_bias`` [K, R] over ``model``'s weights."""
+        heads ``head_weight`` [K, R, H], ``head_bias`` [K, R] over ``model``'s weights (with
+        ``unit_fills`` folded in: :func:`.fill.module_weights`)."""
         cell, hidden = model.cfg.cell, model.cfg.hidden
         gates = N_GATES[cell]
         k = head_weight.shape[0]
+        mw = module_weights(model, unit_fills, head_weight, head_bias)
+        own = torch.arange(k)[:, None]  # module k reads its own weights
         widths, kept, w_ih, b_ih, w_hh, b_hh = [], [], [], [], [], []
         prev_idx = prev_valid = None
-        for layer, rnn in enumerate(model.rnns):
+        for layer in range(len(model.rnns)):
             keep = unit_masks[layer][:, 0]
             width = int(keep.sum(1).max())
             idx, valid = _gather_units(keep, width)
             rows = _rows(idx, hidden, gates)  # [K, G·W]
             row_ok = valid.repeat(1, gates).float()  # [K, G·W]
-            wi = rnn.weight_ih_l0.detach()[rows] * row_ok[..., None]  # [K, G·W, in]
+            wi = mw.w_ih[layer][own, rows] * row_ok[..., None]  # [K, G·W, in]
             if prev_idx is None:
                 w_ih.append(wi.reshape(k * gates * width, -1).contiguous())
             else:
                 cols = torch.gather(wi, 2, prev_idx[:, None, :].expand(-1, wi.shape[1], -1))
                 cols = cols * prev_valid[:, None, :].float()
                 w_ih.append(cols.transpose(1, 2).contiguous())  # [K, W_prev, G·W]
-            wh = rnn.weight_hh_l0.detach()[rows]  # [K, G·W, H]
+            wh = mw.w_hh[layer][own, rows]  # [K, G·W, H]
             wh = torch.gather(wh, 2, idx[:, None, :].expand(-1, wh.shape[1], -1))
             wh = wh * row_ok[..., None] * valid[:, None, :].float()
             w_hh.append(wh.transpose(1, 2).contiguous())  # [K, W, G·W]
-            b_ih.append((rnn.bias_ih_l0.detach()[rows] * row_ok).unsqueeze(1))
-            b_hh.append((rnn.bias_hh_l0.detach()[rows] * row_ok).unsqueeze(1))
+            b_ih.append((mw.b_ih[layer][own, rows] * row_ok).unsqueeze(1))
+            b_hh.append((mw.b_hh[layer][own, rows] * row_ok).unsqueeze(1))
             widths.append(width)
             kept.append(keep.sum(1))
             prev_idx, prev_valid = idx, valid
-        hw = torch.gather(
-            head_weight.detach(), 2, prev_idx[:, None, :].expand(-1, head_weight.shape[1], -1)
-        )
+        hw = torch.gather(mw.head_w, 2, prev_idx[:, None, :].expand(-1, head_weight.shape[1], -1))
         hw = hw * prev_valid[:, None, :].float()
-        native = _native_groups(model, unit_masks) if model.native else None
+        native = _native_groups(model, unit_masks, mw) if model.native else None
         return cls(
             cell=cell,
             one_output=model.one_output,
@@ -149,7 +156,7 @@ class CompactBank:
             w_hh=w_hh,
             b_hh=b_hh,
             head_w=hw.transpose(1, 2).contiguous(),
-            head_b=head_bias.detach().unsqueeze(1),
+            head_b=mw.head_b.unsqueeze(1),
             native=native,
         )
 
@@ -257,7 +264,7 @@ def _groups(cell: str, unit_masks: list[Tensor]) -> list[list[int]]:
 
 @torch.no_grad()
 def _native_groups(
-    model: SeqClassifier, unit_masks: list[Tensor]
+    model: SeqClassifier, unit_masks: list[Tensor], mw: ModuleWeights
 ) -> list[tuple[list[int], nn.ModuleList, list[int]]]:
     """Every group's layers as torch-native layers as wide as its members' kept units together:
     per gate block, each member's kept rows one after another; its recurrent matrix (and a deeper
@@ -270,6 +277,7 @@ def _native_groups(
         layers, prev = nn.ModuleList(), None  # prev: per member, its kept units one layer down
         for layer, src in enumerate(model.rnns):
             kept = [unit_masks[layer][i, 0].nonzero().flatten() for i in members]
+            w_ih, w_hh, b_ih, b_hh = mw.w_ih[layer], mw.w_hh[layer], mw.b_ih[layer], mw.b_hh[layer]
             sizes = [len(u) for u in kept]
             total, offs = sum(sizes), [sum(sizes[:j]) for j in range(len(sizes))]
             in_sizes = None if prev is None else [len(u) for u in prev]
@@ -279,19 +287,19 @@ def _native_groups(
             )
             for t in (dst.weight_ih_l0, dst.weight_hh_l0, dst.bias_ih_l0, dst.bias_hh_l0):
                 t.zero_()
-            for j, units in enumerate(kept):
+            for j, (i, units) in enumerate(zip(members, kept, strict=True)):
                 for g in range(gates):
                     rows = g * hidden + units
                     to = slice(g * total + offs[j], g * total + offs[j] + sizes[j])
                     if prev is None:
-                        dst.weight_ih_l0[to] = src.weight_ih_l0[rows]
+                        dst.weight_ih_l0[to] = w_ih[i][rows]
                     else:
                         cols = slice(in_offs[j], in_offs[j] + in_sizes[j])
-                        dst.weight_ih_l0[to, cols] = src.weight_ih_l0[rows][:, prev[j]]
+                        dst.weight_ih_l0[to, cols] = w_ih[i][rows][:, prev[j]]
                     own = slice(offs[j], offs[j] + sizes[j])
-                    dst.weight_hh_l0[to, own] = src.weight_hh_l0[rows][:, units]
-                    dst.bias_ih_l0[to] = src.bias_ih_l0[rows]
-                    dst.bias_hh_l0[to] = src.bias_hh_l0[rows]
+                    dst.weight_hh_l0[to, own] = w_hh[i][rows][:, units]
+                    dst.bias_ih_l0[to] = b_ih[i][rows]
+                    dst.bias_hh_l0[to] = b_hh[i][rows]
             layers.append(dst.eval())
             prev = kept
         out.append((members, layers, [len(u) for u in prev]))

@@ -19,6 +19,7 @@ from ..errors import RnnmodError
 from ..nn.cells import N_GATES, legacy_head_features
 from ..nn.zoo import SeqClassifier
 from .compact_bank import CompactBank, compact_unsupported
+from .fill import Fill, check_fill, fill_unsupported
 from .masks import pack_mask, unpack_mask
 from .native_bank import NativeBank, build_native_bank, native_unsupported
 
@@ -69,7 +70,9 @@ def positive_probability(z: Tensor, output: str, n_classes: int) -> Tensor:
 class ModuleBank:
     """K modules of one source model. Masks are bool, True = kept; shape [K, S, W] per layer.
     ``unit_semantics`` (the module set's ``DecompositionConfig.unit_semantics``): what a removed
-    unit is when the modules run — ``dead`` or the original tool's ``legacy-edits``."""
+    unit is when the modules run — ``dead`` or the original tool's ``legacy-edits``.
+    ``unit_fills``: per layer, None (removed units dead) or every module's linear reconstruction
+    of its removed units from its kept ones, (M [K, H, H], c [K, H]) (:mod:`.fill`)."""
 
     class_index: list[int]
     head_weight: Tensor  # [K, R, H]  rows: negative, positive (, protected padding)
@@ -78,6 +81,7 @@ class ModuleBank:
     gate_masks: list[Tensor] | None = None
     info: list[dict] = field(default_factory=list)
     unit_semantics: str = "dead"
+    unit_fills: list[Fill | None] | None = None
     _native: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -102,6 +106,9 @@ class ModuleBank:
             pick(self.gate_masks),
             [self.info[i] for i in which] if self.info else [],
             self.unit_semantics,
+            None
+            if self.unit_fills is None
+            else [None if f is None else (f[0][idx], f[1][idx]) for f in self.unit_fills],
         )
 
     def retained_fraction(self) -> Tensor:
@@ -121,6 +128,10 @@ class ModuleBank:
             for layer, m in enumerate(masks or []):
                 tensors[f"{kind}.{layer}"] = pack_mask(m[k])
                 meta[f"{kind}.{layer}"] = json.dumps(list(m[k].shape))
+        for layer, fill in enumerate(self.unit_fills or []):
+            if fill is not None:
+                tensors[f"unit_fill.{layer}.weight"] = fill[0][k].contiguous()
+                tensors[f"unit_fill.{layer}.bias"] = fill[1][k].contiguous()
         return tensors, meta
 
     @classmethod
@@ -131,10 +142,12 @@ class ModuleBank:
         model = run.model
         hidden, depth, steps = model.cfg.width, model.cfg.depth, model.steps
         head_in = model.head.in_features
-        heads_w, heads_b, units, gates = [], [], [], []
-        allowed = {"head.weight", "head.bias"} | {
-            f"{kind}.{layer}" for kind in ("unit_mask", "gate_mask") for layer in range(depth)
-        }
+        heads_w, heads_b, units, gates, fills = [], [], [], [], []
+        allowed = (
+            {"head.weight", "head.bias"}
+            | {f"{kind}.{layer}" for kind in ("unit_mask", "gate_mask") for layer in range(depth)}
+            | {f"unit_fill.{layer}.{p}" for layer in range(depth) for p in ("weight", "bias")}
+        )
         for e in entries:
             f = path / e["file"]
             ci = e["class_index"]
@@ -188,6 +201,7 @@ class ModuleBank:
                         )
                     layers.append(m)
                 store.append(layers)
+            fills.append(_read_fills(f, t, units[-1], model))
 
         def stack(store):
             if all(s is None for s in store):
@@ -205,11 +219,17 @@ class ModuleBank:
             head_bias=torch.stack(heads_b),
             unit_masks=stack(units),
             gate_masks=stack(gates),
+            unit_fills=_stack_fills(fills, hidden, depth),
             info=[
                 {k: e[k] for k in ("n_positive", "n_negative", "warnings") if k in e}
                 for e in entries
             ],
         )
+
+    @property
+    def filled(self) -> bool:
+        """Whether some layer's removed units are reconstructed (not dead)."""
+        return any(f is not None for f in self.unit_fills or [])
 
     def engine_semantics(self, model: SeqClassifier) -> str:
         """What this bank's removed units are on ``model`` (:func:`engine_semantics`)."""
@@ -224,7 +244,9 @@ class ModuleBank:
             return None
         key = ("compact", id(model))
         if key not in self._native or self._native[key][0] is not model:
-            built = CompactBank.build(model, self.unit_masks, self.head_weight, self.head_bias)
+            built = CompactBank.build(
+                model, self.unit_masks, self.head_weight, self.head_bias, self.unit_fills
+            )
             self._native[key] = (model, built)
         return self._native[key][1]
 
@@ -239,7 +261,7 @@ class ModuleBank:
         """The bank as augmented native layers (built once per source model), or None when
         :func:`native_unsupported` says it cannot run natively."""
         semantics = self.engine_semantics(model)
-        if native_unsupported(self.unit_masks, self.gate_masks, model, semantics):
+        if self.filled or native_unsupported(self.unit_masks, self.gate_masks, model, semantics):
             return None
         key = id(model)
         # the model is kept beside its native bank: an id() alone can be reused by a new model
@@ -289,7 +311,8 @@ class ModuleBank:
             native = None  # per-step module codes (K·T input columns) cost more than they save
         chunk = max(1, max_rows // k)
         if kernel == "native" and native is None:
-            reason = native_unsupported(
+            reason = "filled units (a fill is not an augmented native layer)" if self.filled else ""
+            reason = reason or native_unsupported(
                 self.unit_masks, self.gate_masks, model, self.engine_semantics(model)
             )
             raise ValueError(f"this bank cannot run on native kernels: {reason}")
@@ -312,6 +335,7 @@ class ModuleBank:
                     gate_masks=gate,
                     batch_groups=k,
                     unit_semantics=semantics,
+                    unit_fills=self.unit_fills,
                 )
                 feats = model.head_features(run.output, part)  # [K*B, H] or [K*B, T, H]
                 if semantics == "legacy-edits":
@@ -327,6 +351,47 @@ class ModuleBank:
                 z if output == "logits" else positive_probability(z, output, model.cfg.n_classes)
             )
         return torch.cat(outs, dim=1)
+
+
+def _read_fills(
+    path: Path, t: dict[str, Tensor], masks: list[Tensor] | None, model: SeqClassifier
+) -> list[Fill | None]:
+    """One module file's fills per layer (None where a layer has none), checked against its
+    masks and the source model."""
+    depth = model.cfg.depth
+    out: list[Fill | None] = [None] * depth
+    for layer in range(depth):
+        w, b = t.get(f"unit_fill.{layer}.weight"), t.get(f"unit_fill.{layer}.bias")
+        if w is None and b is None:
+            continue
+        if w is None or b is None:
+            raise RnnmodError(f"{path}: unit_fill.{layer} needs both a weight and a bias")
+        why = fill_unsupported(model, None if masks is None else [m[None] for m in masks])
+        if why:
+            raise RnnmodError(
+                f"{path}: the module fills removed units, which cannot be done for {why}"
+            )
+        bad = check_fill((w, b), masks[layer][0])
+        if bad:
+            raise RnnmodError(f"{path}: unit_fill.{layer}: {bad}")
+        out[layer] = (w, b)
+    return out
+
+
+def _stack_fills(
+    fills: list[list[Fill | None]], hidden: int, depth: int
+) -> list[Fill | None] | None:
+    """Per layer, every module's fill stacked (a module without one: zeros, i.e. dead units),
+    or None where no module fills that layer."""
+    out: list[Fill | None] = []
+    for layer in range(depth):
+        if all(f[layer] is None for f in fills):
+            out.append(None)
+            continue
+        zero = (torch.zeros(hidden, hidden), torch.zeros(hidden))
+        rows = [f[layer] or zero for f in fills]
+        out.append((torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])))
+    return out if any(f is not None for f in out) else None
 
 
 def monolithic_choice(logits: Tensor, class_index: list[int], pad: int | None) -> Tensor:

@@ -146,6 +146,16 @@ def _legacy_recurrent(h: Tensor, keep: Tensor, rows: Tensor, w: Tensor, b: Tenso
     return torch.where(rows, full, cut)
 
 
+def _filled(h: Tensor, fill: tuple[Tensor, Tensor]) -> Tensor:
+    """Dead-unit states ``h`` [B, H] with every removed unit set to ``h @ M + c`` of its batch
+    group (``fill`` = (M [G, H, H], c [G, H]), G dividing B; M and c are zero where the kept
+    units are, and a removed unit's own state is 0, so adding is setting)."""
+    m, c = fill
+    groups = m.shape[0]
+    hk = h.reshape(groups, -1, h.shape[-1])
+    return h + torch.baddbmm(c[:, None, :], hk, m).reshape_as(h)
+
+
 def hard_sigmoid_keras(x: Tensor) -> Tensor:
     """Keras 2.x hard_sigmoid: clip(0.2 x + 0.5, 0, 1) (not torch's x/6 + 0.5)."""
     return (0.2 * x + 0.5).clamp_(0.0, 1.0)
@@ -166,6 +176,7 @@ def run_layer(
     gru_reset_after: bool = True,
     input_groups: int = 1,
     unit_semantics: str = "dead",
+    unit_fill: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
     """Run one layer over ``x`` [B,T,in]; returns (hidden [B,T,H], gates or None, h_T, c_T).
 
@@ -174,6 +185,10 @@ def run_layer(
     ``input_groups`` = K runs the layer on K copies of ``x`` (a module bank's first layer): the
     input product is computed once and repeated, not K times. ``unit_semantics``: ``dead`` (a
     removed unit's state and cell state are 0) or ``legacy-edits`` (see the module doc).
+    ``unit_fill`` = (M [groups, H, H], c [groups, H]): with dead units, a removed unit's state
+    is instead a linear function of its group's kept units, ``h @ M + c`` (M is zero outside
+    kept rows × removed columns, c outside removed units), from the initial state on (then
+    ``c``): :mod:`rnnmod.modules.fill`.
     """
     if cell not in N_GATES:
         raise ValueError(f"unknown cell kind {cell!r}; expected one of {CELL_KINDS}")
@@ -182,6 +197,8 @@ def run_layer(
             f"unknown unit semantics {unit_semantics!r}; expected one of {UNIT_SEMANTICS}"
         )
     legacy = unit_semantics == "legacy-edits" and unit_mask is not None
+    if unit_fill is not None and (legacy or unit_mask is None or h0 is not None):
+        raise ValueError("a unit fill needs dead unit masks and the zero initial state")
     if legacy and gate_mask is not None:
         raise ValueError("legacy-edits unit semantics apply to unit masks, not gate masks")
     n_gates = N_GATES[cell]
@@ -190,6 +207,8 @@ def run_layer(
     hidden = w.hidden_size
     sig = torch.sigmoid if gate_activation == "sigmoid" else hard_sigmoid_keras
     h = x.new_zeros(batch, hidden) if h0 is None else h0
+    if unit_fill is not None:
+        h = _filled(h, unit_fill)
     c = (x.new_zeros(batch, hidden) if c0 is None else c0) if cell == "lstm" else None
     xp = torch.nn.functional.linear(x, w.weight_ih, w.bias_ih)  # all steps in one product
     if input_groups > 1:
@@ -270,6 +289,8 @@ def run_layer(
             h_new = h_new * um
             if c_new is not None:
                 c_new = c_new * um
+            if unit_fill is not None:
+                h_new = _filled(h_new, unit_fill)
         if step_valid is not None:
             v = step_valid[:, t].unsqueeze(1)
             h_new = torch.where(v, h_new, h)
@@ -338,13 +359,16 @@ def run_stack(
     gru_reset_after: bool = True,
     input_groups: int = 1,
     unit_semantics: str = "dead",
+    unit_fills: list[tuple[Tensor, Tensor] | None] | None = None,
 ) -> StackOutput:
     """Run stacked layers; masks are lists (one canonical mask or None per layer).
     ``input_groups`` = K: ``x`` stands for K stacked copies of itself (see :func:`run_layer`).
     ``unit_semantics``: what a masked unit is (see the module doc); under ``legacy-edits`` the
     next layer reads the removed units' states unchanged, and what the head drops is the
-    caller's (:func:`legacy_head_features`)."""
+    caller's (:func:`legacy_head_features`). ``unit_fills``: per layer, a removed unit's linear
+    reconstruction from the kept ones or None (:func:`run_layer`'s ``unit_fill``)."""
     n = len(layers)
+    unit_fills = unit_fills or [None] * n
     unit_masks = unit_masks or [None] * n
     gate_masks = gate_masks or [None] * n
     h0 = h0 or [None] * n
@@ -357,6 +381,10 @@ def run_stack(
             raise ValueError("initial states are for unidirectional layers")
         run = run_bidirectional_layer if bi else run_layer
         states = {} if bi else {"h0": h0[li], "c0": c0[li]}
+        if unit_fills[li] is not None:
+            if bi:
+                raise ValueError("unit fills are for unidirectional layers")
+            states["unit_fill"] = unit_fills[li]
         out, g, h, c = run(
             inp,
             w,

@@ -320,6 +320,7 @@ class SeqClassifier(nn.Module):
         record_gates: bool = False,
         batch_groups: int = 1,
         unit_semantics: str = "dead",
+        unit_fills: list | None = None,
     ) -> StackOutput:
         """Run the recurrent stack through the cell engine (masks in canonical form).
 
@@ -341,6 +342,7 @@ class SeqClassifier(nn.Module):
             gate_activation=self.cfg.gate_activation,
             gru_reset_after=self.cfg.gru_reset_after,
             unit_semantics=unit_semantics,
+            unit_fills=unit_fills,
         )
 
     def config_dict(self) -> dict:
