@@ -69,6 +69,9 @@ def test_the_test_split_is_never_read():
     got, _ = learned_masks(model, data, bank, target_retained=0.3, steps=30, seed=0)
     for x, y in zip(ref.unit_masks, got.unit_masks, strict=True):
         assert torch.equal(x, y)
+    assert ref.filled  # a GRU's removed units are rebuilt by default, from training data only
+    for x, y in zip(ref.unit_fills, got.unit_fills, strict=True):
+        assert torch.equal(x[0], y[0]) and torch.equal(x[1], y[1])
 
 
 @pytest.mark.parametrize("cell,io_type", [("lstm", "M:1"), ("gru", "1:1")])
@@ -196,16 +199,56 @@ def test_a_budget_nothing_holds_keeps_every_unit():
     assert s["retained_mean"] == 1.0 and bool(out.retained_fraction().eq(1.0).all())
 
 
-def test_budget_never_reads_the_test_split():
+@pytest.mark.parametrize("removed", ["dead", "linear"])
+def test_budget_never_reads_the_test_split(removed):
     model, data = fitted("rnn")
     bank = bank_of(model, data)
-    kw = dict(tolerance_pp=2.0, steps=40, seed=1, options=LearnedOptions(check_every=10))
-    ref, _ = learned_masks(model, data, bank, **kw)
+    opt = LearnedOptions(check_every=10, removed_units=removed)
+    kw = dict(tolerance_pp=2.0, steps=40, seed=1, options=opt)
+    ref, s = learned_masks(model, data, bank, **kw)
     data.x_test = torch.full_like(data.x_test, model.cfg.vocab_size + 99)
     data.y_test = torch.full_like(data.y_test, 999)
     got, _ = learned_masks(model, data, bank, **kw)
     for x, y in zip(ref.unit_masks, got.unit_masks, strict=True):
         assert torch.equal(x, y)
+    assert s["removed_units"] == removed and ref.filled == (removed == "linear")
+    for x, y in zip(ref.unit_fills or [], got.unit_fills or [], strict=True):
+        assert torch.equal(x[0], y[0])
+
+
+def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_cannot_fold():
+    from rnnmod.modules.fill import resolve_removed_units
+
+    for cell, want in (("gru", "linear"), ("lstm", "dead"), ("rnn", "dead")):
+        model, data = fitted(cell)
+        out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=5)
+        assert s["removed_units"] == want and out.filled == (want == "linear")
+    model, data = fitted("gru")
+    gates = bank_of(model, data, gate_strategy="per-gate")
+    _, s = learned_masks(model, data, gates, target_retained=0.5, steps=5)
+    assert s["removed_units"] == "dead"  # per-gate masks: nothing to fill
+    with pytest.raises(RnnmodError, match="per-gate"):
+        learned_masks(model, data, gates, target_retained=0.5, steps=5, removed_units="linear")
+    with pytest.raises(RnnmodError, match="translator"):
+        resolve_removed_units("linear", object(), None)
+    with pytest.raises(RnnmodError, match="not 'zero'"):
+        resolve_removed_units("zero", model, None)
+
+
+def test_a_linear_fill_rebuilds_what_the_removed_units_carried():
+    """At the same masks, the fill's composed training accuracy is at least the dead units'."""
+    model, data = fitted("gru", hidden=24)
+    bank = bank_of(model, data)
+    dead, _ = learned_masks(
+        model, data, bank, target_retained=0.25, steps=200, removed_units="dead"
+    )
+    filled = ClassifierObjective(
+        model, data, bank, LearnedOptions(removed_units="linear"), 0, False,
+        torch.Generator().manual_seed(0),
+    ).bank(dead.unit_masks)  # fmt: skip
+    x, y = data.x_train, data.y_train
+    assert composed_accuracy(model, filled, x, y) >= composed_accuracy(model, dead, x, y)
+    assert filled.scores(model, x[:20], kernel="compact").shape == (len(bank), 20)
 
 
 def test_a_dataset_validation_split_is_used_as_it_is():
@@ -395,3 +438,29 @@ def test_a_confidence_level_is_refused_where_it_does_not_apply(tmp_path, capsys)
     assert promised["val_monolithic"] == learned["val_monolithic"]
     assert main(["evaluate", str(out)]) == 0
     assert "learned budget       1 pp on validation, the 90% lower bound" in capsys.readouterr().out
+
+
+def test_cli_removed_units(tmp_path, capsys):
+    import json
+
+    from rnnmod.cli import main
+    from rnnmod.modules.store import load_moduleset
+    from tests.reliability.util import make_run, write_csv
+
+    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="lstm", depth=1)
+    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--quiet"]
+    rank = ["--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank"]
+    assert main([*base, *rank, "--removed-units", "linear"]) == 2
+    assert "--removed-units applies to learned masks" in capsys.readouterr().err
+    out = tmp_path / "f"
+    learn = ["--method", "learned", "--learn-steps", "20", "--removed-units", "linear"]
+    assert main([*base, "--out", str(out), *learn]) == 0
+    learned = json.loads((out / "manifest.json").read_text())["learned"]
+    assert learned["request"]["removed_units"] == "linear" and learned["removed_units"] == "linear"
+    bank = next(iter(load_moduleset(out).banks.values()))
+    assert bank.filled  # an LSTM's fill only when asked for
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed_units"] == "linear"
+    assert main(["evaluate", str(out)]) == 0
+    assert "removed units rebuilt from kept ones (linear fill)" in capsys.readouterr().out

@@ -110,3 +110,25 @@ def test_bad_paths(tmp_path):
     run_dir, _ = save_model_run(tmp_path / "run", tiny_model(), data)
     with pytest.raises(RnnmodError, match="a run exports whole"):
         export_onnx(run_dir, tmp_path / "x.onnx", labels=["c0"])
+
+
+def test_a_filled_module_set_exports_its_fills(tmp_path, capsys):
+    """Removed units rebuilt from kept ones (a linear fill) run in the exported graph too."""
+    from tests.modules.test_fill import with_random_fills
+
+    data = tiny_data(n=60)
+    mods = module_set(tmp_path, tiny_model("gru"), data, preset("default", min_observations=1))
+    ms = load_moduleset(mods)
+    run = ms.single_source
+    bank = next(iter(ms.banks.values()))
+    for m in bank.unit_masks:
+        m[:, :, ::2] = False  # half the units removed, so there is something to fill
+    filled = save_moduleset(tmp_path / "filled", [(run, with_random_fills(bank))], {})
+    out = tmp_path / "filled.onnx"
+    assert main(["export", str(filled), "--onnx", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exports"][0]["max_abs_diff"] < 1e-5
+    bank = next(iter(load_moduleset(filled).banks.values()))
+    assert bank.filled
+    x = data.x_test[:9]
+    scores, _ = run_onnx(out, x)
+    np.testing.assert_allclose(scores, bank.scores(run.model, x).T.numpy(), atol=1e-5)

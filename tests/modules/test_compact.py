@@ -124,3 +124,23 @@ def test_cli_export_compact_and_torchscript(tmp_path, capsys):
     torch.testing.assert_close(scores.T, bank.scores(run.model, data.x_test), atol=1e-5, rtol=0)
     assert main(["export", str(ms.path), "--out", str(tmp_path / "x")]) == 2  # no --label
     assert "needs --label" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_filled_module_exports_with_its_fill_folded_in(tmp_path, cell):
+    """Modules whose removed units are rebuilt from kept ones (a linear fill) round-trip through
+    the module files and export — sliced and baked — to plain models that score as they do."""
+    from tests.modules.test_fill import with_random_fills
+
+    ms, run, data = _moduleset(tmp_path, cell, 2, "M:1", seed=3)
+    bank = with_random_fills(ms.banks[next(iter(ms.banks))], seed=3)
+    filled = load_moduleset(save_moduleset(tmp_path / "filled", [(run, bank)], {"mode": "rolled"}))
+    back = filled.banks[next(iter(filled.banks))]
+    assert back.filled and torch.equal(back.unit_fills[1][0], bank.unit_fills[1][0])
+    expected = back.scores(run.model, data.x_test, kernel="engine")
+    assert not torch.allclose(expected, ms.banks[next(iter(ms.banks))].select([0, 1]).scores(
+        run.model, data.x_test, kernel="engine"), atol=1e-3)  # fmt: skip
+    for k, label in enumerate(filled.labels):
+        for compact in (True, False):
+            mod = export_module(filled, label, compact=compact)
+            torch.testing.assert_close(mod.scores(data.x_test), expected[k], atol=1e-5, rtol=1e-5)

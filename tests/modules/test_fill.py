@@ -19,7 +19,8 @@ from tests.modules.test_compact_bank import random_bank
 
 
 def with_random_fills(bank: ModuleBank, seed: int = 0, scale: float = 0.3) -> ModuleBank:
-    """``bank`` with a random fill on every layer (reading kept units, writing removed ones)."""
+    """A copy of ``bank`` with a random fill on every layer (reading kept units, writing removed
+    ones)."""
     g = torch.Generator().manual_seed(seed)
     fills = []
     for m in bank.unit_masks:
@@ -28,8 +29,9 @@ def with_random_fills(bank: ModuleBank, seed: int = 0, scale: float = 0.3) -> Mo
         w = torch.randn(k, h, h, generator=g) * scale * keep[:, :, None] * (1 - keep)[:, None, :]
         c = torch.randn(k, h, generator=g) * scale * (1 - keep)
         fills.append((w, c))
-    bank.unit_fills = fills
-    return bank
+    out = bank.select(list(range(len(bank))))  # a new bank: nothing cached for the dead one
+    out.unit_fills = fills
+    return out
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])

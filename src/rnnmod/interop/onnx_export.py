@@ -52,6 +52,11 @@ class BankScorer(nn.Module):
             self.register_buffer(f"unit_mask_{i}", m.float())
         for i, m in enumerate(bank.gate_masks or []):
             self.register_buffer(f"gate_mask_{i}", m.float())
+        self.filled = [f is not None for f in bank.unit_fills or []]
+        for i, fill in enumerate(bank.unit_fills or []):
+            if fill is not None:  # removed units rebuilt from kept ones (rnnmod.modules.fill)
+                self.register_buffer(f"fill_map_{i}", fill[0].float())
+                self.register_buffer(f"fill_bias_{i}", fill[1].float())
 
     def forward(self, ids: Tensor) -> Tensor:
         k, b = self.head_weight.shape[0], ids.shape[0]
@@ -61,12 +66,19 @@ class BankScorer(nn.Module):
 
         unit = [rows(getattr(self, f"unit_mask_{i}")) for i in range(self.n_unit)] or None
         gate = [rows(getattr(self, f"gate_mask_{i}")) for i in range(self.n_gate)] or None
+        fills = [
+            (rows(getattr(self, f"fill_map_{i}")), rows(getattr(self, f"fill_bias_{i}")))
+            if on
+            else None
+            for i, on in enumerate(self.filled)
+        ] or None
         run = self.model.run_engine(
             ids,
             unit_masks=unit,
             gate_masks=gate,
             batch_groups=k,
             unit_semantics=self.unit_semantics,
+            unit_fills=fills,
         )
         feats = self.model.head_features(run.output, ids)
         if self.unit_semantics == "legacy-edits":

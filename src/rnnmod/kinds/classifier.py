@@ -186,7 +186,12 @@ class ClassifierKind(ModelKind):
             f"  monolithic accuracy  {res['monolithic']:.4f}",
             f"  composed accuracy    {res['composed']:.4f}   Δ {res['delta_pp']:+.2f} pp",
             f"  Jaccard (legacy)     {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}",
-            f"  retained units       {res['retained_units']:.1%}   ({res['seconds']:.2f} s)",
+            f"  retained units       {res['retained_units']:.1%}   ({res['seconds']:.2f} s)"
+            + (
+                "; removed units rebuilt from kept ones (linear fill)"
+                if res.get("removed_units") == "linear"
+                else ""
+            ),
         ]
         if "cost_relative" in res:
             layers = ", ".join(f"{x:.1%}" for x in res["retained_per_layer"])

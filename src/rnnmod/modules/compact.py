@@ -43,6 +43,7 @@ from ..nn.zoo import (
     skipped_steps,
 )
 from ..storage import building, publish_dir, read_json, read_tensors, write_json, write_tensors
+from .fill import module_weights
 from .module import positive_probability
 from .store import ModuleSet
 
@@ -218,10 +219,23 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
     )
     out = ExportedModule(cfg)
     reverse = list(out.rnns_reverse) if dirs > 1 else []
+    head_w, head_b = bank.head_weight[k], bank.head_bias[k]
+    own = None  # a filled module's own weights (its fills folded in), unidirectional
+    if bank.filled:
+        pick = bank.select([k])
+        own = module_weights(model, pick.unit_fills, pick.head_weight, pick.head_bias)
+        head_w, head_b = own.head_w[0], own.head_b[0]
+
+    def source(layer: int, sfx: str, name: str) -> Tensor:
+        """The module's weight ``name`` of a layer's direction (``weight_ih``, ``bias_hh``…)."""
+        if own is not None:
+            return getattr(own, name.replace("weight", "w").replace("bias", "b"))[layer][0]
+        return getattr(model.rnns[layer], f"{name}_l0{sfx}")
+
     with torch.no_grad():
         out.embedding.weight.copy_(model.embedding.weight)
         prev = None  # source columns of the previous layer's kept outputs (None: embedding)
-        for layer, src in enumerate(model.rnns):
+        for layer in range(len(model.rnns)):
             dsts = [out.rnns[layer], *([reverse[layer]] if dirs > 1 else [])]
             cols = []
             for d, (sfx, dst) in enumerate(zip(("", "_reverse"), dsts)):
@@ -234,7 +248,7 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
                 row_keep = u.repeat(gates).float()[rows, None]
                 if g_mask is not None:
                     row_keep = row_keep * g_mask.float()[rows, None]
-                w_ih = getattr(src, f"weight_ih_l0{sfx}")[rows]
+                w_ih = source(layer, sfx, "weight_ih")[rows]
                 w_ih = w_ih if prev is None else w_ih[:, prev]
                 dst.weight_ih_l0.copy_(w_ih * row_keep)
                 if legacy:  # kept rows whole; removed rows keep the weights from kept units
@@ -242,9 +256,9 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
                     hh_keep = (~(row_removed & ~u[None, kept])).float()
                 else:
                     hh_keep = row_keep
-                dst.weight_hh_l0.copy_(getattr(src, f"weight_hh_l0{sfx}")[rows][:, kept] * hh_keep)
-                dst.bias_ih_l0.copy_(getattr(src, f"bias_ih_l0{sfx}")[rows] * row_keep[:, 0])
-                dst.bias_hh_l0.copy_(getattr(src, f"bias_hh_l0{sfx}")[rows] * row_keep[:, 0])
+                dst.weight_hh_l0.copy_(source(layer, sfx, "weight_hh")[rows][:, kept] * hh_keep)
+                dst.bias_ih_l0.copy_(source(layer, sfx, "bias_ih")[rows] * row_keep[:, 0])
+                dst.bias_hh_l0.copy_(source(layer, sfx, "bias_hh")[rows] * row_keep[:, 0])
                 cols.append(d * hidden + kept)
             prev = torch.cat(cols)
         # what reads the last layer: the MLP's first layer, or the channelled head
@@ -255,10 +269,10 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
                     w = s_layer.weight if i else s_layer.weight[:, prev] * live
                     d_layer.weight.copy_(w)
                     d_layer.bias.copy_(s_layer.bias)
-            out.head.weight.copy_(bank.head_weight[k])
+            out.head.weight.copy_(head_w)
         else:
-            out.head.weight.copy_(bank.head_weight[k][:, prev] * live)
-        out.head.bias.copy_(bank.head_bias[k])
+            out.head.weight.copy_(head_w[:, prev] * live)
+        out.head.bias.copy_(head_b)
     return out.eval()
 
 
