@@ -268,6 +268,15 @@ def _nan_head(t):
     t["head.bias"] = torch.tensor([float("nan"), 0.0])
 
 
+def _fill_without_bias(t):
+    t["unit_fill.0.weight"] = torch.zeros(8, 8)
+
+
+def _fill_on_unrolled_masks(t):
+    t["unit_fill.0.weight"] = torch.zeros(8, 8)
+    t["unit_fill.0.bias"] = torch.zeros(8)
+
+
 def _float_mask(t):
     t["unit_mask.0"] = t["unit_mask.0"].float()
 
@@ -318,6 +327,14 @@ MODS_CASES = {
     "masks-for-other-steps (rehashed)": (
         lambda m: (edit_tensors(module_file(m), _few_steps), rehash(m)),
         r"unit_mask\.1 has masks for 3 steps but the source model runs 15 steps",
+    ),
+    "fill-without-bias (rehashed)": (
+        lambda m: (edit_tensors(module_file(m), _fill_without_bias), rehash(m)),
+        r"unit_fill\.0 needs both a weight and a bias",
+    ),
+    "fill-on-unrolled-masks (rehashed)": (
+        lambda m: (edit_tensors(module_file(m), _fill_on_unrolled_masks), rehash(m)),
+        r"the module fills removed units, which cannot be done for unrolled masks that differ",
     ),
     "nan-in-head (rehashed)": (
         lambda m: (edit_tensors(module_file(m), _nan_head), rehash(m)),
