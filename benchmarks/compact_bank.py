@@ -6,7 +6,7 @@ interleaved rounds (median of per-round ratios; the machine is shared):
 * ``monolithic`` — the source model, native torch, one forward pass;
 * ``compact``    — every module at once, removed units gone (``ModuleBank.scores(kernel="compact")``);
 * ``native``     — every module at once at full width on torch's native kernels (the bank the
-  paper-rule modules use), for reference;
+  paper-rule modules use), for reference (not for modules with a linear fill);
 * ``compact_one_per_call`` — the compact bank with every module in a native layer of its own
   (narrow LSTM and RNN modules otherwise share one, block-diagonal: ``GROUP_WIDTH``).
 
@@ -43,7 +43,7 @@ def one_module_per_call(model, bank):
     compact_bank.GROUP_WIDTH.clear()
     try:
         return compact_bank.CompactBank.build(
-            model, bank.unit_masks, bank.head_weight, bank.head_bias
+            model, bank.unit_masks, bank.head_weight, bank.head_bias, bank.unit_fills
         )
     finally:
         compact_bank.GROUP_WIDTH.update(saved)
@@ -64,10 +64,11 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
         ids = data.x_test[torch.randint(0, len(data.x_test), (b,), generator=g)]
         with torch.no_grad():
             ref = bank.scores(model, ids, kernel="engine", output="logits")
-            paths = {
-                "monolithic": lambda ids=ids: model(ids),
-                "native": lambda ids=ids: bank.scores(model, ids, kernel="native", output="logits"),
-            }
+            paths = {"monolithic": lambda ids=ids: model(ids)}
+            if not bank.filled:  # a linear fill has no full-width native bank
+                paths["native"] = lambda ids=ids: bank.scores(
+                    model, ids, kernel="native", output="logits"
+                )
             if compact is not None:
                 got = bank.scores(model, ids, kernel="compact", output="logits")
                 diff = float((got - ref).abs().max())
@@ -105,6 +106,7 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
     return {
         "module_set": str(path),
         "n_modules": len(bank),
+        "removed_units": "linear" if bank.filled else "dead",
         "retained_mean": float(bank.retained_fraction().mean()),
         "cost_vs_monolithic": cost["cost_vs_monolithic"],
         "padded_compact_macs_vs_monolithic": None

@@ -39,12 +39,13 @@ from .fill import Fill, ModuleWeights, module_weights
 PER_MODULE_ROWS = 16
 
 #: modules run side by side in one native layer (block-diagonal recurrent weights) while their
-#: widths add up to at most this many units in every layer: torch's LSTM and RNN kernels cost
-#: about the same per call up to ~32 units, so two narrow modules in one call take less time than
-#: two calls (batch 256, one thread, over one 100-unit layer: ten 22-unit LSTMs 1.99×, five pairs
-#: 1.59×; ten 28-unit RNNs 2.81×, five pairs 2.25×; `benchmarks/group_width.py`). Pairs of
-#: 32-unit GRUs gained nothing (2.14× → 2.12×), so GRU modules run alone (docs/budget.md)
-GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 0}
+#: widths add up to at most this many units in every layer: torch's kernels cost about the same
+#: per call up to a width that depends on the cell, so two narrow modules in one call take less
+#: time than two calls (batch 256, one thread, over one 100-unit layer: ten 22-unit LSTMs 1.99×,
+#: five pairs 1.59×; ten 28-unit RNNs 2.81×, five pairs 2.25×; ten 20-unit GRUs 2.24×, five
+#: pairs 1.19× — but 24-unit GRU pairs, 48 units, gain nothing: 2.44× → 2.31×, the GRU kernel's
+#: cost steps up past 40 units; `benchmarks/group_width.py`, docs/budget.md)
+GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 40}
 
 
 def compact_unsupported(bank, model: SeqClassifier) -> str:
