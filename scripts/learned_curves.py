@@ -4,7 +4,9 @@ For each run: the ordinary decomposition, then learned masks with a budget that 
 (tolerance 100 pp) down to ``--floor``; at every checkpoint the composed model is scored on the
 validation split (what ``--budget`` chooses on) and, here only, on the test split. The rank
 method's fixed-fraction points and the paper rule's point come from ``results/budget.csv`` (the
-same runs, `reproduce budget`). Writes ``results/learned_curve.csv`` and ``.png``.
+same runs, `reproduce budget`). ``--removed-units dead,linear`` (default): a curve with dead
+removed units for every run and one with the linear fill (``--removed-units linear``) for GRU
+runs. Writes ``results/learned_curve.csv`` and ``.png``.
 
 ``weights_retained`` is the composed model's MACs per module over the monolithic model's
 (rnnmod.metrics.cost: recurrent and head weights, each used once per step), the number to set
@@ -26,7 +28,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) -> list[dict]:
+def curve_for(
+    run_dir: Path, steps: int, floor: float, every: int, seed: int, removed: str
+) -> list[dict]:
     import rnnmod
     from rnnmod.decomposition.config import DecompositionConfig
     from rnnmod.decomposition.learned import ClassifierObjective, composed_accuracy, learned_masks
@@ -50,7 +54,7 @@ def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) ->
                 "run": run_dir.name,
                 "cell": model.cfg.cell,
                 "depth": model.cfg.depth,
-                "method": "learned",
+                "method": f"learned, {'linear fill' if removed == 'linear' else 'dead units'}",
                 "step": point["step"],
                 "retained_units": point["retained"],
                 "weights_retained": round(cost["cost_relative"], 6),
@@ -78,8 +82,15 @@ def curve_for(run_dir: Path, steps: int, floor: float, every: int, seed: int) ->
         seed=seed,
         options=opts,
         on_checkpoint=seen,
+        removed_units=removed,
     )
     return rows
+
+
+def _cell(run_dir: Path) -> str:
+    import rnnmod
+
+    return rnnmod.load(run_dir).model.cfg.cell
 
 
 def rank_rows(budget_csv: Path, cell: str, depth: int) -> list[dict]:
@@ -117,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--removed-units",
+        default="dead,linear",
+        help="what removed units become, one curve each (linear: GRU models only)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "results" / "learned_curve")
     p.add_argument("--plot-only", action="store_true", help="redraw the figure from OUT.csv")
     args = p.parse_args(argv)
@@ -132,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             r
             for run in args.runs
-            for r in curve_for(run, args.steps, args.floor, args.every, args.seed)
+            for removed in args.removed_units.split(",")
+            if removed == "dead" or _cell(run) == "gru"
+            for r in curve_for(run, args.steps, args.floor, args.every, args.seed, removed)
         ]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.with_suffix(".csv").open("w", newline="") as f:
@@ -149,13 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         mine = [r for r in rows if r["run"] == name]
-        ax.plot(
-            [r["retained_units"] for r in mine],
-            [r["delta_pp"] for r in mine],
-            "o-",
-            label="learned (test)",
-            ms=3,
-        )
+        for method in dict.fromkeys(r["method"] for r in mine):
+            curve = [r for r in mine if r["method"] == method]
+            ax.plot(
+                [r["retained_units"] for r in curve],
+                [r["delta_pp"] for r in curve],
+                "o-",
+                label=f"{method} (test)",
+                ms=3,
+            )
         ranks = rank_rows(ROOT / "results" / "budget.csv", mine[0]["cell"], mine[0]["depth"])
         fixed = sorted(
             (r for r in ranks if r["method"] == "rank"), key=lambda r: r["retained_units"]

@@ -144,3 +144,19 @@ def test_a_filled_module_exports_with_its_fill_folded_in(tmp_path, cell):
         for compact in (True, False):
             mod = export_module(filled, label, compact=compact)
             torch.testing.assert_close(mod.scores(data.x_test), expected[k], atol=1e-5, rtol=1e-5)
+
+
+def test_composing_filled_modules_keeps_their_fills(tmp_path):
+    """Reuse: modules picked from a filled set into a new set score as they did."""
+    from rnnmod import compose
+    from tests.modules.test_fill import with_random_fills
+
+    ms, run, data = _moduleset(tmp_path, "gru", 1, "M:1", seed=4)
+    bank = with_random_fills(ms.banks[next(iter(ms.banks))], seed=4)
+    filled = save_moduleset(tmp_path / "filled", [(run, bank)], {"mode": "rolled"})
+    label = load_moduleset(filled).labels[1]
+    picked = compose([filled], [label], tmp_path / "picked", single=True)
+    got = next(iter(picked.banks.values()))
+    assert got.filled
+    want = bank.select([1]).scores(run.model, data.x_test)
+    torch.testing.assert_close(got.scores(run.model, data.x_test), want)
