@@ -41,7 +41,9 @@ def timed(layers: list[torch.nn.Module], x: torch.Tensor, reps: int = 20) -> flo
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--widths", default="lstm=22,gru=20,gru=24,gru=32,rnn=28", help="cell=units per module")
+    p.add_argument(
+        "--widths", default="lstm=22,gru=20,gru=24,gru=32,rnn=28", help="cell=units per module"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
