@@ -223,6 +223,8 @@ def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_c
         model, data = fitted(cell)
         out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=5)
         assert s["removed_units"] == want and out.filled == (want == "linear")
+    stacked = tiny_model("lstm", depth=2, hidden=8)
+    assert resolve_removed_units("auto", stacked, bank_of(stacked, data).unit_masks) == "linear"
     model, data = fitted("gru")
     gates = bank_of(model, data, gate_strategy="per-gate")
     _, s = learned_masks(model, data, gates, target_retained=0.5, steps=5)

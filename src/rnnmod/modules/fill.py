@@ -11,7 +11,7 @@ exported modules run the folded weights, and tests check that they agree.
 
 Where the kept units carry most of what the removed ones did — measured on GRU models, whose
 states are strongly correlated — a module can drop far more units for the same accuracy
-(docs/budget.md, "Linear fill"). Covered: the zoo's shapes (unidirectional layers, padding read
+(docs/budget.md, "What a removed unit becomes"). Covered: the zoo's shapes (unidirectional layers, padding read
 as tokens, last-step readout, one linear head) on torch's gates, unit masks equal at every step.
 """
 
@@ -27,10 +27,20 @@ from ..nn.zoo import SeqClassifier
 
 #: what a removed unit becomes: ``dead`` (0) or ``linear`` (a fill of the kept units)
 REMOVED_UNITS = ("dead", "linear")
-#: what ``--removed-units auto`` picks per cell: measured on Clinc depth-1 models, a linear fill
-#: cuts GRU-1's loss at a fixed 20 % of units from −6.5 to about −1 pp and is worse on test for
-#: LSTM-1 and the tanh RNN (docs/budget.md, "Linear fill")
-REMOVED_UNITS_DEFAULT = {"gru": "linear", "lstm": "dead", "rnn": "dead", "rnn-relu": "dead"}
+#: what ``--removed-units auto`` picks, per cell and for stacked models (depth ≥ 2): measured on
+#: Clinc, a linear fill cuts GRU-1's loss at a fixed 20 % of units from −6.5 to about −1 pp; under
+#: the budget it gives GRU-1 and GRU-2 far smaller modules and LSTM-2 a smaller loss on test (two
+#: seeds), and is worse for LSTM-1 and the tanh RNN-1 (docs/budget.md); stacked RNNs unmeasured
+REMOVED_UNITS_DEFAULT = {
+    ("gru", False): "linear",
+    ("gru", True): "linear",
+    ("lstm", False): "dead",
+    ("lstm", True): "linear",
+    ("rnn", False): "dead",
+    ("rnn", True): "dead",
+    ("rnn-relu", False): "dead",
+    ("rnn-relu", True): "dead",
+}
 
 Fill = tuple[Tensor, Tensor]  # (M [K, H, H], c [K, H])
 
@@ -52,13 +62,14 @@ def fill_unsupported(model: SeqClassifier, unit_masks: list[Tensor] | None) -> s
 
 
 def resolve_removed_units(choice: str, model: object, unit_masks: list[Tensor] | None) -> str:
-    """``dead`` or ``linear`` for ``choice`` (``auto``: the cell's :data:`REMOVED_UNITS_DEFAULT`
-    where a fill is possible, else ``dead``); a ``linear`` the model cannot take is refused."""
+    """``dead`` or ``linear`` for ``choice`` (``auto``: :data:`REMOVED_UNITS_DEFAULT` for the
+    model's cell and depth where a fill is possible, else ``dead``); a ``linear`` the model
+    cannot take is refused."""
     if choice not in (*REMOVED_UNITS, "auto"):
         raise RnnmodError(f"removed units are {', '.join(REMOVED_UNITS)} or auto, not {choice!r}")
     why = fill_unsupported(model, unit_masks)
     if choice == "auto":
-        return "dead" if why else REMOVED_UNITS_DEFAULT[model.cfg.cell]
+        return "dead" if why else REMOVED_UNITS_DEFAULT[model.cfg.cell, model.cfg.depth > 1]
     if choice == "linear" and why:
         raise RnnmodError(f"--removed-units linear cannot be done for {why}; use dead")
     return choice
