@@ -20,6 +20,7 @@ import torch
 import rnnmod
 from rnnmod.decomposition.mask_objective import composed_accuracy, monolithic_accuracy
 from rnnmod.kinds import kind_of
+from rnnmod.modules.fill import fit_linear_fills
 
 
 @torch.no_grad()
@@ -31,25 +32,15 @@ def closed_loop_fills(model, bank, x: torch.Tensor, mono: list[torch.Tensor]) ->
         x, unit_masks=[m.float() for m in bank.unit_masks], batch_groups=k,
         unit_fills=bank.unit_fills,
     )  # fmt: skip
-    out = []
-    for h_mod, h_mono, m in zip(run.hidden, mono, bank.unit_masks, strict=True):
+    grams, cross = [], []
+    for h_mod, h_mono in zip(run.hidden, mono, strict=True):
         width = h_mono.shape[-1]
-        keep = m[:, 0].double()
-        feats = h_mod.reshape(k, -1, width).double() * keep[:, None, :]
-        ones = torch.ones(k, feats.shape[1], 1, dtype=torch.float64)
-        design = torch.cat([feats, ones], 2)  # [K, N, H+1]
-        gram = design.transpose(1, 2) @ design / design.shape[1]
-        cross = design.transpose(1, 2) @ h_mono.reshape(1, -1, width).double() / design.shape[1]
-        d = torch.cat([keep, torch.ones(k, 1, dtype=torch.float64)], 1)
-        ridge = 1e-6 * gram.diagonal(dim1=1, dim2=2).mean()
-        a = (
-            d[:, :, None] * gram * d[:, None, :]
-            + torch.diag_embed(1 - d)
-            + ridge * torch.diag_embed(d)
-        )
-        beta = torch.linalg.solve(a, d[:, :, None] * cross) * (1 - keep)[:, None, :]
-        out.append((beta[:, :width].float(), beta[:, width].float()))
-    return out
+        feats = h_mod.reshape(k, -1, width).double()  # removed units: masked out by the fit
+        design = torch.cat([feats, torch.ones(k, feats.shape[1], 1, dtype=torch.float64)], 2)
+        grams.append(design.transpose(1, 2) @ design / design.shape[1])  # [K, H+1, H+1]
+        target = h_mono.reshape(1, -1, width).double()
+        cross.append(design.transpose(1, 2) @ target / design.shape[1])  # [K, H+1, H]
+    return fit_linear_fills(grams, bank.unit_masks, cross=cross)
 
 
 def main() -> None:

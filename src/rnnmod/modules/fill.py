@@ -86,22 +86,28 @@ def state_gram(states: Tensor) -> Tensor:
 
 @torch.no_grad()
 def fit_linear_fills(
-    grams: list[Tensor], unit_masks: list[Tensor], ridge: float = 1e-6
+    grams: list[Tensor],
+    unit_masks: list[Tensor],
+    ridge: float = 1e-6,
+    cross: list[Tensor] | None = None,
 ) -> list[Fill]:
     """Per layer, every module's least-squares map from its kept units' states to its removed
     units' (with an intercept), from the layer's :func:`state_gram` of the monolithic model's
     states. All modules at once: one batched solve of the normal equations restricted to each
     module's kept units (``ridge``, relative to the Gram's mean diagonal, keeps the solve defined
-    when kept units are collinear)."""
+    when kept units are collinear). ``cross`` (per layer [K, H+1, H]) with per-module ``grams``
+    ([K, H+1, H+1]) fits features and targets that differ — e.g. a module's own states against
+    the monolithic model's; by default the targets are the features' own units."""
     out = []
-    for gram, m in zip(grams, unit_masks, strict=True):
+    for layer, (gram, m) in enumerate(zip(grams, unit_masks, strict=True)):
         keep = m[:, 0].to(torch.float64)  # [K, H]
         k, h = keep.shape
         d = torch.cat([keep, torch.ones(k, 1, dtype=torch.float64)], 1)  # the intercept is kept
-        scale = float(gram.diagonal().mean())
+        scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
         a = d[:, :, None] * gram * d[:, None, :] + torch.diag_embed(1 - d)
         a = a + ridge * scale * torch.diag_embed(d)
-        rhs = d[:, :, None] * gram[:, :h]  # removed rows 0: their coefficients stay 0
+        moments = gram[..., :h] if cross is None else cross[layer]
+        rhs = d[:, :, None] * moments  # removed rows 0: their coefficients stay 0
         beta = torch.linalg.solve(a, rhs) * (1 - keep)[:, None, :]  # only removed targets
         out.append((beta[:, :h].float().contiguous(), beta[:, h].float().contiguous()))
     return out
