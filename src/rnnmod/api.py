@@ -96,6 +96,7 @@ class DecomposeResult:
     retained_units: float = 1.0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    removed_units: str = "dead"  # or "linear": rebuilt from kept units (rnnmod.modules.fill)
 
 
 def decompose_to(
@@ -155,7 +156,10 @@ def decompose_to(
         dec.source = run
         save_modules(dec, out, extra=extra, overwrite=overwrite)
         retained = float(dec.bank.retained_fraction().mean())
-        return DecomposeResult(out, False, len(dec.bank), retained, seconds, dec.warnings)
+        removed = "linear" if getattr(dec.bank, "filled", False) else "dead"
+        return DecomposeResult(
+            out, False, len(dec.bank), retained, seconds, dec.warnings, removed_units=removed
+        )
 
 
 def _learned_request(out: Path) -> dict | None:

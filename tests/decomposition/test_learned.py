@@ -457,6 +457,7 @@ def test_cli_removed_units(tmp_path, capsys):
     out = tmp_path / "f"
     learn = ["--method", "learned", "--learn-steps", "20", "--removed-units", "linear"]
     assert main([*base, "--out", str(out), *learn]) == 0
+    assert "(removed ones rebuilt by a linear fill) → " in capsys.readouterr().out
     learned = json.loads((out / "manifest.json").read_text())["learned"]
     assert learned["request"]["removed_units"] == "linear" and learned["removed_units"] == "linear"
     bank = next(iter(load_moduleset(out).banks.values()))

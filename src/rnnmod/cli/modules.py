@@ -131,11 +131,14 @@ def cmd_decompose(args: argparse.Namespace) -> None:
             "retained_units": res.retained_units,
             "seconds": round(res.seconds, 3),
             "warnings": res.warnings,
+            "removed_units": res.removed_units,
         }
         human = (
             f"{res.n_modules} modules ({cfg.preset}, {cfg.mode}"
             f"{', ' + cfg.unit_semantics if cfg.unit_semantics != 'dead' else ''}) in {res.seconds:.2f} s, "
-            f"{res.retained_units:.1%} of units retained → {res.out}"
+            f"{res.retained_units:.1%} of units retained"
+            f"{' (removed ones rebuilt by a linear fill)' if res.removed_units == 'linear' else ''}"
+            f" → {res.out}"
         )
     print(json.dumps(obj, sort_keys=True) if args.json else human)
 
