@@ -32,6 +32,10 @@ def main() -> None:
     p.add_argument("--frac", type=float, default=0.5, help="share of validation that confirms")
     p.add_argument("--budget", type=float, default=1.0, help="tolerance in pp (default 1)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--removed-units", default="dead", choices=("dead", "linear", "auto"),
+        help="what removed units become (default dead: the measurements in docs/budget.md)",
+    )  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     for path in args.runs:
@@ -41,7 +45,7 @@ def main() -> None:
         data = kind.load_data(run, None)
         bank = kind.decompose(run, data, preset("default"), progress=False).bank
         steps, budget_defaults = ClassifierObjective.defaults(budget=True)
-        opts = replace(budget_defaults, confirm_frac=args.frac)
+        opts = replace(budget_defaults, confirm_frac=args.frac, removed_units=args.removed_units)
         got, s = learned_masks(
             run.model, data, bank, tolerance_pp=args.budget, steps=steps, seed=0, options=opts
         )

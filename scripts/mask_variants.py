@@ -265,7 +265,9 @@ def main() -> None:
     data = kind.load_data(run, None)
     model = run.model.eval()
     dec = kind.decompose(run, data, DecompositionConfig(seed=a.seed), progress=False)
-    options = L.LearnedOptions()
+    # removed units dead, as every variant here was measured (--option removed_units=linear: the
+    # library's fill; not with the linear variants, which fill by their own patch)
+    options = L.LearnedOptions(removed_units="dead")
     for item in a.option:
         name, value = item.split("=", 1)
         kind_ = type(getattr(options, name))
