@@ -231,6 +231,11 @@ def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_c
     assert s["removed_units"] == "dead"  # per-gate masks: nothing to fill
     with pytest.raises(RnnmodError, match="per-gate"):
         learned_masks(model, data, gates, target_retained=0.5, steps=5, removed_units="linear")
+    unrolled = bank_of(model, data, mode="unrolled")
+    _, s = learned_masks(model, data, unrolled, target_retained=0.5, steps=5)
+    assert s["removed_units"] == "dead"  # a mask per step: the fill's inputs would change
+    with pytest.raises(RnnmodError, match="unrolled"):
+        learned_masks(model, data, unrolled, target_retained=0.5, steps=5, removed_units="linear")
     with pytest.raises(RnnmodError, match="translator"):
         resolve_removed_units("linear", object(), None)
     with pytest.raises(RnnmodError, match="not 'zero'"):
