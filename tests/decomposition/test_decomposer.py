@@ -57,7 +57,7 @@ def test_unrolled_with_identical_masks_equals_rolled():
     unrolled.unit_masks = [m.expand(-1, model.steps, -1).clone() for m in rolled.unit_masks]
     torch.testing.assert_close(
         rolled.scores(model, data.x_test, kernel="engine"),
-        unrolled.scores(model, data.x_test),  # GRU per-step masks: always the engine
+        unrolled.scores(model, data.x_test, kernel="engine"),
         atol=0,
         rtol=0,
     )

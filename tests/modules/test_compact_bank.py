@@ -64,7 +64,11 @@ def test_auto_uses_compact_only_for_small_modules():
     small.unit_masks = [m & (torch.arange(10) < 4) for m in small.unit_masks]
     assert small.compact_pays(model)
     big = random_bank(model, keep=1.1)
-    assert not big.compact_pays(model)
+    assert not big.compact_pays(model) and not big.compact_pays(model, rows=1000)
+    mid = random_bank(model, keep=1.1)
+    mid.unit_masks = [m & (torch.arange(10) < 7) for m in mid.unit_masks]  # 70 % kept
+    assert not mid.compact_pays(model, rows=PER_MODULE_ROWS - 1)
+    assert mid.compact_pays(model, rows=PER_MODULE_ROWS)  # module by module on torch's kernels
 
 
 def test_what_cannot_be_sliced_is_refused():
