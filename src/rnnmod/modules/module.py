@@ -35,8 +35,8 @@ PER_STEP_NATIVE_ROWS = 128
 COMPACT_MAX_WIDTH = 0.5
 # From PER_MODULE_ROWS examples on, the compact bank runs module by module on torch's kernels and
 # wins up to larger modules: 3,000 Clinc validation examples, ten modules keeping 70 % of the
-# units at random, build included: LSTM-1 0.52 s vs 0.91 s on the full-width native bank, GRU-1
-# 0.80 vs 1.15 s, RNN-1 0.31 vs 0.45 s; at 90 % about equal (docs/budget.md)
+# units at random, build included: LSTM-1 0.57 s vs 0.97 s on the full-width native bank, GRU-1
+# 1.05 vs 1.49 s, RNN-1 0.30 vs 0.45 s; at 90 % no slower (scripts/compact_width.py)
 COMPACT_MAX_WIDTH_MANY_ROWS = 0.85
 
 
