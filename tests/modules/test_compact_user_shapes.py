@@ -62,3 +62,54 @@ def test_a_module_without_units_in_one_direction_is_refused(tmp_path):
     bank.unit_masks[0][0, :, 8:] = False  # module 0 keeps no backward unit
     with pytest.raises(RnnmodError, match="removes every unit of layer 0 \\(backward direction\\)"):
         export_module(ms, ms.labels[0])
+
+
+FILLABLE = [
+    *(s for s in SHAPES if not s.get("bidirectional") and s.get("readout") is None),
+    {"padding": "skipped", "readout": "mean", "pool_steps": "all"},
+]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(
+    "shape", FILLABLE, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items())
+)
+def test_filled_modules_of_users_shapes_export_as_the_engine_runs_them(tmp_path, cell, shape):
+    """A linear fill folds through skipped padding, a mean readout and into an MLP head's first
+    layer: exported modules (sliced and baked) score as the engine runs the fill."""
+    from rnnmod.modules.fill import fill_unsupported
+    from tests.modules.test_fill import with_random_fills
+
+    model = tiny_model(cell, depth=2, **shape)
+    ms = module_set(tmp_path, model, tiny_data(n=90))
+    run, bank = ms.single_source, next(iter(ms.banks.values()))
+    assert fill_unsupported(run.model, bank.unit_masks) == ""
+    filled = with_random_fills(bank, seed=5)
+    fs = load_moduleset(save_moduleset(tmp_path / "filled", [(run, filled)], {"mode": "rolled"}))
+    back = next(iter(fs.banks.values()))
+    assert back.filled
+    for k, label in enumerate(fs.labels):
+        for side in ("post", "pre", "holes"):
+            ids = padded_ids(side)
+            ref = back.select([k]).scores(run.model, ids, kernel="engine")[0]
+            dead = bank.select([k]).scores(run.model, ids, kernel="engine")[0]
+            assert not torch.allclose(ref, dead, atol=1e-4)
+            for compact in (True, False):
+                mod = export_module(fs, label, compact=compact)
+                torch.testing.assert_close(mod.scores(ids), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape, why",
+    [
+        ({"bidirectional": True}, "bidirectional"),
+        ({"readout": "max"}, "max pooling"),
+        ({"readout": "mean"}, "mean pooling over real steps"),
+    ],
+)
+def test_a_fill_is_refused_where_it_cannot_fold(shape, why):
+    from rnnmod.modules.fill import fill_unsupported
+
+    model = tiny_model("gru", **shape)
+    masks = [torch.ones(2, 1, model.cfg.width, dtype=torch.bool)]
+    assert why in fill_unsupported(model, masks)

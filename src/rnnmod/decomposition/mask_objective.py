@@ -189,11 +189,15 @@ def monolithic_accuracy(
 @torch.no_grad()
 def _state_grams(model: SeqClassifier, x: Tensor, n: int, seed: int) -> list[Tensor]:
     """Per layer, the :func:`~rnnmod.modules.fill.state_gram` of the monolithic model's states
-    at every step of ``n`` seeded examples of ``x`` (their own generator: the learning's random
+    at every (real) step of ``n`` seeded examples of ``x`` (their own generator: the learning's random
     stream is the same with or without a fill)."""
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + 2))[:n]
-    hidden = model.run_engine(x[pick]).hidden
-    return [state_gram(h.reshape(-1, h.shape[-1])) for h in hidden]
+    ids = x[pick]
+    hidden = model.run_engine(ids).hidden
+    real = model.step_valid(ids)  # a model that skips padding: its real steps only
+    if real is not None and not bool(real.any()):
+        real = None
+    return [state_gram(h.reshape(-1, h.shape[-1]) if real is None else h[real]) for h in hidden]
 
 
 def _masks_of(bank: ModuleBank) -> list[Tensor]:

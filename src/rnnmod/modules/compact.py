@@ -266,9 +266,11 @@ def export_module(ms: ModuleSet, label: str, *, compact: bool = True) -> Exporte
         if mcfg.head_hidden:
             for i, (s_layer, d_layer) in enumerate(zip(model.body, out.body, strict=True)):
                 if isinstance(s_layer, nn.Linear):  # the first reads the kept units only
-                    w = s_layer.weight if i else s_layer.weight[:, prev] * live
-                    d_layer.weight.copy_(w)
-                    d_layer.bias.copy_(s_layer.bias)
+                    w, b = s_layer.weight, s_layer.bias
+                    if i == 0 and own is not None:  # the last layer's fill folded in
+                        w, b = own.body_w[0], own.body_b[0]
+                    d_layer.weight.copy_(w if i else w[:, prev] * live)
+                    d_layer.bias.copy_(b)
             out.head.weight.copy_(head_w)
         else:
             out.head.weight.copy_(head_w[:, prev] * live)

@@ -11,9 +11,9 @@ exported modules run the folded weights, and tests check that they agree.
 
 Where the kept units carry most of what the removed ones did — measured on GRU models and
 stacked LSTMs — a module can drop far more units for the same accuracy, or lose less at the
-same size (docs/budget.md, "What a removed unit becomes"). Covered: the zoo's shapes
-(unidirectional layers, padding read as tokens, last-step readout, one linear head) on torch's
-gates, rolled unit masks, classifiers and taggers.
+same size (docs/budget.md, "What a removed unit becomes"). Covered: unidirectional layers on
+torch's gates (padding read or skipped, the last step's readout or the mean over every step, a
+linear or MLP head), rolled unit masks, classifiers and taggers.
 """
 
 from __future__ import annotations
@@ -52,8 +52,15 @@ def fill_unsupported(model: SeqClassifier, unit_masks: list[Tensor] | None) -> s
         return "a translator's modules (their decoders read removed units through attention)"
     if not model.native:
         return "the source model's gates are not torch's (Keras semantics)"
-    if model.cfg.extensions():
-        return f"a fill folds into the zoo's shapes only, not {', '.join(model.cfg.extensions())}"
+    if model.cfg.bidirectional:
+        return "bidirectional layers (a fill is fitted per layer of one direction)"
+    if model.cfg.readout == "max":
+        return "max pooling (not linear: a fill cannot fold into it)"
+    if model.cfg.readout == "mean" and model.cfg.pool_steps == "real":
+        return (
+            "mean pooling over real steps (a text without one pools to 0, where a folded fill "
+            "would read its offset)"
+        )
     if unit_masks is None:
         return "per-gate masks (a fill replaces removed units, not gate columns)"
     if any(m.shape[1] > 1 for m in unit_masks):
@@ -138,8 +145,11 @@ class ModuleWeights:
     w_hh: list[Tensor]  # [K, G·H, H]
     b_ih: list[Tensor]  # [K, G·H]
     b_hh: list[Tensor]  # [K, G·H]
-    head_w: Tensor  # [K, R, H]
+    head_w: Tensor  # [K, R, H] (the channelled head; it reads the MLP's output when there is one)
     head_b: Tensor  # [K, R]
+    # an MLP head's first layer, the last recurrent layer's reader then: [K, F, H], [K, F]
+    body_w: Tensor | None = None
+    body_b: Tensor | None = None
 
 
 @torch.no_grad()
@@ -152,7 +162,9 @@ def module_weights(
     """The weights module k runs with: a layer's fill ``h ↦ h + h @ M + c`` folds into every
     linear reader W of that layer's states as ``W + W Mᵀ`` and its bias as ``b + W c`` — the
     layer's recurrent product (a GRU's ``b_hn`` sits inside the reset gate's product with it, so
-    the fold is exact there too), the next layer's input product, the head."""
+    the fold is exact there too), the next layer's input product, the head — or an MLP head's
+    first layer. A mean over steps (pooled readouts) is linear too, so the last layer's fold
+    holds through it; max pooling is not (:func:`fill_unsupported`)."""
     k = head_weight.shape[0]
 
     def per_module(t: Tensor) -> Tensor:
@@ -166,6 +178,9 @@ def module_weights(
         head_w=head_weight.detach(),
         head_b=head_bias.detach(),
     )
+    first = model.body[0] if model.cfg.head_hidden else None
+    if first is not None:
+        out.body_w, out.body_b = per_module(first.weight), per_module(first.bias)
     depth = len(model.rnns)
     for layer, fill in enumerate(fills or []):
         if fill is None:
@@ -175,6 +190,8 @@ def module_weights(
         if layer + 1 < depth:
             nxt = layer + 1
             out.w_ih[nxt], out.b_ih[nxt] = _fold(out.w_ih[nxt], out.b_ih[nxt], m, c)
+        elif first is not None:
+            out.body_w, out.body_b = _fold(out.body_w, out.body_b, m, c)
         else:
             out.head_w, out.head_b = _fold(out.head_w, out.head_b, m, c)
     return out
