@@ -2,8 +2,9 @@
 
 For each cell kind, ten modules of ``--width`` units (input 50 — Clinc's embedding —, batch 256,
 15 steps, inference, one thread) run as 10 / 5 / 2 / 1 native layers of ``width · g`` units
-(g modules side by side); the median of 5 rounds over the time of one 100-unit layer (the
-monolithic model's). What the compact bank's ``GROUP_WIDTH`` rests on (docs/budget.md).
+(g modules side by side); the median over 7 interleaved rounds of the time over one 100-unit
+layer's (the monolithic model's) in the same round. What the compact bank's ``GROUP_WIDTH``
+rests on (docs/budget.md).
 
     .venv/bin/python benchmarks/group_width.py --threads 1
 """
@@ -25,18 +26,30 @@ from common import ROOT, result_header, write_result  # noqa: E402
 LAYERS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 
 
-def timed(layers: list[torch.nn.Module], x: torch.Tensor, reps: int = 20) -> float:
-    with torch.no_grad():
+def once(layers: list[torch.nn.Module], x: torch.Tensor, reps: int) -> float:
+    """Seconds per call of every layer in turn (mean of ``reps``)."""
+    t0 = time.perf_counter()
+    for _ in range(reps):
         for layer in layers:
             layer(x)
-        rounds = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                for layer in layers:
-                    layer(x)
-            rounds.append((time.perf_counter() - t0) / reps)
-    return statistics.median(rounds)
+    return (time.perf_counter() - t0) / reps
+
+
+@torch.no_grad()
+def ratios(configs: dict, x: torch.Tensor, rounds: int = 7, reps: int = 10) -> dict:
+    """Median over interleaved rounds of each configuration's time over the monolithic layer's
+    in the same round (``configs["mono"]``): drift between rounds cancels."""
+    for layers in configs.values():
+        once(layers, x, 1)  # warm-up
+    seen: dict = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, layers in configs.items():
+            seen[name].append(once(layers, x, reps))
+    return {
+        name: statistics.median(t / m for t, m in zip(v, seen["mono"], strict=True))
+        for name, v in seen.items()
+        if name != "mono"
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.widths.split(","):
         cell, width = item.split("=")
         make = LAYERS[cell]
-        mono = timed([make(50, 100, batch_first=True).eval()], x)
+        configs = {"mono": [make(50, 100, batch_first=True).eval()]}
         for per_layer in (1, 2, 5, 10):
-            layers = [make(50, int(width) * per_layer, batch_first=True).eval()
-                      for _ in range(10 // per_layer)]  # fmt: skip
-            ratio = timed(layers, x) / mono
+            configs[per_layer] = [make(50, int(width) * per_layer, batch_first=True).eval()
+                                  for _ in range(10 // per_layer)]  # fmt: skip
+        for per_layer, ratio in ratios(configs, x).items():
             rows.append({"cell": cell, "module_width": int(width), "modules_per_layer": per_layer,
-                         "layers": len(layers), "vs_monolithic_layer": round(ratio, 3)})  # fmt: skip
+                         "layers": 10 // per_layer, "vs_monolithic_layer": round(ratio, 3)})  # fmt: skip
             print(
                 f"{cell} {width}-unit modules, {per_layer} per layer: {ratio:.2f}× the 100-unit layer"
             )

@@ -105,10 +105,10 @@ def test_narrow_modules_are_packed_side_by_side_up_to_the_cells_width():
             m[k, 0, :w] = True
         return [m]
 
-    assert GROUP_WIDTH["lstm"] == 48 and GROUP_WIDTH["gru"] == 40
+    assert GROUP_WIDTH["lstm"] == 48 and GROUP_WIDTH["gru"] == 48
     assert _groups("lstm", masks(20, 28, 10, 38, 16)) == [[0, 1], [2, 3], [4]]
     assert _groups("gru", masks(20, 30, 10)) == [[0], [1, 2]]
-    assert _groups("gru", masks(21, 20, 19)) == [[0], [1, 2]]
+    assert _groups("gru", masks(25, 24, 23)) == [[0], [1, 2]]
     deep = masks(20, 20, 20) + masks(30, 20, 10)  # every layer must fit
     assert _groups("lstm", deep) == [[0], [1, 2]]
 

@@ -40,12 +40,12 @@ PER_MODULE_ROWS = 16
 
 #: modules run side by side in one native layer (block-diagonal recurrent weights) while their
 #: widths add up to at most this many units in every layer: torch's kernels cost about the same
-#: per call up to a width that depends on the cell, so two narrow modules in one call take less
-#: time than two calls (batch 256, one thread, over one 100-unit layer: ten 22-unit LSTMs 1.99×,
-#: five pairs 1.59×; ten 28-unit RNNs 2.81×, five pairs 2.25×; ten 20-unit GRUs 2.24×, five
-#: pairs 1.19× — but 24-unit GRU pairs, 48 units, gain nothing: 2.44× → 2.31×, the GRU kernel's
-#: cost steps up past 40 units; `benchmarks/group_width.py`, docs/budget.md)
-GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 40}
+#: per call up to ~48 units, so two narrow modules in one call take less time than two calls
+#: (batch 256, one thread, over one 100-unit layer, interleaved rounds: ten 22-unit LSTMs 1.90×,
+#: five pairs 1.53×; ten 20-unit GRUs 2.02×, pairs 1.53×; ten 24-unit GRUs 2.31×, pairs 1.91×;
+#: ten 28-unit RNNs 2.71×, pairs 2.39× — but 32-unit GRU pairs lose: 2.19× → 2.45×;
+#: `benchmarks/group_width.py`, docs/budget.md)
+GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 48}
 
 
 def compact_unsupported(bank, model: SeqClassifier) -> str:
