@@ -144,6 +144,12 @@ def test_a_filled_module_exports_with_its_fill_folded_in(tmp_path, cell):
         for compact in (True, False):
             mod = export_module(filled, label, compact=compact)
             torch.testing.assert_close(mod.scores(data.x_test), expected[k], atol=1e-5, rtol=1e-5)
+    from rnnmod.cli import main
+
+    traced_path = tmp_path / "filled.pt"
+    assert main(["export", str(filled.path), "--torchscript", str(traced_path), "--json"]) == 0
+    scores, _ = torch.jit.load(str(traced_path))(data.x_test[:7])
+    torch.testing.assert_close(scores.T, expected[:, :7], atol=1e-5, rtol=0)
 
 
 def test_composing_filled_modules_keeps_their_fills(tmp_path):

@@ -66,10 +66,8 @@ class BankScorer(nn.Module):
 
         unit = [rows(getattr(self, f"unit_mask_{i}")) for i in range(self.n_unit)] or None
         gate = [rows(getattr(self, f"gate_mask_{i}")) for i in range(self.n_gate)] or None
-        fills = [
-            (rows(getattr(self, f"fill_map_{i}")), rows(getattr(self, f"fill_bias_{i}")))
-            if on
-            else None
+        fills = [  # one per module: the engine applies map k to row block k (a reshape)
+            (getattr(self, f"fill_map_{i}"), getattr(self, f"fill_bias_{i}")) if on else None
             for i, on in enumerate(self.filled)
         ] or None
         run = self.model.run_engine(
