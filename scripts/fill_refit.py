@@ -1,5 +1,5 @@
 """Measurement, not a feature: refit a module set's linear fills on the filled modules' own
-states (closed loop) and score each refit (docs/budget.md, "Why not 20 %").
+states (closed loop) and score each refit (docs/budget.md, "Why dead units stop short of 20 %").
 
 The library fits a fill to the monolithic model's states (open loop). Here, for a module set
 made with ``--removed-units linear``, each refit takes the states the filled modules themselves

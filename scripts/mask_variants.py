@@ -1,5 +1,5 @@
 """Measurement, not a feature: variants of the learned unit masks that were tried and not kept
-(docs/budget.md, "Why not 20 %").
+(docs/budget.md, "Why dead units stop short of 20 %").
 
 Each run decomposes a Clinc run, learns masks with the library's learner
 (``rnnmod.decomposition.learned``) and one change, and prints the mean retained units and the
