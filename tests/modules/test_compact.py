@@ -126,6 +126,7 @@ def test_cli_export_compact_and_torchscript(tmp_path, capsys):
     assert "needs --label" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated in 2.13
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_a_filled_module_exports_with_its_fill_folded_in(tmp_path, cell):
     """Modules whose removed units are rebuilt from kept ones (a linear fill) round-trip through
