@@ -474,15 +474,12 @@ def test_cli_removed_units(tmp_path, capsys):
     assert "removed units rebuilt from kept ones (linear fill)" in capsys.readouterr().out
 
 
-def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill_when_asked():
+def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill():
     data = tiny_data("M:1", n=120)
     model = fit_tiny(tiny_model("gru", hidden=16, padding="skipped", head_hidden=[9]), data)
-    bank = bank_of(model, data)
-    _, s = learned_masks(model, data, bank, target_retained=0.5, steps=5)
-    assert s["removed_units"] == "dead"  # auto: the compact bank runs the zoo's shapes only
-    kw = dict(target_retained=0.5, steps=20, removed_units="linear")
-    out, s = learned_masks(model, data, bank, **kw)
+    out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=20)
     assert s["removed_units"] == "linear" and out.filled
+    assert out.compact_for(model) is not None  # the compact bank runs it (packed, MLP head)
     assert out.scores(model, data.x_test).shape == (len(out), len(data.x_test))
     pooled = fit_tiny(tiny_model("gru", hidden=16, readout="mean"), data)
     _, s = learned_masks(pooled, data, bank_of(pooled, data), target_retained=0.5, steps=5)

@@ -113,3 +113,48 @@ def test_a_fill_is_refused_where_it_cannot_fold(shape, why):
     model = tiny_model("gru", **shape)
     masks = [torch.ones(2, 1, model.cfg.width, dtype=torch.bool)]
     assert why in fill_unsupported(model, masks)
+
+
+UNIDIRECTIONAL = [s for s in SHAPES if not s.get("bidirectional")] + [
+    {"padding": "skipped", "readout": "mean", "pool_steps": "all", "head_hidden": [7]}
+]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize(
+    "shape", UNIDIRECTIONAL, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items())
+)
+@pytest.mark.parametrize("io_type", ["M:1", "M:N"])
+def test_the_compact_bank_runs_users_unidirectional_shapes(cell, shape, io_type):
+    """Skipped padding (packed), pooled readouts and MLP heads, dead units or filled where a
+    fill folds: the compact bank scores as the engine does, for a few rows and for many."""
+    from rnnmod.modules.compact_bank import compact_unsupported
+    from rnnmod.modules.fill import fill_unsupported
+    from tests.modules.test_compact_bank import random_bank
+    from tests.modules.test_fill import with_random_fills
+
+    if io_type == "M:N" and ("readout" in shape or "pool_steps" in shape):
+        pytest.skip("a pooled readout is for one-output models")
+    model = tiny_model(cell, depth=2, io_type=io_type, **shape).eval()
+    dead = random_bank(model, k=3, keep=0.5, seed=2)
+    g = torch.Generator().manual_seed(3)  # heads as wide as what they read (an MLP's output)
+    dead.head_weight = torch.randn(3, 2, model.head.in_features, generator=g)
+    banks = [dead]
+    if fill_unsupported(model, dead.unit_masks) == "":
+        banks.append(with_random_fills(dead, seed=2))
+    for bank in banks:
+        assert compact_unsupported(bank, model) == ""
+        for side in ("post", "pre", "holes"):
+            for n in (3, 12):
+                ids = padded_ids(side, n=n)
+                eng = bank.scores(model, ids, kernel="engine", output="logits")
+                got = bank.scores(model, ids, kernel="compact", output="logits")
+                torch.testing.assert_close(got, eng, atol=1e-5, rtol=1e-5)
+
+
+def test_the_compact_bank_refuses_bidirectional_layers():
+    from rnnmod.modules.compact_bank import compact_unsupported
+    from tests.modules.test_compact_bank import random_bank
+
+    model = tiny_model("gru", bidirectional=True).eval()
+    assert "bidirectional" in compact_unsupported(random_bank(model), model)

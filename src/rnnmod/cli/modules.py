@@ -471,8 +471,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rebuilt by least squares from the module's kept units, fitted to the monolithic "
         "model's states on training examples and folded into the kept units' weights, so the "
         "module stays as small; every checkpoint is judged with it). auto (default): linear for "
-        "GRU models and stacked LSTMs of the zoo's shapes, dead for one-layer LSTMs, RNN models "
-        'and other shapes, as measured on Clinc (docs/budget.md, "What a removed unit becomes")',
+        "GRU models and stacked LSTMs, dead for one-layer LSTMs and RNN models, as measured on "
+        'Clinc (docs/budget.md, "What a removed unit becomes")',
     )
     d.add_argument(
         "--learn-steps",

@@ -18,10 +18,14 @@ and the bank runs instead as K small torch-native layers (each module at its own
 padding; torch's fused LSTM/GRU/RNN kernels; narrow modules two to a layer, block-diagonal —
 :data:`GROUP_WIDTH`), one after another over a shared embedding:
 measured on Clinc LSTM-1 learned modules (30 % kept), batch 1: padded 2.95×, per module 7.5× the
-monolithic model; batch 32: 6.96× vs 3.94×; batch 256: 7.7× vs 2.7× (docs/budget.md). Covered: dead-unit semantics, unit masks that are the
-same at every step (rolled, or unrolled with equal steps), torch-native gates; the rest stays
-with the native bank or the engine (:meth:`ModuleBank.scores` chooses). Tests check the scores
-against the engine to 1e-5 for every cell kind, depth 1–3 and one- and many-output models.
+monolithic model; batch 32: 6.96× vs 3.94×; batch 256: 7.7× vs 2.7× (docs/budget.md).
+Users' unidirectional shapes — skipped padding (packed sequences), pooled readouts, an MLP head
+(its first layer sliced to the kept units) — always run module by module. Covered: dead-unit
+semantics or a linear fill (folded into the weights, :mod:`.fill`), unit masks that are the
+same at every step (rolled, or unrolled with equal steps), torch-native gates, unidirectional
+layers; the rest stays with the native bank or the engine (:meth:`ModuleBank.scores` chooses).
+Tests check the scores against the engine to 1e-5 for every cell kind, depth 1–3, one- and
+many-output models and users' unidirectional shapes.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.cells import N_GATES
+from ..nn.packing import SkippedPadding
 from ..nn.zoo import SeqClassifier, make_rnn
 from .fill import Fill, ModuleWeights, module_weights
 
@@ -52,8 +57,8 @@ def compact_unsupported(bank, model: SeqClassifier) -> str:
     """Why ``bank`` cannot run compact ('' when it can)."""
     if not model.native:
         return "the source model's gates are not torch's (Keras semantics)"
-    if model.cfg.extensions():
-        return f"the compact bank runs the zoo's shapes, not {', '.join(model.cfg.extensions())}"
+    if model.cfg.bidirectional:
+        return "bidirectional layers"
     if bank.gate_masks is not None:
         return "per-gate masks (a masked gate column still outputs σ(0))"
     if bank.unit_masks is None:
@@ -101,6 +106,12 @@ class CompactBank:
     # native layers, one entry per group of modules run side by side: (the group's module
     # indices, its layers, each member's width in the last layer)
     native: list[tuple[list[int], nn.ModuleList, list[int]]] | None = None
+    # an MLP head's first layer per module, reading the kept units only: [K, F, W_L], [K, F];
+    # ``head_w`` then reads the MLP's output ([K, F, R], not sliced)
+    body_w: Tensor | None = None
+    body_b: Tensor | None = None
+    # users' shapes (skipped padding, pooled readouts, an MLP head) run module by module only
+    shaped: bool = False
 
     @classmethod
     @torch.no_grad()
@@ -144,8 +155,18 @@ class CompactBank:
             widths.append(width)
             kept.append(keep.sum(1))
             prev_idx, prev_valid = idx, valid
-        hw = torch.gather(mw.head_w, 2, prev_idx[:, None, :].expand(-1, head_weight.shape[1], -1))
-        hw = hw * prev_valid[:, None, :].float()
+        body_w = body_b = None
+        if mw.body_w is not None:  # an MLP head: its first layer reads the kept units
+            rows_f = mw.body_w.shape[1]
+            body_w = torch.gather(mw.body_w, 2, prev_idx[:, None, :].expand(-1, rows_f, -1))
+            body_w = (body_w * prev_valid[:, None, :].float()).contiguous()
+            body_b = mw.body_b.contiguous()
+            hw = mw.head_w  # reads the MLP's output
+        else:
+            hw = torch.gather(
+                mw.head_w, 2, prev_idx[:, None, :].expand(-1, head_weight.shape[1], -1)
+            )
+            hw = hw * prev_valid[:, None, :].float()
         native = _native_groups(model, unit_masks, mw) if model.native else None
         return cls(
             cell=cell,
@@ -159,6 +180,9 @@ class CompactBank:
             head_w=hw.transpose(1, 2).contiguous(),
             head_b=mw.head_b.unsqueeze(1),
             native=native,
+            body_w=body_w,
+            body_b=body_b,
+            shaped=bool(model.cfg.extensions()),
         )
 
     def __len__(self) -> int:
@@ -201,22 +225,30 @@ class CompactBank:
     def logits(self, model: SeqClassifier, ids: Tensor) -> Tensor:
         """Channelled head logits of every module: [K, B, R] (or [K, B, T, R])."""
         x = model.recurrent_input(ids)  # [B, T, in]
-        if self.native is not None and len(ids) >= PER_MODULE_ROWS:
-            return self._per_module(x)
+        if self.native is not None and (self.shaped or len(ids) >= PER_MODULE_ROWS):
+            return self._per_module(model, x, ids)
         return self._batched(x)
 
-    def _per_module(self, x: Tensor) -> Tensor:
+    def _per_module(self, model: SeqClassifier, x: Tensor, ids: Tensor) -> Tensor:
         """Group by group on native kernels, each module at its own width (a group's modules
-        side by side in one layer, block-diagonal)."""
+        side by side in one layer, block-diagonal); skipped padding runs packed and the readout
+        and an MLP head are the model's, as in :meth:`SeqClassifier.recurrent_states`."""
+        valid = model.step_valid(ids)
+        rows = None if valid is None else SkippedPadding(valid)
         outs: list[Tensor | None] = [None] * len(self)
         for members, layers, widths in self.native:
-            h = x
+            h = x if rows is None else rows.compress(x)
             for rnn in layers:
-                h, _ = rnn(h)
-            feats = h[:, -1] if self.one_output else h
+                h = rnn(h)[0] if rows is None else rows.run(rnn, h)
+            states = h if rows is None else rows.to_positions(h)
+            feats = model.readout(states, ids)  # one output: [B, W]; many: the states
             for k, part in zip(members, feats.split(widths, dim=-1), strict=True):
-                w = self.head_w[k, : part.shape[-1]]  # the real units come first
-                outs[k] = part @ w + self.head_b[k]
+                if self.body_w is not None:  # the MLP's first layer, then the model's others
+                    z = part @ self.body_w[k, :, : part.shape[-1]].T + self.body_b[k]
+                    outs[k] = model.body[1:](z) @ self.head_w[k] + self.head_b[k]
+                else:
+                    w = self.head_w[k, : part.shape[-1]]  # the real units come first
+                    outs[k] = part @ w + self.head_b[k]
         return torch.stack(outs)
 
     def _batched(self, x: Tensor) -> Tensor:

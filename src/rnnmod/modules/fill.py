@@ -70,17 +70,13 @@ def fill_unsupported(model: SeqClassifier, unit_masks: list[Tensor] | None) -> s
 
 def resolve_removed_units(choice: str, model: object, unit_masks: list[Tensor] | None) -> str:
     """``dead`` or ``linear`` for ``choice`` (``auto``: :data:`REMOVED_UNITS_DEFAULT` for the
-    model's cell and depth where a fill is possible and the compact bank runs it — the zoo's
-    shapes; a filled module of another shape runs on the slower cell engine, so ``auto`` keeps
-    such modules dead and ``linear`` asks for it —, else ``dead``); a ``linear`` the model
+    model's cell and depth where a fill is possible, else ``dead``); a ``linear`` the model
     cannot take is refused."""
     if choice not in (*REMOVED_UNITS, "auto"):
         raise RnnmodError(f"removed units are {', '.join(REMOVED_UNITS)} or auto, not {choice!r}")
     why = fill_unsupported(model, unit_masks)
     if choice == "auto":
-        if why or model.cfg.extensions():
-            return "dead"
-        return REMOVED_UNITS_DEFAULT[model.cfg.cell, model.cfg.depth > 1]
+        return "dead" if why else REMOVED_UNITS_DEFAULT[model.cfg.cell, model.cfg.depth > 1]
     if choice == "linear" and why:
         raise RnnmodError(f"--removed-units linear cannot be done for {why}; use dead")
     return choice
