@@ -6,7 +6,8 @@ interleaved rounds (median of per-round ratios; the machine is shared):
 * ``monolithic`` — the source model, native torch, one forward pass;
 * ``compact``    — every module at once, removed units gone (``ModuleBank.scores(kernel="compact")``);
 * ``native``     — every module at once at full width on torch's native kernels (the bank the
-  paper-rule modules use), for reference (not for modules with a linear fill);
+  paper-rule modules use), for reference; ``engine`` (the cell engine) instead where the native
+  bank cannot run them (a linear fill, skipped padding);
 * ``compact_one_per_call`` — the compact bank with every module in a native layer of its own
   (narrow LSTM and RNN modules otherwise share one, block-diagonal: ``GROUP_WIDTH``).
 
@@ -65,10 +66,12 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
         with torch.no_grad():
             ref = bank.scores(model, ids, kernel="engine", output="logits")
             paths = {"monolithic": lambda ids=ids: model(ids)}
-            if not bank.filled:  # a linear fill has no full-width native bank
-                paths["native"] = lambda ids=ids: bank.scores(
-                    model, ids, kernel="native", output="logits"
-                )
+            # the full-width reference: the native bank, or the cell engine where it cannot run
+            # (a linear fill, skipped padding)
+            full = "native" if bank.native_for(model) is not None else "engine"
+            paths[full] = lambda ids=ids, full=full: bank.scores(
+                model, ids, kernel=full, output="logits"
+            )
             if compact is not None:
                 got = bank.scores(model, ids, kernel="compact", output="logits")
                 diff = float((got - ref).abs().max())

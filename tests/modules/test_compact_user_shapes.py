@@ -162,3 +162,14 @@ def test_the_compact_bank_refuses_bidirectional_layers():
 
     model = tiny_model("gru", bidirectional=True).eval()
     assert "bidirectional" in compact_unsupported(random_bank(model), model)
+
+
+def test_auto_keeps_few_rows_of_users_shapes_on_the_engine_unless_filled():
+    from tests.modules.test_compact_bank import random_bank
+    from tests.modules.test_fill import with_random_fills
+
+    model = tiny_model("gru", padding="skipped", hidden=10).eval()
+    bank = random_bank(model, k=3, keep=0.3)
+    assert not bank.compact_pays(model, rows=4)  # module by module: slower than the engine
+    assert bank.compact_pays(model, rows=64)
+    assert with_random_fills(bank).compact_pays(model, rows=4)  # no native bank for a fill

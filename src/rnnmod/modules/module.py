@@ -263,8 +263,10 @@ class ModuleBank:
             return False
         if self.filled:
             return True
-        widest = max(float(m[:, 0].float().mean(1).max()) for m in self.unit_masks)
         many = rows >= PER_MODULE_ROWS
+        if model.cfg.extensions() and not many:
+            return False  # users' shapes run module by module, slower than the engine for few rows
+        widest = max(float(m[:, 0].float().mean(1).max()) for m in self.unit_masks)
         return widest <= (COMPACT_MAX_WIDTH_MANY_ROWS if many else COMPACT_MAX_WIDTH)
 
     def native_for(self, model: SeqClassifier) -> NativeBank | None:
