@@ -91,7 +91,6 @@ def check_fits(run: Run, data: TaskData) -> None:
             )
 
 
-@torch.no_grad()
 def budget_of(manifest: dict) -> dict | None:
     """What a learned budget promised and on what, from a module set's manifest (None when its
     masks were not learned under an accuracy budget): the tolerance, the confidence level, the
@@ -111,6 +110,7 @@ def budget_of(manifest: dict) -> dict | None:
     }
 
 
+@torch.no_grad()
 def evaluate_moduleset(
     ms: ModuleSet,
     data_dir: Path | str | None = None,
