@@ -92,7 +92,7 @@ def module_scores(z: Tensor) -> Tensor:
 
 
 def _accuracy(pred: Tensor, y: Tensor, pad: int | None) -> float:
-    keep = torch.ones_like(y, dtype=torch.bool) if pad is None else y != pad
+    keep = _real(y, pad)
     return float((pred[keep] == y[keep]).float().mean())
 
 
@@ -103,8 +103,24 @@ class _Validation:
     x: Tensor
     y: Tensor
     source: str
+    mono_right: Tensor  # where the source model is right (a confidence level's paired bound)
     monolithic: float  # the source model's accuracy on them
-    mono_right: Tensor | None = None  # where it is right (a confidence level's paired bound)
+
+    @classmethod
+    def of(
+        cls,
+        model: SeqClassifier,
+        bank: ModuleBank,
+        x: Tensor,
+        y: Tensor,
+        pad: int | None,
+        source: str,
+    ) -> _Validation:
+        """``x``, ``y`` with the monolithic model's verdicts on them, as ``rnnmod evaluate``
+        counts (:func:`monolithic_accuracy`), from one forward pass."""
+        right = monolithic_choice(predict_logits(model, x), bank.class_index, pad) == y
+        real = _real(y, pad)
+        return cls(x, y, source, right, float(right[real].float().mean()))
 
 
 def _real(y: Tensor, pad: int | None) -> Tensor:
@@ -146,11 +162,7 @@ def _split_for_budget(
             f"seeded {frac:.0%} of the {data.task} training split ({len(val)} examples, seed "
             f"{seed}; held out of mask learning)"
         )
-    return (
-        x_tr,
-        y_tr,
-        _Validation(x_v, y_v, source, monolithic_accuracy(model, bank, x_v, y_v, data.pad_label)),
-    )
+    return x_tr, y_tr, _Validation.of(model, bank, x_v, y_v, data.pad_label, source)
 
 
 def _hold_back(
@@ -171,9 +183,8 @@ def _hold_back(
     choose, held = seeded_split(len(val.x), frac, seed + 1, strata)
 
     def part(idx: Tensor, what: str) -> _Validation:
-        x, y = val.x[idx], val.y[idx]
-        acc = monolithic_accuracy(model, bank, x, y, pad)
-        return _Validation(x, y, f"{what} {len(idx)} of the {val.source}", acc)
+        source = f"{what} {len(idx)} of the {val.source}"
+        return _Validation.of(model, bank, val.x[idx], val.y[idx], pad, source)
 
     return part(choose, "choosing on"), part(held, "confirming on")
 
@@ -309,12 +320,6 @@ class ClassifierObjective(MaskObjective):
                 )
                 self.confirms, self.confirmation = True, self.held.source
                 self.confirm_reference = [self.held.monolithic]
-            for v in (self.val, self.held):
-                if v is not None and self.confidence:
-                    v.mono_right = (
-                        monolithic_choice(predict_logits(model, v.x), bank.class_index, self.pad)
-                        == v.y
-                    )
             self.validation, self.reference = self.val.source, [self.val.monolithic]
             if self.confidence:
                 self.validation += (
