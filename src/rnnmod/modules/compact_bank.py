@@ -110,8 +110,6 @@ class CompactBank:
     # ``head_w`` then reads the MLP's output ([K, F, R], not sliced)
     body_w: Tensor | None = None
     body_b: Tensor | None = None
-    # users' shapes (skipped padding, pooled readouts, an MLP head) run module by module only
-    shaped: bool = False
 
     @classmethod
     @torch.no_grad()
@@ -182,7 +180,6 @@ class CompactBank:
             native=native,
             body_w=body_w,
             body_b=body_b,
-            shaped=bool(model.cfg.extensions()),
         )
 
     def __len__(self) -> int:
@@ -225,7 +222,9 @@ class CompactBank:
     def logits(self, model: SeqClassifier, ids: Tensor) -> Tensor:
         """Channelled head logits of every module: [K, B, R] (or [K, B, T, R])."""
         x = model.recurrent_input(ids)  # [B, T, in]
-        if self.native is not None and (self.shaped or len(ids) >= PER_MODULE_ROWS):
+        # users' shapes (skipped padding, pooled readouts, an MLP head): module by module only
+        shaped = bool(model.cfg.extensions())
+        if self.native is not None and (shaped or len(ids) >= PER_MODULE_ROWS):
             return self._per_module(model, x, ids)
         return self._batched(x)
 
