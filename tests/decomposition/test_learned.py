@@ -254,6 +254,7 @@ def test_a_linear_fill_rebuilds_what_the_removed_units_carried():
         torch.Generator().manual_seed(0),
     ).bank(dead.unit_masks)  # fmt: skip
     x, y = data.x_train, data.y_train
+    assert filled.filled and not dead.filled  # the same masks, with and without the fill
     assert composed_accuracy(model, filled, x, y) >= composed_accuracy(model, dead, x, y)
     assert filled.scores(model, x[:20], kernel="compact").shape == (len(bank), 20)
 
