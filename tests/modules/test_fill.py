@@ -50,6 +50,28 @@ def test_the_folded_compact_bank_equals_the_filled_engine(cell, depth, io_type, 
     assert not torch.allclose(eng, dead, atol=1e-3)  # the fill changes what the modules say
 
 
+@pytest.mark.parametrize("rows", [7, 21])
+def test_a_copy_without_its_fills_does_not_run_the_filled_kernels(rows):
+    """The compact kernels are cached per bank: a dataclasses.replace copy (which keeps every
+    other field) and a bank whose fills are reassigned after scoring score as what they are."""
+    from dataclasses import replace
+
+    model = tiny_model("gru", hidden=10).eval()
+    filled = with_random_fills(random_bank(model, k=4, seed=1), seed=1)
+    ids = torch.randint(1, 12, (rows, 6))
+    dead = random_bank(model, k=4, seed=1).scores(model, ids, kernel="engine", output="logits")
+    filled_scores = filled.scores(model, ids, kernel="compact", output="logits")
+    copy = replace(filled, unit_fills=None)
+    assert torch.allclose(
+        copy.scores(model, ids, kernel="compact", output="logits"), dead, atol=1e-5
+    )
+    filled.unit_fills = None
+    assert torch.allclose(
+        filled.scores(model, ids, kernel="compact", output="logits"), dead, atol=1e-5
+    )
+    assert not torch.allclose(filled_scores, dead, atol=1e-3)
+
+
 def test_a_removed_unit_emits_its_fill_from_the_first_step():
     model = tiny_model("gru", hidden=6).eval()
     bank = with_random_fills(random_bank(model, k=2, keep=0.5, seed=3), seed=3)

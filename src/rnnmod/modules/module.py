@@ -87,7 +87,9 @@ class ModuleBank:
     info: list[dict] = field(default_factory=list)
     unit_semantics: str = "dead"
     unit_fills: list[Fill | None] | None = None
-    _native: dict = field(default_factory=dict, repr=False, compare=False)
+    # built kernels per source model; not an __init__ field, so dataclasses.replace and select
+    # give a bank a cache of its own (a copy with other fills must not run this bank's kernels)
+    _native: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.class_index)
@@ -248,11 +250,15 @@ class ModuleBank:
         if compact_unsupported(self, model):
             return None
         key = ("compact", id(model))
-        if key not in self._native or self._native[key][0] is not model:
+        # built from these masks and fills: a bank whose masks or fills were reassigned since
+        # (the learner's checkpoints, a fill fitted later) builds anew
+        made_of = (model, self.unit_masks, self.unit_fills, self.head_weight, self.head_bias)
+        cached = self._native.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], made_of, strict=True)):
             built = CompactBank.build(
                 model, self.unit_masks, self.head_weight, self.head_bias, self.unit_fills
             )
-            self._native[key] = (model, built)
+            self._native[key] = (made_of, built)
         return self._native[key][1]
 
     def compact_pays(self, model: SeqClassifier, rows: int = 1) -> bool:
@@ -278,8 +284,13 @@ class ModuleBank:
         key = id(model)
         # the model is kept beside its native bank: an id() alone can be reused by a new model
         # once the old one is freed, which would silently score with the old weights
-        if key not in self._native or self._native[key][0] is not model:
-            self._native[key] = (model, build_native_bank(model, self.unit_masks, self.head_weight))
+        made_of = (model, self.unit_masks, self.head_weight)
+        cached = self._native.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], made_of, strict=True)):
+            self._native[key] = (
+                made_of,
+                build_native_bank(model, self.unit_masks, self.head_weight),
+            )
         return self._native[key][1]
 
     @torch.no_grad()
