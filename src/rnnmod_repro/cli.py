@@ -76,7 +76,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
     from .rq1_cost import RQ1Options, run_rq1, summarize
 
-    tasks = _csv(args.tasks or ("clinc" if args.what == "budget" else "mathqa,clinc"))
+    curves = ("budget", "learned-curve")
+    tasks = _csv(args.tasks or ("clinc" if args.what in curves else "mathqa,clinc"))
     cells = _csv(args.cells)
     if (
         args.what in ("rq1", "rq3") and "tatoeba" in tasks
@@ -111,6 +112,30 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             )
         )
         _print_rows(args, rows, f"{args.results_dir / 'budget.csv'}, budget.md and budget.png")
+        return
+    if args.what == "learned-curve":
+        from .learned_curve import CurveOptions, run_learned_curve
+
+        if len(tasks) != 1:
+            raise RnnmodError("reproduce learned-curve takes one task (--task clinc)")
+        rows = run_learned_curve(
+            CurveOptions(
+                task=tasks[0],
+                cells=cells,
+                depths=parse_depths(args.depths or "1"),
+                runs_dir=args.runs_dir,
+                results_dir=args.results_dir,
+                data_dir=args.data_dir,
+                epochs=args.epochs,
+                progress=not args.quiet,
+            )
+        )
+        _print_rows(
+            args,
+            rows,
+            f"{args.results_dir / 'learned_curve.csv'}, learned_curve.md and learned_curve.png",
+            unit="checkpoints",
+        )
         return
     if args.what == "report":
         from .report import build_report
@@ -282,15 +307,19 @@ def reproduce_parser() -> argparse.ArgumentParser:
     r = argparse.ArgumentParser(prog="rnnmod reproduce")
     r.add_argument(
         "what",
-        choices=("all", "rq1", "rq2", "rq3", "d1", "budget", "report"),
+        choices=("all", "rq1", "rq2", "rq3", "d1", "budget", "learned-curve", "report"),
         help="all: RQ1-RQ3 (+D1) of --profile and the report; report: rebuild results/report.{md,html} "
         "from the result CSVs; rq1: train what is missing, decompose, evaluate; d1: constant predictions of the "
         "authors' defective rolled many-output evaluator on already-trained runs; budget: the "
         "retention-accuracy curve of fixed removal fractions and budgeted modules (docs/budget.md); "
+        "learned-curve: the learned masks' curve, dead and with the linear fill, beside budget's "
+        "rank and paper-rule points (run budget first for those; docs/budget.md); "
         "rq2: intra reuse, every class pair's composed model vs a model trained from scratch "
         "(Table III); rq3: intra replace, the worst depth's modules replaced by the best's (Table IV; --tasks tatoeba: per target language)",
     )
-    r.add_argument("--tasks", "--task", default=None, help="default mathqa,clinc; budget: clinc")
+    r.add_argument(
+        "--tasks", "--task", default=None, help="default mathqa,clinc; budget, learned-curve: clinc"
+    )
     r.add_argument(
         "--recipe",
         choices=tuple(RECIPES),
@@ -309,7 +338,11 @@ def reproduce_parser() -> argparse.ArgumentParser:
         "(default: until early stopping or the recipe's last epoch)",
     )
     r.add_argument("--cells", default="lstm,gru,rnn")
-    r.add_argument("--depths", default=None, help="e.g. 1-4 or 1,3 (default 1-4; budget: 1,2)")
+    r.add_argument(
+        "--depths",
+        default=None,
+        help="e.g. 1-4 or 1,3 (default 1-4; budget: 1,2; learned-curve: 1)",
+    )
     r.add_argument("--modes", default="rolled,unrolled")
     r.add_argument("--presets", default="default,paper")
     r.add_argument(

@@ -2,7 +2,8 @@
 
 Reads whatever exists of ``rq1.csv``, ``rq2.csv``, ``rq3.csv``, the inter rows
 (``rq2_inter.csv``, ``rq3_inter.csv``), ``d1.csv``, the translators' ``rq1_tatoeba.csv`` and
-``rq3_tatoeba.csv`` and the scenarios' ``scenario_*.json`` under the results folder (every row
+``rq3_tatoeba.csv``, the scenarios' ``scenario_*.json`` and the learned masks' curve
+(``learned_curve.csv``, beside ``budget.csv``'s rank and paper-rule points) under the results folder (every row
 a measured result written by ``rnnmod reproduce``), draws the figures with matplotlib (the
 ``plot`` extra) into ``results/figures/``, and writes one Markdown page and one self-contained
 HTML page (figures inlined) with the paper's numbers beside ours. Nothing here computes a
@@ -20,6 +21,7 @@ from pathlib import Path
 from rnnmod import RnnmodError
 from rnnmod.storage import write_bytes_atomic
 
+from . import learned_curve
 from .paper import TATOEBA_REPLACE, paper_rows
 from .reuse_replace_summary import summarize, summary_columns
 from .tables import MISSING, Col, group_by, markdown_table, num
@@ -197,6 +199,13 @@ def scenario_table(results: Path) -> tuple | None:
     )  # fmt: skip
 
 
+def learned_table(curve: list[dict], rank: list[dict]) -> tuple:
+    """Modules that shrink: per model, the smallest learned, rank and paper-rule points within
+    1 pp (``rnnmod reproduce learned-curve``)."""
+    head, body = _cells(learned_curve.SUMMARY_COLUMNS, learned_curve.summary_rows(curve, rank))
+    return (learned_curve.TITLE, head, body, learned_curve.NOTE)
+
+
 # -- figures ---------------------------------------------------------------------------------
 
 
@@ -213,8 +222,11 @@ def _plt():
     return plt
 
 
-def figures(results: Path, rq1: list[dict], rq3: list[dict]) -> list[tuple[str, Path]]:
-    """Δ per model (RQ1), accuracy vs retained units (RQ1), per-class replace gains (RQ3)."""
+def figures(
+    results: Path, rq1: list[dict], rq3: list[dict], curve: list[dict], rank: list[dict]
+) -> list[tuple[str, Path]]:
+    """Δ per model (RQ1), accuracy vs retained units (RQ1), per-class replace gains (RQ3), the
+    learned masks' retention–accuracy curves."""
     plt = _plt()
     out_dir = results / "figures"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,6 +297,16 @@ def figures(results: Path, rq1: list[dict], rq3: list[dict]) -> list[tuple[str, 
             (
                 "RQ3: per-class gain of replacing one module of the faulty model by the best model's",
                 _save(fig, out_dir / "rq3_gains.png", plt),
+            )
+        )
+    if curve:
+        path = out_dir / "learned_curve.png"
+        learned_curve.plot(curve, rank, path)
+        made.append(
+            (
+                "Modules that shrink: composed Δ on test vs retained units, learned masks "
+                "(dead units, linear fill) beside the rank method and the paper's rule",
+                path,
             )
         )
     return made
@@ -361,7 +383,11 @@ def build_report(results: Path) -> tuple[Path, Path]:
     scen = scenario_table(results)
     if scen:
         tables.append(scen)
-    figs = figures(results, rq1, rq3)
+    curve = _read(results / "learned_curve.csv")
+    rank = learned_curve.read_budget_rows(results / "budget.csv")
+    if curve:
+        tables.append(learned_table(curve, rank))
+    figs = figures(results, rq1, rq3, curve, rank)
     tasks = sorted({r["task"] for r in rq1 + rq2 + rq3})
     notes = [TASK_NOTES[t] for t in tasks if t in TASK_NOTES]
     md = ["# rnnmod — reproduction report", "", *[f"* {n}" for n in notes], ""]
