@@ -70,6 +70,36 @@ def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: st
         print(f"wrote {wrote} ({len(rows)} {unit})")
 
 
+def _curve(args: argparse.Namespace, task: str | None, cells: list[str]) -> None:
+    """``reproduce budget`` (the rank method's curve) or ``learned-curve`` (the learned masks')."""
+    if task is None:
+        raise RnnmodError(f"reproduce {args.what} takes one task (--task clinc)")
+    if args.what == "budget":
+        from .retention_curve import BudgetOptions as Options
+        from .retention_curve import run_budget as sweep
+
+        name, depths, unit = "budget", "1,2", "rows"
+    else:
+        from .learned_curve import CurveOptions as Options
+        from .learned_curve import run_learned_curve as sweep
+
+        name, depths, unit = "learned_curve", "1", "checkpoints"
+    rows = sweep(
+        Options(
+            task=task,
+            cells=cells,
+            depths=parse_depths(args.depths or depths),
+            runs_dir=args.runs_dir,
+            results_dir=args.results_dir,
+            data_dir=args.data_dir,
+            epochs=args.epochs,
+            progress=not args.quiet,
+        )
+    )
+    wrote = f"{args.results_dir / name}.csv, {name}.md and {name}.png"
+    _print_rows(args, rows, wrote, unit=unit)
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from rnnmod.data import LOADERS
     from rnnmod.nn.cells import CELL_KINDS
@@ -94,48 +124,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     for c in cells:
         if c not in CELL_KINDS:
             raise RnnmodError(f"unknown cell {c!r}; expected one of {', '.join(CELL_KINDS)}")
-    if args.what == "budget":
-        from .retention_curve import BudgetOptions, run_budget
-
-        if len(tasks) != 1:
-            raise RnnmodError("reproduce budget takes one task (--task clinc)")
-        rows = run_budget(
-            BudgetOptions(
-                task=tasks[0],
-                cells=cells,
-                depths=parse_depths(args.depths or "1,2"),
-                runs_dir=args.runs_dir,
-                results_dir=args.results_dir,
-                data_dir=args.data_dir,
-                epochs=args.epochs,
-                progress=not args.quiet,
-            )
-        )
-        _print_rows(args, rows, f"{args.results_dir / 'budget.csv'}, budget.md and budget.png")
-        return
-    if args.what == "learned-curve":
-        from .learned_curve import CurveOptions, run_learned_curve
-
-        if len(tasks) != 1:
-            raise RnnmodError("reproduce learned-curve takes one task (--task clinc)")
-        rows = run_learned_curve(
-            CurveOptions(
-                task=tasks[0],
-                cells=cells,
-                depths=parse_depths(args.depths or "1"),
-                runs_dir=args.runs_dir,
-                results_dir=args.results_dir,
-                data_dir=args.data_dir,
-                epochs=args.epochs,
-                progress=not args.quiet,
-            )
-        )
-        _print_rows(
-            args,
-            rows,
-            f"{args.results_dir / 'learned_curve.csv'}, learned_curve.md and learned_curve.png",
-            unit="checkpoints",
-        )
+    if args.what in curves:
+        _curve(args, tasks[0] if len(tasks) == 1 else None, cells)
         return
     if args.what == "report":
         from .report import build_report

@@ -23,9 +23,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from rnnmod import RnnmodError, load_run, load_task, preset
+from rnnmod import load_task, preset
 from rnnmod.decomposition import decompose
 from rnnmod.decomposition.budget import validation_split
 from rnnmod.decomposition.learned import learned_masks
@@ -39,7 +37,7 @@ from rnnmod.modules.fill import fill_unsupported
 from rnnmod.storage import write_json
 
 from .result_cache import cached_json
-from .rq1_cost import RQ1Options, ensure_run
+from .rq1_cost import ModelGrid
 from .tables import MISSING, Col, table, write_tables
 
 TOLERANCE_PP = 1.0  # the summary's reading: the smallest point within this many pp
@@ -54,19 +52,11 @@ DEAD, FILLED = "learned, dead units", "learned, linear fill"
 
 
 @dataclass
-class CurveOptions:
-    task: str = "clinc"
-    cells: list[str] = field(default_factory=lambda: ["lstm", "gru", "rnn"])
+class CurveOptions(ModelGrid):
     depths: list[int] = field(default_factory=lambda: [1])
     steps: int | None = None  # None: the budget's default schedule
     floor: float = 0.05
     every: int = 50
-    runs_dir: Path = Path("runs")
-    results_dir: Path = Path("results")
-    data_dir: Path | None = None
-    epochs: int | None = None
-    seed: int = 0
-    progress: bool = True
 
 
 def model_curve(run, data, opts: CurveOptions) -> list[dict]:
@@ -130,18 +120,10 @@ def model_curve(run, data, opts: CurveOptions) -> list[dict]:
 def run_learned_curve(opts: CurveOptions) -> list[dict]:
     """Run (or resume) the curves; writes results/learned_curve.{csv,md,png}. Returns every row."""
     data = load_task(opts.task, opts.data_dir)
-    rq1 = RQ1Options(
-        tasks=[opts.task], cells=opts.cells, depths=opts.depths, runs_dir=opts.runs_dir,
-        data_dir=opts.data_dir, epochs=opts.epochs, seed=opts.seed, progress=opts.progress,
-    )  # fmt: skip
     settings = json.dumps([opts.steps, opts.floor, opts.every, opts.seed, 1])
     cache = opts.results_dir / "learned_curve" / "cache"
     rows: list[dict] = []
-    combos = [(c, d) for c in opts.cells for d in opts.depths]
-    for cell, depth in tqdm(combos, desc="learned curve", disable=not opts.progress, unit="model"):
-        run = load_run(ensure_run(opts.task, cell, depth, data, rq1))
-        if run.vocab.tokens != data.vocab.tokens:
-            raise RnnmodError(f"{run.path} was trained with another vocabulary than the data give")
+    for run in opts.runs(data, "learned curve"):
         f, got = cached_json(cache, f"{run.model_sha256()}:{settings}")
         if got is None:
             got = model_curve(run, data, opts)

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from rnnmod import RnnmodError, load_run, load_task, preset
+from rnnmod import load_task, preset
 from rnnmod.composition.evaluate import evaluate_bank
 from rnnmod.decomposition import decompose
 from rnnmod.decomposition.budget import Ranking, budget_search, validation_split
 from rnnmod.storage import write_json
 
 from .result_cache import cached_json
-from .rq1_cost import RQ1Options, ensure_run
+from .rq1_cost import ModelGrid
 from .tables import Col, table, write_tables
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -30,19 +28,10 @@ BUDGETS = ((1.0, "ovr"), (1.0, "vote"), (0.2, "vote"))
 
 
 @dataclass
-class BudgetOptions:
-    task: str = "clinc"
-    cells: list[str] = field(default_factory=lambda: ["lstm", "gru", "rnn"])
-    depths: list[int] = field(default_factory=lambda: [1, 2])
+class BudgetOptions(ModelGrid):
     mode: str = "rolled"
     fractions: tuple[float, ...] = FRACTIONS
     budgets: tuple[tuple[float, str], ...] = BUDGETS
-    runs_dir: Path = Path("runs")
-    results_dir: Path = Path("results")
-    data_dir: Path | None = None
-    epochs: int | None = None
-    seed: int = 0
-    progress: bool = True
 
 
 CSV_FIELDS = [
@@ -127,26 +116,12 @@ def run_budget(opts: BudgetOptions) -> list[dict]:
     data = load_task(opts.task, opts.data_dir)
     if data.x_val is None:
         data.notes.append("validation: a seeded 10 % of the training split (no validation split)")
-    rq1 = RQ1Options(
-        tasks=[opts.task],
-        cells=opts.cells,
-        depths=opts.depths,
-        runs_dir=opts.runs_dir,
-        data_dir=opts.data_dir,
-        epochs=opts.epochs,
-        seed=opts.seed,
-        progress=opts.progress,
-    )
     settings = json.dumps(
         [opts.mode, list(opts.fractions), [list(b) for b in opts.budgets], opts.seed, 1]
     )
     rows: list[dict] = []
-    combos = [(c, d) for c in opts.cells for d in opts.depths]
     start = time.perf_counter()
-    for cell, depth in tqdm(combos, desc="budget", disable=not opts.progress, unit="model"):
-        run = load_run(ensure_run(opts.task, cell, depth, data, rq1))
-        if run.vocab.tokens != data.vocab.tokens:
-            raise RnnmodError(f"{run.path} was trained with another vocabulary than the data give")
+    for run in opts.runs(data, "budget"):
         f, got = cached_json(cache, f"{run.model_sha256()}:{settings}")
         if got is not None:
             rows += got

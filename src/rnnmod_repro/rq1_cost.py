@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,37 @@ def ensure_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ1Option
     }
     save_run(path, model, cfg, data.vocab, data.label_names, metrics, overwrite=True)
     return path
+
+
+@dataclass
+class ModelGrid:
+    """One task's models, cells × depths, trained where missing: what the retention curves
+    (``reproduce budget``, ``reproduce learned-curve``) sweep."""
+
+    task: str = "clinc"
+    cells: list[str] = field(default_factory=lambda: ["lstm", "gru", "rnn"])
+    depths: list[int] = field(default_factory=lambda: [1, 2])
+    runs_dir: Path = Path("runs")
+    results_dir: Path = Path("results")
+    data_dir: Path | None = None
+    epochs: int | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def runs(self, data: TaskData, desc: str) -> Iterator[Run]:
+        """Every run of the grid (trained first where missing), with a progress bar."""
+        rq1 = RQ1Options(
+            tasks=[self.task], cells=self.cells, depths=self.depths, runs_dir=self.runs_dir,
+            data_dir=self.data_dir, epochs=self.epochs, seed=self.seed, progress=self.progress,
+        )  # fmt: skip
+        combos = [(c, d) for c in self.cells for d in self.depths]
+        for cell, depth in tqdm(combos, desc=desc, disable=not self.progress, unit="model"):
+            run = load_run(ensure_run(self.task, cell, depth, data, rq1))
+            if run.vocab.tokens != data.vocab.tokens:
+                raise RnnmodError(
+                    f"{run.path} was trained with another vocabulary than the data give"
+                )
+            yield run
 
 
 def scratch_config(model_cfg, epochs: int | None, seed: int) -> TrainConfig:
