@@ -258,8 +258,12 @@ def plot(curve: list[dict], rank: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(_model(r) for r in curve))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
-    for ax, key in zip(axes[0], models, strict=True):
+    cols = min(3, len(models))
+    rows = -(-len(models) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(models) :]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, models, strict=False):
         task, cell, depth = key
         pts = _of(curve, key)
         for method in dict.fromkeys(r["method"] for r in pts):

@@ -31,7 +31,7 @@ REMOVED_UNITS = ("dead", "linear")
 #: what ``--removed-units auto`` picks, per cell and for stacked models (depth ≥ 2): measured on
 #: Clinc, a linear fill cuts GRU-1's loss at a fixed 20 % of units from −6.5 to about −1 pp; under
 #: the budget it gives GRU-1 and GRU-2 far smaller modules and LSTM-2 a smaller loss on test (two
-#: seeds), and is worse for LSTM-1 and the tanh RNN-1 (docs/budget.md); stacked RNNs unmeasured
+#: seeds), and is worse for LSTM-1, the tanh RNN-1 and RNN-2 (docs/budget.md); ReLU RNNs unmeasured
 REMOVED_UNITS_DEFAULT = {
     ("gru", False): "linear",
     ("gru", True): "linear",
