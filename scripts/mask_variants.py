@@ -200,7 +200,8 @@ def objective_for(variant: str, side_lr: float):
             if self.side is not None and any(p.grad is not None for p in self.extra):
                 self.side.step()
                 self.side.zero_grad(set_to_none=True)
-            ids, target = self.next_batch(gen)
+            idx = self.next_batch(gen)
+            ids, target = self.x[idx], self.y[idx]
             score = L.module_scores(self.head_logits(ids, masks))
             return self.composed_loss(score * self.scale.exp() + self.shift, target)
 

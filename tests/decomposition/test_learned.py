@@ -16,6 +16,7 @@ from rnnmod.decomposition.learned import (
     straight_through,
 )
 from rnnmod.errors import RnnmodError
+from rnnmod.nn.zoo import predict_logits
 from tests.helpers import fit_tiny, tiny_data, tiny_model
 
 
@@ -266,6 +267,7 @@ def test_a_dataset_validation_split_is_used_as_it_is():
     _, s = learned_masks(model, data, bank, tolerance_pp=1.0, steps=20, seed=0)
     assert s["validation"].startswith("tiny validation split (30 examples)")
     assert s["n_training_examples"] == len(data.x_train)
+    assert s["candidates_per_example"] is None  # 4 modules: every module on every example
 
 
 def test_unsupported_banks_say_how_to_budget_them_instead():
@@ -485,3 +487,61 @@ def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill():
     pooled = fit_tiny(tiny_model("gru", hidden=16, readout="mean"), data)
     _, s = learned_masks(pooled, data, bank_of(pooled, data), target_retained=0.5, steps=5)
     assert s["removed_units"] == "dead"  # mean over real steps: auto falls back
+
+
+@pytest.mark.parametrize("masks_of", ["unit", "gate"])
+def test_candidate_modules_score_as_they_do_in_the_full_vote(masks_of):
+    """With more modules than ``candidates``, an example is learned under its own module and its
+    hardest rivals only: each candidate's head slots are exactly what that module gives the
+    example in the full pass, and the rivals are the classes the monolithic model ranks next."""
+    data = tiny_data(n=120, n_classes=6)
+    model = fit_tiny(tiny_model("lstm", hidden=16, n_classes=6), data)
+    cfg = {"gate_strategy": "per-gate"} if masks_of == "gate" else {}
+    bank = bank_of(model, data, **cfg)
+    gen = torch.Generator().manual_seed(0)
+    obj = ClassifierObjective(model, data, bank, LearnedOptions(candidates=3), 0, False, gen)
+    assert obj.candidates.shape == (obj.n_examples, 3)
+    assert torch.equal(obj.candidates[:, 0], obj.y)
+    logits = predict_logits(model, obj.x)[:, bank.class_index]
+    logits[torch.arange(obj.n_examples), obj.y] = float("-inf")
+    assert torch.equal(obj.candidates[:, 1], logits.argmax(1))  # the strongest rival first
+    masks = [torch.rand(shape, generator=gen) > 0.4 for shape in obj.shapes]
+    idx = torch.arange(10)
+    got = obj.candidate_logits(obj.x[idx], obj.candidates[idx], [m.float() for m in masks])
+    full = obj.head_logits(obj.x[idx], [m.float() for m in masks])  # [B, K, R]
+    want = torch.stack([full[b, obj.candidates[i]] for b, i in enumerate(idx)])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    every = ClassifierObjective(model, data, bank, LearnedOptions(candidates=0), 0, False, gen)
+    assert every.candidates is None  # 0: every module on every example
+
+
+def test_many_modules_learn_under_their_candidates():
+    data = tiny_data(n=120, n_classes=6)
+    model = fit_tiny(tiny_model("gru", hidden=16, n_classes=6), data)
+    bank = bank_of(model, data)
+    opts = LearnedOptions(candidates=3)
+    a, sa = learned_masks(model, data, bank, target_retained=0.4, steps=60, seed=1, options=opts)
+    b, _ = learned_masks(model, data, bank, target_retained=0.4, steps=60, seed=1, options=opts)
+    assert sa["candidates_per_example"] == 3
+    assert all(torch.equal(x, y) for x, y in zip(a.unit_masks, b.unit_masks, strict=True))
+    assert abs(float(a.retained_fraction().mean()) - 0.4) <= 0.15
+
+
+def test_cli_learn_candidates(tmp_path, capsys):
+    import json
+
+    from rnnmod.cli import main
+    from tests.reliability.util import make_run, write_csv
+
+    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="gru", depth=1)
+    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--quiet"]
+    rank = ["--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank"]
+    assert main([*base, *rank, "--learn-candidates", "2"]) == 2
+    assert "--learn-candidates needs --method learned" in capsys.readouterr().err
+    learn = ["--method", "learned", "--learn-steps", "10"]
+    assert main([*base, "--out", str(tmp_path / "x"), *learn, "--learn-candidates", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err
+    out = tmp_path / "c"
+    assert main([*base, "--out", str(out), *learn, "--learn-candidates", "2"]) == 0
+    learned = json.loads((out / "manifest.json").read_text())["learned"]
+    assert learned["request"]["candidates"] == 2 and learned["candidates_per_example"] == 2

@@ -38,8 +38,10 @@ def _learned_request(args: argparse.Namespace) -> dict | None:
     if _method(args) != "learned":
         if getattr(args, "target_retained", None) is not None:
             raise RnnmodError("--target-retained needs --method learned")
-        if getattr(args, "learn_steps", None) is not None:
-            raise RnnmodError("--learn-steps needs --method learned (or --budget)")
+        for flag in ("learn_steps", "learn_candidates"):
+            if getattr(args, flag, None) is not None:
+                name = "--" + flag.replace("_", "-")
+                raise RnnmodError(f"{name} needs --method learned (or --budget)")
         if getattr(args, "budget_confidence", None) is not None:
             raise RnnmodError("--budget-confidence applies to learned masks (--budget TOL)")
         if getattr(args, "removed_units", None) is not None:
@@ -55,6 +57,8 @@ def _learned_request(args: argparse.Namespace) -> dict | None:
     steps = {} if args.learn_steps is None else {"steps": args.learn_steps}
     if getattr(args, "removed_units", None) is not None:
         steps["removed_units"] = args.removed_units
+    if getattr(args, "learn_candidates", None) is not None:
+        steps["candidates"] = args.learn_candidates
     if args.budget is not None:
         if args.target_retained is not None:
             raise RnnmodError(
@@ -482,6 +486,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="learned masks: optimisation steps (default 800; 1600 for a classifier's or "
         "tagger's --budget; with --budget learning stops sooner once the validation accuracy "
         "stays out of the budget)",
+    )
+    d.add_argument(
+        "--learn-candidates",
+        type=int,
+        default=None,
+        metavar="P",
+        help="learned masks of a one-output classifier with more than P modules: learn each "
+        "training example under P modules' masks only — its own and its hardest rivals (the "
+        "classes the monolithic model ranks next on it) — so a step costs the same for 150 "
+        "classes as for 16 (default 16; 0: every module on every example; docs/budget.md)",
     )
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--quiet", action="store_true", help="no progress bar, no warnings")

@@ -70,7 +70,7 @@ from .mask_objective import (  # noqa: F401  (re-exported: the learner's public 
 #: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
 ALGORITHM = (
     "straight-through masks, λ per module, log-odds scores, falling target held on a miss, "
-    "removed units dead or a linear fill/5"
+    "removed units dead or a linear fill, beyond 16 modules an example's hardest rivals only/6"
 )
 
 
@@ -111,6 +111,7 @@ def learned_masks(
     on_checkpoint: Callable[[dict, object], None] | None = None,
     objective: type[MaskObjective] | None = None,
     removed_units: str | None = None,
+    candidates: int | None = None,
 ) -> tuple[ModuleBank | DecoderMaskBank, dict]:
     """Learn every module's unit masks for ``bank`` (the default decomposition of ``run_model``;
     a classifier's heads are kept): towards ``target_retained``, or — with ``tolerance_pp`` —
@@ -126,7 +127,9 @@ def learned_masks(
     kind passes its own, :mod:`rnnmod.translation.mask_learning`). ``removed_units``: ``dead``,
     ``linear`` (each checkpoint judged, and the result kept, with every module's removed units
     rebuilt from its kept ones by a least-squares fill: :mod:`rnnmod.modules.fill`) or ``auto``
-    (the options' default: the cell's choice)."""
+    (the options' default: the cell's choice). ``candidates`` (a one-output classifier with
+    more modules than that): each training example is learned under that many modules' masks,
+    its own and its hardest rivals' (0: every module; :class:`LearnedOptions`)."""
     budget = tolerance_pp is not None
     if budget:
         if not 0 <= tolerance_pp <= 100:
@@ -145,6 +148,12 @@ def learned_masks(
         opt = replace(opt, val_frac=val_frac)
     if confidence is not None:
         opt = replace(opt, confidence=confidence)
+    if candidates is not None:
+        if candidates < 0 or candidates == 1:
+            raise RnnmodError(
+                f"--learn-candidates must be 0 (every module) or at least 2, got {candidates}"
+            )
+        opt = replace(opt, candidates=candidates)
     choice = opt.removed_units if removed_units is None else removed_units
     opt = replace(
         opt,
@@ -363,6 +372,8 @@ def _learn(
         "confidence": opt.confidence or None,
         "removed_units": opt.removed_units,
         "n_training_examples": objective.n_examples,
+        # modules each example is learned under (None: every module)
+        "candidates_per_example": _candidates_of(objective),
         "final_loss": round(ce_last, 6),
         "retained_per_module": [round(float(r), 6) for r in retained],
         "retained_mean": round(float(retained.mean()), 6),
@@ -387,6 +398,11 @@ def _learn(
         if warnings:
             summary["warning"] = "; ".join(warnings)
     return out, summary
+
+
+def _candidates_of(objective: MaskObjective) -> int | None:
+    cand = getattr(objective, "candidates", None)
+    return None if cand is None else int(cand.shape[1])
 
 
 def _within_budget(score: float, reference: float, tolerance_pp: float) -> bool:

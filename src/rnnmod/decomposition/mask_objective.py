@@ -64,6 +64,11 @@ class LearnedOptions:
     # refitted to every checkpoint's masks; rnnmod.modules.fill) or auto (the cell's default)
     removed_units: str = "auto"
     fill_examples: int = 3000
+    # a one-output classifier with more modules than this learns each training example under
+    # this many modules' masks only — its own and the modules of the classes the monolithic
+    # model ranks next on it (its hardest negatives) —, so a step costs the same for 20 classes
+    # as for 150 (0: every module on every example)
+    candidates: int = 16
 
 
 def check_learned_supported(model: object, bank: ModuleBank | DecoderMaskBank) -> None:
@@ -211,6 +216,19 @@ def _state_grams(model: SeqClassifier, x: Tensor, n: int, seed: int) -> list[Ten
     return [state_gram(h.reshape(-1, h.shape[-1]) if real is None else h[real]) for h in hidden]
 
 
+@torch.no_grad()
+def _hard_candidates(
+    model: SeqClassifier, bank: ModuleBank, x: Tensor, target: Tensor, p: int
+) -> Tensor:
+    """[N, p] module indices per example: its target module, then the p − 1 modules whose
+    classes the monolithic model scores highest on it (the modules that compete with the
+    target in the composed vote, the others far behind)."""
+    logits = predict_logits(model, x)[:, bank.class_index]  # [N, K], a module's class each
+    logits.scatter_(1, target[:, None], float("-inf"))
+    rivals = logits.topk(p - 1, dim=1).indices
+    return torch.cat([target[:, None], rivals], dim=1)
+
+
 def _masks_of(bank: ModuleBank) -> list[Tensor]:
     """What the learner learns: the bank's unit masks, or its gate-column masks (per-gate)."""
     return bank.unit_masks if bank.unit_masks is not None else bank.gate_masks
@@ -345,6 +363,9 @@ class ClassifierObjective(MaskObjective):
             )
         self.x, self.y = x_src[rows], y_all[rows]
         self.n_examples = len(rows)
+        self.candidates = None  # [N, P] modules an example is learned under (target first)
+        if 0 < opt.candidates < k and self.y.dim() == 1:
+            self.candidates = _hard_candidates(model, bank, self.x, self.y, opt.candidates)
         self.batch_size = min(opt.batch_size, self.n_examples)
         self.mask_key = "unit_masks" if bank.unit_masks is not None else "gate_masks"
         self.shapes = [m.shape for m in _masks_of(bank)]
@@ -353,18 +374,34 @@ class ClassifierObjective(MaskObjective):
         self.order, self.pos = torch.randperm(self.n_examples, generator=gen), 0
 
     def loss(self, masks, gen):
-        ids, target = self.next_batch(gen)
+        idx = self.next_batch(gen)
+        ids, target = self.x[idx], self.y[idx]
+        if self.candidates is not None:
+            cand = self.candidates[idx]  # [B, P], the target module first
+            score = module_scores(self.candidate_logits(ids, cand, masks))
+            return torch.nn.functional.cross_entropy(score, torch.zeros_like(target))
         return self.composed_loss(module_scores(self.head_logits(ids, masks)), target)
 
-    def next_batch(self, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-        """The next training batch (ids, target module per example or position), reshuffled
-        once every example has been seen."""
+    def next_batch(self, gen: torch.Generator) -> Tensor:
+        """The indices of the next training batch, reshuffled once every example has been
+        seen."""
         n, b = self.n_examples, self.batch_size
         if self.pos + b > n:
             self.order, self.pos = torch.randperm(n, generator=gen), 0
         idx = self.order[self.pos : self.pos + b]
         self.pos += b
-        return self.x[idx], self.y[idx]
+        return idx
+
+    def candidate_logits(self, ids: Tensor, cand: Tensor, masks: list[Tensor]) -> Tensor:
+        """Each example's channelled head slots under its candidate modules' masks only:
+        [B, P, R] (one engine pass of B·P rows, a mask per row)."""
+        b, p = cand.shape
+        mods = cand.reshape(-1)
+        rows = ids.repeat_interleave(p, dim=0)
+        run = self.model.run_engine(rows, **{self.mask_key: [m[mods] for m in masks]})
+        feats = self.model.head_features(run.output, rows)  # [B·P, H]
+        z = torch.einsum("nh,nrh->nr", feats, self.head_w[mods]) + self.head_b[mods]
+        return z.reshape(b, p, -1)
 
     def head_logits(self, ids: Tensor, masks: list[Tensor]) -> Tensor:
         """Every module's channelled head slots on ``ids`` under ``masks``: [B, (T,) K, R]."""
