@@ -521,6 +521,7 @@ def test_many_modules_learn_under_their_candidates():
     bank = bank_of(model, data)
     opts = LearnedOptions(candidates=3)
     a, sa = learned_masks(model, data, bank, target_retained=0.4, steps=60, seed=1, options=opts)
+    data.x_test = torch.full_like(data.x_test, model.cfg.vocab_size + 99)  # would fail if read
     b, _ = learned_masks(model, data, bank, target_retained=0.4, steps=60, seed=1, options=opts)
     assert sa["candidates_per_example"] == 3
     assert all(torch.equal(x, y) for x, y in zip(a.unit_masks, b.unit_masks, strict=True))

@@ -373,7 +373,9 @@ def _learn(
         "removed_units": opt.removed_units,
         "n_training_examples": objective.n_examples,
         # modules each example is learned under (None: every module)
-        "candidates_per_example": _candidates_of(objective),
+        "candidates_per_example": (
+            None if objective.candidates is None else int(objective.candidates.shape[1])
+        ),
         "final_loss": round(ce_last, 6),
         "retained_per_module": [round(float(r), 6) for r in retained],
         "retained_mean": round(float(retained.mean()), 6),
@@ -398,11 +400,6 @@ def _learn(
         if warnings:
             summary["warning"] = "; ".join(warnings)
     return out, summary
-
-
-def _candidates_of(objective: MaskObjective) -> int | None:
-    cand = getattr(objective, "candidates", None)
-    return None if cand is None else int(cand.shape[1])
 
 
 def _within_budget(score: float, reference: float, tolerance_pp: float) -> bool:

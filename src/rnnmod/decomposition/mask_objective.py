@@ -281,6 +281,8 @@ class MaskObjective:
     judges_with_confidence: bool = False
     confirmation: str = ""
     confirm_reference: list[float]
+    #: [N, P] the modules each training example is learned under (None: every module)
+    candidates: Tensor | None = None
 
     @classmethod
     def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
@@ -308,8 +310,9 @@ class MaskObjective:
 
 class ClassifierObjective(MaskObjective):
     """Classifiers and taggers: the composed cross-entropy of the modules' scores on batches
-    of training examples run through all K modules at once; the budget is the composed
-    model's validation accuracy (one group)."""
+    of training examples run through all K modules at once (a one-output classifier with more
+    than ``LearnedOptions.candidates`` modules: each example through its candidate modules
+    only); the budget is the composed model's validation accuracy (one group)."""
 
     method = "learned straight-through unit masks (frozen weights and channelled heads)"
     judges_with_confidence = True
@@ -363,7 +366,7 @@ class ClassifierObjective(MaskObjective):
             )
         self.x, self.y = x_src[rows], y_all[rows]
         self.n_examples = len(rows)
-        self.candidates = None  # [N, P] modules an example is learned under (target first)
+        self.candidates = None  # the target module first
         if 0 < opt.candidates < k and self.y.dim() == 1:
             self.candidates = _hard_candidates(model, bank, self.x, self.y, opt.candidates)
         self.batch_size = min(opt.batch_size, self.n_examples)
