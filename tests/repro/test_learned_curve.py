@@ -18,9 +18,9 @@ from rnnmod_repro.report import build_report
 from tests.helpers import fit_tiny, tiny_data, tiny_model
 
 
-def _curve(cell: str, **shape) -> list[dict]:
-    data = tiny_data(n=120)
-    model = fit_tiny(tiny_model(cell, hidden=16, **shape), data)
+def _curve(cell: str, io_type: str = "M:1", **shape) -> list[dict]:
+    data = tiny_data(io_type, n=120)
+    model = fit_tiny(tiny_model(cell, io_type=io_type, hidden=16, **shape), data)
     run = SimpleNamespace(task="tiny", model=model)
     return model_curve(run, data, CurveOptions(steps=60, every=20, progress=False))
 
@@ -37,6 +37,12 @@ def test_one_run_scores_every_checkpoint_dead_and_filled():
         assert d["delta_pp"] == pytest.approx(100 * (d["composed"] - d["monolithic"]))
     assert dead[-1]["retained_units"] < dead[0]["retained_units"]  # the target keeps falling
     assert any(d["composed"] != f["composed"] for d, f in zip(dead, filled, strict=True))
+
+
+def test_a_tagger_gets_both_curves():
+    rows = _curve("lstm", "M:N")
+    assert {r["method"] for r in rows} == {DEAD, FILLED}
+    assert all(0 <= r["composed"] <= 1 and 0 < r["monolithic"] <= 1 for r in rows)
 
 
 def test_a_model_without_a_fill_has_the_dead_curve_only():
