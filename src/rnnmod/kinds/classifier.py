@@ -205,7 +205,7 @@ class ClassifierKind(ModelKind):
             lines.append(
                 f"  learned budget       {b['tolerance_pp']:g} pp on validation{judged}: "
                 f"{b['val_chosen']:.4f} vs monolithic {b['val_monolithic']:.4f} "
-                f"({b['validation'].split(';')[0]})"
+                f"({b['validation'].split('; judged on')[0]})"  # the bound is named before
             )
         if "macro_f1_composed" in res:
             lines.append(
