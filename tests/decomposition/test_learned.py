@@ -526,6 +526,11 @@ def test_many_modules_learn_under_their_candidates():
     data.x_test = torch.full_like(data.x_test, model.cfg.vocab_size + 99)  # would fail if read
     b, _ = learned_masks(model, data, bank, target_retained=0.4, steps=60, seed=1, options=opts)
     assert sa["candidates_per_example"] == 3
+    tagger, tags = fitted("gru", "M:N")
+    with pytest.raises(RnnmodError, match="one-output classifiers"):
+        learned_masks(tagger, tags, bank_of(tagger, tags), steps=2, candidates=3)
+    _, st = learned_masks(tagger, tags, bank_of(tagger, tags), steps=2, candidates=0)
+    assert st["candidates_per_example"] is None
     assert all(torch.equal(x, y) for x, y in zip(a.unit_masks, b.unit_masks, strict=True))
     assert abs(float(a.retained_fraction().mean()) - 0.4) <= 0.15
 

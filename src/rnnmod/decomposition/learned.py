@@ -153,6 +153,13 @@ def learned_masks(
             raise RnnmodError(
                 f"--learn-candidates must be 0 (every module) or at least 2, got {candidates}"
             )
+        if candidates and not (
+            kind_objective is ClassifierObjective and getattr(run_model, "one_output", False)
+        ):
+            raise RnnmodError(
+                "--learn-candidates applies to one-output classifiers; taggers and translators "
+                "learn every module on every example (leave it out, or give 0)"
+            )
         opt = replace(opt, candidates=candidates)
     choice = opt.removed_units if removed_units is None else removed_units
     opt = replace(
