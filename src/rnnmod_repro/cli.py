@@ -70,10 +70,26 @@ def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: st
         print(f"wrote {wrote} ({len(rows)} {unit})")
 
 
+#: what ``reproduce budget`` and ``learned-curve`` do not read: refused when given, not ignored
+NOT_FOR_CURVES = (
+    "modes", "presets", "max_test", "profile", "max_pairs", "executor", "workers", "address",
+    "retries", "pairs_per_task", "legacy_baseline", "inter", "max_combos", "legacy_rule",
+    "calibrate_on",
+)  # fmt: skip
+
+
 def _curve(args: argparse.Namespace, task: str | None, cells: list[str]) -> None:
     """``reproduce budget`` (the rank method's curve) or ``learned-curve`` (the learned masks')."""
     if task is None:
         raise RnnmodError(f"reproduce {args.what} takes one task (--task clinc)")
+    parser = reproduce_parser()
+    given = [d for d in NOT_FOR_CURVES if getattr(args, d) != parser.get_default(d)]
+    if given:
+        flags = ", ".join("--" + d.replace("_", "-") for d in given)
+        raise RnnmodError(
+            f"{flags} {'does' if len(given) == 1 else 'do'} not apply to reproduce {args.what} "
+            "(it reads --task, --cells, --depths, --epochs, --runs-dir and --results-dir)"
+        )
     if args.what == "budget":
         from .retention_curve import BudgetOptions as Options
         from .retention_curve import run_budget as sweep

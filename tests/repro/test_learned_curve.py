@@ -115,3 +115,14 @@ def test_the_report_shows_the_curve_beside_the_rank_method(tmp_path):
     assert "| clinc GRU-1 | rank, fixed fraction | test | 70.0% |" in text
     assert (tmp_path / "figures" / "learned_curve.png").stat().st_size > 5000
     assert "learned_curve.png" in text and page.read_text().count("<table>") == 2
+
+
+@pytest.mark.parametrize("what", ["budget", "learned-curve"])
+def test_options_the_curves_do_not_read_are_refused(what, capsys):
+    from rnnmod.cli import main
+
+    assert main(["reproduce", what, "--modes", "unrolled", "--max-test", "50"]) == 2
+    err = capsys.readouterr().err
+    assert f"--modes, --max-test do not apply to reproduce {what}" in err
+    assert main(["reproduce", what, "--tasks", "clinc,mathqa"]) == 2
+    assert "takes one task" in capsys.readouterr().err
