@@ -70,26 +70,39 @@ def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: st
         print(f"wrote {wrote} ({len(rows)} {unit})")
 
 
-#: what ``reproduce budget`` and ``learned-curve`` do not read: refused when given, not ignored
-NOT_FOR_CURVES = (
-    "modes", "presets", "max_test", "profile", "max_pairs", "executor", "workers", "address",
-    "retries", "pairs_per_task", "legacy_baseline", "inter", "max_combos", "legacy_rule",
-    "calibrate_on",
-)  # fmt: skip
+#: the options a subcommand reads; any other given to it is refused, not ignored (the
+#: subcommands not listed read most of them)
+READS = {
+    "budget": ("tasks", "cells", "depths", "epochs", "runs_dir", "results_dir", "data_dir"),
+    "learned-curve": ("tasks", "cells", "depths", "epochs", "runs_dir", "results_dir", "data_dir"),
+    "report": ("results_dir",),
+}
+ALWAYS = ("help", "what", "quiet", "json")
+
+
+def _refuse_unread(args: argparse.Namespace) -> None:
+    """One line naming the options ``args.what`` would ignore, if any was given."""
+    reads = READS.get(args.what)
+    if reads is None:
+        return
+    parser = reproduce_parser()
+    given = [
+        a.option_strings[0]
+        for a in parser._actions
+        if a.dest not in (*reads, *ALWAYS) and getattr(args, a.dest) != a.default
+    ]
+    if given:
+        named = ", ".join(f"--{d.replace('_', '-')}" for d in reads)
+        raise RnnmodError(
+            f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to reproduce "
+            f"{args.what} (it reads {named})"
+        )
 
 
 def _curve(args: argparse.Namespace, task: str | None, cells: list[str]) -> None:
     """``reproduce budget`` (the rank method's curve) or ``learned-curve`` (the learned masks')."""
     if task is None:
         raise RnnmodError(f"reproduce {args.what} takes one task (--task clinc)")
-    parser = reproduce_parser()
-    given = [d for d in NOT_FOR_CURVES if getattr(args, d) != parser.get_default(d)]
-    if given:
-        flags = ", ".join("--" + d.replace("_", "-") for d in given)
-        raise RnnmodError(
-            f"{flags} {'does' if len(given) == 1 else 'do'} not apply to reproduce {args.what} "
-            "(it reads --task, --cells, --depths, --epochs, --runs-dir and --results-dir)"
-        )
     if args.what == "budget":
         from .retention_curve import BudgetOptions as Options
         from .retention_curve import run_budget as sweep
@@ -122,6 +135,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
     from .rq1_cost import RQ1Options, run_rq1, summarize
 
+    _refuse_unread(args)
     curves = ("budget", "learned-curve")
     tasks = _csv(args.tasks or ("clinc" if args.what in curves else "mathqa,clinc"))
     cells = _csv(args.cells)

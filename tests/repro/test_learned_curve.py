@@ -123,6 +123,15 @@ def test_options_the_curves_do_not_read_are_refused(what, capsys):
 
     assert main(["reproduce", what, "--modes", "unrolled", "--max-test", "50"]) == 2
     err = capsys.readouterr().err
-    assert f"--modes, --max-test do not apply to reproduce {what}" in err
+    assert f"--modes, --max-test do not apply to reproduce {what} (it reads --tasks," in err
     assert main(["reproduce", what, "--tasks", "clinc,mathqa"]) == 2
     assert "takes one task" in capsys.readouterr().err
+
+
+def test_the_report_refuses_what_it_does_not_read(tmp_path, capsys):
+    from rnnmod.cli import main
+
+    assert main(["reproduce", "report", "--results-dir", str(tmp_path), "--cells", "gru"]) == 2
+    assert "--cells does not apply to reproduce report (it reads --results-dir)" in (
+        capsys.readouterr().err
+    )
