@@ -70,21 +70,37 @@ def _print_rows(args: argparse.Namespace, rows: list[dict], wrote: str, unit: st
         print(f"wrote {wrote} ({len(rows)} {unit})")
 
 
-#: the options a subcommand reads; any other given to it is refused, not ignored (the
-#: subcommands not listed read most of them)
-READS = {
-    "budget": ("tasks", "cells", "depths", "epochs", "runs_dir", "results_dir", "data_dir"),
-    "learned-curve": ("tasks", "cells", "depths", "epochs", "runs_dir", "results_dir", "data_dir"),
-    "report": ("results_dir",),
-}
+TRAINED = ("runs_dir", "results_dir", "data_dir", "epochs")  # where runs are trained and kept
+TRANSLATORS = ("recipe", "time_limit")  # rq1 and rq3 of --tasks tatoeba
 ALWAYS = ("help", "what", "quiet", "json")
+
+
+def _reads(args: argparse.Namespace) -> tuple[str, ...]:
+    """The options ``reproduce args.what`` reads; any other given to it is refused, not
+    ignored."""
+    what, grid = args.what, ("tasks", "cells", "depths")
+    if what in ("budget", "learned-curve"):
+        return (*grid, *TRAINED)
+    if what == "report":
+        return ("results_dir",)
+    if what == "all":
+        return ("profile", "runs_dir", "results_dir", "data_dir", "executor", "workers",
+                "address", "retries", "pairs_per_task")  # fmt: skip
+    if what == "d1":
+        return (*grid, "runs_dir", "results_dir", "data_dir")
+    if what == "rq1":
+        return (*grid, "modes", "presets", *TRAINED, "max_test", *TRANSLATORS)
+    common = (*grid, "modes", "presets", *TRAINED, "inter")
+    if args.inter:
+        return (*common, "legacy_rule", "max_combos")
+    if what == "rq2":
+        return (*common, "max_test", "max_pairs", "legacy_baseline")
+    return (*common, "legacy_rule", "max_test", "calibrate_on", *TRANSLATORS)
 
 
 def _refuse_unread(args: argparse.Namespace) -> None:
     """One line naming the options ``args.what`` would ignore, if any was given."""
-    reads = READS.get(args.what)
-    if reads is None:
-        return
+    reads = _reads(args)
     parser = reproduce_parser()
     given = [
         a.option_strings[0]

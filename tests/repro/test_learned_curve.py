@@ -135,3 +135,20 @@ def test_the_report_refuses_what_it_does_not_read(tmp_path, capsys):
     assert "--cells does not apply to reproduce report (it reads --results-dir)" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    "argv,refused",
+    [
+        (["rq2", "--legacy-rule"], "--legacy-rule does not apply to reproduce rq2"),
+        (["rq2", "--inter", "--max-pairs", "3"], "--max-pairs does not apply to reproduce rq2"),
+        (["all", "--tasks", "clinc", "--epochs", "2"], "--tasks, --epochs do not apply"),
+        (["d1", "--modes", "rolled"], "--modes does not apply to reproduce d1"),
+        (["rq1", "--calibrate-on", "train"], "--calibrate-on does not apply to reproduce rq1"),
+    ],
+)
+def test_every_subcommand_refuses_what_it_would_ignore(argv, refused, capsys):
+    from rnnmod.cli import main
+
+    assert main(["reproduce", *argv]) == 2
+    assert refused in capsys.readouterr().err
