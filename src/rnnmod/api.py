@@ -156,7 +156,7 @@ def decompose_to(
         dec.source = run
         save_modules(dec, out, extra=extra, overwrite=overwrite)
         retained = float(dec.bank.retained_fraction().mean())
-        removed = "linear" if getattr(dec.bank, "filled", False) else "dead"
+        removed = getattr(dec.bank, "removed_units", "dead")  # a translator's: always dead
         return DecomposeResult(
             out, False, len(dec.bank), retained, seconds, dec.warnings, removed_units=removed
         )

@@ -88,7 +88,8 @@ def test_native_cache_is_not_fooled_by_a_reused_id():
     data = tiny_data()
     bank = _bank(1)
     stale = bank.native_for(old)
-    bank._native[id(new)] = bank._native.pop(id(old))  # the freed model's entry, new's id
+    key = "build_native_bank"
+    bank._native[key, id(new)] = bank._native.pop((key, id(old)))  # new's id, the old entry
     assert bank.native_for(new) is not stale
     torch.testing.assert_close(
         bank.scores(new, data.x_test),

@@ -130,7 +130,7 @@ def evaluate_moduleset(
     res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
     bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
-    res["removed_units"] = "linear" if bank.filled else "dead"  # rnnmod.modules.fill
+    res["removed_units"] = bank.removed_units  # rnnmod.modules.fill
     learned = budget_of(ms.manifest)
     if learned is not None:
         res["learned_budget"] = learned

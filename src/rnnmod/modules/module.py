@@ -9,6 +9,7 @@ the cell engine once over K copies of the batch (the fused module bank).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,6 +239,11 @@ class ModuleBank:
         """Whether some layer's removed units are reconstructed (not dead)."""
         return any(f is not None for f in self.unit_fills or [])
 
+    @property
+    def removed_units(self) -> str:
+        """What its removed units are, as ``--removed-units`` names it: ``linear`` or ``dead``."""
+        return "linear" if self.filled else "dead"
+
     def engine_semantics(self, model: SeqClassifier) -> str:
         """What this bank's removed units are on ``model`` (:func:`engine_semantics`)."""
         if self.unit_masks is None:
@@ -249,17 +255,14 @@ class ModuleBank:
         :func:`~.compact_bank.compact_unsupported` says it cannot be."""
         if compact_unsupported(self, model):
             return None
-        key = ("compact", id(model))
-        # built from these masks and fills: a bank whose masks or fills were reassigned since
-        # (the learner's checkpoints, a fill fitted later) builds anew
-        made_of = (model, self.unit_masks, self.unit_fills, self.head_weight, self.head_bias)
-        cached = self._native.get(key)
-        if cached is None or any(a is not b for a, b in zip(cached[0], made_of, strict=True)):
-            built = CompactBank.build(
-                model, self.unit_masks, self.head_weight, self.head_bias, self.unit_fills
-            )
-            self._native[key] = (made_of, built)
-        return self._native[key][1]
+        return self._cached(
+            CompactBank.build,
+            model,
+            self.unit_masks,
+            self.head_weight,
+            self.head_bias,
+            self.unit_fills,
+        )
 
     def compact_pays(self, model: SeqClassifier, rows: int = 1) -> bool:
         """Whether ``kernel="auto"`` should use the compact bank for ``rows`` examples
@@ -281,16 +284,17 @@ class ModuleBank:
         semantics = self.engine_semantics(model)
         if self.filled or native_unsupported(self.unit_masks, self.gate_masks, model, semantics):
             return None
-        key = id(model)
-        # the model is kept beside its native bank: an id() alone can be reused by a new model
-        # once the old one is freed, which would silently score with the old weights
-        made_of = (model, self.unit_masks, self.head_weight)
+        return self._cached(build_native_bank, model, self.unit_masks, self.head_weight)
+
+    def _cached(self, build: Callable, model: SeqClassifier, *parts: object):
+        """``build(model, *parts)``, built once per source model. What it was built from is
+        kept beside it and compared by identity: an id() alone can be reused by a new model once
+        the old one is freed, and a bank whose masks or fills were reassigned since (the
+        learner's checkpoints, a fill fitted later) must build anew."""
+        key, made_of = (build.__name__, id(model)), (model, *parts)
         cached = self._native.get(key)
         if cached is None or any(a is not b for a, b in zip(cached[0], made_of, strict=True)):
-            self._native[key] = (
-                made_of,
-                build_native_bank(model, self.unit_masks, self.head_weight),
-            )
+            self._native[key] = (made_of, build(*made_of))
         return self._native[key][1]
 
     @torch.no_grad()
