@@ -153,9 +153,7 @@ def learned_masks(
             raise RnnmodError(
                 f"--learn-candidates must be 0 (every module) or at least 2, got {candidates}"
             )
-        if candidates and not (
-            kind_objective is ClassifierObjective and getattr(run_model, "one_output", False)
-        ):
+        if candidates and not (kind_objective.learns_under_candidates and run_model.one_output):
             raise RnnmodError(
                 "--learn-candidates applies to one-output classifiers; taggers and translators "
                 "learn every module on every example (leave it out, or give 0)"

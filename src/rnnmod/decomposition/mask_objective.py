@@ -283,6 +283,9 @@ class MaskObjective:
     confirm_reference: list[float]
     #: [N, P] the modules each training example is learned under (None: every module)
     candidates: Tensor | None = None
+    #: whether a one-output model's examples can be learned under candidate modules only
+    #: (``LearnedOptions.candidates``)
+    learns_under_candidates: bool = False
 
     @classmethod
     def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
@@ -316,6 +319,7 @@ class ClassifierObjective(MaskObjective):
 
     method = "learned straight-through unit masks (frozen weights and channelled heads)"
     judges_with_confidence = True
+    learns_under_candidates = True
 
     @classmethod
     def defaults(cls, budget: bool) -> tuple[int, LearnedOptions]:
