@@ -38,7 +38,7 @@ from rnnmod.storage import write_json
 
 from .result_cache import cached_json
 from .rq1_cost import ModelGrid
-from .tables import MISSING, Col, table, write_tables
+from .tables import Col, num, table, write_tables
 
 TOLERANCE_PP = 1.0  # the summary's reading: the smallest point within this many pp
 
@@ -78,10 +78,10 @@ def model_curve(run, data, opts: CurveOptions) -> list[dict]:
         banks = {DEAD: replace(bank, unit_fills=None)}
         if removed == "linear":
             banks[FILLED] = bank
+        cost = composed_cost(model, bank)  # the same masks either way: the same arithmetic
         for method, b in banks.items():
             val = composed_accuracy(model, b, x_val, y_val, pad)
             test = composed_accuracy(model, b, data.x_test, data.y_test, pad)
-            cost = composed_cost(model, b)
             rows.append(
                 {
                     **base,
@@ -206,31 +206,21 @@ def summary_rows(curve: list[dict], rank: list[dict]) -> list[dict]:
     return out
 
 
-def _cell(spec: str):
-    def text(r: dict) -> str:
-        p = r["point"]
-        return MISSING if p is None else format(float(p[spec[0]]), spec[1])
-
-    return text
+def _cell(key: str, spec: str):
+    """A summary column: the point's ``key`` formatted with ``spec`` (missing: no point, or a
+    rank row, which has no validation reading)."""
+    return lambda r: num(None if r["point"] is None else r["point"].get(key), spec)
 
 
 SUMMARY_COLUMNS = [
     Col("model", "{model}"),
     Col("method", "{method}"),
     Col("within 1 pp on", "{reading}"),
-    Col("retained units", _cell(("retained_units", ".1%")), right=True),
-    Col("weights retained", _cell(("weights_retained", ".1%")), right=True),
-    Col("cost_vs_monolithic", _cell(("cost_vs_monolithic", ".2f")), right=True),
-    Col(
-        "Δ pp validation",
-        lambda r: (
-            MISSING
-            if r["point"] is None or "val_delta_pp" not in r["point"]
-            else f"{float(r['point']['val_delta_pp']):+.2f}"
-        ),
-        right=True,
-    ),  # fmt: skip
-    Col("Δ pp test", _cell(("delta_pp", "+.2f")), right=True),
+    Col("retained units", _cell("retained_units", ".1%"), right=True),
+    Col("weights retained", _cell("weights_retained", ".1%"), right=True),
+    Col("cost_vs_monolithic", _cell("cost_vs_monolithic", ".2f"), right=True),
+    Col("Δ pp validation", _cell("val_delta_pp", "+.2f"), right=True),
+    Col("Δ pp test", _cell("delta_pp", "+.2f"), right=True),
 ]
 
 
