@@ -26,6 +26,15 @@ def fitted(cell: str, io_type: str = "M:1", hidden: int = 16):
     return fit_tiny(tiny_model(cell, io_type=io_type, hidden=hidden), data), data
 
 
+def decompose_argv(tmp_path, cell: str, output: str) -> list[str]:
+    """``rnnmod decompose`` of a small run of ``cell`` trained on a CSV under ``tmp_path``,
+    without its --out and method (``output``: --quiet or --json)."""
+    from tests.reliability.util import make_run, write_csv
+
+    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell=cell, depth=1)
+    return ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", output]
+
+
 def bank_of(model, data, **cfg):
     return decompose(model, data, preset("default", **cfg), progress=False).bank
 
@@ -107,10 +116,8 @@ def test_the_cli_budget_and_learned_paths_run(tmp_path, capsys):
     import json
 
     from rnnmod.cli import main
-    from tests.reliability.util import make_run, write_csv
 
-    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="lstm", depth=1)
-    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--json"]
+    base = decompose_argv(tmp_path, "lstm", "--json")
     budget = ["--budget", "1pp", "--learn-steps", "40", "--quiet"]
     assert main([*base, "--out", str(tmp_path / "b"), *budget]) == 0
     learned = json.loads((tmp_path / "b" / "manifest.json").read_text())["learned"]
@@ -416,7 +423,6 @@ def test_budget_defaults_differ_from_a_fixed_targets():
 def test_a_confidence_level_is_refused_where_it_does_not_apply(tmp_path, capsys):
     from rnnmod.cli import main
     from rnnmod.decomposition.learned import MaskObjective
-    from tests.reliability.util import make_run, write_csv
 
     model, data = fitted("rnn")
     with pytest.raises(RnnmodError, match="translator"):
@@ -424,8 +430,7 @@ def test_a_confidence_level_is_refused_where_it_does_not_apply(tmp_path, capsys)
             model, data, bank_of(model, data), tolerance_pp=1.0, steps=2, confidence=0.9,
             objective=MaskObjective,
         )  # fmt: skip
-    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="gru", depth=1)
-    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--quiet"]
+    base = decompose_argv(tmp_path, "gru", "--quiet")
     sure = ["--budget-confidence", "0.9"]
     assert (
         main([*base, "--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank", *sure])
@@ -457,10 +462,8 @@ def test_cli_removed_units(tmp_path, capsys):
 
     from rnnmod.cli import main
     from rnnmod.modules.store import load_moduleset
-    from tests.reliability.util import make_run, write_csv
 
-    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="lstm", depth=1)
-    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--quiet"]
+    base = decompose_argv(tmp_path, "lstm", "--quiet")
     rank = ["--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank"]
     assert main([*base, *rank, "--removed-units", "linear"]) == 2
     assert "--removed-units applies to learned masks" in capsys.readouterr().err
@@ -539,10 +542,8 @@ def test_cli_learn_candidates(tmp_path, capsys):
     import json
 
     from rnnmod.cli import main
-    from tests.reliability.util import make_run, write_csv
 
-    run = make_run(tmp_path / "run", write_csv(tmp_path / "d.csv"), cell="gru", depth=1)
-    base = ["decompose", str(run), "--n-positive", "8", "--min-observations", "1", "--quiet"]
+    base = decompose_argv(tmp_path, "gru", "--quiet")
     rank = ["--out", str(tmp_path / "r"), "--budget", "1pp", "--method", "rank"]
     assert main([*base, *rank, "--learn-candidates", "2"]) == 2
     assert "--learn-candidates needs --method learned" in capsys.readouterr().err
