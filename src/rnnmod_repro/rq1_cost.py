@@ -47,8 +47,11 @@ def run_dir(runs_dir: Path | str, task: str, cell: str, depth: int) -> Path:
     return Path(runs_dir) / f"{task}-{cell}{depth}"
 
 
-def ensure_run(task: str, cell: str, depth: int, data: TaskData, opts: RQ1Options) -> Path:
-    """The run of the grid, trained (and saved) first when it is missing."""
+def ensure_run(
+    task: str, cell: str, depth: int, data: TaskData, opts: RQ1Options | ModelGrid
+) -> Path:
+    """The run of the grid, trained (and saved) first when it is missing (``opts``: where runs
+    are kept, and the training's epochs, seed and progress bar)."""
     path = run_dir(opts.runs_dir, task, cell, depth)
     if (path / "metrics.json").is_file():
         return path
@@ -89,13 +92,9 @@ class ModelGrid:
 
     def runs(self, data: TaskData, desc: str) -> Iterator[Run]:
         """Every run of the grid (trained first where missing), with a progress bar."""
-        rq1 = RQ1Options(
-            tasks=[self.task], cells=self.cells, depths=self.depths, runs_dir=self.runs_dir,
-            data_dir=self.data_dir, epochs=self.epochs, seed=self.seed, progress=self.progress,
-        )  # fmt: skip
         combos = [(c, d) for c in self.cells for d in self.depths]
         for cell, depth in tqdm(combos, desc=desc, disable=not self.progress, unit="model"):
-            run = load_run(ensure_run(self.task, cell, depth, data, rq1))
+            run = load_run(ensure_run(self.task, cell, depth, data, self))
             if run.vocab.tokens != data.vocab.tokens:
                 raise RnnmodError(
                     f"{run.path} was trained with another vocabulary than the data give"
