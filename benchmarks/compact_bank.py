@@ -4,16 +4,21 @@ For one or more module sets (e.g. learned masks, docs/budget.md), time at each b
 interleaved rounds (median of per-round ratios; the machine is shared):
 
 * ``monolithic`` — the source model, native torch, one forward pass;
-* ``compact``    — every module at once, removed units gone (``ModuleBank.scores(kernel="compact")``);
+* ``compact``    — every module at once, removed units gone (``ModuleBank.scores(kernel="compact")``):
+  on the fused kernel (``rnnmod.modules.fused``) where it is built, else its torch path;
+* ``compact_torch`` — the same bank on its torch path (``RNNMOD_FUSED=0``): from 16 examples per
+  call module by module on torch's native layers, below that padded batched products;
 * ``native``     — every module at once at full width on torch's native kernels (the bank the
   paper-rule modules use), for reference; ``engine`` (the cell engine) instead where the native
   bank cannot run them (a linear fill, skipped padding);
-* ``compact_one_per_call`` — the compact bank with every module in a native layer of its own
-  (narrow LSTM and RNN modules otherwise share one, block-diagonal: ``GROUP_WIDTH``).
+* ``compact_one_per_call`` — the torch path with every module in a native layer of its own
+  (narrow modules otherwise share one, block-diagonal: ``GROUP_WIDTH``).
 
 Beside the wall-time ratios: the MAC model's ``cost_vs_monolithic`` (rnnmod.metrics.cost, kept
 units only) and the MACs the padded compact bank really computes (every module padded to the
 widest). The check of docs/budget.md: compact wall ratio ≤ 1.3 × ``cost_vs_monolithic``.
+Without a C++ compiler (or with ``RNNMOD_FUSED=0``) ``compact`` is the torch path too; every row
+says which (``fused_kernel``).
 
     .venv/bin/python benchmarks/compact_bank.py MODULESET [MODULESET ...] --threads 1
 """
@@ -21,8 +26,10 @@ widest). The check of docs/budget.md: compact wall ratio ≤ 1.3 × ``cost_vs_mo
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -34,6 +41,31 @@ from common import ROOT, per_call, result_header, write_result  # noqa: E402
 import rnnmod  # noqa: E402
 from rnnmod.kinds import kind_of  # noqa: E402
 from rnnmod.metrics.cost import composed_cost  # noqa: E402
+from rnnmod.modules import fused  # noqa: E402
+
+
+@contextmanager
+def torch_path():
+    """The compact bank's torch path: the fused kernel switched off (``RNNMOD_FUSED=0``)."""
+    from rnnmod.modules.fused import DISABLE_ENV
+
+    saved = os.environ.get(DISABLE_ENV)
+    os.environ[DISABLE_ENV] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[DISABLE_ENV]
+        else:
+            os.environ[DISABLE_ENV] = saved
+
+
+def on_torch_path(fn):
+    def run():
+        with torch_path():
+            return fn()
+
+    return run
 
 
 def one_module_per_call(model, bank):
@@ -78,9 +110,12 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
                 paths["compact"] = lambda ids=ids: bank.scores(
                     model, ids, kernel="compact", output="logits"
                 )
+                paths["compact_torch"] = on_torch_path(paths["compact"])
+                with torch_path():
+                    diff_torch = float((paths["compact_torch"]() - ref).abs().max())
                 alone = one_module_per_call(model, bank)
-                paths["compact_one_per_call"] = lambda ids=ids, alone=alone: alone.logits(
-                    model, ids
+                paths["compact_one_per_call"] = on_torch_path(
+                    lambda ids=ids, alone=alone: alone.logits(model, ids)
                 )
             calls = 50 if b == 1 else 5
             for fn in paths.values():
@@ -97,6 +132,8 @@ def bench_set(path: Path, batches: list[int], rounds: int) -> dict:
                 )
         if compact is not None:
             row["compact_max_abs_diff_vs_engine"] = diff
+            row["compact_torch_max_abs_diff_vs_engine"] = diff_torch
+            row["fused_kernel"] = not fused.unavailable()
             row["compact_wall_over_arithmetic"] = (
                 row["compact_vs_monolithic"] / cost["cost_vs_monolithic"]
             )

@@ -30,7 +30,7 @@ many-output models and users' unidirectional shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..nn.cells import N_GATES
 from ..nn.packing import SkippedPadding
 from ..nn.zoo import SeqClassifier, make_rnn
+from . import fused
 from .fill import Fill, ModuleWeights, module_weights
 
 # from this many examples per call the bank runs module by module on native kernels (see above)
@@ -51,6 +52,10 @@ PER_MODULE_ROWS = 16
 #: ten 28-unit RNNs 2.71×, pairs 2.39× — but 32-unit GRU pairs lose: 2.19× → 2.45×;
 #: `benchmarks/group_width.py`, docs/budget.md)
 GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 48}
+
+#: the fused kernel reads the first layer's input products from a per-token table up to this
+#: size (vocabulary × K × G·W₀ floats); a larger one is multiplied per call instead
+FUSED_TABLE_BYTES = 256 * 2**20
 
 
 def compact_unsupported(bank, model: SeqClassifier) -> str:
@@ -110,6 +115,8 @@ class CompactBank:
     # ``head_w`` then reads the MLP's output ([K, F, R], not sliced)
     body_w: Tensor | None = None
     body_b: Tensor | None = None
+    # the fused kernel's copies of the weights (:meth:`_fused_weights`), made at its first call
+    _fused_parts: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     @torch.no_grad()
@@ -221,9 +228,13 @@ class CompactBank:
     @torch.no_grad()
     def logits(self, model: SeqClassifier, ids: Tensor) -> Tensor:
         """Channelled head logits of every module: [K, B, R] (or [K, B, T, R])."""
-        x = model.recurrent_input(ids)  # [B, T, in]
         # users' shapes (skipped padding, pooled readouts, an MLP head): module by module only
         shaped = bool(model.cfg.extensions())
+        if not shaped and self.w_hh[0].dtype == torch.float32:
+            kern = fused.kernel()
+            if kern is not None:
+                return self._fused(model, ids, kern)
+        x = model.recurrent_input(ids)  # [B, T, in]
         if self.native is not None and (shaped or len(ids) >= PER_MODULE_ROWS):
             return self._per_module(model, x, ids)
         return self._batched(x)
@@ -263,6 +274,70 @@ class CompactBank:
             h = self._layer(xp.view(k, b, steps, -1), layer)
         if self.one_output:
             return torch.baddbmm(self.head_b, h[:, :, -1], self.head_w)
+        z = torch.baddbmm(self.head_b, h.reshape(k, b * steps, -1), self.head_w)
+        return z.view(k, b, steps, -1)
+
+    def _fused_weights(self, model: SeqClassifier) -> dict:
+        """The fused kernel's weights: an LSTM's cell-gate block scaled by 2 (the kernel takes
+        tanh(g) as 2·σ(2g) − 1, one sigmoid pass over every gate), and — when the stack reads one
+        token per step and the vocabulary is small enough — the first layer's input product of
+        every token for every module, [V, K, G·W₀]: each step then reads a row instead of
+        multiplying one."""
+        if self._fused_parts:
+            return self._fused_parts
+        k, gates = len(self), N_GATES[self.cell]
+        w_ih, b_ih, w_hh, b_hh = [], [], [], []
+        for layer, width in enumerate(self.widths):
+            scale = torch.ones(gates * width)
+            if self.cell == "lstm":
+                scale[2 * width : 3 * width] = 2.0
+            if layer == 0:
+                w = self.w_ih[0].view(k, gates * width, -1) * scale[:, None]
+                w_ih.append(w.reshape(k * gates * width, -1))
+            else:
+                w_ih.append((self.w_ih[layer] * scale).contiguous())
+            b_ih.append((self.b_ih[layer] * scale).contiguous())  # [K, 1, G·W]
+            w_hh.append((self.w_hh[layer] * scale).contiguous())
+            b_hh.append((self.b_hh[layer][:, 0] * scale).contiguous())  # [K, G·W]
+        table = None
+        vocab = model.embedding.num_embeddings
+        if not model.flattens and vocab * w_ih[0].shape[0] * 4 <= FUSED_TABLE_BYTES:
+            with torch.no_grad():
+                table = torch.nn.functional.linear(model.embedding.weight, w_ih[0])
+                table = (table + b_ih[0].reshape(1, -1)).view(vocab, k, -1)
+        self._fused_parts.update(w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh, table=table)
+        return self._fused_parts
+
+    def _fused(self, model: SeqClassifier, ids: Tensor, kern) -> Tensor:
+        """All modules at once on the fused kernel (:mod:`.fused`): what :meth:`_batched`
+        computes, each step one batched product and a few vectorised loops."""
+        parts = self._fused_weights(model)
+        k, b, cell = len(self), len(ids), fused.CELLS[self.cell]
+        table = parts["table"]
+        if table is not None:  # one token per step: its row of the per-token table
+            if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(table)):
+                raise IndexError(f"token ids must be in [0, {len(table)})")
+            xp, rows = table, ids.t().contiguous()
+        else:
+            x = model.recurrent_input(ids)  # [B, T, in]
+            xp = torch.nn.functional.linear(x, parts["w_ih"][0])
+            xp = (xp + parts["b_ih"][0].reshape(1, 1, -1)).view(b * x.shape[1], k, -1)
+            rows = None
+        steps = rows.shape[0] if rows is not None else xp.shape[0] // max(b, 1)
+        by_step = (torch.arange(b)[None, :] * steps + torch.arange(steps)[:, None]).contiguous()
+        last = len(self.widths) - 1
+        for layer in range(len(self.widths)):
+            every = layer < last or not self.one_output
+            h = kern.fused_layer(
+                xp, by_step if rows is None else rows, parts["w_hh"][layer],
+                parts["b_hh"][layer], cell, every,
+            )  # fmt: skip
+            if layer < last:  # [K, B, T, W] → the next layer's input products, row-major
+                flat = h.reshape(k, b * steps, -1)
+                xp = torch.baddbmm(parts["b_ih"][layer + 1], flat, parts["w_ih"][layer + 1])
+                xp, rows = xp.transpose(0, 1), None
+        if self.one_output:
+            return torch.baddbmm(self.head_b, h, self.head_w)
         z = torch.baddbmm(self.head_b, h.reshape(k, b * steps, -1), self.head_w)
         return z.view(k, b, steps, -1)
 

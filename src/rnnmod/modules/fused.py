@@ -1,0 +1,101 @@
+"""The fused CPU kernel of compact banks (``fused_cells.cpp``), built at first use.
+
+A compact bank's K modules of one layer run as one batched recurrent product per step; torch's
+element-wise calls over K × the padded width then cost more than the products (batch 256:
+about 0.7 of the monolithic model's time for the gate non-linearities of ten 22-unit LSTM
+modules alone). The kernel does every step's non-linearities in a few vectorised loops
+(docs/budget.md, "The compact bank"). It is compiled once per machine with
+``torch.utils.cpp_extension`` (a C++ compiler and ninja are needed; about 30 s) into
+``$RNNMOD_CACHE/kernels`` (else the user cache folder), keyed by the source, the flags, the
+torch version and the processor's features, so a cache shared between machines never runs a
+build for another processor. Without a compiler, or with ``RNNMOD_FUSED=0``, compact banks run
+their torch path (the same numbers to 1e-5, slower at large batches); :func:`unavailable` says
+why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).with_name("fused_cells.cpp")
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+DISABLE_ENV = "RNNMOD_FUSED"
+#: the kernel's cell codes
+CELLS = {"lstm": 0, "gru": 1, "rnn": 2, "rnn-relu": 3}
+
+_built: dict[str, ModuleType | str] = {}  # "module" or "error"
+
+
+def _cpu_features() -> str:
+    """The processor's feature flags (Linux), so a build is never reused on another CPU."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def build_dir() -> Path:
+    """Where the kernel is compiled and cached."""
+    env = os.environ.get("RNNMOD_CACHE")
+    if env:
+        base = Path(env)
+    else:
+        from platformdirs import user_cache_dir
+
+        base = Path(user_cache_dir("rnnmod"))
+    return base / "kernels"
+
+
+def _build() -> ModuleType:
+    from torch.utils.cpp_extension import load
+
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), torch.__version__.encode(),
+                 platform.machine().encode(), _cpu_features().encode()):  # fmt: skip
+        h.update(part + b"\0")
+    name = f"rnnmod_fused_{h.hexdigest()[:16]}"
+    where = build_dir() / name
+    where.mkdir(parents=True, exist_ok=True)
+    if not any(where.glob(f"{name}*.so")):
+        print(
+            "rnnmod: compiling the fused kernel for compact modules (once per machine, ~30 s)",
+            file=sys.stderr,
+        )
+    return load(
+        name=name,
+        sources=[str(SOURCE)],
+        extra_cflags=FLAGS,
+        build_directory=str(where),
+        verbose=False,
+    )
+
+
+def kernel() -> ModuleType | None:
+    """The compiled kernel, or None (disabled, or it cannot be built here: :func:`unavailable`)."""
+    if os.environ.get(DISABLE_ENV, "") == "0":
+        return None
+    if not _built:
+        try:
+            _built["module"] = _build()
+        except Exception as e:  # no compiler, no ninja, a failed build: the torch path runs
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            _built["error"] = f"the fused kernel could not be built ({type(e).__name__}: {first})"
+    return _built.get("module")  # type: ignore[return-value]
+
+
+def unavailable() -> str:
+    """Why :func:`kernel` is None ('' when it is available)."""
+    if os.environ.get(DISABLE_ENV, "") == "0":
+        return f"disabled by {DISABLE_ENV}=0"
+    kernel()
+    return str(_built.get("error", ""))
