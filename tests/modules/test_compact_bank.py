@@ -36,8 +36,8 @@ def random_bank(model, k=3, keep=0.4, seed=0, steps=1):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
 @pytest.mark.parametrize("depth", [1, 3])
 @pytest.mark.parametrize("io_type", ["M:1", "M:N", "1:1"])
-@pytest.mark.parametrize("rows", [7, PER_MODULE_ROWS + 5])  # batched padded / module by module
-def test_compact_scores_equal_the_engine(cell, depth, io_type, rows):
+@pytest.mark.parametrize("rows", [7, PER_MODULE_ROWS + 5])  # torch path: padded / module by module
+def test_compact_scores_equal_the_engine(cell, depth, io_type, rows, compact_path):
     model = tiny_model(cell, depth=depth, io_type=io_type, hidden=10).eval()
     bank = random_bank(model, k=4, seed=depth)
     ids = torch.randint(1, 12, (rows, 6))

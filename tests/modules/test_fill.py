@@ -38,7 +38,7 @@ def with_random_fills(bank: ModuleBank, seed: int = 0, scale: float = 0.3) -> Mo
 @pytest.mark.parametrize("depth", [1, 2])
 @pytest.mark.parametrize("io_type", ["M:1", "M:N"])
 @pytest.mark.parametrize("rows", [7, 21])  # the compact bank's batched path / module by module
-def test_the_folded_compact_bank_equals_the_filled_engine(cell, depth, io_type, rows):
+def test_the_folded_compact_bank_equals_the_filled_engine(cell, depth, io_type, rows, compact_path):
     model = tiny_model(cell, depth=depth, io_type=io_type, hidden=10).eval()
     bank = with_random_fills(random_bank(model, k=4, seed=depth), seed=depth)
     ids = torch.randint(1, 12, (rows, 6))

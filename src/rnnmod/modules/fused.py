@@ -6,8 +6,8 @@ about 0.7 of the monolithic model's time for the gate non-linearities of ten 22-
 modules alone). The kernel does every step's non-linearities in a few vectorised loops
 (docs/budget.md, "The compact bank"). It is compiled once per machine with
 ``torch.utils.cpp_extension`` (a C++ compiler and ninja are needed; about 30 s) into
-``$RNNMOD_CACHE/kernels`` (else the user cache folder), keyed by the source, the flags, the
-torch version and the processor's features, so a cache shared between machines never runs a
+``$RNNMOD_KERNELS`` (else the user cache folder's ``kernels``), keyed by the source, the flags,
+the torch version and the processor's features, so a cache shared between machines never runs a
 build for another processor. Without a compiler, or with ``RNNMOD_FUSED=0``, compact banks run
 their torch path (the same numbers to 1e-5, slower at large batches); :func:`unavailable` says
 why.
@@ -27,6 +27,7 @@ import torch
 SOURCE = Path(__file__).with_name("fused_cells.cpp")
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
 DISABLE_ENV = "RNNMOD_FUSED"
+KERNELS_ENV = "RNNMOD_KERNELS"
 #: the kernel's cell codes
 CELLS = {"lstm": 0, "gru": 1, "rnn": 2, "rnn-relu": 3}
 
@@ -45,25 +46,30 @@ def _cpu_features() -> str:
 
 
 def build_dir() -> Path:
-    """Where the kernel is compiled and cached."""
-    env = os.environ.get("RNNMOD_CACHE")
+    """Where the kernel is compiled and cached: ``$RNNMOD_KERNELS``, else the user cache folder's
+    ``kernels`` (beside, not inside, the tokenised-data cache: a build is not data)."""
+    env = os.environ.get(KERNELS_ENV)
     if env:
-        base = Path(env)
-    else:
-        from platformdirs import user_cache_dir
+        return Path(env)
+    from platformdirs import user_cache_dir
 
-        base = Path(user_cache_dir("rnnmod"))
-    return base / "kernels"
+    return Path(user_cache_dir("rnnmod")) / "kernels"
+
+
+def build_name() -> str:
+    """The build's name: a digest of the source, the flags, the torch version and the processor
+    (``-march=native`` code must never run on another one)."""
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), torch.__version__.encode(),
+                 platform.machine().encode(), _cpu_features().encode()):  # fmt: skip
+        h.update(part + b"\0")
+    return f"rnnmod_fused_{h.hexdigest()[:16]}"
 
 
 def _build() -> ModuleType:
     from torch.utils.cpp_extension import load
 
-    h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), torch.__version__.encode(),
-                 platform.machine().encode(), _cpu_features().encode()):  # fmt: skip
-        h.update(part + b"\0")
-    name = f"rnnmod_fused_{h.hexdigest()[:16]}"
+    name = build_name()
     where = build_dir() / name
     where.mkdir(parents=True, exist_ok=True)
     if not any(where.glob(f"{name}*.so")):

@@ -1,0 +1,117 @@
+"""The fused kernel of compact banks: what runs, both ways its first layer reads its input, its
+refusals, and the torch path it falls back to when it cannot be built."""
+
+import pytest
+import torch
+
+from rnnmod.modules import compact_bank, fused
+from rnnmod.modules.compact_bank import CompactBank
+from tests.helpers import tiny_model
+from tests.modules.test_compact_bank import random_bank
+
+
+@pytest.fixture
+def kern():
+    k = fused.kernel()
+    if k is None:
+        pytest.skip(f"no fused kernel here: {fused.unavailable()}")
+    return k
+
+
+def test_compact_banks_run_on_the_kernel_where_it_is_built(kern, monkeypatch):
+    calls = []
+    real = kern.fused_layer
+
+    class Spy:
+        def fused_layer(self, *args):
+            calls.append(args[4])  # the cell code
+            return real(*args)
+
+    monkeypatch.setattr(fused, "kernel", lambda: Spy())
+    model = tiny_model("gru", depth=2, hidden=10).eval()
+    bank = random_bank(model, k=3)
+    bank.scores(model, torch.randint(1, 12, (300, 6)), kernel="compact")
+    assert calls == [fused.CELLS["gru"]] * 2  # one call per layer, every module at once
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
+@pytest.mark.parametrize("io_type", ["M:1", "M:N"])
+def test_a_per_token_table_and_per_call_products_agree(kern, cell, io_type, monkeypatch):
+    """One token per step reads the first layer's products from a [V, K, G·W] table; past
+    FUSED_TABLE_BYTES they are multiplied per call — the same numbers either way."""
+    model = tiny_model(cell, depth=2, io_type=io_type, hidden=10).eval()
+    bank = random_bank(model, k=4)
+    ids = torch.randint(0, 12, (9, 6))
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    table = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
+    got_table = table.logits(model, ids)
+    assert table._fused_parts["table"] is not None
+    monkeypatch.setattr(compact_bank, "FUSED_TABLE_BYTES", 0)
+    dense = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
+    got_dense = dense.logits(model, ids)
+    assert dense._fused_parts["table"] is None
+    assert torch.allclose(got_table, eng, atol=1e-5)
+    assert torch.allclose(got_dense, eng, atol=1e-5)
+
+
+def test_a_long_text_and_a_single_example(kern):
+    model = tiny_model("lstm", hidden=10, seq_len=200).eval()
+    bank = random_bank(model, k=3)
+    for ids in (torch.randint(1, 12, (1, 200)), torch.randint(1, 12, (40, 200))):
+        eng = bank.scores(model, ids, kernel="engine", output="logits")
+        assert torch.allclose(bank.scores(model, ids, kernel="compact", output="logits"), eng,
+                              atol=1e-5)  # fmt: skip
+
+
+def test_token_ids_outside_the_vocabulary_are_refused(kern):
+    model = tiny_model("lstm", hidden=10).eval()
+    bank = random_bank(model, k=2)
+    ids = torch.randint(1, 12, (3, 6))
+    ids[1, 2] = model.cfg.vocab_size
+    with pytest.raises(IndexError, match="token ids must be in"):
+        bank.scores(model, ids, kernel="compact")
+    ids[1, 2] = -1
+    with pytest.raises(IndexError, match="token ids must be in"):
+        bank.scores(model, ids, kernel="compact")
+
+
+def test_the_kernel_refuses_weights_of_another_cell(kern):
+    whh = torch.zeros(2, 3, 12)  # four gate blocks: an LSTM's
+    xp = torch.zeros(5, 2, 12)
+    rows = torch.zeros(4, 1, dtype=torch.long)
+    with pytest.raises(RuntimeError, match="gate blocks do not match"):
+        kern.fused_layer(xp, rows, whh, torch.zeros(2, 12), fused.CELLS["gru"], False)
+
+
+def test_without_a_build_the_torch_path_runs_and_says_why(monkeypatch):
+    def no_compiler():
+        raise OSError("g++: command not found")
+
+    monkeypatch.setattr(fused, "_built", {})
+    monkeypatch.setattr(fused, "_build", no_compiler)
+    assert fused.kernel() is None
+    assert fused.unavailable() == (
+        "the fused kernel could not be built (OSError: g++: command not found)"
+    )
+    model = tiny_model("rnn", hidden=10).eval()
+    bank = random_bank(model, k=3)
+    ids = torch.randint(1, 12, (20, 6))
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    assert torch.allclose(bank.scores(model, ids, kernel="compact", output="logits"), eng,
+                          atol=1e-5)  # fmt: skip
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv(fused.DISABLE_ENV, "0")
+    assert fused.kernel() is None
+    assert fused.unavailable() == "disabled by RNNMOD_FUSED=0"
+
+
+def test_builds_are_kept_apart_by_source_and_processor(monkeypatch, tmp_path):
+    name = fused.build_name()
+    monkeypatch.setattr(fused, "_cpu_features", lambda: "flags : sse2")
+    assert fused.build_name() != name  # another processor: another build
+    monkeypatch.setenv(fused.KERNELS_ENV, str(tmp_path))
+    assert fused.build_dir() == tmp_path
+    monkeypatch.delenv(fused.KERNELS_ENV)
+    assert fused.build_dir().name == "kernels"
