@@ -1,5 +1,6 @@
-// K compact modules of one recurrent layer, every step in one pass: one batched recurrent
-// product (at::bmm_out) and the gate non-linearities fused in vectorisable loops.
+// K compact modules of one recurrent layer, every step in two parts: one batched recurrent
+// product (at::bmm_out), then per (module, example) row the input product, the biases and the
+// gate non-linearities in one vectorisable loop (rows in parallel where torch has threads).
 // Built at first use by rnnmod.modules.fused (torch.utils.cpp_extension); the Python path in
 // compact_bank.py computes the same thing with one torch call per operation, which at batch 256
 // spends most of its time in the element-wise calls over K x the padded width.
@@ -12,10 +13,11 @@
 //   whh   [K, W, G*W]  recurrent weights (contiguous)
 //   bhh   [K, G*W]     recurrent biases, added to the recurrent product every step
 //   cell  0 LSTM, 1 GRU, 2 RNN tanh, 3 RNN relu
-// LSTM: the cell-gate block of xp, whh and bhh arrives scaled by 2, so one sigmoid pass over
+// LSTM: the cell-gate block of xp, whh and bhh arrives scaled by 2, so one sigmoid loop over
 // every gate gives tanh(g) = 2 sigmoid(2g) - 1.
 // Returns the states of every step [K, B, T, W] (all_steps) or of the last step [K, B, W].
 
+#include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <cstdint>
@@ -61,13 +63,11 @@ torch::Tensor fused_layer(torch::Tensor xp, torch::Tensor rows, torch::Tensor wh
   auto opts = whh.options();
   auto h = torch::zeros({K, B, W}, opts);
   auto c = cell == 0 ? torch::zeros({K, B, W}, opts) : torch::Tensor();
-  auto tc = cell == 0 ? torch::empty({K, B, W}, opts) : torch::Tensor();
   auto s = torch::empty({K, B, GW}, opts);
   auto out = all_steps ? torch::empty({K, B, T, W}, opts) : torch::Tensor();
   float* hp = h.data_ptr<float>();
   float* sp = s.data_ptr<float>();
   float* cp = cell == 0 ? c.data_ptr<float>() : nullptr;
-  float* tp = cell == 0 ? tc.data_ptr<float>() : nullptr;
   float* op = all_steps ? out.data_ptr<float>() : nullptr;
   const float* xq = xp.data_ptr<float>();
   const float* bq = bhh.data_ptr<float>();
@@ -76,13 +76,26 @@ torch::Tensor fused_layer(torch::Tensor xp, torch::Tensor rows, torch::Tensor wh
 
   for (int64_t t = 0; t < T; ++t) {
     at::bmm_out(s, h, whh);  // s = h whh, every module at once
-    for (int64_t k = 0; k < K; ++k) {
-      const float* __restrict br = bq + k * GW;
-      for (int64_t b = 0; b < B; ++b) {
-        float* __restrict sr = sp + (k * B + b) * GW;
-        float* __restrict hr = hp + (k * B + b) * W;
+    // then each (module, example) row on its own, everything it needs in cache: rows in
+    // parallel where torch has threads
+    at::parallel_for(0, KB, 64, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        const int64_t k = r / B, b = r % B;
+        float* __restrict sr = sp + r * GW;
+        float* __restrict hr = hp + r * W;
+        const float* __restrict br = bq + k * GW;
         const float* __restrict xr = xq + rq[t * B + b] * sR + k * sK;
-        if (cell == 1) {  // GRU: r, z = sigma(x + s + b); n = tanh(x_n + r (s_n + b_n))
+        if (cell == 0) {  // LSTM: every gate through one sigmoid, then c, h
+          float* __restrict cr = cp + r * W;
+#pragma omp simd
+          for (int64_t j = 0; j < GW; ++j) sr[j] = fsigmoid(sr[j] + br[j] + xr[j]);
+#pragma omp simd
+          for (int64_t u = 0; u < W; ++u) {
+            const float cc = sr[W + u] * cr[u] + sr[u] * (2.f * sr[2 * W + u] - 1.f);
+            cr[u] = cc;
+            hr[u] = sr[3 * W + u] * ftanh(cc);
+          }
+        } else if (cell == 1) {  // GRU: r, z = sigma(x + s + b); n = tanh(x_n + r (s_n + b_n))
 #pragma omp simd
           for (int64_t j = 0; j < 2 * W; ++j) sr[j] = fsigmoid(sr[j] + br[j] + xr[j]);
 #pragma omp simd
@@ -90,46 +103,19 @@ torch::Tensor fused_layer(torch::Tensor xp, torch::Tensor rows, torch::Tensor wh
             const float n = ftanh(xr[2 * W + u] + sr[u] * (sr[2 * W + u] + br[2 * W + u]));
             hr[u] = n + sr[W + u] * (hr[u] - n);
           }
+        } else if (cell == 2) {
+#pragma omp simd
+          for (int64_t u = 0; u < W; ++u) hr[u] = ftanh(sr[u] + br[u] + xr[u]);
         } else {
 #pragma omp simd
-          for (int64_t j = 0; j < GW; ++j) sr[j] += br[j] + xr[j];
+          for (int64_t u = 0; u < W; ++u) {
+            const float v = sr[u] + br[u] + xr[u];
+            hr[u] = v > 0.f ? v : 0.f;
+          }
         }
+        if (all_steps) std::memcpy(op + (r * T + t) * W, hr, W * sizeof(float));
       }
-    }
-    if (cell == 0) {  // LSTM: every gate through one sigmoid pass, then c, tanh(c), h
-      const int64_t n = KB * GW;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) sp[j] = fsigmoid(sp[j]);
-      for (int64_t r = 0; r < KB; ++r) {
-        const float* __restrict sr = sp + r * GW;
-        float* __restrict cr = cp + r * W;
-#pragma omp simd
-        for (int64_t u = 0; u < W; ++u)
-          cr[u] = sr[W + u] * cr[u] + sr[u] * (2.f * sr[2 * W + u] - 1.f);
-      }
-      const int64_t m = KB * W;
-#pragma omp simd
-      for (int64_t j = 0; j < m; ++j) tp[j] = ftanh(cp[j]);
-      for (int64_t r = 0; r < KB; ++r) {
-        const float* __restrict sr = sp + r * GW + 3 * W;
-        const float* __restrict tr = tp + r * W;
-        float* __restrict hr = hp + r * W;
-#pragma omp simd
-        for (int64_t u = 0; u < W; ++u) hr[u] = sr[u] * tr[u];
-      }
-    } else if (cell == 2) {
-      const int64_t m = KB * W;
-#pragma omp simd
-      for (int64_t j = 0; j < m; ++j) hp[j] = ftanh(sp[j]);
-    } else if (cell == 3) {
-      const int64_t m = KB * W;
-#pragma omp simd
-      for (int64_t j = 0; j < m; ++j) hp[j] = sp[j] > 0.f ? sp[j] : 0.f;
-    }
-    if (all_steps) {
-      for (int64_t r = 0; r < KB; ++r)
-        std::memcpy(op + (r * T + t) * W, hp + r * W, W * sizeof(float));
-    }
+    });
   }
   return all_steps ? out : h;
 }
