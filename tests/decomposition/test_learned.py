@@ -477,9 +477,13 @@ def test_cli_removed_units(tmp_path, capsys):
     assert bank.filled  # an LSTM's fill only when asked for
     capsys.readouterr()
     assert main(["evaluate", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["removed_units"] == "linear"
+    res = json.loads(capsys.readouterr().out)
+    assert res["removed_units"] == "linear"
+    assert res["kernel"].startswith("compact")  # filled modules run on the compact bank
     assert main(["evaluate", str(out)]) == 0
-    assert "removed units rebuilt from kept ones (linear fill)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "removed units rebuilt from kept ones (linear fill)" in text
+    assert f"  scored on            {res['kernel']}" in text
 
 
 def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill():

@@ -128,3 +128,15 @@ def test_a_group_is_one_native_layer_and_scores_as_its_modules(cell):
     assert torch.allclose(
         bank.scores(model, ids, kernel="compact", output="logits"), eng, atol=1e-5
     )
+
+
+def test_the_path_a_bank_runs_on_is_said(compact_path):
+    model = tiny_model("lstm", hidden=10).eval()
+    small = random_bank(model, keep=0.2)
+    small.unit_masks = [m & (torch.arange(10) < 3) for m in small.unit_masks]
+    want = "compact, fused kernel" if compact_path == "fused" else "compact, torch"
+    assert small.path_for(model, 300) == want
+    assert small.path_for(model, 300, kernel="engine") == "engine"
+    assert small.path_for(model, 300, kernel="native") == "native"
+    full = random_bank(model, keep=1.1)
+    assert full.path_for(model, 1) == "native"  # few rows, every unit: the full-width bank

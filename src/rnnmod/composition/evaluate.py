@@ -228,6 +228,7 @@ def evaluate_bank(
         "retained_units": float(bank.retained_fraction().mean()),
         "retained_per_layer": retained_per_layer(bank),
         **composed_cost(run.model, bank),
+        "kernel": bank.path_for(run.model, len(x)),  # what scored the composed model
         "n_modules": len(bank),
         "n_test": len(y_eval) if y_eval.dim() == 1 and pad is None else len(x),
         "subset": subset,

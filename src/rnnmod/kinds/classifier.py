@@ -199,6 +199,8 @@ class ClassifierKind(ModelKind):
                 f"  arithmetic cost      {res['cost_relative']:.1%} of {res['n_modules']} × monolithic "
                 f"({res['cost_vs_monolithic']:.2f} × monolithic; retained per layer {layers})"
             )
+        if "kernel" in res:
+            lines.append(f"  scored on            {res['kernel']}")
         if "learned_budget" in res:
             b = res["learned_budget"]
             judged = f", the {b['confidence']:.0%} lower bound" if b.get("confidence") else ""

@@ -228,12 +228,10 @@ class CompactBank:
     @torch.no_grad()
     def logits(self, model: SeqClassifier, ids: Tensor) -> Tensor:
         """Channelled head logits of every module: [K, B, R] (or [K, B, T, R])."""
+        if self.runs_fused(model):
+            return self._fused(model, ids, fused.kernel())
         # users' shapes (skipped padding, pooled readouts, an MLP head): module by module only
         shaped = bool(model.cfg.extensions())
-        if not shaped and self.w_hh[0].dtype == torch.float32:
-            kern = fused.kernel()
-            if kern is not None:
-                return self._fused(model, ids, kern)
         x = model.recurrent_input(ids)  # [B, T, in]
         if self.native is not None and (shaped or len(ids) >= PER_MODULE_ROWS):
             return self._per_module(model, x, ids)
@@ -276,6 +274,14 @@ class CompactBank:
             return torch.baddbmm(self.head_b, h[:, :, -1], self.head_w)
         z = torch.baddbmm(self.head_b, h.reshape(k, b * steps, -1), self.head_w)
         return z.view(k, b, steps, -1)
+
+    def runs_fused(self, model: SeqClassifier) -> bool:
+        """Whether :meth:`logits` runs on the fused kernel: it is built here (:mod:`.fused`), the
+        weights are float32, and the model has none of the users' shapes (those run module by
+        module)."""
+        if model.cfg.extensions() or self.w_hh[0].dtype != torch.float32:
+            return False
+        return fused.kernel() is not None
 
     def _fused_weights(self, model: SeqClassifier) -> dict:
         """The fused kernel's weights: an LSTM's cell-gate block scaled by 2 (the kernel takes

@@ -305,6 +305,22 @@ class ModuleBank:
             self._native[key] = (made_of, build(*made_of))
         return self._native[key][1]
 
+    def path_for(self, model: SeqClassifier, rows: int, kernel: str = "auto") -> str:
+        """What :meth:`scores` runs ``rows`` examples on with ``kernel``: ``"compact, fused
+        kernel"``, ``"compact, torch"`` (:mod:`.compact_bank`, :mod:`.fused`), ``"native"`` or
+        ``"engine"`` — for reports (``rnnmod evaluate``) and for :meth:`scores` itself."""
+        if kernel == "compact" or (kernel == "auto" and self.compact_pays(model, rows)):
+            compact = None if compact_unsupported(self, model) else self.compact_for(model)
+            fused_here = compact is not None and compact.runs_fused(model)
+            return "compact, fused kernel" if fused_here else "compact, torch"
+        native = None if kernel == "engine" else self.native_for(model)
+        if kernel == "auto" and native is not None and native.steps > 1:
+            if len(self) * rows > PER_STEP_NATIVE_ROWS:
+                return (
+                    "engine"  # per-step module codes (K·T input columns) cost more than they save
+                )
+        return "engine" if native is None else "native"
+
     @torch.no_grad()
     def scores(
         self,
@@ -326,7 +342,8 @@ class ModuleBank:
         ``output="logits"`` returns the channelled head's raw slots [..., R] instead (for decision
         rules of one's own, e.g. the inter-reuse odds P_pos/P_neg = exp(z_pos − z_neg))."""
         k = len(self)
-        if kernel == "compact" or (kernel == "auto" and self.compact_pays(model, len(ids))):
+        path = self.path_for(model, len(ids), kernel)
+        if path.startswith("compact"):
             compact = self.compact_for(model)
             if compact is None:
                 reason = compact_unsupported(self, model)
@@ -336,14 +353,7 @@ class ModuleBank:
             ]
             z = torch.cat(outs, dim=1)
             return z if output == "logits" else positive_probability(z, output, model.cfg.n_classes)
-        native = None if kernel == "engine" else self.native_for(model)
-        if (
-            kernel == "auto"
-            and native is not None
-            and native.steps > 1
-            and k * len(ids) > PER_STEP_NATIVE_ROWS
-        ):
-            native = None  # per-step module codes (K·T input columns) cost more than they save
+        native = self.native_for(model) if path == "native" else None
         chunk = max(1, max_rows // k)
         if kernel == "native" and native is None:
             reason = "filled units (a fill is not an augmented native layer)" if self.filled else ""
