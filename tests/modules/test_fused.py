@@ -115,3 +115,19 @@ def test_builds_are_kept_apart_by_source_and_processor(monkeypatch, tmp_path):
     assert fused.build_dir() == tmp_path
     monkeypatch.delenv(fused.KERNELS_ENV)
     assert fused.build_dir().name == "kernels"
+
+
+def test_wide_banks_stay_on_the_torch_path(kern, monkeypatch):
+    """Many wide modules side by side (K · G · W past FUSED_MAX_ROW) run module by module on
+    torch's layers, which is faster there (docs/budget.md), with the same numbers."""
+    model = tiny_model("lstm", hidden=10).eval()
+    bank = random_bank(model, k=4, keep=0.5)
+    cb = bank.compact_for(model)
+    assert cb.runs_fused(model)
+    monkeypatch.setattr(compact_bank, "FUSED_MAX_ROW", 4 * 4 * cb.widths[0] - 1)
+    assert not cb.runs_fused(model)
+    ids = torch.randint(1, 12, (20, 6))
+    assert bank.path_for(model, len(ids), kernel="compact") == "compact, torch"
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    assert torch.allclose(bank.scores(model, ids, kernel="compact", output="logits"), eng,
+                          atol=1e-5)  # fmt: skip

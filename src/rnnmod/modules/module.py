@@ -19,7 +19,6 @@ from torch import Tensor
 from ..errors import RnnmodError
 from ..nn.cells import N_GATES, legacy_head_features
 from ..nn.zoo import SeqClassifier
-from . import fused
 from .compact_bank import PER_MODULE_ROWS, CompactBank, compact_unsupported
 from .fill import Fill, check_fill, fill_unsupported
 from .masks import pack_mask, unpack_mask
@@ -40,8 +39,8 @@ COMPACT_MAX_WIDTH = 0.5
 # units at random, build included: LSTM-1 0.57 s vs 0.97 s on the full-width native bank, GRU-1
 # 1.05 vs 1.49 s, RNN-1 0.30 vs 0.45 s; at 90 % no slower (scripts/compact_width.py)
 COMPACT_MAX_WIDTH_MANY_ROWS = 0.85
-# Where the fused kernel is built (.fused), from PER_MODULE_ROWS examples on the compact bank runs
-# on it at any width: batch 256, the paper rule's modules (95 % kept) took 6.2x (LSTM-1), 4.1x
+# Where the fused kernel is built (.fused) and serves the bank (CompactBank.runs_fused: small
+# banks), from PER_MODULE_ROWS examples on the compact bank runs on it at any width: batch 256, the paper rule's modules (95 % kept) took 6.2x (LSTM-1), 4.1x
 # (GRU-1), 4.1x (RNN-1) the monolithic model's time against 10.1x, 11.3x, 9.7x on the native
 # bank (benchmarks/compact_bank.py); at batch 1 the width limit above stands (LSTM-1 2.9x vs 2.4x)
 
@@ -281,8 +280,10 @@ class ModuleBank:
         shaped = bool(model.cfg.extensions())
         if shaped and not many:
             return False  # users' shapes run module by module, slower than the engine for few rows
-        if many and not shaped and fused.kernel() is not None:
-            return True  # the fused kernel beats the full-width native bank at any width
+        if many and not shaped:
+            compact = self.compact_for(model)
+            if compact is not None and compact.runs_fused(model):
+                return True  # the fused kernel beats the full-width native bank at any width
         widest = max(float(m[:, 0].float().mean(1).max()) for m in self.unit_masks)
         return widest <= (COMPACT_MAX_WIDTH_MANY_ROWS if many else COMPACT_MAX_WIDTH)
 
