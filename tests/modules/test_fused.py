@@ -22,16 +22,23 @@ def test_compact_banks_run_on_the_kernel_where_it_is_built(kern, monkeypatch):
     calls = []
     real = kern.fused_layer
 
+    above = kern.fused_layer_above
+
     class Spy:
         def fused_layer(self, *args):
-            calls.append(args[4])  # the cell code
+            calls.append(("first", args[4]))  # the cell code
             return real(*args)
+
+        def fused_layer_above(self, *args):
+            calls.append(("above", args[5]))
+            return above(*args)
 
     monkeypatch.setattr(fused, "kernel", lambda: Spy())
     model = tiny_model("gru", depth=2, hidden=10).eval()
     bank = random_bank(model, k=3)
     bank.scores(model, torch.randint(1, 12, (300, 6)), kernel="compact")
-    assert calls == [fused.CELLS["gru"]] * 2  # one call per layer, every module at once
+    gru = fused.CELLS["gru"]
+    assert calls == [("first", gru), ("above", gru)]  # one call per layer, every module at once
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
@@ -131,3 +138,18 @@ def test_wide_banks_stay_on_the_torch_path(kern, monkeypatch):
     eng = bank.scores(model, ids, kernel="engine", output="logits")
     assert torch.allclose(bank.scores(model, ids, kernel="compact", output="logits"), eng,
                           atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("in_row", [True, False])
+def test_deeper_layers_read_the_states_below_either_way(kern, cell, in_row, monkeypatch):
+    """A deeper layer's input products in the kernel's rows (narrow layers below) or as one
+    batched product (wider ones): the same numbers."""
+    if not in_row:
+        monkeypatch.setattr(compact_bank, "FUSED_IN_ROW_WIDTH", 0)
+    model = tiny_model(cell, depth=3, io_type="M:N", hidden=10).eval()
+    bank = random_bank(model, k=3, keep=0.6)
+    ids = torch.randint(0, 12, (17, 6))
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    got = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
+    assert torch.allclose(got.logits(model, ids), eng, atol=1e-5)
