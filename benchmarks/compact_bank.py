@@ -164,8 +164,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument(
+        "--in-row-width",
+        type=int,
+        default=None,
+        help="the fused kernel's FUSED_IN_ROW_WIDTH: a deeper layer gets its input products in the "
+        "kernel's rows up to this width of the layer below (0: always one batched product)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.in_row_width is not None:
+        from rnnmod.modules import compact_bank
+
+        compact_bank.FUSED_IN_ROW_WIDTH = args.in_row_width
     batches = [int(x) for x in args.batches.split(",")]
     result = result_header("compact_bank", argv)
     result["sets"] = [bench_set(s, batches, args.rounds) for s in args.sets]

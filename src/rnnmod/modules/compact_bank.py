@@ -63,8 +63,9 @@ FUSED_MAX_ROW = 8192
 
 #: a deeper layer whose input (the padded layer below) is at most this wide gets its input
 #: products in the kernel's row loop; a wider one as one batched product over every step.
-#: Batch 256, one thread, interleaved: GRU-2's second layer (19-unit input) 1.18x the monolithic
-#: model's time in the rows against 1.41x batched; LSTM-2's (43 units) 2.32x against 1.91x
+#: Batch 256, one thread (benchmarks/compact_bank.py --in-row-width 0 | 64): GRU-2 (19-unit layer
+#: below) 1.10x the monolithic model's time in the rows against 1.39x batched; LSTM-2 (43 units)
+#: 2.04x in the rows against 1.72x batched
 FUSED_IN_ROW_WIDTH = 32
 
 #: the fused kernel reads the first layer's input products from a per-token table up to this
