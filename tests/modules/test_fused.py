@@ -153,3 +153,14 @@ def test_deeper_layers_read_the_states_below_either_way(kern, cell, in_row, monk
     eng = bank.scores(model, ids, kernel="engine", output="logits")
     got = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
     assert torch.allclose(got.logits(model, ids), eng, atol=1e-5)
+
+
+def test_double_precision_runs_on_the_torch_path(kern):
+    model = tiny_model("gru", hidden=10).double().eval()
+    bank = random_bank(model, k=3)
+    bank.head_weight, bank.head_bias = bank.head_weight.double(), bank.head_bias.double()
+    assert not bank.compact_for(model).runs_fused(model)
+    ids = torch.randint(1, 12, (20, 6))
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    assert torch.allclose(bank.scores(model, ids, kernel="compact", output="logits"), eng,
+                          atol=1e-8)  # fmt: skip

@@ -296,10 +296,11 @@ class CompactBank:
 
     def runs_fused(self, model: SeqClassifier) -> bool:
         """Whether :meth:`logits` runs on the fused kernel: it is built here (:mod:`.fused`), the
-        weights are float32, the model has none of the users' shapes (those run module by
+        weights are float32 on the CPU, the model has none of the users' shapes (those run module by
         module), and every module's gates of a layer side by side take at most
         :data:`FUSED_MAX_ROW` values."""
-        if model.cfg.extensions() or self.w_hh[0].dtype != torch.float32:
+        w = self.w_hh[0]
+        if model.cfg.extensions() or w.dtype != torch.float32 or w.device.type != "cpu":
             return False
         if len(self) * max(w.shape[-1] for w in self.w_hh) > FUSED_MAX_ROW:
             return False
@@ -423,7 +424,7 @@ def _native_groups(
             in_offs = None if prev is None else [sum(in_sizes[:j]) for j in range(len(in_sizes))]
             dst = make_rnn(
                 cell, src.weight_ih_l0.shape[1] if prev is None else sum(in_sizes), total
-            )
+            ).to(w_hh.dtype)  # a double-precision model's layers stay double
             for t in (dst.weight_ih_l0, dst.weight_hh_l0, dst.bias_ih_l0, dst.bias_hh_l0):
                 t.zero_()
             for j, (i, units) in enumerate(zip(members, kept, strict=True)):

@@ -91,7 +91,7 @@ template <class Source>
 torch::Tensor run_layer(const Source& src, int64_t T, int64_t B, torch::Tensor whh,
                         torch::Tensor bhh, int64_t cell, bool all_steps) {
   TORCH_CHECK(whh.is_contiguous() && bhh.is_contiguous(), "whh and bhh must be contiguous");
-  TORCH_CHECK(whh.scalar_type() == at::kFloat, "float32 only");
+  TORCH_CHECK(whh.scalar_type() == at::kFloat && whh.is_cpu(), "float32 CPU tensors only");
   const int64_t K = whh.size(0), W = whh.size(1), GW = whh.size(2), G = GW / W;
   TORCH_CHECK(G == (cell == 0 ? 4 : cell == 1 ? 3 : 1), "gate blocks do not match the cell");
   auto opts = whh.options();
