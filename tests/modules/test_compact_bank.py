@@ -65,8 +65,11 @@ def test_auto_uses_compact_only_for_small_modules(compact_path):
     assert small.compact_pays(model)
     big = random_bank(model, keep=1.1)
     assert not big.compact_pays(model)
-    # the fused kernel beats the full-width native bank at any width from PER_MODULE_ROWS on
-    assert big.compact_pays(model, rows=1000) == (compact_path == "fused")
+    # fused or module by module, the compact bank beats the full-width native bank at any width
+    # from PER_MODULE_ROWS rows on; users' shapes only up to COMPACT_MAX_WIDTH_MANY_ROWS
+    assert big.compact_pays(model, rows=1000)
+    shaped = tiny_model("gru", hidden=10, head_hidden=(6,)).eval()
+    assert not random_bank(shaped, keep=1.1).compact_pays(shaped, rows=1000)
     mid = random_bank(model, keep=1.1)
     mid.unit_masks = [m & (torch.arange(10) < 7) for m in mid.unit_masks]  # 70 % kept
     assert not mid.compact_pays(model, rows=PER_MODULE_ROWS - 1)

@@ -34,15 +34,17 @@ PER_STEP_NATIVE_ROWS = 128
 # at most this fraction of every layer's units: above it, torch's native kernels over the full
 # width win over the compact bank's per-step batched products (docs/performance.md).
 COMPACT_MAX_WIDTH = 0.5
-# From PER_MODULE_ROWS examples on, the compact bank runs module by module on torch's kernels and
-# wins up to larger modules: 3,000 Clinc validation examples, ten modules keeping 70 % of the
-# units at random, build included: LSTM-1 0.57 s vs 0.97 s on the full-width native bank, GRU-1
-# 1.05 vs 1.49 s, RNN-1 0.30 vs 0.45 s; at 90 % no slower (scripts/compact_width.py)
+# From PER_MODULE_ROWS examples on, the compact bank runs at any width (models without users'
+# shapes): on the fused kernel (.fused) the paper rule's modules (95 % kept) took 6.2x (LSTM-1),
+# 4.1x (GRU-1), 4.1x (RNN-1) the monolithic model's time at batch 256 against 10.1x, 11.3x, 9.7x
+# on the full-width native bank, and module by module on torch's layers 8.3x, 9.6x, 10.2x
+# (benchmarks/compact_bank.py); 150 modules keeping up to 87 % took 1.3 s per 512 rows module by
+# module against 3.4 s on the native bank. Users' shapes run module by module up to this width
+# (3,000 Clinc validation examples, ten modules keeping 70 % of the units at random, build
+# included: LSTM-1 0.57 s vs 0.97 s on the native bank, GRU-1 1.05 vs 1.49 s, RNN-1 0.30 vs
+# 0.45 s; at 90 % no slower: scripts/compact_width.py). Below PER_MODULE_ROWS the width limit
+# above stands (LSTM-1's paper-rule set at batch 1: 2.9x fused vs 2.4x native)
 COMPACT_MAX_WIDTH_MANY_ROWS = 0.85
-# Where the fused kernel is built (.fused) and serves the bank (CompactBank.runs_fused: small
-# banks), from PER_MODULE_ROWS examples on the compact bank runs on it at any width: batch 256, the paper rule's modules (95 % kept) took 6.2x (LSTM-1), 4.1x
-# (GRU-1), 4.1x (RNN-1) the monolithic model's time against 10.1x, 11.3x, 9.7x on the native
-# bank (benchmarks/compact_bank.py); at batch 1 the width limit above stands (LSTM-1 2.9x vs 2.4x)
 
 
 def engine_semantics(unit_semantics: str, steps: int, one_output: bool) -> str:
@@ -269,9 +271,10 @@ class ModuleBank:
         )
 
     def compact_pays(self, model: SeqClassifier, rows: int = 1) -> bool:
-        """Whether ``kernel="auto"`` should use the compact bank for ``rows`` examples
-        (:data:`COMPACT_MAX_WIDTH`, :data:`COMPACT_MAX_WIDTH_MANY_ROWS`); always for filled
-        modules, which have no native full-width bank."""
+        """Whether ``kernel="auto"`` should use the compact bank for ``rows`` examples: always for
+        filled modules, which have no native full-width bank, and from :data:`PER_MODULE_ROWS`
+        rows for models without users' shapes; else up to :data:`COMPACT_MAX_WIDTH` (few rows) or
+        :data:`COMPACT_MAX_WIDTH_MANY_ROWS` of the units."""
         if compact_unsupported(self, model):
             return False
         if self.filled:
@@ -281,9 +284,7 @@ class ModuleBank:
         if shaped and not many:
             return False  # users' shapes run module by module, slower than the engine for few rows
         if many and not shaped:
-            compact = self.compact_for(model)
-            if compact is not None and compact.runs_fused(model):
-                return True  # the fused kernel beats the full-width native bank at any width
+            return True  # fused or module by module, it beats the full-width native bank
         widest = max(float(m[:, 0].float().mean(1).max()) for m in self.unit_masks)
         return widest <= (COMPACT_MAX_WIDTH_MANY_ROWS if many else COMPACT_MAX_WIDTH)
 
