@@ -171,12 +171,21 @@ def main(argv: list[str] | None = None) -> int:
         help="the fused kernel's FUSED_IN_ROW_WIDTH: a deeper layer gets its input products in the "
         "kernel's rows up to this width of the layer below (0: always one batched product)",
     )
+    p.add_argument(
+        "--bucket-saving",
+        type=float,
+        default=None,
+        help="the fused kernel's FUSED_BUCKET_SAVING: the share of padded work two buckets of "
+        "modules must save (1: always one bucket)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.in_row_width is not None:
-        from rnnmod.modules import compact_bank
+    from rnnmod.modules import compact_bank
 
+    if args.in_row_width is not None:
         compact_bank.FUSED_IN_ROW_WIDTH = args.in_row_width
+    if args.bucket_saving is not None:
+        compact_bank.FUSED_BUCKET_SAVING = args.bucket_saving
     batches = [int(x) for x in args.batches.split(",")]
     result = result_header("compact_bank", argv)
     result["sets"] = [bench_set(s, batches, args.rounds) for s in args.sets]

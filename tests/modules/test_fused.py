@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rnnmod.modules import compact_bank, fused
-from rnnmod.modules.compact_bank import CompactBank
+from rnnmod.modules.compact_bank import CompactBank, _width_buckets
 from tests.helpers import tiny_model
 from tests.modules.test_compact_bank import random_bank
 
@@ -38,7 +38,8 @@ def test_compact_banks_run_on_the_kernel_where_it_is_built(kern, monkeypatch):
     bank = random_bank(model, k=3)
     bank.scores(model, torch.randint(1, 12, (300, 6)), kernel="compact")
     gru = fused.CELLS["gru"]
-    assert calls == [("first", gru), ("above", gru)]  # one call per layer, every module at once
+    buckets = len(bank.compact_for(model)._fused_weights(model))
+    assert calls == [("first", gru), ("above", gru)] * buckets  # a call per layer and bucket
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu"])
@@ -52,11 +53,11 @@ def test_a_per_token_table_and_per_call_products_agree(kern, cell, io_type, monk
     eng = bank.scores(model, ids, kernel="engine", output="logits")
     table = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
     got_table = table.logits(model, ids)
-    assert table._fused_parts["table"] is not None
+    assert all(b["table"] is not None for b in table._fused_parts["buckets"])
     monkeypatch.setattr(compact_bank, "FUSED_TABLE_BYTES", 0)
     dense = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
     got_dense = dense.logits(model, ids)
-    assert dense._fused_parts["table"] is None
+    assert all(b["table"] is None for b in dense._fused_parts["buckets"])
     assert torch.allclose(got_table, eng, atol=1e-5)
     assert torch.allclose(got_dense, eng, atol=1e-5)
 
@@ -164,3 +165,19 @@ def test_double_precision_runs_on_the_torch_path(kern):
     eng = bank.scores(model, ids, kernel="engine", output="logits")
     assert torch.allclose(bank.scores(model, ids, kernel="compact", output="logits"), eng,
                           atol=1e-8)  # fmt: skip
+
+
+def test_modules_of_different_widths_run_in_two_buckets(kern):
+    assert _width_buckets([torch.tensor([20, 21, 22, 23, 24])]) == [[0, 1, 2, 3, 4]]
+    # four narrow modules and two wide ones: two buckets, each padded to its own widest
+    assert _width_buckets([torch.tensor([4, 30, 5, 4, 31, 6])]) == [[0, 2, 3, 5], [1, 4]]
+    model = tiny_model("lstm", depth=2, io_type="M:N", hidden=12).eval()
+    bank = random_bank(model, k=5, keep=1.1)
+    narrow = torch.arange(12) < 2
+    for m in bank.unit_masks:
+        m[[0, 2, 3]] &= narrow  # three modules keep 2 units, two keep all 12
+    cb = bank.compact_for(model)
+    assert [b["idx"].tolist() for b in cb._fused_weights(model)] == [[0, 2, 3], [1, 4]]
+    ids = torch.randint(0, 12, (9, 6))
+    eng = bank.scores(model, ids, kernel="engine", output="logits")
+    assert torch.allclose(cb.logits(model, ids), eng, atol=1e-5)

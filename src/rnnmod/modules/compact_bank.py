@@ -72,6 +72,11 @@ FUSED_MAX_ROW = 8192
 #: 2.04x in the rows against 1.72x batched
 FUSED_IN_ROW_WIDTH = 32
 
+#: the fused kernel runs modules of different widths in two buckets (a call per layer each,
+#: each padded to its own widest module) when that saves at least this share of the padded
+#: recurrent work (:func:`_width_buckets`)
+FUSED_BUCKET_SAVING = 0.1
+
 #: the fused kernel reads the first layer's input products from a per-token table up to this
 #: size (vocabulary × K × G·W₀ floats); a larger one is multiplied per call instead
 FUSED_TABLE_BYTES = 256 * 2**20
@@ -306,42 +311,67 @@ class CompactBank:
             return False
         return fused.kernel() is not None
 
-    def _fused_weights(self, model: SeqClassifier) -> dict:
-        """The fused kernel's weights: an LSTM's cell-gate block scaled by 2 (the kernel takes
-        tanh(g) as 2·σ(2g) − 1, one sigmoid pass over every gate), and — when the stack reads one
-        token per step and the vocabulary is small enough — the first layer's input product of
-        every token for every module, [V, K, G·W₀]: each step then reads a row instead of
-        multiplying one."""
+    def _fused_weights(self, model: SeqClassifier) -> list[dict]:
+        """The fused kernel's weights, per bucket of modules of similar widths
+        (:func:`_width_buckets`: each bucket padded to its own widest module, sliced from the
+        bank's padded weights — kept units come first): an LSTM's cell-gate block scaled by 2
+        (the kernel takes tanh(g) as 2·σ(2g) − 1, one sigmoid loop over every gate), and — when
+        the stack reads one token per step and the vocabulary is small enough — the first
+        layer's input product of every token for every module, [V, n, G·W₀]: each step then
+        reads a row instead of multiplying one."""
         if self._fused_parts:
-            return self._fused_parts
+            return self._fused_parts["buckets"]
         k, gates = len(self), N_GATES[self.cell]
-        w_ih, b_ih, w_hh, b_hh = [], [], [], []
-        for layer, width in enumerate(self.widths):
-            scale = torch.ones(gates * width)
-            if self.cell == "lstm":
-                scale[2 * width : 3 * width] = 2.0
-            if layer == 0:
-                w = self.w_ih[0].view(k, gates * width, -1) * scale[:, None]
-                w_ih.append(w.reshape(k * gates * width, -1))
-            else:
-                w_ih.append((self.w_ih[layer] * scale).contiguous())
-            b_ih.append((self.b_ih[layer] * scale).contiguous())  # [K, 1, G·W]
-            w_hh.append((self.w_hh[layer] * scale).contiguous())
-            b_hh.append((self.b_hh[layer][:, 0] * scale).contiguous())  # [K, G·W]
-        table = None
-        vocab = model.embedding.num_embeddings
-        if not model.flattens and vocab * w_ih[0].shape[0] * 4 <= FUSED_TABLE_BYTES:
-            with torch.no_grad():
-                table = torch.nn.functional.linear(model.embedding.weight, w_ih[0])
-                table = (table + b_ih[0].reshape(1, -1)).view(vocab, k, -1)
-        self._fused_parts.update(w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh, table=table)
-        return self._fused_parts
+        buckets = []
+        for members in _width_buckets(self.kept):
+            idx = torch.tensor(members)
+            n = len(members)
+            widths = [int(kept[idx].max()) for kept in self.kept]
+            w_ih, b_ih, w_hh, b_hh = [], [], [], []
+            for layer, (full, width) in enumerate(zip(self.widths, widths, strict=True)):
+                # the bucket's units of every gate block, and the LSTM's scaled cell gate
+                cols = torch.cat([g * full + torch.arange(width) for g in range(gates)])
+                scale = torch.ones(gates * width)
+                if self.cell == "lstm":
+                    scale[2 * width : 3 * width] = 2.0
+                if layer == 0:
+                    w = self.w_ih[0].view(k, gates * full, -1)[idx][:, cols] * scale[:, None]
+                    w_ih.append(w.reshape(n * gates * width, -1))
+                else:
+                    w = self.w_ih[layer][idx][:, : widths[layer - 1]][:, :, cols] * scale
+                    w_ih.append(w.contiguous())  # [n, W_{l−1}, G·W]
+                b_ih.append((self.b_ih[layer][idx][..., cols] * scale).contiguous())
+                w_hh.append((self.w_hh[layer][idx][:, :width][:, :, cols] * scale).contiguous())
+                b_hh.append((self.b_hh[layer][idx][:, 0][:, cols] * scale).contiguous())
+            table = None
+            vocab = model.embedding.num_embeddings
+            if not model.flattens and vocab * w_ih[0].shape[0] * 4 <= FUSED_TABLE_BYTES:
+                with torch.no_grad():
+                    table = torch.nn.functional.linear(model.embedding.weight, w_ih[0])
+                    table = (table + b_ih[0].reshape(1, -1)).view(vocab, n, -1)
+            buckets.append(
+                dict(idx=idx, widths=widths, w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh,
+                     table=table, head_w=self.head_w[idx][:, : widths[-1]].contiguous(),
+                     head_b=self.head_b[idx])
+            )  # fmt: skip
+        self._fused_parts["buckets"] = buckets
+        return buckets
 
     def _fused(self, model: SeqClassifier, ids: Tensor, kern) -> Tensor:
-        """All modules at once on the fused kernel (:mod:`.fused`): what :meth:`_batched`
-        computes, each step one batched product and a few vectorised loops."""
-        parts = self._fused_weights(model)
-        k, b, cell = len(self), len(ids), fused.CELLS[self.cell]
+        """All modules on the fused kernel (:mod:`.fused`), a call per layer and bucket of
+        modules of similar widths: what :meth:`_batched` computes, each step one batched product
+        and a few vectorised loops."""
+        out = None
+        for bucket in self._fused_weights(model):
+            z = self._fused_bucket(model, ids, kern, bucket)
+            if out is None:
+                out = z.new_empty((len(self), *z.shape[1:]))
+            out[bucket["idx"]] = z
+        return out
+
+    def _fused_bucket(self, model: SeqClassifier, ids: Tensor, kern, parts: dict) -> Tensor:
+        k, b, cell = len(parts["idx"]), len(ids), fused.CELLS[self.cell]
+        widths = parts["widths"]
         table = parts["table"]
         if table is not None:  # one token per step: its row of the per-token table
             if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(table)):
@@ -354,14 +384,14 @@ class CompactBank:
             steps = x.shape[1]
             rows = (torch.arange(b)[None, :] * steps + torch.arange(steps)[:, None]).contiguous()
         steps = rows.shape[0]
-        last = len(self.widths) - 1
+        last = len(widths) - 1
         every = last > 0 or not self.one_output
         h = kern.fused_layer(xp, rows, parts["w_hh"][0], parts["b_hh"][0], cell, every)
-        for layer in range(1, last + 1):  # from the states below, [K, B, T, W]
+        for layer in range(1, last + 1):  # from the states below, [k, B, T, W]
             every = layer < last or not self.one_output
             w_ih, b_ih = parts["w_ih"][layer], parts["b_ih"][layer]
             w_hh, b_hh = parts["w_hh"][layer], parts["b_hh"][layer]
-            if self.widths[layer - 1] <= FUSED_IN_ROW_WIDTH:  # the input product in the rows
+            if widths[layer - 1] <= FUSED_IN_ROW_WIDTH:  # the input product in the rows
                 h = kern.fused_layer_above(
                     h, w_ih, b_ih.reshape(k, -1).contiguous(), w_hh, b_hh, cell, every
                 )
@@ -370,8 +400,8 @@ class CompactBank:
                 by_step = torch.arange(b)[None, :] * steps + torch.arange(steps)[:, None]
                 h = kern.fused_layer(xp, by_step.contiguous(), w_hh, b_hh, cell, every)
         if self.one_output:
-            return torch.baddbmm(self.head_b, h, self.head_w)
-        z = torch.baddbmm(self.head_b, h.reshape(k, b * steps, -1), self.head_w)
+            return torch.baddbmm(parts["head_b"], h, parts["head_w"])
+        z = torch.baddbmm(parts["head_b"], h.reshape(k, b * steps, -1), parts["head_w"])
         return z.view(k, b, steps, -1)
 
     def macs_per_example(self, steps: int, first_in: int) -> float:
@@ -383,6 +413,30 @@ class CompactBank:
             inp = w
         head_steps = 1 if self.one_output else steps
         return len(self) * (total + self.head_w.shape[2] * inp * head_steps)
+
+
+def _width_buckets(kept: list[Tensor]) -> list[list[int]]:
+    """The fused kernel's buckets: the modules in order of their recurrent work (Σ over layers
+    of k_l·(k_l + k_{l−1})), cut in two where that most lowers the padded work (each bucket
+    padded to its widest module), when it saves at least :data:`FUSED_BUCKET_SAVING` of it."""
+    per_layer = torch.stack(kept, dim=1).to(torch.float64)  # [K, layers]
+    below = torch.cat([torch.zeros_like(per_layer[:, :1]), per_layer[:, :-1]], dim=1)
+    order = torch.argsort((per_layer * (per_layer + below)).sum(1), stable=True).tolist()
+
+    def padded(members: list[int]) -> float:
+        w = per_layer[members].max(0).values
+        w_below = torch.cat([w.new_zeros(1), w[:-1]])
+        return len(members) * float((w * (w + w_below)).sum())
+
+    whole = padded(order)
+    best, cut = whole, None
+    for i in range(1, len(order)):
+        cost = padded(order[:i]) + padded(order[i:])
+        if cost < best:
+            best, cut = cost, i
+    if cut is None or best > (1 - FUSED_BUCKET_SAVING) * whole:
+        return [sorted(order)]
+    return [sorted(order[:cut]), sorted(order[cut:])]
 
 
 def _groups(cell: str, unit_masks: list[Tensor]) -> list[list[int]]:
