@@ -53,11 +53,11 @@ def test_a_per_token_table_and_per_call_products_agree(kern, cell, io_type, monk
     eng = bank.scores(model, ids, kernel="engine", output="logits")
     table = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
     got_table = table.logits(model, ids)
-    assert all(b["table"] is not None for b in table._fused_parts["buckets"])
+    assert all(b["table"] is not None for v in table._fused_parts.values() for b in v)
     monkeypatch.setattr(compact_bank, "FUSED_TABLE_BYTES", 0)
     dense = CompactBank.build(model, bank.unit_masks, bank.head_weight, bank.head_bias)
     got_dense = dense.logits(model, ids)
-    assert all(b["table"] is None for b in dense._fused_parts["buckets"])
+    assert all(b["table"] is None for v in dense._fused_parts.values() for b in v)
     assert torch.allclose(got_table, eng, atol=1e-5)
     assert torch.allclose(got_dense, eng, atol=1e-5)
 
@@ -178,6 +178,10 @@ def test_modules_of_different_widths_run_in_two_buckets(kern):
         m[[0, 2, 3]] &= narrow  # three modules keep 2 units, two keep all 12
     cb = bank.compact_for(model)
     assert [b["idx"].tolist() for b in cb._fused_weights(model)] == [[0, 2, 3], [1, 4]]
-    ids = torch.randint(0, 12, (9, 6))
-    eng = bank.scores(model, ids, kernel="engine", output="logits")
-    assert torch.allclose(cb.logits(model, ids), eng, atol=1e-5)
+    assert [b["idx"].tolist() for b in cb._fused_weights(model, bucketed=False)] == [
+        [0, 1, 2, 3, 4]
+    ]  # few rows: one call per layer
+    for rows in (5, 20):
+        ids = torch.randint(0, 12, (rows, 6))
+        eng = bank.scores(model, ids, kernel="engine", output="logits")
+        assert torch.allclose(cb.logits(model, ids), eng, atol=1e-5)

@@ -311,7 +311,7 @@ class CompactBank:
             return False
         return fused.kernel() is not None
 
-    def _fused_weights(self, model: SeqClassifier) -> list[dict]:
+    def _fused_weights(self, model: SeqClassifier, bucketed: bool = True) -> list[dict]:
         """The fused kernel's weights, per bucket of modules of similar widths
         (:func:`_width_buckets`: each bucket padded to its own widest module, sliced from the
         bank's padded weights — kept units come first): an LSTM's cell-gate block scaled by 2
@@ -319,11 +319,12 @@ class CompactBank:
         the stack reads one token per step and the vocabulary is small enough — the first
         layer's input product of every token for every module, [V, n, G·W₀]: each step then
         reads a row instead of multiplying one."""
-        if self._fused_parts:
-            return self._fused_parts["buckets"]
+        key = "buckets" if bucketed else "one"
+        if key in self._fused_parts:
+            return self._fused_parts[key]
         k, gates = len(self), N_GATES[self.cell]
         buckets = []
-        for members in _width_buckets(self.kept):
+        for members in _width_buckets(self.kept) if bucketed else [list(range(k))]:
             idx = torch.tensor(members)
             n = len(members)
             widths = [int(kept[idx].max()) for kept in self.kept]
@@ -354,15 +355,16 @@ class CompactBank:
                      table=table, head_w=self.head_w[idx][:, : widths[-1]].contiguous(),
                      head_b=self.head_b[idx])
             )  # fmt: skip
-        self._fused_parts["buckets"] = buckets
+        self._fused_parts[key] = buckets
         return buckets
 
     def _fused(self, model: SeqClassifier, ids: Tensor, kern) -> Tensor:
-        """All modules on the fused kernel (:mod:`.fused`), a call per layer and bucket of
-        modules of similar widths: what :meth:`_batched` computes, each step one batched product
-        and a few vectorised loops."""
+        """All modules on the fused kernel (:mod:`.fused`), a call per layer and — from
+        :data:`PER_MODULE_ROWS` examples on — bucket of modules of similar widths (below that a
+        second call costs more than the padding it saves): what :meth:`_batched` computes, each
+        step one batched product and a few vectorised loops."""
         out = None
-        for bucket in self._fused_weights(model):
+        for bucket in self._fused_weights(model, bucketed=len(ids) >= PER_MODULE_ROWS):
             z = self._fused_bucket(model, ids, kern, bucket)
             if out is None:
                 out = z.new_empty((len(self), *z.shape[1:]))
