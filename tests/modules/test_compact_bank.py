@@ -143,3 +143,17 @@ def test_the_path_a_bank_runs_on_is_said(compact_path):
     assert small.path_for(model, 300, kernel="native") == "native"
     full = random_bank(model, keep=1.1)
     assert full.path_for(model, 1) == "native"  # few rows, every unit: the full-width bank
+
+
+def test_what_the_bank_can_run_is_worked_out_again_for_new_masks():
+    model = tiny_model("lstm", hidden=10).eval()
+    bank = random_bank(model, keep=0.3, steps=6)
+    bank.unit_masks = [m & (torch.arange(10) < 3) for m in bank.unit_masks]
+    ids = torch.randint(1, 12, (2, 6))
+    assert bank.path_for(model, len(ids)).startswith("compact")
+    new = [m.clone() for m in bank.unit_masks]
+    new[0][:, 3, 1] = ~new[0][:, 3, 1]  # masks that differ between steps cannot be sliced
+    bank.unit_masks = new
+    assert bank.path_for(model, len(ids)) == "engine"
+    with pytest.raises(ValueError, match="differ between steps"):
+        bank.scores(model, ids, kernel="compact")

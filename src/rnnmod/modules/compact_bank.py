@@ -363,8 +363,11 @@ class CompactBank:
         :data:`PER_MODULE_ROWS` examples on — bucket of modules of similar widths (below that a
         second call costs more than the padding it saves): what :meth:`_batched` computes, each
         step one batched product and a few vectorised loops."""
+        buckets = self._fused_weights(model, bucketed=len(ids) >= PER_MODULE_ROWS)
+        if len(buckets) == 1:  # every module in order
+            return self._fused_bucket(model, ids, kern, buckets[0])
         out = None
-        for bucket in self._fused_weights(model, bucketed=len(ids) >= PER_MODULE_ROWS):
+        for bucket in buckets:
             z = self._fused_bucket(model, ids, kern, bucket)
             if out is None:
                 out = z.new_empty((len(self), *z.shape[1:]))

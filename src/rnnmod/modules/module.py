@@ -47,6 +47,16 @@ COMPACT_MAX_WIDTH = 0.5
 COMPACT_MAX_WIDTH_MANY_ROWS = 0.85
 
 
+def _compact_facts(
+    model: SeqClassifier, unit_masks: object, gate_masks: object, semantics: str, bank: ModuleBank
+) -> tuple[str, float]:
+    """(:func:`~.compact_bank.compact_unsupported`, the widest module's kept share of a layer)."""
+    unsupported = compact_unsupported(bank, model)
+    if unsupported:
+        return unsupported, 1.0
+    return "", max(float(m[:, 0].float().mean(1).max()) for m in bank.unit_masks)
+
+
 def engine_semantics(unit_semantics: str, steps: int, one_output: bool) -> str:
     """The cell-engine semantics that runs a bank's unit masks as its module set was decomposed
     (``steps``: the masks' S). ``legacy-edits`` follows the original tool's decomposers: the
@@ -256,10 +266,18 @@ class ModuleBank:
             return "dead"
         return engine_semantics(self.unit_semantics, self.steps, model.one_output)
 
+    def _compact_facts(self, model: SeqClassifier) -> tuple[str, float]:
+        """Why the bank cannot run compact ('' when it can) and its widest module's kept share
+        of a layer — worked out once per model and masks (a call at batch 1 costs about as much
+        as the modules themselves)."""
+        return self._cached(
+            _compact_facts, model, self.unit_masks, self.gate_masks, self.unit_semantics, self
+        )
+
     def compact_for(self, model: SeqClassifier) -> CompactBank | None:
         """The bank with removed units sliced away (built once per source model), or None when
         :func:`~.compact_bank.compact_unsupported` says it cannot be."""
-        if compact_unsupported(self, model):
+        if self._compact_facts(model)[0]:
             return None
         return self._cached(
             CompactBank.build,
@@ -275,7 +293,8 @@ class ModuleBank:
         filled modules, which have no native full-width bank, and from :data:`PER_MODULE_ROWS`
         rows for models without users' shapes; else up to :data:`COMPACT_MAX_WIDTH` (few rows) or
         :data:`COMPACT_MAX_WIDTH_MANY_ROWS` of the units."""
-        if compact_unsupported(self, model):
+        unsupported, widest = self._compact_facts(model)
+        if unsupported:
             return False
         if self.filled:
             return True
@@ -285,7 +304,6 @@ class ModuleBank:
             return False  # users' shapes run module by module, slower than the engine for few rows
         if many and not shaped:
             return True  # fused or module by module, it beats the full-width native bank
-        widest = max(float(m[:, 0].float().mean(1).max()) for m in self.unit_masks)
         return widest <= (COMPACT_MAX_WIDTH_MANY_ROWS if many else COMPACT_MAX_WIDTH)
 
     def native_for(self, model: SeqClassifier) -> NativeBank | None:
@@ -312,7 +330,7 @@ class ModuleBank:
         kernel"``, ``"compact, torch"`` (:mod:`.compact_bank`, :mod:`.fused`), ``"native"`` or
         ``"engine"`` — for reports (``rnnmod evaluate``) and for :meth:`scores` itself."""
         if kernel == "compact" or (kernel == "auto" and self.compact_pays(model, rows)):
-            compact = None if compact_unsupported(self, model) else self.compact_for(model)
+            compact = self.compact_for(model)
             fused_here = compact is not None and compact.runs_fused(model)
             return "compact, fused kernel" if fused_here else "compact, torch"
         native = None if kernel == "engine" else self.native_for(model)
