@@ -15,7 +15,7 @@ So a bank whose modules keep ~20 % of the units costs about K · 0.2² of the mo
 recurrent products instead of K times it. Where the fused kernel is built (:mod:`.fused`) and
 the bank is small enough (:data:`FUSED_MAX_ROW`), every call runs on it instead
 (:meth:`CompactBank._fused`: the same products, each step's non-linearities in vectorised loops
-— the depth-1 Clinc sets at 0.89–0.96 of their arithmetic ratio at batch 256); what follows is
+— the depth-1 Clinc sets at 0.76–0.90 of their arithmetic ratio at batch 256); what follows is
 the torch path, which serves the rest. The batched products suit small batches; from
 :data:`PER_MODULE_ROWS` examples on, the gate non-linearities over K × the padded width dominate
 and the bank runs instead as K small torch-native layers (each module at its own width, no
@@ -59,8 +59,8 @@ GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 48}
 
 #: the fused kernel serves banks whose K modules' gates of a layer, side by side (K · G · W,
 #: padded), take at most this many values per example and step: it pays for small modules —
-#: ten Clinc modules of 22-31 units (1,000 values) at batch 256 in 0.85-1.41x the monolithic
-#: model's time, against 1.85-2.73x on the torch path —, while 150 modules of up to 87 units
+#: ten Clinc modules of 18-31 units (up to 1,240 values) at batch 256 in 0.74-1.14x the
+#: monolithic model's time, against 1.76-2.75x on the torch path —, while 150 modules of up to 87 units
 #: (52,200 values) took 4.9 s per 512 rows against 1.3 s module by module on torch's layers
 #: (the padding to the widest module and an input product of 1.6 GB; docs/budget.md)
 FUSED_MAX_ROW = 8192
