@@ -60,9 +60,10 @@ GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 48}
 #: the fused kernel serves banks whose K modules' gates of a layer, side by side (K · G · W,
 #: padded), take at most this many values per example and step: it pays for small modules —
 #: ten Clinc modules of 18-31 units (up to 1,240 values) at batch 256 in 0.74-1.14x the
-#: monolithic model's time, against 1.76-2.75x on the torch path —, while 150 modules of up to 87 units
-#: (52,200 values) took 4.9 s per 512 rows against 1.3 s module by module on torch's layers
-#: (the padding to the widest module and an input product of 1.6 GB; docs/budget.md)
+#: monolithic model's time, against 1.76-2.75x on the torch path —, while for 150 modules of up
+#: to 87 units (52,200 values) `rnnmod evaluate` took 42.0 s on the kernel against 11.5 s module
+#: by module on torch's layers (the padding to the widest module and an input product of 1.6 GB
+#: per 512 texts; docs/budget.md)
 FUSED_MAX_ROW = 8192
 
 #: a deeper layer whose input (the padded layer below) is at most this wide gets its input
