@@ -38,8 +38,8 @@ COMPACT_MAX_WIDTH = 0.5
 # shapes): on the fused kernel (.fused) the paper rule's modules (95 % kept) took 6.2x (LSTM-1),
 # 4.1x (GRU-1), 4.1x (RNN-1) the monolithic model's time at batch 256 against 10.1x, 11.3x, 9.7x
 # on the full-width native bank, and module by module on torch's layers 8.3x, 9.6x, 10.2x
-# (benchmarks/compact_bank.py); 150 modules keeping up to 87 % took 1.3 s per 512 rows module by
-# module against 3.4 s on the native bank. Users' shapes run module by module up to this width
+# (benchmarks/compact_bank.py); `rnnmod evaluate` of 150 modules keeping up to 87 % took 11.5 s
+# module by module against 23.4 s on the native bank. Users' shapes run module by module up to this width
 # (3,000 Clinc validation examples, ten modules keeping 70 % of the units at random, build
 # included: LSTM-1 0.57 s vs 0.97 s on the native bank, GRU-1 1.05 vs 1.49 s, RNN-1 0.30 vs
 # 0.45 s; at 90 % no slower: scripts/compact_width.py). Below PER_MODULE_ROWS the width limit
@@ -334,12 +334,11 @@ class ModuleBank:
             fused_here = compact is not None and compact.runs_fused(model)
             return "compact, fused kernel" if fused_here else "compact, torch"
         native = None if kernel == "engine" else self.native_for(model)
-        if kernel == "auto" and native is not None and native.steps > 1:
-            if len(self) * rows > PER_STEP_NATIVE_ROWS:
-                return (
-                    "engine"  # per-step module codes (K·T input columns) cost more than they save
-                )
-        return "engine" if native is None else "native"
+        if native is None:
+            return "engine"
+        # per-step module codes (K·T input columns) cost more than they save for many rows
+        many_codes = native.steps > 1 and len(self) * rows > PER_STEP_NATIVE_ROWS
+        return "engine" if kernel == "auto" and many_codes else "native"
 
     @torch.no_grad()
     def scores(
