@@ -305,8 +305,8 @@ class CompactBank:
         weights are float32 on the CPU, the model has none of the users' shapes (those run module by
         module), and every module's gates of a layer side by side take at most
         :data:`FUSED_MAX_ROW` values."""
-        w = self.w_hh[0]
-        if model.cfg.extensions() or w.dtype != torch.float32 or w.device.type != "cpu":
+        first = self.w_hh[0]
+        if model.cfg.extensions() or first.dtype != torch.float32 or first.device.type != "cpu":
             return False
         if len(self) * max(w.shape[-1] for w in self.w_hh) > FUSED_MAX_ROW:
             return False
@@ -319,7 +319,8 @@ class CompactBank:
         (the kernel takes tanh(g) as 2·σ(2g) − 1, one sigmoid loop over every gate), and — when
         the stack reads one token per step and the vocabulary is small enough — the first
         layer's input product of every token for every module, [V, n, G·W₀]: each step then
-        reads a row instead of multiplying one."""
+        reads a row instead of multiplying one. ``bucketed=False``: every module in one bucket
+        (few rows per call, where a second call costs more than the padding it saves)."""
         key = "buckets" if bucketed else "one"
         if key in self._fused_parts:
             return self._fused_parts[key]
@@ -376,6 +377,7 @@ class CompactBank:
         return out
 
     def _fused_bucket(self, model: SeqClassifier, ids: Tensor, kern, parts: dict) -> Tensor:
+        """One bucket's modules (``parts`` from :meth:`_fused_weights`): [k, B, (T,) R]."""
         k, b, cell = len(parts["idx"]), len(ids), fused.CELLS[self.cell]
         widths = parts["widths"]
         table = parts["table"]
@@ -387,8 +389,7 @@ class CompactBank:
             x = model.recurrent_input(ids)  # [B, T, in]
             bias = parts["b_ih"][0].reshape(-1)
             xp = torch.nn.functional.linear(x, parts["w_ih"][0], bias).view(b * x.shape[1], k, -1)
-            steps = x.shape[1]
-            rows = (torch.arange(b)[None, :] * steps + torch.arange(steps)[:, None]).contiguous()
+            rows = _by_step(b, x.shape[1])
         steps = rows.shape[0]
         last = len(widths) - 1
         every = last > 0 or not self.one_output
@@ -403,8 +404,7 @@ class CompactBank:
                 )
             else:  # one batched product over every step, its rows read in place
                 xp = torch.baddbmm(b_ih, h.reshape(k, b * steps, -1), w_ih).transpose(0, 1)
-                by_step = torch.arange(b)[None, :] * steps + torch.arange(steps)[:, None]
-                h = kern.fused_layer(xp, by_step.contiguous(), w_hh, b_hh, cell, every)
+                h = kern.fused_layer(xp, _by_step(b, steps), w_hh, b_hh, cell, every)
         if self.one_output:
             return torch.baddbmm(parts["head_b"], h, parts["head_w"])
         z = torch.baddbmm(parts["head_b"], h.reshape(k, b * steps, -1), parts["head_w"])
@@ -419,6 +419,11 @@ class CompactBank:
             inp = w
         head_steps = 1 if self.one_output else steps
         return len(self) * (total + self.head_w.shape[2] * inp * head_steps)
+
+
+def _by_step(batch: int, steps: int) -> Tensor:
+    """[T, B] row indices of (example b, step t) rows laid out example-major (row b·T + t)."""
+    return (torch.arange(batch)[None, :] * steps + torch.arange(steps)[:, None]).contiguous()
 
 
 def _width_buckets(kept: list[Tensor]) -> list[list[int]]:
