@@ -8,7 +8,7 @@
 // Inputs (float32, CPU):
 //   xp    [R, K, G*W]  input products per row and module (last dim contiguous, any strides
 //                      elsewhere); the first layer's rows are vocabulary ids (a per-token table)
-//                      or (example, step) rows
+//                      or (example, step) rows, as are a deeper layer's batched products
 //   rows  [T, B] int64 which row of xp feeds step t of example b
 //   whh   [K, W, G*W]  recurrent weights (contiguous)
 //   bhh   [K, G*W]     recurrent biases, added to the recurrent product every step
@@ -19,7 +19,7 @@
 // fused_layer_above runs a deeper layer from the states below instead of xp and rows (hin
 // [K, B, T, Win], wih [K, Win, G*W], bih [K, G*W]): each row's input product is computed in the
 // row loop, where the inner dimension Win is a module's width (tens of units), rather than as
-// one batched product over every step (7.6 GMAC/s there for GRU-2's 19-unit modules).
+// one batched product over every step, which is slow at such inner dimensions (docs/budget.md).
 
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
