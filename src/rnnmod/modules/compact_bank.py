@@ -15,7 +15,7 @@ So a bank whose modules keep ~20 % of the units costs about K · 0.2² of the mo
 recurrent products instead of K times it. Where the fused kernel is built (:mod:`.fused`) and
 the bank is small enough (:data:`FUSED_MAX_ROW`), every call runs on it instead
 (:meth:`CompactBank._fused`: the same products, each step's non-linearities in vectorised loops
-— the depth-1 Clinc sets at 0.76–0.90 of their arithmetic ratio at batch 256); what follows is
+— the depth-1 Clinc sets at 0.77–0.91 of their arithmetic ratio at batch 256); what follows is
 the torch path, which serves the rest. The batched products suit small batches; from
 :data:`PER_MODULE_ROWS` examples on, the gate non-linearities over K × the padded width dominate
 and the bank runs instead as K small torch-native layers (each module at its own width, no
@@ -59,8 +59,8 @@ GROUP_WIDTH = {"lstm": 48, "rnn": 64, "rnn-relu": 64, "gru": 48}
 
 #: the fused kernel serves banks whose K modules' gates of a layer, side by side (K · G · W,
 #: padded), take at most this many values per example and step: it pays for small modules —
-#: ten Clinc modules of 18-31 units (up to 1,240 values) at batch 256 in 0.74-1.14x the
-#: monolithic model's time, against 1.76-2.75x on the torch path —, while for 150 modules of up
+#: ten Clinc modules of 18-31 units (up to 1,240 values) at batch 256 in 0.75-1.18x the
+#: monolithic model's time, against 1.72-2.73x on the torch path —, while for 150 modules of up
 #: to 87 units (52,200 values) `rnnmod evaluate` took 42.0 s on the kernel against 11.5 s module
 #: by module on torch's layers (the padding to the widest module and an input product of 1.6 GB
 #: per 512 texts; docs/budget.md)
