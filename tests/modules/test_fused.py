@@ -185,3 +185,24 @@ def test_modules_of_different_widths_run_in_two_buckets(kern):
         ids = torch.randint(0, 12, (rows, 6))
         eng = bank.scores(model, ids, kernel="engine", output="logits")
         assert torch.allclose(cb.logits(model, ids), eng, atol=1e-5)
+
+
+def test_a_killed_build_leaves_nothing_to_wait_for(kern, tmp_path):
+    """A process killed while it built or loaded the kernel (a stale lock, a half-built private
+    folder) does not block the next one: that one imports the built file."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    name = fused.build_name()
+    shutil.copy(Path(kern.__file__), tmp_path / f"{name}.so")
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "lock").touch()  # what torch's loader leaves when killed holding it
+    (tmp_path / "lock").touch()
+    (tmp_path / f".{name}.killed").mkdir()  # a private build folder of a killed process
+    code = "from rnnmod.modules import fused; raise SystemExit(fused.kernel() is None)"
+    env = {**os.environ, fused.KERNELS_ENV: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, timeout=120)
+    assert done.returncode == 0

@@ -16,9 +16,12 @@ why.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -68,24 +71,50 @@ def build_name() -> str:
 
 
 def _build() -> ModuleType:
+    """The kernel, imported from its built file; compiled first where it is missing — in a
+    folder of this process's own, then moved into place (write-then-rename), so a process killed
+    while compiling leaves nothing that another one would wait for or read half-written.
+    (torch's loader alone takes a lock in the shared folder on every load, and a process killed
+    while holding it blocks every later one.)"""
+    name = build_name()
+    where = build_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    built = where / f"{name}.so"
+    if built.exists():
+        return _import(name, built)
     from torch.utils.cpp_extension import load
 
-    name = build_name()
-    where = build_dir() / name
-    where.mkdir(parents=True, exist_ok=True)
-    if not any(where.glob(f"{name}*.so")):
-        print(
-            "rnnmod: compiling the fused kernel for compact modules (once per machine, ~30 s)",
-            file=sys.stderr,
-        )
-    return load(
-        name=name,
-        sources=[str(SOURCE)],
-        extra_cflags=FLAGS,
-        extra_ldflags=["-fopenmp"],
-        build_directory=str(where),
-        verbose=False,
+    print(
+        "rnnmod: compiling the fused kernel for compact modules (once per machine, ~30 s)",
+        file=sys.stderr,
     )
+    private = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=where))
+    try:
+        module = load(
+            name=name,
+            sources=[str(SOURCE)],
+            extra_cflags=FLAGS,
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(private),
+            verbose=False,
+        )
+        os.replace(private / f"{name}.so", built)  # loaded already: the mapping stays valid
+        return module
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _import(name: str, path: Path) -> ModuleType:
+    """Import the built extension ``path`` as module ``name``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the fused kernel from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
 
 
 def kernel() -> ModuleType | None:
