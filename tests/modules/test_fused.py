@@ -194,10 +194,9 @@ def test_a_killed_build_leaves_nothing_to_wait_for(kern, tmp_path):
     import shutil
     import subprocess
     import sys
-    from pathlib import Path
 
     name = fused.build_name()
-    shutil.copy(Path(kern.__file__), tmp_path / f"{name}.so")
+    shutil.copy(fused.build_dir() / f"{name}.so", tmp_path / f"{name}.so")  # the built file
     (tmp_path / name).mkdir()
     (tmp_path / name / "lock").touch()  # what torch's loader leaves when killed holding it
     (tmp_path / "lock").touch()
