@@ -157,3 +157,23 @@ def test_what_the_bank_can_run_is_worked_out_again_for_new_masks():
     assert not bank.path_for(model, len(ids)).startswith("compact")  # native, per-step codes
     with pytest.raises(ValueError, match="differ between steps"):
         bank.scores(model, ids, kernel="compact")
+
+
+def test_a_bank_is_freed_as_soon_as_it_is_dropped():
+    """What a bank caches never holds the bank itself: its compact kernels (a fused per-token
+    table can take hundreds of MB) go with it, not at the next cyclic garbage collection."""
+    import gc
+    import weakref
+
+    model = tiny_model("lstm", hidden=10).eval()
+    bank = random_bank(model, keep=0.2)
+    bank.scores(model, torch.randint(1, 12, (20, 6)))
+    gone = weakref.ref(bank)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        del bank
+        assert gone() is None
+    finally:
+        if was:
+            gc.enable()

@@ -85,17 +85,28 @@ FUSED_TABLE_BYTES = 256 * 2**20
 
 def compact_unsupported(bank, model: SeqClassifier) -> str:
     """Why ``bank`` cannot run compact ('' when it can)."""
+    return masks_unsupported(model, bank.unit_masks, bank.gate_masks, bank.engine_semantics(model))
+
+
+def masks_unsupported(
+    model: SeqClassifier,
+    unit_masks: list[Tensor] | None,
+    gate_masks: list[Tensor] | None,
+    semantics: str,
+) -> str:
+    """:func:`compact_unsupported` from what it reads: the masks and the engine semantics of
+    the removed units."""
     if not model.native:
         return "the source model's gates are not torch's (Keras semantics)"
     if model.cfg.bidirectional:
         return "bidirectional layers"
-    if bank.gate_masks is not None:
+    if gate_masks is not None:
         return "per-gate masks (a masked gate column still outputs σ(0))"
-    if bank.unit_masks is None:
+    if unit_masks is None:
         return "no unit is removed"
-    if bank.engine_semantics(model) != "dead":
+    if semantics != "dead":
         return "removed units keep a state (legacy-edits)"
-    for m in bank.unit_masks:
+    for m in unit_masks:
         if not bool((m == m[:, :1]).all()):
             return "unrolled masks that differ between steps"
         if not bool(m[:, 0].any(1).all()):

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..errors import RnnmodError
 from ..nn.cells import N_GATES, legacy_head_features
 from ..nn.zoo import SeqClassifier
-from .compact_bank import PER_MODULE_ROWS, CompactBank, compact_unsupported
+from .compact_bank import PER_MODULE_ROWS, CompactBank, compact_unsupported, masks_unsupported
 from .fill import Fill, check_fill, fill_unsupported
 from .masks import pack_mask, unpack_mask
 from .native_bank import NativeBank, build_native_bank, native_unsupported
@@ -39,8 +39,8 @@ COMPACT_MAX_WIDTH = 0.5
 # 4.1x (GRU-1), 4.1x (RNN-1) the monolithic model's time at batch 256 against 10.1x, 11.3x, 9.7x
 # on the full-width native bank, and module by module on torch's layers 8.3x, 9.6x, 10.2x
 # (benchmarks/compact_bank.py); `rnnmod evaluate` of 150 modules keeping up to 87 % took 11.5 s
-# module by module against 23.4 s on the native bank. Users' shapes run module by module up to this width
-# (3,000 Clinc validation examples, ten modules keeping 70 % of the units at random, build
+# module by module against 23.4 s on the native bank. Users' shapes run module by module up to
+# this width (3,000 Clinc validation examples, ten modules keeping 70 % of the units at random, build
 # included: LSTM-1 0.57 s vs 0.97 s on the native bank, GRU-1 1.05 vs 1.49 s, RNN-1 0.30 vs
 # 0.45 s; at 90 % no slower: scripts/compact_width.py). Below PER_MODULE_ROWS the width limit
 # above stands (LSTM-1's paper-rule set at batch 1: 2.9x fused vs 2.4x native)
@@ -48,13 +48,18 @@ COMPACT_MAX_WIDTH_MANY_ROWS = 0.85
 
 
 def _compact_facts(
-    model: SeqClassifier, unit_masks: object, gate_masks: object, semantics: str, bank: ModuleBank
+    model: SeqClassifier,
+    unit_masks: list[Tensor] | None,
+    gate_masks: list[Tensor] | None,
+    semantics: str,
 ) -> tuple[str, float]:
-    """(:func:`~.compact_bank.compact_unsupported`, the widest module's kept share of a layer)."""
-    unsupported = compact_unsupported(bank, model)
+    """(:func:`~.compact_bank.compact_unsupported`, the widest module's kept share of a layer).
+    Built from the masks, not the bank: a bank caching something that holds the bank would keep
+    itself (and its compact kernels' weights) alive until the cyclic garbage collector runs."""
+    unsupported = masks_unsupported(model, unit_masks, gate_masks, semantics)
     if unsupported:
         return unsupported, 1.0
-    return "", max(float(m[:, 0].float().mean(1).max()) for m in bank.unit_masks)
+    return "", max(float(m[:, 0].float().mean(1).max()) for m in unit_masks)
 
 
 def engine_semantics(unit_semantics: str, steps: int, one_output: bool) -> str:
@@ -271,7 +276,7 @@ class ModuleBank:
         of a layer — worked out once per model and masks (a call at batch 1 costs about as much
         as the modules themselves)."""
         return self._cached(
-            _compact_facts, model, self.unit_masks, self.gate_masks, self.unit_semantics, self
+            _compact_facts, model, self.unit_masks, self.gate_masks, self.engine_semantics(model)
         )
 
     def compact_for(self, model: SeqClassifier) -> CompactBank | None:
