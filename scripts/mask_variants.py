@@ -224,8 +224,8 @@ def objective_for(variant: str, side_lr: float):
             finally:
                 cells.LINEAR = None  # the learning runs dead units
 
-        def bank(self, masks):
-            out = super().bank(masks)
+        def bank(self, masks, state=None):
+            out = super().bank(masks, state)
             with torch.no_grad():  # s·(z_pos − z_neg) + shift as a head: both rows scaled
                 s = self.scale.exp()[:, None]
                 out.head_weight = self.head_w.detach() * s[:, :, None]

@@ -96,7 +96,8 @@ class DecomposeResult:
     retained_units: float = 1.0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-    removed_units: str = "dead"  # or "linear": rebuilt from kept units (rnnmod.modules.fill)
+    # or "linear" / "learned": rebuilt from kept units by a fitted / learned fill (modules.fill)
+    removed_units: str = "dead"
 
 
 def decompose_to(
@@ -156,7 +157,11 @@ def decompose_to(
         dec.source = run
         save_modules(dec, out, extra=extra, overwrite=overwrite)
         retained = float(dec.bank.retained_fraction().mean())
-        removed = getattr(dec.bank, "removed_units", "dead")  # a translator's: always dead
+        # how removed units were rebuilt (a learned or a least-squares fill: the same kind of
+        # module); a translator's are always dead
+        removed = getattr(dec.bank, "removed_units", "dead")
+        if removed != "dead" and "learned" in extra:
+            removed = extra["learned"]["removed_units"]
         return DecomposeResult(
             out, False, len(dec.bank), retained, seconds, dec.warnings, removed_units=removed
         )

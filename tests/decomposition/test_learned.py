@@ -88,7 +88,9 @@ def test_the_test_split_is_never_read():
 def test_retained_fraction_ends_near_the_target(cell, io_type):
     model, data = fitted(cell, io_type)
     bank = bank_of(model, data)
-    out, summary = learned_masks(model, data, bank, target_retained=0.3, steps=400, seed=0)
+    out, summary = learned_masks(
+        model, data, bank, target_retained=0.3, steps=400, seed=0, removed_units="dead"
+    )
     retained = float(out.retained_fraction().mean())
     assert abs(retained - 0.3) <= 0.1, summary
     assert summary["retained_mean"] == pytest.approx(retained, abs=1e-6)
@@ -207,7 +209,7 @@ def test_a_budget_nothing_holds_keeps_every_unit():
     assert s["retained_mean"] == 1.0 and bool(out.retained_fraction().eq(1.0).all())
 
 
-@pytest.mark.parametrize("removed", ["dead", "linear"])
+@pytest.mark.parametrize("removed", ["dead", "linear", "learned"])
 def test_budget_never_reads_the_test_split(removed):
     model, data = fitted("rnn")
     bank = bank_of(model, data)
@@ -219,20 +221,22 @@ def test_budget_never_reads_the_test_split(removed):
     got, _ = learned_masks(model, data, bank, **kw)
     for x, y in zip(ref.unit_masks, got.unit_masks, strict=True):
         assert torch.equal(x, y)
-    assert s["removed_units"] == removed and ref.filled == (removed == "linear")
+    assert s["removed_units"] == removed and ref.filled == (removed != "dead")
     for x, y in zip(ref.unit_fills or [], got.unit_fills or [], strict=True):
-        assert torch.equal(x[0], y[0])
+        assert torch.equal(x[0], y[0]) and torch.equal(x[1], y[1])
 
 
 def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_cannot_fold():
     from rnnmod.modules.fill import resolve_removed_units
 
-    for cell, want in (("gru", "linear"), ("lstm", "dead"), ("rnn", "dead")):
+    for cell, want in (("gru", "learned"), ("lstm", "learned"), ("rnn", "learned")):
         model, data = fitted(cell)
         out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=5)
-        assert s["removed_units"] == want and out.filled == (want == "linear")
+        assert s["removed_units"] == want and out.filled
     stacked = tiny_model("lstm", depth=2, hidden=8)
     assert resolve_removed_units("auto", stacked, bank_of(stacked, data).unit_masks) == "linear"
+    relu = tiny_model("rnn-relu", hidden=8)
+    assert resolve_removed_units("auto", relu, bank_of(relu, data).unit_masks) == "dead"
     model, data = fitted("gru")
     gates = bank_of(model, data, gate_strategy="per-gate")
     _, s = learned_masks(model, data, gates, target_retained=0.5, steps=5)
@@ -242,8 +246,9 @@ def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_c
     unrolled = bank_of(model, data, mode="unrolled")
     _, s = learned_masks(model, data, unrolled, target_retained=0.5, steps=5)
     assert s["removed_units"] == "dead"  # a mask per step: the fill's inputs would change
-    with pytest.raises(RnnmodError, match="unrolled"):
-        learned_masks(model, data, unrolled, target_retained=0.5, steps=5, removed_units="linear")
+    for fill in ("linear", "learned"):
+        with pytest.raises(RnnmodError, match=f"--removed-units {fill} .*unrolled"):
+            learned_masks(model, data, unrolled, target_retained=0.5, steps=5, removed_units=fill)
     with pytest.raises(RnnmodError, match="translator"):
         resolve_removed_units("linear", object(), None)
     with pytest.raises(RnnmodError, match="not 'zero'"):
@@ -265,6 +270,47 @@ def test_a_linear_fill_rebuilds_what_the_removed_units_carried():
     assert filled.filled and not dead.filled  # the same masks, with and without the fill
     assert composed_accuracy(model, filled, x, y) >= composed_accuracy(model, dead, x, y)
     assert filled.scores(model, x[:20], kernel="compact").shape == (len(bank), 20)
+
+
+def test_a_learned_fill_is_seeded_well_formed_and_the_chosen_checkpoints_own():
+    """The fill learns with the masks: same seed, same masks and fills; each module's fill
+    reads kept units and writes removed ones only (what a module file may hold); the bank
+    returned carries the fill of the checkpoint the budget chose, not the last step's."""
+    from rnnmod.modules.fill import check_fill
+
+    model, data = fitted("rnn")
+    bank = bank_of(model, data)
+    opts = LearnedOptions(check_every=10, patience=100, removed_units="learned", fill_lr=0.01)
+    kw = dict(tolerance_pp=3.0, steps=120, seed=0, options=opts)
+    out, s = learned_masks(model, data, bank, **kw)
+    again, _ = learned_masks(model, data, bank, **kw)
+    assert s["removed_units"] == "learned" and out.filled
+    for (m, c), (m2, c2) in zip(out.unit_fills, again.unit_fills, strict=True):
+        assert torch.equal(m, m2) and torch.equal(c, c2)
+        assert float(m.abs().sum()) > 0  # learned, not the dead units' zero fill
+    for k in range(len(out)):
+        keep = out.unit_masks[0][k, 0].bool()
+        assert check_fill((out.unit_fills[0][0][k], out.unit_fills[0][1][k]), keep) == ""
+    chosen = s["chosen"]
+    assert chosen["step"] < s["steps_run"]  # an earlier checkpoint than the last step
+    _, val = seeded_split(len(data.x_train), 0.1, 0, data.y_train)
+    acc = composed_accuracy(model, out, data.x_train[val], data.y_train[val])
+    assert acc == pytest.approx(chosen["val_accuracy"], abs=1e-6)
+
+
+def test_a_learned_fill_fits_the_training_split_better_than_dead_units():
+    """At a fixed target, learning the fill with the masks fits the training split at least as
+    well as dead units do, in a module of the same size."""
+    model, data = fitted("rnn", hidden=24)
+    bank = bank_of(model, data)
+    x, y = data.x_train, data.y_train
+    got = {}
+    for removed in ("dead", "learned"):
+        opt = LearnedOptions(removed_units=removed, fill_lr=0.01)
+        out, s = learned_masks(model, data, bank, target_retained=0.25, steps=200, options=opt)
+        got[removed] = (composed_accuracy(model, out, x, y), s["retained_mean"])
+    assert got["learned"][0] >= got["dead"][0]
+    assert got["learned"][1] == pytest.approx(got["dead"][1], abs=0.1)
 
 
 def test_a_dataset_validation_split_is_used_as_it_is():
@@ -470,7 +516,7 @@ def test_cli_removed_units(tmp_path, capsys):
     out = tmp_path / "f"
     learn = ["--method", "learned", "--learn-steps", "20", "--removed-units", "linear"]
     assert main([*base, "--out", str(out), *learn]) == 0
-    assert "(removed ones rebuilt by a linear fill) → " in capsys.readouterr().out
+    assert "(removed ones rebuilt by a least-squares linear fill) → " in capsys.readouterr().out
     learned = json.loads((out / "manifest.json").read_text())["learned"]
     assert learned["request"]["removed_units"] == "linear" and learned["removed_units"] == "linear"
     bank = next(iter(load_moduleset(out).banks.values()))
@@ -484,13 +530,21 @@ def test_cli_removed_units(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "removed units rebuilt from kept ones (linear fill)" in text
     assert f"  scored on            {res['kernel']}" in text
+    # auto: a one-layer LSTM's removed units get a learned fill, and the summary says so
+    auto = tmp_path / "a"
+    argv = [*base[:-1], "--json"]  # the same run, a JSON summary
+    assert main([*argv, "--out", str(auto), "--method", "learned", "--learn-steps", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed_units"] == "learned"
+    learned = json.loads((auto / "manifest.json").read_text())["learned"]
+    assert learned["removed_units"] == "learned" and learned["fill_lr"] == 0.0005
+    assert next(iter(load_moduleset(auto).banks.values())).filled
 
 
 def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill():
     data = tiny_data("M:1", n=120)
     model = fit_tiny(tiny_model("gru", hidden=16, padding="skipped", head_hidden=[9]), data)
     out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=20)
-    assert s["removed_units"] == "linear" and out.filled
+    assert s["removed_units"] == "learned" and out.filled
     assert out.compact_for(model) is not None  # the compact bank runs it (packed, MLP head)
     assert out.scores(model, data.x_test).shape == (len(out), len(data.x_test))
     pooled = fit_tiny(tiny_model("gru", hidden=16, readout="mean"), data)

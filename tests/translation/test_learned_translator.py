@@ -125,8 +125,11 @@ class _Sized:
     def masks_of(self, bank):
         return [bank]
 
-    def bank(self, masks):
+    def bank(self, masks, state=None):
         return masks[0]
+
+    def state(self):
+        return []  # nothing learned beside the masks
 
     def confirm(self, bank):
         self.calls += 1
@@ -136,7 +139,7 @@ class _Sized:
 def _candidate(kept: int) -> tuple:
     mask = torch.zeros(1, 1, 10, dtype=torch.bool)
     mask[..., :kept] = True
-    return (kept / 10, [mask], {"retained": kept / 10})
+    return (kept / 10, [mask], {"retained": kept / 10}, [])
 
 
 def test_the_confirmation_keeps_the_smallest_candidate_that_holds_on_other_pairs():

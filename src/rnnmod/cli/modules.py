@@ -141,11 +141,17 @@ def cmd_decompose(args: argparse.Namespace) -> None:
             f"{res.n_modules} modules ({cfg.preset}, {cfg.mode}"
             f"{', ' + cfg.unit_semantics if cfg.unit_semantics != 'dead' else ''}) in {res.seconds:.2f} s, "
             f"{res.retained_units:.1%} of units retained"
-            f"{' (removed ones rebuilt by a linear fill)' if res.removed_units == 'linear' else ''}"
+            f"{FILLED.get(res.removed_units, '')}"
             f" → {res.out}"
         )
     print(json.dumps(obj, sort_keys=True) if args.json else human)
 
+
+#: what the decompose summary says of a module set's removed units
+FILLED = {
+    "linear": " (removed ones rebuilt by a least-squares linear fill)",
+    "learned": " (removed ones rebuilt by a learned linear fill)",
+}
 
 _FEW = re.compile(r"class (.+): only (\d+) positive (observations|examples) \(wanted (\d+)\)")
 _NONE = re.compile(r"class (.+): no training example: no module")
@@ -469,7 +475,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument(
         "--removed-units",
-        choices=("auto", "dead", "linear"),
+        choices=("auto", "dead", "linear", "learned"),
         default=None,
         help="learned masks: what a module's removed units become — dead (0) or linear (each "
         "rebuilt by least squares from the module's kept units, fitted to the monolithic "

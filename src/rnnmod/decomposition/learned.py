@@ -32,6 +32,14 @@ Two ways to say how small (docs/budget.md):
   validation retention–accuracy curve, recorded in the summary. What is judged — the accuracy
   or its lower confidence bound — is the objective's (:mod:`.mask_objective`).
 
+What a removed unit becomes is the objective's: dead, a least-squares linear fill of its
+module's kept units refitted to every checkpoint's masks, or — ``learned`` — the same kind of
+fill (``h_removed = h_kept M + c``, :mod:`rnnmod.modules.fill`) learned with the masks on the
+same objective, at its own Adam rate. A learned fill is the objective's parameters
+(:meth:`MaskObjective.parameters`): each budget candidate keeps the fill it was scored with
+(:meth:`MaskObjective.state`), and the module set returned carries the chosen checkpoint's. The
+source model stays frozen; a filled module's weights are its own (the fill folds into them).
+
 Classifiers and taggers of every I/O type, rolled and unrolled, unit masks with dead units or
 — for the per-gate strategy — masks over every gate's columns ([K, S, G·H], a removed column's
 pre-activation is 0 as the engine runs it); batches come from the training split only (the test
@@ -70,7 +78,8 @@ from .mask_objective import (  # noqa: F401  (re-exported: the learner's public 
 #: objective, schedule or defaults) is never reused for a new request (rnnmod.api.decompose_to)
 ALGORITHM = (
     "straight-through masks, λ per module, log-odds scores, falling target held on a miss, "
-    "removed units dead or a linear fill, beyond 16 modules an example's hardest rivals only/6"
+    "removed units dead, a linear fill or a learned one, beyond 16 modules an example's hardest "
+    "rivals only/7"
 )
 
 
@@ -137,7 +146,12 @@ def learned_masks(
     elif target_retained is None or not 0 < target_retained <= 1:
         raise RnnmodError(f"--target-retained must be in (0, 1], got {target_retained}")
     kind_objective = objective or ClassifierObjective
-    default_steps, default_options = kind_objective.defaults(budget)
+    if removed_units is None:
+        removed_units = options.removed_units if options is not None else "auto"
+    removed_units = resolve_removed_units(
+        removed_units, run_model, getattr(bank, "unit_masks", None)
+    )
+    default_steps, default_options = kind_objective.defaults(budget, removed_units)
     steps = default_steps if steps is None else steps
     if steps < 1:
         raise RnnmodError(f"learned masks need at least one step, got {steps}")
@@ -159,11 +173,7 @@ def learned_masks(
                 "learn every module on every example (leave it out, or give 0)"
             )
         opt = replace(opt, candidates=candidates)
-    choice = opt.removed_units if removed_units is None else removed_units
-    opt = replace(
-        opt,
-        removed_units=resolve_removed_units(choice, run_model, getattr(bank, "unit_masks", None)),
-    )
+    opt = replace(opt, removed_units=removed_units)
     if opt.confidence:
         if not budget:
             raise RnnmodError("a confidence level applies to an accuracy budget (--budget TOL)")
@@ -211,7 +221,10 @@ def _learn(
     keeping its smallest checkpoint within the budget."""
     k = objective.n_modules
     logits = [torch.full(s, opt.init_logit, requires_grad=True) for s in objective.shapes]
-    adam = torch.optim.Adam(logits, lr=opt.lr)
+    param_groups = [{"params": logits, "lr": opt.lr}]
+    if objective.parameters():  # e.g. a learned fill: its own rate
+        param_groups.append({"params": objective.parameters(), "lr": opt.fill_lr})
+    adam = torch.optim.Adam(param_groups)
     lam = torch.full((k,), opt.lambda_init)
     total_units = sum(m[0].numel() for m in logits)  # per module: units or gate columns
     groups = objective.groups
@@ -251,7 +264,8 @@ def _learn(
         """A candidate within the budget for group ``g``: kept if it is the smallest so far (and
         among every candidate, for the confirmation)."""
         chosen = [m[groups[g]].clone() for m in all_masks]
-        offered[g].append((r, chosen, {**info, "lambda": lam.clone()}))
+        state = [p[groups[g]].clone() for p in objective.state()]
+        offered[g].append((r, chosen, {**info, "lambda": lam.clone()}, state))
         if best[g] is None or r < best[g][0]:
             best[g] = offered[g][-1]
 
@@ -338,6 +352,7 @@ def _learn(
         best, confirmation = _confirm(objective, offered, tolerance_pp)
     if budget:
         final = [m.clone() for m in objective.masks_of(objective.source)]
+        final_state = objective.state()
         lam_out = torch.zeros(k)
         for g, members in enumerate(groups):
             if best[g] is None:  # nothing within the budget: every unit (the budget holds)
@@ -352,8 +367,10 @@ def _learn(
                 continue
             for layer, m in enumerate(best[g][1]):
                 final[layer][members] = m
+            for p, chosen_p in zip(final_state, best[g][3], strict=True):
+                p[members] = chosen_p
             lam_out[members] = best[g][2]["lambda"][members]
-        out = objective.bank(final)
+        out = objective.bank(final, final_state or None)
     else:
         out = objective.bank(binarise([lg.detach() for lg in logits]))
     retained = out.retained_fraction()
@@ -376,6 +393,7 @@ def _learn(
         "hold_on_miss": opt.hold_on_miss,
         "confidence": opt.confidence or None,
         "removed_units": opt.removed_units,
+        "fill_lr": opt.fill_lr if opt.removed_units == "learned" else None,
         "n_training_examples": objective.n_examples,
         # modules each example is learned under (None: every module)
         "candidates_per_example": (
@@ -426,12 +444,15 @@ def _confirm(
     while any(a < b for a, b in zip(lo, hi, strict=True)):
         probe = [(a + b) // 2 if a < b else None for a, b in zip(lo, hi, strict=True)]
         masks = [torch.ones_like(m) for m in shape_source]  # a group with nothing to probe: all
+        state = objective.state()
         for g, members in enumerate(objective.groups):
             i = probe[g] if probe[g] is not None else hi[g]
             if i < len(lists[g]):
                 for layer, m in enumerate(lists[g][i][1]):
                     masks[layer][members] = m
-        scores = objective.confirm(objective.bank(masks))
+                for p, chosen_p in zip(state, lists[g][i][3], strict=True):
+                    p[members] = chosen_p
+        scores = objective.confirm(objective.bank(masks, state or None))
         rounds += 1
         for g, i in enumerate(probe):
             if i is None:

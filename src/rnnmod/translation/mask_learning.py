@@ -119,7 +119,7 @@ class TranslatorObjective(MaskObjective):
             out.append(sacre_bleu([t.text for t in trs], refs, self.tgt_vocab.tokenizer) / 100)
         return out
 
-    def bank(self, masks):
+    def bank(self, masks, state=None):
         return DecoderMaskBank(
             list(self.source.class_index),
             [[m[i] for m in masks] for i in range(self.n_modules)],
