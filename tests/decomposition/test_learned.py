@@ -234,7 +234,7 @@ def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_c
         out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=5)
         assert s["removed_units"] == want and out.filled
     stacked = tiny_model("lstm", depth=2, hidden=8)
-    assert resolve_removed_units("auto", stacked, bank_of(stacked, data).unit_masks) == "linear"
+    assert resolve_removed_units("auto", stacked, bank_of(stacked, data).unit_masks) == "learned"
     relu = tiny_model("rnn-relu", hidden=8)
     assert resolve_removed_units("auto", relu, bank_of(relu, data).unit_masks) == "dead"
     model, data = fitted("gru")

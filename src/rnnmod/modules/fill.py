@@ -30,16 +30,16 @@ from ..nn.zoo import SeqClassifier
 #: or ``learned`` (the same kind of fill, learned with the masks on the composed objective)
 REMOVED_UNITS = ("dead", "linear", "learned")
 #: what ``--removed-units auto`` picks, per cell and for stacked models (depth ≥ 2), as measured
-#: on Clinc under ``--budget 1pp`` (docs/budget.md, "A learned fill"): a learned fill keeps 10-17 %
-#: of the units of LSTM-1, GRU-1 and the tanh RNN-1 where dead units keep 22-33 % and the
-#: least-squares fill 21-41 %; for stacked models see that section; ReLU RNNs unmeasured
+#: on Clinc under ``--budget 1pp`` (docs/budget.md, "A learned fill"): a learned fill keeps 16-20 %
+#: of the units of LSTM-1/2, GRU-1/2 and the tanh RNN-1/2 within the budget where dead units keep
+#: 22-33 % and the least-squares fill 18-41 %; ReLU RNNs unmeasured, so dead
 REMOVED_UNITS_DEFAULT = {
     ("gru", False): "learned",
-    ("gru", True): "linear",
+    ("gru", True): "learned",
     ("lstm", False): "learned",
-    ("lstm", True): "linear",
+    ("lstm", True): "learned",
     ("rnn", False): "learned",
-    ("rnn", True): "dead",
+    ("rnn", True): "learned",
     ("rnn-relu", False): "dead",
     ("rnn-relu", True): "dead",
 }
