@@ -229,12 +229,18 @@ def test_budget_never_reads_the_test_split(removed):
 def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_cannot_fold():
     from rnnmod.modules.fill import resolve_removed_units
 
-    for cell, want in (("gru", "learned"), ("lstm", "learned"), ("rnn", "learned")):
+    opt = LearnedOptions(check_every=5, patience=1)
+    for cell, fixed in (("gru", "linear"), ("lstm", "dead"), ("rnn", "dead")):
         model, data = fitted(cell)
-        out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=5)
-        assert s["removed_units"] == want and out.filled
+        bank = bank_of(model, data)
+        out, s = learned_masks(model, data, bank, tolerance_pp=5.0, steps=10, options=opt)
+        assert s["removed_units"] == "learned" and out.filled  # a budget: the learned fill
+        out, s = learned_masks(model, data, bank, target_retained=0.5, steps=5)
+        assert s["removed_units"] == fixed and out.filled == (fixed != "dead")  # a fixed target
     stacked = tiny_model("lstm", depth=2, hidden=8)
-    assert resolve_removed_units("auto", stacked, bank_of(stacked, data).unit_masks) == "learned"
+    masks = bank_of(stacked, data).unit_masks
+    assert resolve_removed_units("auto", stacked, masks) == "learned"
+    assert resolve_removed_units("auto", stacked, masks, budget=False) == "linear"
     relu = tiny_model("rnn-relu", hidden=8)
     assert resolve_removed_units("auto", relu, bank_of(relu, data).unit_masks) == "dead"
     model, data = fitted("gru")
@@ -530,10 +536,10 @@ def test_cli_removed_units(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "removed units rebuilt from kept ones (linear fill)" in text
     assert f"  scored on            {res['kernel']}" in text
-    # auto: a one-layer LSTM's removed units get a learned fill, and the summary says so
+    # auto under a budget: a one-layer LSTM's removed units get a learned fill, and it says so
     auto = tmp_path / "a"
     argv = [*base[:-1], "--json"]  # the same run, a JSON summary
-    assert main([*argv, "--out", str(auto), "--method", "learned", "--learn-steps", "20"]) == 0
+    assert main([*argv, "--out", str(auto), "--budget", "5pp", "--learn-steps", "20"]) == 0
     assert json.loads(capsys.readouterr().out)["removed_units"] == "learned"
     learned = json.loads((auto / "manifest.json").read_text())["learned"]
     assert learned["removed_units"] == "learned" and learned["fill_lr"] == 0.0005
@@ -544,7 +550,7 @@ def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill():
     data = tiny_data("M:1", n=120)
     model = fit_tiny(tiny_model("gru", hidden=16, padding="skipped", head_hidden=[9]), data)
     out, s = learned_masks(model, data, bank_of(model, data), target_retained=0.5, steps=20)
-    assert s["removed_units"] == "learned" and out.filled
+    assert s["removed_units"] == "linear" and out.filled
     assert out.compact_for(model) is not None  # the compact bank runs it (packed, MLP head)
     assert out.scores(model, data.x_test).shape == (len(out), len(data.x_test))
     pooled = fit_tiny(tiny_model("gru", hidden=16, readout="mean"), data)

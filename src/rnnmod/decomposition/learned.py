@@ -149,7 +149,7 @@ def learned_masks(
     if removed_units is None:
         removed_units = options.removed_units if options is not None else "auto"
     removed_units = resolve_removed_units(
-        removed_units, run_model, getattr(bank, "unit_masks", None)
+        removed_units, run_model, getattr(bank, "unit_masks", None), budget
     )
     default_steps, default_options = kind_objective.defaults(budget, removed_units)
     steps = default_steps if steps is None else steps
