@@ -240,7 +240,7 @@ def test_removed_units_auto_is_the_cells_choice_and_linear_is_refused_where_it_c
     stacked = tiny_model("lstm", depth=2, hidden=8)
     masks = bank_of(stacked, data).unit_masks
     assert resolve_removed_units("auto", stacked, masks) == "learned"
-    assert resolve_removed_units("auto", stacked, masks, budget=False) == "linear"
+    assert resolve_removed_units("auto", stacked, masks, learned_fill=False) == "linear"
     relu = tiny_model("rnn-relu", hidden=8)
     assert resolve_removed_units("auto", relu, bank_of(relu, data).unit_masks) == "dead"
     model, data = fitted("gru")
@@ -600,6 +600,14 @@ def test_many_modules_learn_under_their_candidates():
     assert st["candidates_per_example"] is None
     assert all(torch.equal(x, y) for x, y in zip(a.unit_masks, b.unit_masks, strict=True))
     assert abs(float(a.retained_fraction().mean()) - 0.4) <= 0.15
+    # a budget under candidates: auto leaves the learned fill out (a fill per example row);
+    # asked for, it learns through the candidates' rows
+    opts = LearnedOptions(candidates=3, check_every=5, patience=1)
+    kw = dict(tolerance_pp=5.0, steps=10, options=opts)
+    _, s = learned_masks(model, data, bank, **kw)
+    assert s["removed_units"] == "linear" and s["candidates_per_example"] == 3
+    c, s = learned_masks(model, data, bank, **kw, removed_units="learned")
+    assert s["removed_units"] == "learned" and c.filled and s["candidates_per_example"] == 3
 
 
 def test_cli_learn_candidates(tmp_path, capsys):

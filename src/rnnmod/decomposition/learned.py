@@ -148,8 +148,19 @@ def learned_masks(
     kind_objective = objective or ClassifierObjective
     if removed_units is None:
         removed_units = options.removed_units if options is not None else "auto"
+    n_candidates = candidates
+    if n_candidates is None:
+        n_candidates = (options or LearnedOptions()).candidates
+    under_candidates = (
+        kind_objective.learns_under_candidates
+        and getattr(run_model, "one_output", False)
+        and 0 < n_candidates < len(bank)
+    )  # a learned fill per example row would cost far more than the step (fill.py)
     removed_units = resolve_removed_units(
-        removed_units, run_model, getattr(bank, "unit_masks", None), budget
+        removed_units,
+        run_model,
+        getattr(bank, "unit_masks", None),
+        learned_fill=budget and not under_candidates,
     )
     default_steps, default_options = kind_objective.defaults(budget, removed_units)
     steps = default_steps if steps is None else steps

@@ -43,10 +43,11 @@ REMOVED_UNITS_DEFAULT = {
     ("rnn-relu", False): "dead",
     ("rnn-relu", True): "dead",
 }
-#: ``auto`` for a fixed target (``--target-retained``): a learned fill overshoots it (Clinc, target
-#: 0.18: LSTM-1 22.9 %, RNN-1 36.0 %), so the least-squares fill where it was measured to help
-#: (GRU models, stacked LSTMs) and dead units elsewhere
-FIXED_TARGET_DEFAULT = {
+#: ``auto`` where a learned fill does not serve: a fixed target (``--target-retained``), which a
+#: learned fill overshoots (Clinc, target 0.18: LSTM-1 22.9 %, RNN-1 36.0 %), and examples learned
+#: under candidate modules only (many classes: a fill per example row costs ~15x a step) — the
+#: least-squares fill where it was measured to help (GRU models, stacked LSTMs), else dead units
+WITHOUT_LEARNED_FILL = {
     **{key: "dead" for key in REMOVED_UNITS_DEFAULT},
     ("gru", False): "linear",
     ("gru", True): "linear",
@@ -79,17 +80,17 @@ def fill_unsupported(model: SeqClassifier, unit_masks: list[Tensor] | None) -> s
 
 
 def resolve_removed_units(
-    choice: str, model: object, unit_masks: list[Tensor] | None, budget: bool = True
+    choice: str, model: object, unit_masks: list[Tensor] | None, learned_fill: bool = True
 ) -> str:
-    """``dead``, ``linear`` or ``learned`` for ``choice`` (``auto``: :data:`REMOVED_UNITS_DEFAULT`
-    under an accuracy budget, :data:`FIXED_TARGET_DEFAULT` for a fixed target, by the model's
-    cell and depth where a fill is possible, else ``dead``); a fill the model cannot take is
+    """``dead``, ``linear`` or ``learned`` for ``choice`` (``auto``: by the model's cell and depth
+    where a fill is possible — :data:`REMOVED_UNITS_DEFAULT`, or :data:`WITHOUT_LEARNED_FILL`
+    where ``learned_fill`` is False —, else ``dead``); a fill the model cannot take is
     refused."""
     if choice not in (*REMOVED_UNITS, "auto"):
         raise RnnmodError(f"removed units are {', '.join(REMOVED_UNITS)} or auto, not {choice!r}")
     why = fill_unsupported(model, unit_masks)
     if choice == "auto":
-        table = REMOVED_UNITS_DEFAULT if budget else FIXED_TARGET_DEFAULT
+        table = REMOVED_UNITS_DEFAULT if learned_fill else WITHOUT_LEARNED_FILL
         return "dead" if why else table[model.cfg.cell, model.cfg.depth > 1]
     if choice != "dead" and why:
         raise RnnmodError(f"--removed-units {choice} cannot be done for {why}; use dead")
