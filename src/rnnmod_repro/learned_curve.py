@@ -6,7 +6,9 @@ the target falling to ``floor`` — and every ``every`` steps its binarised mask
 composed model on the validation split (what ``--budget`` chooses on) and, here only, on the test
 split, twice: with the removed units dead and with their linear fill (``--removed-units
 linear``, where the model takes one). The masks are learned for dead units either way, so one
-run gives both curves. The rank method's fixed fractions and the paper rule's point come from
+run gives both curves. Where the model takes a fill, a second run learns the masks with their
+fill (``--removed-units learned``, the default of ``--budget``; its 1,200-step schedule, the
+target falling to ``floor``) and each of its checkpoints is scored with its own fill. The rank method's fixed fractions and the paper rule's point come from
 ``budget.csv`` (``rnnmod reproduce budget`` on the same runs). Writes ``learned_curve.csv``,
 ``learned_curve.md`` (per model: the smallest point of each method within 1 pp) and
 ``learned_curve.png``; each model's rows are cached by its hash and the settings.
@@ -49,6 +51,7 @@ CSV_FIELDS = [
 ]  # fmt: skip
 
 DEAD, FILLED = "learned, dead units", "learned, linear fill"
+LEARNED_FILL = "learned, learned fill"  # the masks of a run of their own (the default of --budget)
 
 
 @dataclass
@@ -61,7 +64,9 @@ class CurveOptions(ModelGrid):
 
 def model_curve(run, data, opts: CurveOptions) -> list[dict]:
     """Every checkpoint of one model's learned masks, scored dead and (where the model takes
-    one) with the linear fill, on the validation and the test split."""
+    one) with the linear fill, on the validation and the test split; where it takes one, also
+    every checkpoint of a second run that learns the masks with their fill (``--removed-units
+    learned``, its budget schedule: 1,200 steps), each scored with its own fill."""
     model = run.model.eval()
     dec = decompose(model, data, preset("default", seed=opts.seed), progress=False)
     pad = None if model.one_output else data.pad_label
@@ -78,7 +83,13 @@ def model_curve(run, data, opts: CurveOptions) -> list[dict]:
         banks = {DEAD: replace(bank, unit_fills=None)}
         if removed == "linear":
             banks[FILLED] = bank
-        cost = composed_cost(model, bank)  # the same masks either way: the same arithmetic
+        score(point, banks)
+
+    def seen_learned(point: dict, bank) -> None:
+        score(point, {LEARNED_FILL: bank})
+
+    def score(point: dict, banks: dict) -> None:
+        cost = composed_cost(model, next(iter(banks.values())))  # the same masks: the same MACs
         for method, b in banks.items():
             val = composed_accuracy(model, b, x_val, y_val, pad)
             test = composed_accuracy(model, b, data.x_test, data.y_test, pad)
@@ -114,13 +125,33 @@ def model_curve(run, data, opts: CurveOptions) -> list[dict]:
         removed_units=removed,
         progress=opts.progress,
     )
+    if removed == "linear":
+        _, learned_defaults = ClassifierObjective.defaults(budget=True, removed_units="learned")
+        learned_masks(
+            model,
+            data,
+            dec.bank,
+            tolerance_pp=100.0,
+            steps=opts.steps,
+            seed=opts.seed,
+            options=replace(
+                learned_defaults,
+                floor=opts.floor,
+                check_every=opts.every,
+                patience=10**9,
+                dense_below=1.0,
+            ),
+            on_checkpoint=seen_learned,
+            removed_units="learned",
+            progress=opts.progress,
+        )
     return rows
 
 
 def run_learned_curve(opts: CurveOptions) -> list[dict]:
     """Run (or resume) the curves; writes results/learned_curve.{csv,md,png}. Returns every row."""
     data = load_task(opts.task, opts.data_dir)
-    settings = json.dumps([opts.steps, opts.floor, opts.every, opts.seed, 1])
+    settings = json.dumps([opts.steps, opts.floor, opts.every, opts.seed, 2])
     cache = opts.results_dir / "learned_curve" / "cache"
     rows: list[dict] = []
     for run in opts.runs(data, "learned curve"):
@@ -196,7 +227,7 @@ def summary_rows(curve: list[dict], rank: list[dict]) -> list[dict]:
             out.append({"model": model, "method": "paper rule", "reading": "—", "point": r})
         out.append({"model": model, "method": "rank, fixed fraction", "reading": "test",
                     "point": _smallest(_of(rank, key, "rank, fixed fraction"), "delta_pp")})  # fmt: skip
-        for method in (DEAD, FILLED):
+        for method in (DEAD, FILLED, LEARNED_FILL):
             pts = _of(curve, key, method)
             if not pts:
                 continue

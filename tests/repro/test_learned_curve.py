@@ -9,6 +9,7 @@ import pytest
 from rnnmod_repro.learned_curve import (
     DEAD,
     FILLED,
+    LEARNED_FILL,
     CurveOptions,
     model_curve,
     read_budget_rows,
@@ -37,11 +38,14 @@ def test_one_run_scores_every_checkpoint_dead_and_filled():
         assert d["delta_pp"] == pytest.approx(100 * (d["composed"] - d["monolithic"]))
     assert dead[-1]["retained_units"] < dead[0]["retained_units"]  # the target keeps falling
     assert any(d["composed"] != f["composed"] for d, f in zip(dead, filled, strict=True))
+    learned = [r for r in rows if r["method"] == LEARNED_FILL]  # a run of its own, 60 steps
+    assert [r["step"] for r in learned] == [20, 40, 60]
+    assert learned[-1]["retained_units"] < learned[0]["retained_units"]
 
 
 def test_a_tagger_gets_both_curves():
     rows = _curve("lstm", "M:N")
-    assert {r["method"] for r in rows} == {DEAD, FILLED}
+    assert {r["method"] for r in rows} == {DEAD, FILLED, LEARNED_FILL}
     assert all(0 <= r["composed"] <= 1 and 0 < r["monolithic"] <= 1 for r in rows)
 
 
