@@ -115,8 +115,8 @@ def decompose_to(
     the same model, data, configuration and budget is reused; ``budget`` (``tolerance_pp``,
     ``metric``, ``val_frac``) searches each module's removal on a validation split
     (docs/budget.md); ``learned`` (``target_retained`` or ``tolerance_pp`` with ``val_frac``,
-    optionally ``steps``, ``removed_units`` (``dead``, ``linear`` or ``auto``: what a removed
-    unit becomes, :mod:`rnnmod.modules.fill`) and — a classifier's budget — ``confidence``, the
+    optionally ``steps``, ``removed_units`` (``dead``, ``linear``, ``learned`` or ``auto``: what
+    a removed unit becomes, :mod:`rnnmod.modules.fill`) and — a classifier's budget — ``confidence``, the
     one-sided level of the lower bound each checkpoint is judged on) learns every module's unit masks on the
     training split after the default decomposition (docs/budget.md, "Learned masks")."""
     if budget is not None and learned is not None:
