@@ -544,6 +544,10 @@ def test_cli_removed_units(tmp_path, capsys):
     learned = json.loads((auto / "manifest.json").read_text())["learned"]
     assert learned["removed_units"] == "learned" and learned["fill_lr"] == 0.0005
     assert next(iter(load_moduleset(auto).banks.values())).filled
+    assert main(["evaluate", str(auto), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed_units"] == "learned"
+    assert main(["evaluate", str(auto)]) == 0
+    assert "removed units rebuilt from kept ones (learned linear fill)" in capsys.readouterr().out
 
 
 def test_a_users_gru_that_skips_padding_with_an_mlp_head_gets_its_fill():

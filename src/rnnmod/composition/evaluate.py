@@ -130,7 +130,9 @@ def evaluate_moduleset(
     res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
     bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
-    res["removed_units"] = bank.removed_units  # rnnmod.modules.fill
+    res["removed_units"] = bank.removed_units  # rnnmod.modules.fill: dead or linear
+    if bank.filled and (ms.manifest.get("learned") or {}).get("removed_units") == "learned":
+        res["removed_units"] = "learned"  # a linear fill, learned with the masks
     learned = budget_of(ms.manifest)
     if learned is not None:
         res["learned_budget"] = learned

@@ -187,11 +187,10 @@ class ClassifierKind(ModelKind):
             f"  composed accuracy    {res['composed']:.4f}   Δ {res['delta_pp']:+.2f} pp",
             f"  Jaccard (legacy)     {res['jaccard_legacy']:.4f}   Jaccard (mask) {res['jaccard_mask']:.4f}",
             f"  retained units       {res['retained_units']:.1%}   ({res['seconds']:.2f} s)"
-            + (
-                "; removed units rebuilt from kept ones (linear fill)"
-                if res.get("removed_units") == "linear"
-                else ""
-            ),
+            + {
+                "linear": "; removed units rebuilt from kept ones (linear fill)",
+                "learned": "; removed units rebuilt from kept ones (learned linear fill)",
+            }.get(res.get("removed_units"), ""),
         ]
         if "cost_relative" in res:
             layers = ", ".join(f"{x:.1%}" for x in res["retained_per_layer"])
