@@ -110,23 +110,9 @@ def model_curve(run, data, opts: CurveOptions) -> list[dict]:
                 }
             )
 
-    _, defaults = ClassifierObjective.defaults(budget=True)
-    learned_masks(
-        model,
-        data,
-        dec.bank,
-        tolerance_pp=100.0,
-        steps=opts.steps,
-        seed=opts.seed,
-        options=replace(
-            defaults, floor=opts.floor, check_every=opts.every, patience=10**9, dense_below=1.0
-        ),
-        on_checkpoint=seen,
-        removed_units=removed,
-        progress=opts.progress,
-    )
-    if removed == "linear":
-        _, learned_defaults = ClassifierObjective.defaults(budget=True, removed_units="learned")
+    def learn(fill: str, on_checkpoint) -> None:
+        """One run of the budget's schedule for ``fill`` (dead, linear, learned), never stopping."""
+        _, defaults = ClassifierObjective.defaults(budget=True, removed_units=fill)
         learned_masks(
             model,
             data,
@@ -135,16 +121,16 @@ def model_curve(run, data, opts: CurveOptions) -> list[dict]:
             steps=opts.steps,
             seed=opts.seed,
             options=replace(
-                learned_defaults,
-                floor=opts.floor,
-                check_every=opts.every,
-                patience=10**9,
-                dense_below=1.0,
+                defaults, floor=opts.floor, check_every=opts.every, patience=10**9, dense_below=1.0
             ),
-            on_checkpoint=seen_learned,
-            removed_units="learned",
+            on_checkpoint=on_checkpoint,
+            removed_units=fill,
             progress=opts.progress,
         )
+
+    learn(removed, seen)
+    if removed == "linear":
+        learn("learned", seen_learned)
     return rows
 
 
