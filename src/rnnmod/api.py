@@ -14,6 +14,7 @@ from .decomposition import Decomposition, DecompositionConfig
 from .errors import RnnmodError
 from .kinds import kind_for_task, kind_of, kind_of_sets
 from .locking import output_lock
+from .modules.fill import removed_units_of
 from .modules.reuse import data_sha256, reusable
 from .modules.store import ModuleSet, load_moduleset, save_moduleset
 from .runs import Run, load_run, save_run
@@ -157,11 +158,7 @@ def decompose_to(
         dec.source = run
         save_modules(dec, out, extra=extra, overwrite=overwrite)
         retained = float(dec.bank.retained_fraction().mean())
-        # how removed units were rebuilt (a learned or a least-squares fill: the same kind of
-        # module); a translator's are always dead
-        removed = getattr(dec.bank, "removed_units", "dead")
-        if removed != "dead" and "learned" in extra:
-            removed = extra["learned"]["removed_units"]
+        removed = removed_units_of(dec.bank, extra.get("learned"))
         return DecomposeResult(
             out, False, len(dec.bank), retained, seconds, dec.warnings, removed_units=removed
         )

@@ -305,8 +305,8 @@ def test_a_learned_fill_is_seeded_well_formed_and_the_chosen_checkpoints_own():
 
 
 def test_a_learned_fill_fits_the_training_split_better_than_dead_units():
-    """At a fixed target, learning the fill with the masks fits the training split at least as
-    well as dead units do, in a module of the same size."""
+    """At a fixed target, learning the fill with the masks fits the training split better than
+    dead units do, in a module of about the same size."""
     model, data = fitted("rnn", hidden=24)
     bank = bank_of(model, data)
     x, y = data.x_train, data.y_train
@@ -315,7 +315,7 @@ def test_a_learned_fill_fits_the_training_split_better_than_dead_units():
         opt = LearnedOptions(removed_units=removed, fill_lr=0.01)
         out, s = learned_masks(model, data, bank, target_retained=0.25, steps=200, options=opt)
         got[removed] = (composed_accuracy(model, out, x, y), s["retained_mean"])
-    assert got["learned"][0] >= got["dead"][0]
+    assert got["learned"][0] > got["dead"][0]  # the same target, and the fill fits better
     assert got["learned"][1] == pytest.approx(got["dead"][1], abs=0.1)
 
 

@@ -17,6 +17,7 @@ from ..metrics.accuracy import accuracy
 from ..metrics.cost import composed_cost, retained_per_layer
 from ..metrics.jaccard import jaccard_legacy, jaccard_mask
 from ..metrics.labels import entity_scores, is_iob, macro_f1
+from ..modules.fill import removed_units_of
 from ..modules.module import ModuleBank, monolithic_choice, vote
 from ..modules.store import ModuleSet
 from ..nn.zoo import predict_logits
@@ -130,9 +131,7 @@ def evaluate_moduleset(
     res = evaluate_bank(run, bank, data, output=ms.module_output, bar=bar)
     bar.close()
     res.update(mode=ms.manifest.get("mode"), preset=ms.manifest.get("config", {}).get("preset"))
-    res["removed_units"] = bank.removed_units  # rnnmod.modules.fill: dead or linear
-    if bank.filled and (ms.manifest.get("learned") or {}).get("removed_units") == "learned":
-        res["removed_units"] = "learned"  # a linear fill, learned with the masks
+    res["removed_units"] = removed_units_of(bank, ms.manifest.get("learned"))
     learned = budget_of(ms.manifest)
     if learned is not None:
         res["learned_budget"] = learned

@@ -148,14 +148,9 @@ def learned_masks(
     kind_objective = objective or ClassifierObjective
     if removed_units is None:
         removed_units = options.removed_units if options is not None else "auto"
-    n_candidates = candidates
-    if n_candidates is None:
-        n_candidates = (options or LearnedOptions()).candidates
-    under_candidates = (
-        kind_objective.learns_under_candidates
-        and getattr(run_model, "one_output", False)
-        and 0 < n_candidates < len(bank)
-    )  # a learned fill per example row would cost far more than the step (fill.py)
+    n_candidates = (options or LearnedOptions()).candidates if candidates is None else candidates
+    # under candidates a learned fill would be one per example row (fill.WITHOUT_LEARNED_FILL)
+    under_candidates = kind_objective.learns_under(run_model, len(bank), n_candidates)
     removed_units = resolve_removed_units(
         removed_units,
         run_model,
@@ -275,7 +270,7 @@ def _learn(
         """A candidate within the budget for group ``g``: kept if it is the smallest so far (and
         among every candidate, for the confirmation)."""
         chosen = [m[groups[g]].clone() for m in all_masks]
-        state = [p[groups[g]].clone() for p in objective.state()]
+        state = [p[groups[g]] for p in objective.state()]  # indexing copies
         offered[g].append((r, chosen, {**info, "lambda": lam.clone()}, state))
         if best[g] is None or r < best[g][0]:
             best[g] = offered[g][-1]

@@ -45,8 +45,9 @@ REMOVED_UNITS_DEFAULT = {
 }
 #: ``auto`` where a learned fill does not serve: a fixed target (``--target-retained``), which a
 #: learned fill overshoots (Clinc, target 0.18: LSTM-1 22.9 %, RNN-1 36.0 %), and examples learned
-#: under candidate modules only (many classes: a fill per example row costs ~15x a step) — the
-#: least-squares fill where it was measured to help (GRU models, stacked LSTMs), else dead units
+#: under candidate modules only (many classes: a fill per example row and step, not per
+#: module) — the least-squares fill where it was measured to help (GRU models, stacked LSTMs),
+#: else dead units
 WITHOUT_LEARNED_FILL = {
     **{key: "dead" for key in REMOVED_UNITS_DEFAULT},
     ("gru", False): "linear",
@@ -77,6 +78,16 @@ def fill_unsupported(model: SeqClassifier, unit_masks: list[Tensor] | None) -> s
     if any(m.shape[1] > 1 for m in unit_masks):
         return "unrolled modules (a mask per step: the units a fill reads change with the step)"
     return ""
+
+
+def removed_units_of(bank: object, learned: dict | None) -> str:
+    """What a module set's removed units are, as ``--removed-units`` names it: the bank's
+    ``dead`` or ``linear``, and ``learned`` for a fill its learned-masks summary (``learned``,
+    the manifest's) says was learned; a translator's bank: ``dead``."""
+    removed = getattr(bank, "removed_units", "dead")
+    if removed == "linear" and (learned or {}).get("removed_units") == "learned":
+        return "learned"
+    return removed
 
 
 def resolve_removed_units(
